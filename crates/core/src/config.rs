@@ -1,0 +1,472 @@
+//! A run's configuration, read from (and written to) the page's query string:
+//! `?node=URL&devices=N&scenario=sweep|rotate|taps|replay&duration=S&sockets=per-device|shared|none&join_rate=R&seed=K&autostart=1&keep=1&max_p99_ms=..&max_error_pct=..`.
+//!
+//! Values are percent-decoded (`form_urlencoded`). Unknown parameters are
+//! ignored (the page may carry others); a repeated one takes its last value; a
+//! flag given without a value (`?autostart`) is on. Every refused value names
+//! its parameter. [`RunConfig::validate`] holds the range rules, so the page's
+//! form and the query string are checked alike.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::ScenarioKind;
+use crate::text::UnknownWord;
+
+/// The most devices one tab may simulate.
+pub const MAX_DEVICES: u32 = 20_000;
+/// The longest run, in seconds (24 h).
+pub const MAX_DURATION_S: f64 = 86_400.0;
+/// The fastest join rate accepted, devices per second.
+pub const MAX_JOIN_RATE: f64 = 10_000.0;
+
+word_enum! {
+    /// How the simulated devices hold their subscriptions.
+    #[derive(Default)]
+    pub enum SocketsMode {
+        /// One websocket per device, as each phone's page does.
+        #[default]
+        PerDevice = "per-device",
+        /// One websocket carrying every device's subscription.
+        Shared = "shared",
+        /// No subscriptions: sends only, like the seed's Python test.
+        None = "none",
+    }
+}
+
+/// Limits a run must stay within to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Highest acceptable p99 of the corrected send and signal latencies, ms.
+    pub max_p99_ms: Option<f64>,
+    /// Highest acceptable share of failed sends, percent.
+    pub max_error_pct: Option<f64>,
+}
+
+/// Everything that defines a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The node's base URL (`https://host:4005`); `None` = the page's own origin.
+    pub node: Option<String>,
+    pub devices: u32,
+    pub scenario: ScenarioKind,
+    pub duration_s: f64,
+    pub sockets: SocketsMode,
+    /// Devices joining per second.
+    pub join_rate: f64,
+    pub seed: u64,
+    /// Start as soon as the page loads.
+    pub autostart: bool,
+    /// Leave the devices on the node after the run.
+    pub keep: bool,
+    pub thresholds: Thresholds,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            node: None,
+            devices: 10,
+            scenario: ScenarioKind::Sweep,
+            duration_s: 30.0,
+            sockets: SocketsMode::PerDevice,
+            join_rate: 10.0,
+            seed: 1,
+            autostart: false,
+            keep: false,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused; each names the parameter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{field}: {value:?} is not a number")]
+    NotNumber {
+        field: &'static str,
+        value: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    #[error("{field}: {value:?} is not a whole number")]
+    NotWhole {
+        field: &'static str,
+        value: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("{field}: {value} {why}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("{field}: {source}")]
+    NotOneOf {
+        field: &'static str,
+        #[source]
+        source: UnknownWord,
+    },
+    #[error("node: {value:?} is not an http:// or https:// URL with a host")]
+    BadNode { value: String },
+}
+
+fn out_of_range(field: &'static str, value: impl ToString, why: impl Into<String>) -> ConfigError {
+    ConfigError::OutOfRange {
+        field,
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+fn parse_f64(field: &'static str, value: &str) -> Result<f64, ConfigError> {
+    let number: f64 = value
+        .trim()
+        .parse()
+        .map_err(|source| ConfigError::NotNumber {
+            field,
+            value: value.to_owned(),
+            source,
+        })?;
+    if number.is_finite() {
+        Ok(number)
+    } else {
+        Err(out_of_range(field, value, "must be a finite number"))
+    }
+}
+
+fn parse_u64(field: &'static str, value: &str) -> Result<u64, ConfigError> {
+    let value = value.trim();
+    value.parse().map_err(|source| {
+        if value.starts_with('-') && value[1..].bytes().all(|b| b.is_ascii_digit()) {
+            out_of_range(field, value, "must not be negative")
+        } else {
+            ConfigError::NotWhole {
+                field,
+                value: value.to_owned(),
+                source,
+            }
+        }
+    })
+}
+
+fn parse_word<T: std::str::FromStr<Err = UnknownWord>>(
+    field: &'static str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|source| ConfigError::NotOneOf { field, source })
+}
+
+fn parse_flag(field: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "" | "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::NotOneOf {
+            field,
+            source: UnknownWord {
+                value: other.to_owned(),
+                allowed: &["1", "0", "true", "false", "yes", "no", "on", "off"],
+            },
+        }),
+    }
+}
+
+/// A node URL: trimmed, without trailing slashes; empty means the page's origin.
+fn parse_node(value: &str) -> Result<Option<String>, ConfigError> {
+    let node = value.trim().trim_end_matches('/');
+    if node.is_empty() {
+        return Ok(None);
+    }
+    check_node(node)?;
+    Ok(Some(node.to_owned()))
+}
+
+fn check_node(node: &str) -> Result<(), ConfigError> {
+    let lower = node.to_ascii_lowercase();
+    let host = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme));
+    match host {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with(['/', ':', '?', '#'])
+                && !rest.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(ConfigError::BadNode {
+            value: node.to_owned(),
+        }),
+    }
+}
+
+impl RunConfig {
+    /// Reads a query string (with or without the leading `?`) over the defaults.
+    pub fn from_query(query: &str) -> Result<RunConfig, ConfigError> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        let mut c = RunConfig::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.as_ref();
+            match key.as_ref() {
+                "node" => c.node = parse_node(value)?,
+                "devices" => {
+                    let n = parse_u64("devices", value)?;
+                    c.devices = u32::try_from(n)
+                        .map_err(|_| out_of_range("devices", n, too_many_devices()))?;
+                }
+                "scenario" => c.scenario = parse_word("scenario", value)?,
+                "duration" => c.duration_s = parse_f64("duration", value)?,
+                "sockets" => c.sockets = parse_word("sockets", value)?,
+                "join_rate" => c.join_rate = parse_f64("join_rate", value)?,
+                "seed" => c.seed = parse_u64("seed", value)?,
+                "autostart" => c.autostart = parse_flag("autostart", value)?,
+                "keep" => c.keep = parse_flag("keep", value)?,
+                "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
+                "max_error_pct" => {
+                    c.thresholds.max_error_pct = Some(parse_f64("max_error_pct", value)?)
+                }
+                _ => {}
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every value's range (for the page's form, and after parsing).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(node) = &self.node {
+            check_node(node)?;
+        }
+        if self.devices == 0 || self.devices > MAX_DEVICES {
+            return Err(out_of_range("devices", self.devices, too_many_devices()));
+        }
+        let d = self.duration_s;
+        if !(d.is_finite() && d > 0.0 && d <= MAX_DURATION_S) {
+            return Err(out_of_range(
+                "duration",
+                d,
+                format!("must be more than 0 and at most {MAX_DURATION_S} s (24 h)"),
+            ));
+        }
+        let r = self.join_rate;
+        if !(r.is_finite() && r > 0.0 && r <= MAX_JOIN_RATE) {
+            return Err(out_of_range(
+                "join_rate",
+                r,
+                format!("must be more than 0 and at most {MAX_JOIN_RATE} devices/s"),
+            ));
+        }
+        if let Some(p) = self.thresholds.max_p99_ms {
+            if !(p.is_finite() && p > 0.0) {
+                return Err(out_of_range("max_p99_ms", p, "must be more than 0 ms"));
+            }
+        }
+        if let Some(p) = self.thresholds.max_error_pct {
+            if !(p.is_finite() && (0.0..=100.0).contains(&p)) {
+                return Err(out_of_range("max_error_pct", p, "must be from 0 to 100"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The query string (without `?`) that gives this configuration back,
+    /// for sharing a run link.
+    pub fn to_query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(node) = &self.node {
+            q.append_pair("node", node);
+        }
+        q.append_pair("devices", &self.devices.to_string())
+            .append_pair("scenario", self.scenario.as_str())
+            .append_pair("duration", &self.duration_s.to_string())
+            .append_pair("sockets", self.sockets.as_str())
+            .append_pair("join_rate", &self.join_rate.to_string())
+            .append_pair("seed", &self.seed.to_string());
+        for (flag, on) in [("autostart", self.autostart), ("keep", self.keep)] {
+            if on {
+                q.append_pair(flag, "1");
+            }
+        }
+        let limits = [
+            ("max_p99_ms", self.thresholds.max_p99_ms),
+            ("max_error_pct", self.thresholds.max_error_pct),
+        ];
+        for (name, limit) in limits {
+            if let Some(limit) = limit {
+                q.append_pair(name, &limit.to_string());
+            }
+        }
+        q.finish()
+    }
+}
+
+fn too_many_devices() -> String {
+    format!("must be from 1 to {MAX_DEVICES}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(err: &ConfigError) -> &'static str {
+        match err {
+            ConfigError::NotNumber { field, .. }
+            | ConfigError::NotWhole { field, .. }
+            | ConfigError::OutOfRange { field, .. }
+            | ConfigError::NotOneOf { field, .. } => field,
+            ConfigError::BadNode { .. } => "node",
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = RunConfig::from_query("").expect("defaults are valid");
+        assert_eq!(c, RunConfig::default());
+        assert_eq!(
+            (
+                c.devices,
+                c.scenario,
+                c.duration_s,
+                c.sockets,
+                c.join_rate,
+                c.seed
+            ),
+            (
+                10,
+                ScenarioKind::Sweep,
+                30.0,
+                SocketsMode::PerDevice,
+                10.0,
+                1
+            )
+        );
+        assert_eq!((c.node, c.autostart, c.keep), (None, false, false));
+    }
+
+    #[test]
+    fn every_parameter_is_read_and_percent_decoded() {
+        let c = RunConfig::from_query(
+            "?node=https%3A%2F%2Fr2.example%3A4005%2F&devices=250&scenario=rotate&duration=90.5\
+             &sockets=shared&join_rate=2.5&seed=18446744073709551615&autostart=1&keep=true\
+             &max_p99_ms=250&max_error_pct=0.5&unrelated=x",
+        )
+        .expect("valid");
+        assert_eq!(c.node.as_deref(), Some("https://r2.example:4005"));
+        assert_eq!(
+            (c.devices, c.scenario, c.duration_s),
+            (250, ScenarioKind::Rotate, 90.5)
+        );
+        assert_eq!(
+            (c.sockets, c.join_rate, c.seed),
+            (SocketsMode::Shared, 2.5, u64::MAX)
+        );
+        assert!(c.autostart && c.keep);
+        assert_eq!(
+            c.thresholds,
+            Thresholds {
+                max_p99_ms: Some(250.0),
+                max_error_pct: Some(0.5)
+            }
+        );
+        assert_eq!(
+            RunConfig::from_query("autostart&keep=0").map(|c| (c.autostart, c.keep)),
+            Ok((true, false))
+        );
+        assert_eq!(RunConfig::from_query("node=").map(|c| c.node), Ok(None));
+    }
+
+    #[test]
+    fn to_query_round_trips() {
+        let mut c = RunConfig {
+            node: Some("http://10.0.0.2:4006".into()),
+            devices: 20_000,
+            scenario: ScenarioKind::Replay,
+            duration_s: 0.25,
+            sockets: SocketsMode::None,
+            join_rate: 1e-3,
+            seed: 0,
+            autostart: true,
+            keep: false,
+            thresholds: Thresholds {
+                max_p99_ms: Some(99.9),
+                max_error_pct: None,
+            },
+        };
+        assert_eq!(RunConfig::from_query(&c.to_query()), Ok(c.clone()));
+        c.node = Some("https://h/path?a=1&b=2".into());
+        assert_eq!(RunConfig::from_query(&c.to_query()), Ok(c.clone()));
+        assert_eq!(
+            RunConfig::from_query(&RunConfig::default().to_query()),
+            Ok(RunConfig::default())
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_field() {
+        let cases = [
+            ("devices=-5", "devices", "negative"),
+            ("devices=ten", "devices", "whole number"),
+            ("devices=2.5", "devices", "whole number"),
+            ("devices=0", "devices", "from 1"),
+            ("devices=20001", "devices", "from 1"),
+            ("devices=99999999999", "devices", "from 1"),
+            ("duration=0", "duration", "more than 0"),
+            ("duration=-1", "duration", "more than 0"),
+            ("duration=86401", "duration", "24 h"),
+            ("duration=abc", "duration", "not a number"),
+            ("duration=inf", "duration", "finite"),
+            ("duration=NaN", "duration", "finite"),
+            ("join_rate=0", "join_rate", "more than 0"),
+            ("join_rate=-3", "join_rate", "more than 0"),
+            ("seed=-1", "seed", "negative"),
+            ("seed=1e3", "seed", "whole number"),
+            ("scenario=spin", "scenario", "sweep|rotate|taps|replay"),
+            ("sockets=many", "sockets", "per-device|shared|none"),
+            ("autostart=maybe", "autostart", "not one of"),
+            ("max_p99_ms=0", "max_p99_ms", "more than 0"),
+            ("max_error_pct=101", "max_error_pct", "0 to 100"),
+            ("node=ftp%3A%2F%2Fx", "node", "http"),
+            ("node=localhost%3A4005", "node", "http"),
+            ("node=https%3A%2F%2F", "node", "host"),
+            ("node=http%3A%2F%2F%2Fpath", "node", "host"),
+        ];
+        for (query, field, words) in cases {
+            let err = RunConfig::from_query(query).expect_err(query);
+            assert_eq!(field_of(&err), field, "{query}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(field) && text.contains(words),
+                "{query}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn validate_checks_the_form_values() {
+        assert_eq!(RunConfig::default().validate(), Ok(()));
+        let bad = [
+            RunConfig {
+                devices: 0,
+                ..RunConfig::default()
+            },
+            RunConfig {
+                duration_s: f64::NAN,
+                ..RunConfig::default()
+            },
+            RunConfig {
+                join_rate: f64::INFINITY,
+                ..RunConfig::default()
+            },
+            RunConfig {
+                node: Some("nope".into()),
+                ..RunConfig::default()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! GraphQL documents, request bodies and answers, exactly as the IoT demo
+//! WebApp sends and reads them.
+//!
+//! The operation texts are those of `reality2-protocol.md`, with the field
+//! lists the WebApp asks for. Request bodies follow the WebApp's
+//! `JSON.stringify({query, variables: JSON.stringify(vars)})`: `variables` is a
+//! *string* holding JSON, and `Json`-typed arguments (`parameters`,
+//! `passthrough`) are strings holding JSON too.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::text::excerpt;
+
+/// `sentantAll`, as the device page counts sentants.
+pub const SENTANT_ALL: &str = "{ sentantAll { id name } }";
+/// Loads (or redefines) a sentant from a definition text.
+pub const SENTANT_LOAD: &str =
+    "mutation SentantLoad($definition: String!) { sentantLoad(definition: $definition) { id name } }";
+/// Unloads a sentant by id.
+pub const SENTANT_UNLOAD: &str =
+    "mutation SentantUnload($id: UUID4!) { sentantUnload(id: $id) { id name } }";
+/// Sends an event (with `Json` parameters and passthrough) to a sentant.
+pub const SENTANT_SEND: &str = "mutation SentantSend($id: UUID4!, $event: String!, $parameters: Json, $passthrough: Json) { sentantSend(id: $id, event: $event, parameters: $parameters, passthrough: $passthrough) { id name } }";
+/// `sentantGet` by id, with the sensor page's field list.
+pub const SENTANT_GET_BY_ID: &str = "query SentantGet($id: UUID4!) { sentantGet(id: $id) { name id description events { event parameters } signals } }";
+/// `sentantGet` by name (how the projector looks for `monitor`).
+pub const SENTANT_GET_BY_NAME: &str =
+    "query SentantGet($name: String!) { sentantGet(name: $name) { id name } }";
+/// The subscription every device page opens on its own sentant.
+pub const AWAIT_SIGNAL: &str = "subscription AwaitSignal($id: UUID4!, $signal: String!) { awaitSignal(id: $id, signal: $signal) { event parameters } }";
+
+/// The WebApp's device sentant, as `JSON.stringify(template)` writes it.
+/// Every `__name__` is replaced by the device name before loading
+/// ([`device_definition`]); `__sensor__` is for the node's vars plugin.
+pub const DEVICE_TEMPLATE: &str = concat!(
+    r#"{"sentant":{"name":"__name__","automations":[{"name":"counter","transitions":["#,
+    r#"{"event":"init","actions":["#,
+    r#"{"command":"set","plugin":"ai.reality2.vars","parameters":{"key":"name","value":"__name__"}},"#,
+    r#"{"command":"set","plugin":"ai.reality2.vars","parameters":{"key":"sensor","value":0}}]},"#,
+    r#"{"event":"set_sensor","public":true,"parameters":{"sensor":"integer"},"actions":["#,
+    r#"{"command":"set","plugin":"ai.reality2.vars","parameters":{"key":"sensor","value":"__sensor__"}}]},"#,
+    r#"{"event":"update","public":true,"actions":["#,
+    r#"{"command":"get","plugin":"ai.reality2.vars","parameters":{"key":"sensor"}},"#,
+    r#"{"command":"get","plugin":"ai.reality2.vars","parameters":{"key":"name"}},"#,
+    r#"{"command":"send","parameters":{"event":"update","to":"view"}},"#,
+    r#"{"command":"signal","public":true,"parameters":{"event":"update"}}]}]}]}}"#
+);
+
+/// The name the device template's placeholder stands for.
+const NAME_PLACEHOLDER: &str = "__name__";
+
+/// The device definition for `name`: [`DEVICE_TEMPLATE`] with every
+/// `__name__` replaced by the name, JSON-escaped (so a quote or backslash in
+/// the name cannot break the JSON).
+pub fn device_definition(name: &str) -> String {
+    let quoted = Value::String(name.to_owned()).to_string();
+    let escaped = &quoted[1..quoted.len() - 1];
+    DEVICE_TEMPLATE.replace(NAME_PLACEHOLDER, escaped)
+}
+
+/// The projector's `view` sentant: re-publishes every `update` it is sent as
+/// its own public signal `update`.
+pub fn view_definition() -> String {
+    json!({"sentant": {"name": "view", "automations": [{"name": "view", "transitions": [
+        {"event": "update", "public": true, "actions": [
+            {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}})
+    .to_string()
+}
+
+/// The projector's `monitor` sentant, as the WebApp defines it: the node's
+/// `__internal` event (sentant created/deleted) becomes the public signal
+/// `internal`. (The transition itself is not public: the node sends
+/// `__internal` to every sentant.)
+pub fn monitor_definition() -> String {
+    json!({"sentant": {"name": "monitor", "automations": [{"name": "Monitor", "transitions": [
+        {"event": "__internal", "actions": [
+            {"command": "signal", "parameters": {"public": true, "event": "internal"}}]}]}]}})
+    .to_string()
+}
+
+/// A POST body as the WebApp writes it: `{"query", "variables"}` where
+/// `variables` is the variables object serialized into a JSON string.
+pub fn webapp_body(query: &str, variables: &Value) -> String {
+    json!({ "query": query, "variables": variables.to_string() }).to_string()
+}
+
+/// Variables for [`SENTANT_SEND`], as the WebApp's `sentantSend` makes them:
+/// `parameters` and `passthrough` are JSON text (the `Json` input scalar);
+/// the WebApp always sends `passthrough: JSON.stringify({})`.
+pub fn send_variables(id: &str, event: &str, parameters: &Value) -> Value {
+    json!({
+        "id": id,
+        "event": event,
+        "parameters": parameters.to_string(),
+        "passthrough": "{}",
+    })
+}
+
+/// Variables for [`SENTANT_LOAD`].
+pub fn load_variables(definition: &str) -> Value {
+    json!({ "definition": definition })
+}
+
+/// Variables for [`SENTANT_GET_BY_ID`] and [`SENTANT_UNLOAD`].
+pub fn id_variables(id: &str) -> Value {
+    json!({ "id": id })
+}
+
+/// Variables for [`SENTANT_GET_BY_NAME`].
+pub fn name_variables(name: &str) -> Value {
+    json!({ "name": name })
+}
+
+/// Variables for [`AWAIT_SIGNAL`].
+pub fn await_signal_variables(id: &str, signal: &str) -> Value {
+    json!({ "id": id, "signal": signal })
+}
+
+/// How many characters of a body an error keeps.
+const EXCERPT_CHARS: usize = 200;
+
+/// Why an answer could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The body is not JSON (an HTML error page, a truncated answer, ...).
+    #[error("answer is not JSON: {excerpt:?}")]
+    NotJson {
+        excerpt: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON, but neither `data` nor `errors` is there, or they have the wrong shape.
+    #[error("answer is not a GraphQL response: {excerpt:?}")]
+    NotGraphQl {
+        excerpt: String,
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+    /// The field asked for is null or absent and the node said why.
+    #[error("{field}: node answered with error {message:?}")]
+    Rejected { field: String, message: String },
+    /// The field asked for is null or absent, with no error given.
+    #[error("{field}: missing from the answer")]
+    Missing { field: String },
+    /// The field is there but is not a sentant `{id, name}` (or a list of them).
+    #[error("{field}: not a sentant with string id and name: {excerpt:?}")]
+    NotSentant { field: String, excerpt: String },
+}
+
+/// One entry of a response's `errors`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GqlError {
+    pub message: String,
+    #[serde(default)]
+    pub path: Vec<Value>,
+    #[serde(default)]
+    pub locations: Vec<Value>,
+}
+
+/// A GraphQL answer: `data` (`Value::Null` when absent or null) and `errors`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GqlResponse {
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub errors: Vec<GqlError>,
+}
+
+/// A sentant as `{ id name }` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+pub struct SentantRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl GqlResponse {
+    /// The value at a dotted path under `data` (`sentantLoad.id`,
+    /// `sentantAll.0.name`), like the WebApp's `R2.JSONPath`. `None` when
+    /// any step is missing.
+    pub fn field(&self, path: &str) -> Option<&Value> {
+        path.split('.')
+            .try_fold(&self.data, |value, step| match value {
+                Value::Array(items) => step.parse::<usize>().ok().and_then(|i| items.get(i)),
+                Value::Object(map) => map.get(step),
+                _ => None,
+            })
+    }
+
+    /// The first error's message, if any.
+    pub fn first_error_message(&self) -> Option<&str> {
+        self.errors.first().map(|e| e.message.as_str())
+    }
+
+    /// The non-null value at `path`, or why it is not there.
+    fn required(&self, path: &str) -> Result<&Value, ProtocolError> {
+        match self.field(path) {
+            Some(value) if !value.is_null() => Ok(value),
+            _ => Err(match self.first_error_message() {
+                Some(message) => ProtocolError::Rejected {
+                    field: path.to_owned(),
+                    message: message.to_owned(),
+                },
+                None => ProtocolError::Missing {
+                    field: path.to_owned(),
+                },
+            }),
+        }
+    }
+}
+
+/// Reads an HTTP answer body.
+pub fn parse_response(body: &str) -> Result<GqlResponse, ProtocolError> {
+    let value: Value = serde_json::from_str(body).map_err(|source| ProtocolError::NotJson {
+        excerpt: excerpt(body, EXCERPT_CHARS),
+        source,
+    })?;
+    let not_graphql = |source| ProtocolError::NotGraphQl {
+        excerpt: excerpt(body, EXCERPT_CHARS),
+        source,
+    };
+    let is_response = value
+        .as_object()
+        .is_some_and(|map| map.contains_key("data") || map.contains_key("errors"));
+    if !is_response {
+        return Err(not_graphql(None));
+    }
+    serde_json::from_value(value).map_err(|e| not_graphql(Some(e)))
+}
+
+fn sentant_of(value: &Value, field: &str) -> Result<SentantRef, ProtocolError> {
+    SentantRef::deserialize(value).map_err(|_| ProtocolError::NotSentant {
+        field: field.to_owned(),
+        excerpt: excerpt(&value.to_string(), EXCERPT_CHARS),
+    })
+}
+
+/// The `{id, name}` at `field` (e.g. `sentantLoad`, `sentantGet`).
+pub fn sentant_ref(resp: &GqlResponse, field: &str) -> Result<SentantRef, ProtocolError> {
+    sentant_of(resp.required(field)?, field)
+}
+
+/// The sentants listed by `sentantAll` (null entries are skipped).
+pub fn sentant_list(resp: &GqlResponse) -> Result<Vec<SentantRef>, ProtocolError> {
+    const FIELD: &str = "sentantAll";
+    let value = resp.required(FIELD)?;
+    let items = value.as_array().ok_or_else(|| ProtocolError::NotSentant {
+        field: FIELD.to_owned(),
+        excerpt: excerpt(&value.to_string(), EXCERPT_CHARS),
+    })?;
+    items
+        .iter()
+        .filter(|item| !item.is_null())
+        .map(|item| sentant_of(item, FIELD))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device template exactly as written in `reality2-protocol.md`.
+    const PROTOCOL_TEMPLATE: &str = r#"{"sentant": {"name": "__name__", "automations": [{"name": "counter", "transitions": [
+  {"event": "init", "actions": [
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "name", "value": "__name__"}},
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": 0}}]},
+  {"event": "set_sensor", "public": true, "parameters": {"sensor": "integer"}, "actions": [
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": "__sensor__"}}]},
+  {"event": "update", "public": true, "actions": [
+    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor"}},
+    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "name"}},
+    {"command": "send", "parameters": {"event": "update", "to": "view"}},
+    {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#;
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).expect("test text is JSON")
+    }
+
+    #[test]
+    fn device_template_is_the_protocol_template() {
+        assert_eq!(parse(DEVICE_TEMPLATE), parse(PROTOCOL_TEMPLATE));
+        assert!(
+            !DEVICE_TEMPLATE.contains(' '),
+            "compact, like JSON.stringify"
+        );
+    }
+
+    #[test]
+    fn device_definition_replaces_every_name_and_escapes_it() {
+        for name in ["r2s-abc-1-0001", r#"we"ird\ name"#, "ünï €"] {
+            let def = parse(&device_definition(name));
+            assert_eq!(def["sentant"]["name"], json!(name));
+            let init = &def["sentant"]["automations"][0]["transitions"][0]["actions"][0];
+            assert_eq!(init["parameters"]["value"], json!(name));
+            let set = &def["sentant"]["automations"][0]["transitions"][1]["actions"][0];
+            assert_eq!(set["parameters"]["value"], json!("__sensor__"));
+            assert!(!def.to_string().contains("__name__"));
+        }
+    }
+
+    #[test]
+    fn view_and_monitor_signal_what_the_webapp_expects() {
+        let view = parse(&view_definition());
+        assert_eq!(view["sentant"]["name"], "view");
+        let t = &view["sentant"]["automations"][0]["transitions"][0];
+        assert_eq!(
+            (&t["event"], &t["public"]),
+            (&json!("update"), &json!(true))
+        );
+        assert_eq!(t["actions"][0]["command"], "signal");
+        assert_eq!(t["actions"][0]["public"], true);
+        assert_eq!(t["actions"][0]["parameters"]["event"], "update");
+
+        let monitor = parse(&monitor_definition());
+        assert_eq!(monitor["sentant"]["name"], "monitor");
+        let t = &monitor["sentant"]["automations"][0]["transitions"][0];
+        assert_eq!(t["event"], "__internal");
+        assert_eq!(
+            t["actions"][0]["parameters"],
+            json!({"public": true, "event": "internal"})
+        );
+    }
+
+    #[test]
+    fn bodies_hold_json_strings_like_the_webapp() {
+        let vars = send_variables("u-1", "set_sensor", &json!({"sensor": 42}));
+        let body = parse(&webapp_body(SENTANT_SEND, &vars));
+        assert_eq!(body["query"], SENTANT_SEND);
+        let inner = body["variables"].as_str().expect("variables is a string");
+        let inner = parse(inner);
+        assert_eq!(inner["id"], "u-1");
+        assert_eq!(inner["event"], "set_sensor");
+        let params = inner["parameters"]
+            .as_str()
+            .expect("parameters is a string");
+        assert_eq!(parse(params), json!({"sensor": 42}));
+        assert_eq!(inner["passthrough"], "{}");
+        assert_eq!(
+            parse(&webapp_body(SENTANT_ALL, &json!({})))["variables"],
+            "{}"
+        );
+    }
+
+    #[test]
+    fn documents_name_their_variables() {
+        for (doc, vars) in [
+            (SENTANT_LOAD, load_variables("x")),
+            (SENTANT_UNLOAD, id_variables("x")),
+            (SENTANT_GET_BY_ID, id_variables("x")),
+            (SENTANT_GET_BY_NAME, name_variables("x")),
+            (AWAIT_SIGNAL, await_signal_variables("x", "update")),
+            (SENTANT_SEND, send_variables("x", "e", &json!({}))),
+        ] {
+            for key in vars.as_object().expect("object").keys() {
+                assert!(doc.contains(&format!("${key}:")), "{doc} lacks ${key}");
+            }
+        }
+    }
+
+    #[test]
+    fn parse_data_fields_and_sentants() {
+        let resp =
+            parse_response(r#"{"data":{"sentantLoad":{"id":"u-1","name":"d"}}}"#).expect("valid");
+        assert_eq!(resp.field("sentantLoad.id"), Some(&json!("u-1")));
+        assert_eq!(resp.field("sentantLoad.nope"), None);
+        assert_eq!(
+            sentant_ref(&resp, "sentantLoad").expect("sentant"),
+            SentantRef {
+                id: "u-1".into(),
+                name: "d".into()
+            }
+        );
+        let all = parse_response(
+            r#"{"data":{"sentantAll":[{"id":"a","name":"x"},null,{"id":"b","name":"y"}]}}"#,
+        )
+        .expect("valid");
+        assert_eq!(all.field("sentantAll.2.name"), Some(&json!("y")));
+        let names: Vec<_> = sentant_list(&all)
+            .expect("list")
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["x", "y"]);
+    }
+
+    #[test]
+    fn errors_are_reported_with_their_message() {
+        let resp = parse_response(
+            r#"{"data":null,"errors":[{"message":"invalid_event","locations":[{"line":1,"column":2}],"path":["sentantSend"]}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(resp.first_error_message(), Some("invalid_event"));
+        assert_eq!(resp.errors[0].path, vec![json!("sentantSend")]);
+        match sentant_ref(&resp, "sentantSend") {
+            Err(ProtocolError::Rejected { field, message }) => {
+                assert_eq!(
+                    (field.as_str(), message.as_str()),
+                    ("sentantSend", "invalid_event")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let only_errors = parse_response(r#"{"errors":[{"message":"parse"}]}"#).expect("valid");
+        assert_eq!(only_errors.data, Value::Null);
+        let empty = parse_response(r#"{"data":{"sentantGet":null}}"#).expect("valid");
+        assert!(matches!(
+            sentant_ref(&empty, "sentantGet"),
+            Err(ProtocolError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_answers_are_refused_with_the_reason() {
+        let html = format!("<html>{}</html>", "x".repeat(1000));
+        match parse_response(&html) {
+            Err(e @ ProtocolError::NotJson { .. }) => {
+                assert!(std::error::Error::source(&e).is_some());
+                let ProtocolError::NotJson { excerpt, .. } = &e else {
+                    unreachable!()
+                };
+                assert!(excerpt.starts_with("<html>") && excerpt.chars().count() <= 201);
+            }
+            other => panic!("{other:?}"),
+        }
+        for body in [r#"{"hello":1}"#, "[1,2]", "42"] {
+            assert!(
+                matches!(
+                    parse_response(body),
+                    Err(ProtocolError::NotGraphQl { source: None, .. })
+                ),
+                "{body}"
+            );
+        }
+        assert!(matches!(
+            parse_response(r#"{"errors":"boom"}"#),
+            Err(ProtocolError::NotGraphQl {
+                source: Some(_),
+                ..
+            })
+        ));
+        let bad =
+            parse_response(r#"{"data":{"sentantLoad":{"id":3},"sentantAll":{}}}"#).expect("valid");
+        assert!(matches!(
+            sentant_ref(&bad, "sentantLoad"),
+            Err(ProtocolError::NotSentant { .. })
+        ));
+        assert!(matches!(
+            sentant_list(&bad),
+            Err(ProtocolError::NotSentant { .. })
+        ));
+    }
+}

@@ -1,0 +1,36 @@
+//! `r2-core`: the pure logic of r2-stress, shared by the page, the node and the tests.
+//!
+//! No web-sys, no tokio, no clocks, no threads: time is always passed in as
+//! `f64` milliseconds (e.g. from `performance.now()`). Compiles natively and
+//! for `wasm32-unknown-unknown`.
+//!
+//! # Layout
+//!
+//! - [`phoenix`]: Phoenix Channels frames (V1 objects / V2 arrays) as Absinthe's socket uses them.
+//! - [`graphql`]: operation documents, the IoT demo's sentant definitions,
+//!   WebApp-style request bodies, and parsing of GraphQL answers.
+//! - [`throttle`]: the sensor page's change-only, 200 ms send throttle.
+//! - [`scenario`]: seeded, repeatable sensor scenarios (sweep, rotate, taps,
+//!   replay) and the [`scenario::Planner`] that turns them into sends.
+//! - [`metrics`]: HDR latency histograms, counters, gauges, errors, the
+//!   one-second series and the tab-bottleneck check.
+//! - [`summary`]: the run summary JSON and its pass/fail verdict.
+//! - [`config`]: the run configuration and its query string.
+//! - [`names`]: sentant names unique to a tab and run.
+//! - [`colour`]: the demo's five colour bands.
+//! - `text` (private): the `word_enum!` macro and text excerpts.
+
+#[macro_use]
+pub mod text;
+
+pub mod colour;
+pub mod config;
+pub mod graphql;
+pub mod metrics;
+pub mod names;
+pub mod phoenix;
+pub mod scenario;
+pub mod summary;
+pub mod throttle;
+
+pub use text::UnknownWord;

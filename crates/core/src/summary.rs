@@ -1,0 +1,366 @@
+//! The run summary: the JSON the page writes into `<pre id="r2-summary">`
+//! when a run ends, read back by the browser tests, with a pass/fail verdict
+//! and the reasons for it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RunConfig, SocketsMode, Thresholds};
+use crate::graphql::SentantRef;
+use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics};
+use crate::scenario::ScenarioKind;
+
+word_enum! {
+    /// Whether the run met its expectations.
+    pub enum Verdict {
+        Pass = "pass",
+        Fail = "fail",
+    }
+}
+
+/// One kind of error seen during the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    pub kind: String,
+    pub count: u64,
+    pub example: String,
+}
+
+/// What the page knows about a run besides its metrics and configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFacts {
+    /// The node actually used (the page's origin when the config has none).
+    pub node: String,
+    /// The run's name prefix ([`crate::names::RunNames::prefix`]).
+    pub run_prefix: String,
+    /// How long the run took, s.
+    pub duration_s: f64,
+    /// Own sentants still on the node after cleanup.
+    pub leftovers: Vec<SentantRef>,
+}
+
+/// The run summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub node: String,
+    pub run_prefix: String,
+    pub scenario: ScenarioKind,
+    pub sockets_mode: SocketsMode,
+    pub seed: u64,
+    pub thresholds: Thresholds,
+    pub devices_requested: u32,
+    pub devices_created: u64,
+    pub devices_deleted: u64,
+    pub duration_s: f64,
+    pub sends_ok: u64,
+    pub sends_failed: u64,
+    pub signals_received: u64,
+    /// The fewest signals any device received.
+    pub signals_per_device_min: u64,
+    pub sockets_live_max: u64,
+    pub fetch_queue_max: u64,
+    pub errors: Vec<ErrorSummary>,
+    pub leftovers: Vec<SentantRef>,
+    pub leftovers_count: usize,
+    pub send_latency_ms: Percentiles,
+    pub send_latency_ms_corrected: Percentiles,
+    pub signal_latency_ms: Percentiles,
+    pub signal_latency_ms_corrected: Percentiles,
+    pub scheduler_lag_ms: Percentiles,
+    /// HTTP round trips per operation ([`Op::as_str`]).
+    pub http_latency_ms: BTreeMap<String, Percentiles>,
+    pub tab_bottleneck: bool,
+    pub tab_bottleneck_why: Option<String>,
+}
+
+impl Summary {
+    /// Summarises a finished run and judges it.
+    ///
+    /// The run fails when: fewer devices were created than requested; no send
+    /// succeeded; failed sends exceed `max_error_pct` of all sends; the p99 of
+    /// the corrected send or signal latency exceeds `max_p99_ms`; with
+    /// subscriptions, some device received no signal; own sentants were left
+    /// on the node (unless `keep`); or the tab was the bottleneck (then the
+    /// figures measure the browser, not the node).
+    pub fn from_metrics(m: &RunMetrics, config: &RunConfig, facts: RunFacts) -> Summary {
+        let bottleneck = tab_bottleneck(m);
+        let mut summary = Summary {
+            verdict: Verdict::Pass,
+            reasons: Vec::new(),
+            node: facts.node,
+            run_prefix: facts.run_prefix,
+            scenario: config.scenario,
+            sockets_mode: config.sockets,
+            seed: config.seed,
+            thresholds: config.thresholds,
+            devices_requested: config.devices,
+            devices_created: m.devices_created,
+            devices_deleted: m.devices_deleted,
+            duration_s: facts.duration_s,
+            sends_ok: m.sends_ok,
+            sends_failed: m.sends_failed,
+            signals_received: m.signals_received,
+            signals_per_device_min: m.signals_by_device.iter().copied().min().unwrap_or(0),
+            sockets_live_max: m.sockets.max,
+            fetch_queue_max: m.fetch_queue.max,
+            errors: m
+                .errors
+                .iter()
+                .map(|(kind, e)| ErrorSummary {
+                    kind: kind.clone(),
+                    count: e.count,
+                    example: e.example.clone(),
+                })
+                .collect(),
+            leftovers_count: facts.leftovers.len(),
+            leftovers: facts.leftovers,
+            send_latency_ms: m.send_latency.summary(),
+            send_latency_ms_corrected: m.send_latency_corrected.summary(),
+            signal_latency_ms: m.signal_latency.summary(),
+            signal_latency_ms_corrected: m.signal_latency_corrected.summary(),
+            scheduler_lag_ms: m.scheduler_lag.summary(),
+            http_latency_ms: Op::ALL
+                .iter()
+                .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))
+                .collect(),
+            tab_bottleneck: bottleneck.is_some(),
+            tab_bottleneck_why: bottleneck,
+        };
+        summary.reasons = summary.failures(config.keep, &m.signals_by_device);
+        if !summary.reasons.is_empty() {
+            summary.verdict = Verdict::Fail;
+        }
+        summary
+    }
+
+    /// Failed sends as a percentage of all sends (0 when none were made).
+    pub fn error_pct(&self) -> f64 {
+        let all = self.sends_ok + self.sends_failed;
+        if all == 0 {
+            0.0
+        } else {
+            100.0 * self.sends_failed as f64 / all as f64
+        }
+    }
+
+    /// Every reason the run fails, in plain words.
+    fn failures(&self, keep: bool, signals_by_device: &[u64]) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.devices_created < u64::from(self.devices_requested) {
+            why.push(format!(
+                "only {} of {} devices were created",
+                self.devices_created, self.devices_requested
+            ));
+        }
+        if self.sends_ok == 0 {
+            why.push("no send succeeded".to_owned());
+        }
+        if let Some(max) = self.thresholds.max_error_pct {
+            let pct = self.error_pct();
+            if pct > max {
+                why.push(format!("{pct:.2} % of sends failed (max {max} %)"));
+            }
+        }
+        if let Some(max) = self.thresholds.max_p99_ms {
+            for (what, p) in [
+                ("send", &self.send_latency_ms_corrected),
+                ("signal", &self.signal_latency_ms_corrected),
+            ] {
+                if p.count > 0 && p.p99 > max {
+                    why.push(format!("{what} latency p99 {:.1} ms > {max} ms", p.p99));
+                }
+            }
+        }
+        let silent = signals_by_device.iter().filter(|n| **n == 0).count();
+        if self.sockets_mode != SocketsMode::None && silent > 0 {
+            why.push(format!("{silent} device(s) received no signal"));
+        }
+        if !keep && self.leftovers_count > 0 {
+            why.push(format!(
+                "{} own sentant(s) left on the node after cleanup",
+                self.leftovers_count
+            ));
+        }
+        if let Some(bottleneck) = &self.tab_bottleneck_why {
+            why.push(format!(
+                "the tab was the bottleneck, so the figures measure the browser: {bottleneck}"
+            ));
+        }
+        why
+    }
+
+    /// Pretty JSON for the page's `<pre id="r2-summary">`.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"summary not serializable: {e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(leftovers: Vec<SentantRef>) -> RunFacts {
+        RunFacts {
+            node: "http://127.0.0.1:4006".into(),
+            run_prefix: "r2s-00000abc-1-".into(),
+            duration_s: 12.5,
+            leftovers,
+        }
+    }
+
+    /// A healthy run of `devices` devices: all created, each send answered
+    /// in `send_ms` and signalled in twice that.
+    fn healthy(devices: u32, send_ms: f64) -> RunMetrics {
+        let mut m = RunMetrics::new(0.0, devices);
+        m.devices_created = devices.into();
+        m.devices_deleted = devices.into();
+        for d in 0..devices {
+            for i in 0..20 {
+                let t = f64::from(i) * 250.0;
+                m.record_send(t, t, t + send_ms);
+                m.record_signal(d, t, t, t + 2.0 * send_ms);
+            }
+        }
+        m.set_sockets(devices.into());
+        m
+    }
+
+    #[test]
+    fn a_healthy_run_passes_and_reports_its_figures() {
+        let config = RunConfig {
+            devices: 3,
+            seed: 9,
+            ..RunConfig::default()
+        };
+        let s = Summary::from_metrics(&healthy(3, 12.0), &config, facts(vec![]));
+        assert_eq!(s.verdict, Verdict::Pass, "{:?}", s.reasons);
+        assert!(s.reasons.is_empty());
+        assert_eq!(
+            (s.devices_requested, s.devices_created, s.sends_ok),
+            (3, 3, 60)
+        );
+        assert_eq!((s.signals_received, s.signals_per_device_min), (60, 20));
+        assert_eq!((s.sockets_live_max, s.seed), (3, 9));
+        assert!((s.send_latency_ms.p99 - 12.0).abs() < 0.1);
+        assert!((s.signal_latency_ms_corrected.p50 - 24.0).abs() < 0.1);
+        assert_eq!(s.http_latency_ms.len(), Op::ALL.len());
+        assert!(!s.tab_bottleneck && s.tab_bottleneck_why.is_none());
+    }
+
+    #[test]
+    fn summary_json_round_trips_with_the_documented_names() {
+        let config = RunConfig {
+            devices: 2,
+            ..RunConfig::default()
+        };
+        let mut m = healthy(2, 5.0);
+        m.record_error("http 502", "Bad Gateway");
+        let s = Summary::from_metrics(&m, &config, facts(vec![]));
+        let text = s.to_json_pretty();
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        for key in [
+            "devices_requested",
+            "devices_created",
+            "devices_deleted",
+            "sends_ok",
+            "sends_failed",
+            "signals_received",
+            "sockets_live_max",
+            "errors",
+            "duration_s",
+            "leftovers",
+            "send_latency_ms",
+            "signal_latency_ms",
+            "send_latency_ms_corrected",
+            "signal_latency_ms_corrected",
+            "scheduler_lag_ms",
+            "fetch_queue_max",
+            "tab_bottleneck",
+            "tab_bottleneck_why",
+            "verdict",
+            "reasons",
+            "scenario",
+            "sockets_mode",
+            "seed",
+            "node",
+            "run_prefix",
+            "signals_per_device_min",
+        ] {
+            assert!(value.get(key).is_some(), "{key} missing");
+        }
+        assert_eq!(value["verdict"], "pass");
+        assert_eq!(value["sockets_mode"], "per-device");
+        assert_eq!(value["errors"][0]["kind"], "http 502");
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(value["send_latency_ms"][p].is_number());
+        }
+        let back: Summary = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn each_failure_gives_its_reason() {
+        let config = RunConfig {
+            devices: 4,
+            thresholds: Thresholds {
+                max_p99_ms: Some(50.0),
+                max_error_pct: Some(1.0),
+            },
+            ..RunConfig::default()
+        };
+        let mut m = healthy(3, 80.0); // one device never created, so never signalled
+        m.signals_by_device.push(0);
+        (0..3).for_each(|_| m.record_send_failed("timeout", "no answer in 10 s"));
+        let leftovers = vec![SentantRef {
+            id: "u-1".into(),
+            name: "r2s-00000abc-1-0002".into(),
+        }];
+        let s = Summary::from_metrics(&m, &config, facts(leftovers));
+        assert_eq!(s.verdict, Verdict::Fail);
+        let all = s.reasons.join("\n");
+        for words in [
+            "only 3 of 4 devices",
+            "4.76 % of sends failed",
+            "send latency p99 80",
+            "signal latency p99 160",
+            "1 device(s) received no signal",
+            "1 own sentant(s) left",
+        ] {
+            assert!(all.contains(words), "{words:?} not in:\n{all}");
+        }
+        assert_eq!(s.leftovers_count, 1);
+
+        let kept = Summary::from_metrics(
+            &m,
+            &RunConfig {
+                keep: true,
+                ..config
+            },
+            facts(vec![]),
+        );
+        assert!(!kept.reasons.join("\n").contains("left on the node"));
+    }
+
+    #[test]
+    fn no_sends_and_tab_bottleneck_fail() {
+        let config = RunConfig {
+            devices: 1,
+            sockets: SocketsMode::None,
+            ..RunConfig::default()
+        };
+        let mut m = RunMetrics::new(0.0, 1);
+        m.devices_created = 1;
+        (0..10).for_each(|_| m.record_scheduler_lag(250.0));
+        let s = Summary::from_metrics(&m, &config, facts(vec![]));
+        assert_eq!(s.verdict, Verdict::Fail);
+        assert!(s.tab_bottleneck);
+        assert_eq!(s.reasons.len(), 2, "{:?}", s.reasons);
+        assert!(s.reasons[0].contains("no send succeeded"));
+        assert!(s.reasons[1].contains("bottleneck"));
+        assert_eq!(s.error_pct(), 0.0);
+    }
+}

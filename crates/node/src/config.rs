@@ -1,0 +1,200 @@
+//! Command-line configuration of the node: which addresses to listen on, the
+//! TLS certificate, the folder of web apps, and the websocket idle timeout.
+//!
+//! The command line is `r2-node [--https ADDR] [--http ADDR] [--no-https]
+//! [--cert PEM --key PEM] [--sites DIR]`; [`Config::parse_args`] reads it and
+//! [`Config::loopback`] builds the configuration tests use.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+/// How long a websocket may stay silent before the node closes it (Phoenix's
+/// default `timeout` for websockets).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many frames may wait for a slow websocket client before the node gives
+/// up on it (see [`crate::ws`]).
+pub const DEFAULT_SOCKET_QUEUE: usize = 1024;
+
+/// Largest request body `/reality2` accepts; larger bodies get 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// Everything a server needs to know besides the [`crate::Node`] it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// HTTPS listener address; `None` serves no HTTPS.
+    pub https: Option<SocketAddr>,
+    /// Plain HTTP listener address; `None` serves no plain HTTP.
+    pub http: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS (with `key`); without it a self-signed
+    /// certificate is generated at start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key matching `cert`.
+    pub key: Option<PathBuf>,
+    /// Folder whose sub-folders are web apps served at `/NAME`.
+    pub sites: Option<PathBuf>,
+    /// A websocket that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Frames queued for one websocket before the node disconnects it.
+    pub socket_queue: usize,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+/// The command line, as clap sees it; turned into a [`Config`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "r2-node",
+    version,
+    about = "A Reality2-compatible local node: GraphQL at /reality2, subscriptions at /reality2/websocket."
+)]
+struct Args {
+    /// Address of the HTTPS listener.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4005")]
+    https: SocketAddr,
+    /// Address of the plain HTTP listener.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4006")]
+    http: SocketAddr,
+    /// Serve no HTTPS at all.
+    #[arg(long, conflicts_with_all = ["https", "cert", "key"])]
+    no_https: bool,
+    /// PEM certificate chain for HTTPS (default: a self-signed one made at start).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Folder of web apps: each sub-folder NAME is served at /NAME.
+    #[arg(long, value_name = "DIR")]
+    sites: Option<PathBuf>,
+}
+
+impl From<Args> for Config {
+    fn from(args: Args) -> Config {
+        Config {
+            https: (!args.no_https).then_some(args.https),
+            http: Some(args.http),
+            cert: args.cert,
+            key: args.key,
+            sites: args.sites,
+            ..Config::default()
+        }
+    }
+}
+
+impl Default for Config {
+    /// The command line's defaults: HTTPS on `0.0.0.0:4005`, HTTP on `0.0.0.0:4006`.
+    fn default() -> Config {
+        Config {
+            https: Some(SocketAddr::from(([0, 0, 0, 0], 4005))),
+            http: Some(SocketAddr::from(([0, 0, 0, 0], 4006))),
+            cert: None,
+            key: None,
+            sites: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            socket_queue: DEFAULT_SOCKET_QUEUE,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process's command line; prints help or an error and exits
+    /// the process when it is not valid (clap's usual behaviour).
+    pub fn parse_args() -> Config {
+        Args::parse().into()
+    }
+
+    /// Reads a command line given as words (the first is the program name).
+    pub fn try_parse_from<I, T>(words: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Args::try_parse_from(words).map(Config::from)
+    }
+
+    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS: what tests use.
+    pub fn loopback() -> Config {
+        Config {
+            https: None,
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..Config::default()
+        }
+    }
+
+    /// This configuration with HTTPS also on `127.0.0.1:0`.
+    pub fn with_loopback_https(self) -> Config {
+        Config {
+            https: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_real_node() {
+        let config = Config::try_parse_from(["r2-node"]).expect("no arguments is valid");
+        assert_eq!(config.https, Some("0.0.0.0:4005".parse().expect("addr")));
+        assert_eq!(config.http, Some("0.0.0.0:4006".parse().expect("addr")));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let config = Config::try_parse_from([
+            "r2-node",
+            "--https",
+            "127.0.0.1:8443",
+            "--http",
+            "[::1]:8080",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--sites",
+            "www",
+        ])
+        .expect("valid command line");
+        assert_eq!(config.https, Some("127.0.0.1:8443".parse().expect("addr")));
+        assert_eq!(config.http, Some("[::1]:8080".parse().expect("addr")));
+        assert_eq!(config.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(config.key, Some(PathBuf::from("k.pem")));
+        assert_eq!(config.sites, Some(PathBuf::from("www")));
+    }
+
+    #[test]
+    fn no_https_turns_the_tls_listener_off() {
+        let config = Config::try_parse_from(["r2-node", "--no-https"]).expect("valid");
+        assert_eq!(config.https, None);
+        assert!(config.http.is_some());
+    }
+
+    #[test]
+    fn contradictory_or_incomplete_flags_are_refused() {
+        for words in [
+            &["r2-node", "--no-https", "--https", "0.0.0.0:1"][..],
+            &["r2-node", "--cert", "c.pem"],
+            &["r2-node", "--key", "k.pem"],
+            &["r2-node", "--http", "not-an-address"],
+            &["r2-node", "--bogus"],
+        ] {
+            assert!(Config::try_parse_from(words).is_err(), "{words:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn loopback_is_http_only_on_a_free_port() {
+        let config = Config::loopback();
+        assert_eq!(config.https, None);
+        assert_eq!(config.http, Some("127.0.0.1:0".parse().expect("addr")));
+        let both = config.with_loopback_https();
+        assert_eq!(both.https, Some("127.0.0.1:0".parse().expect("addr")));
+    }
+}

@@ -1,0 +1,542 @@
+//! The HTTP side of the node: the axum [`Router`] with GraphQL at `/reality2`,
+//! the websocket at `/reality2/websocket` (see [`crate::ws`]), counters at
+//! `/r2-node/stats`, web apps from `--sites`, permissive CORS and a body limit.
+//!
+//! `/reality2` takes requests the way Absinthe.Plug behind Plug.Parsers does
+//! (the real node's endpoint):
+//!
+//! - `POST` with a JSON body `{"query", "variables", "operationName"}` where
+//!   `variables` is an object or a string holding JSON; a form body
+//!   (`application/x-www-form-urlencoded`) with the same fields as strings;
+//!   any other body is the document itself. Query-string parameters fill in
+//!   what the body leaves out.
+//! - `GET` with the same fields in the query string; a mutation is refused
+//!   with 405 `Can only perform a mutation from a POST request`.
+//! - No document: 400 `{"errors":[{"message":"No query document supplied"}]}`;
+//!   variables that are not a JSON object: 400 `The variable values could not
+//!   be decoded`; a body that does not parse (JSON or form): 400 and one over
+//!   the limit: 413, both as Phoenix's `ErrorJSON` renders them
+//!   (`{"errors":{"detail":"Bad Request"}}`).
+//! - A document that ran answers 200 with `{"data": ...}` and any `errors`;
+//!   one that did not parse or validate has `errors` and no `data`.
+//!
+//! Batched requests (a JSON array body) are not supported: they get 400.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::{
+    body::{Body, Bytes},
+    extract::{rejection::BytesRejection, DefaultBodyLimit, RawQuery, Request, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tower_http::{cors::CorsLayer, services::ServeDir};
+
+use crate::{ws, Config, Node};
+
+/// The message Absinthe.Plug answers when there is no document.
+pub const NO_QUERY: &str = "No query document supplied";
+/// The message Absinthe.Plug answers when `variables` is not JSON.
+pub const BAD_VARIABLES: &str = "The variable values could not be decoded";
+/// The message Absinthe.Plug answers for a mutation over GET.
+pub const MUTATION_OVER_GET: &str = "Can only perform a mutation from a POST request";
+
+/// The router serving `node` as `config` says. Websockets opened through it
+/// are closed only by their clients or their idle timeout; [`crate::run`]
+/// also closes them when it shuts down.
+pub fn app(node: Node, config: &Config) -> Router {
+    router(node, config, CancellationToken::new())
+}
+
+/// The router, with websockets closed when `closing` is cancelled.
+pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) -> Router {
+    let state = AppState {
+        node,
+        ws: ws::Settings {
+            idle_timeout: config.idle_timeout,
+            queue: config.socket_queue.max(1),
+            max_message: config.body_limit,
+            closing,
+        },
+        sites: config.sites.as_deref().map(Sites::new),
+    };
+    Router::new()
+        .route("/reality2", get(graphql_get).post(graphql_post))
+        .route("/reality2/", get(graphql_get).post(graphql_post))
+        .route("/reality2/websocket", get(ws::upgrade))
+        .route("/r2-node/stats", get(stats))
+        .fallback(site)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub node: Node,
+    pub ws: ws::Settings,
+    sites: Option<Arc<Sites>>,
+}
+
+// ---------------------------------------------------------------- answers
+
+/// An answer that is not a GraphQL result: Absinthe.Plug's input errors and
+/// Phoenix's error pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Absinthe.Plug: `{"errors":[{"message": ...}]}` with this status.
+    Absinthe(StatusCode, &'static str),
+    /// Phoenix's ErrorJSON: `{"errors":{"detail": <reason phrase>}}`.
+    Phoenix(StatusCode),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            Refusal::Absinthe(status, message) => {
+                (status, json!({ "errors": [{ "message": message }] }))
+            }
+            Refusal::Phoenix(status) => (
+                status,
+                json!({ "errors": { "detail": plug_reason(status) } }),
+            ),
+        };
+        json_response(status, &body)
+    }
+}
+
+/// The reason phrase Plug gives a status (Phoenix's ErrorJSON shows it).
+fn plug_reason(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        other => other.canonical_reason().unwrap_or("Error"),
+    }
+}
+
+/// `body` as JSON with `status`.
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// A GraphQL result as Absinthe writes it: `data` when the document ran
+/// (even if `null` because a non-null root field failed), `errors` when
+/// there are any.
+#[derive(Debug, Serialize)]
+pub(crate) struct GraphqlBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+}
+
+impl<'a> GraphqlBody<'a> {
+    /// async-graphql writes `"data": null` also for a document that did not
+    /// parse or validate; those errors have no `path`, a resolver's have one.
+    pub(crate) fn of(response: &'a async_graphql::Response) -> GraphqlBody<'a> {
+        let ran = response.data != async_graphql::Value::Null
+            || response.errors.is_empty()
+            || response.errors.iter().any(|e| !e.path.is_empty());
+        GraphqlBody {
+            data: ran.then_some(&response.data),
+            errors: &response.errors,
+        }
+    }
+
+    /// Whether the document ran (Absinthe's `%{data: _}` result).
+    pub(crate) fn ran(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// As a JSON value, for a websocket frame.
+    pub(crate) fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+// ---------------------------------------------------------------- requests
+
+/// A GraphQL request's fields, from the query string and the body.
+type Params = Map<String, Value>;
+
+/// Builds the async-graphql request from `params` (Absinthe.Plug's
+/// `Request.Query.parse`): `raw_body` is the document when there is no
+/// `query` field (a body that no parser read).
+pub(crate) fn graphql_request(
+    params: &Params,
+    raw_body: Option<&str>,
+) -> Result<async_graphql::Request, Refusal> {
+    let document = match params.get("query") {
+        Some(Value::String(query)) => query.as_str(),
+        Some(_) => "",
+        None => raw_body.unwrap_or(""),
+    };
+    if document.is_empty() {
+        return Err(Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY));
+    }
+    let variables = variables(params.get("variables"))
+        .ok_or(Refusal::Absinthe(StatusCode::BAD_REQUEST, BAD_VARIABLES))?;
+    let mut request = async_graphql::Request::new(document)
+        .variables(async_graphql::Variables::from_json(variables));
+    if let Some(Value::String(name)) = params.get("operationName") {
+        if !name.is_empty() {
+            request = request.operation_name(name.as_str());
+        }
+    }
+    Ok(request)
+}
+
+/// `variables` as an object: absent, `null`, `""` and `"null"` are empty; a
+/// string must hold a JSON object. `None` when they cannot be decoded.
+fn variables(value: Option<&Value>) -> Option<Value> {
+    match value {
+        None | Some(Value::Null) => Some(json!({})),
+        Some(Value::Object(_)) => value.cloned(),
+        Some(Value::String(text)) if text.is_empty() || text == "null" => Some(json!({})),
+        Some(Value::String(text)) => match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Some(Value::Object(map)),
+            Ok(Value::Null) => Some(json!({})),
+            _ => None,
+        },
+        Some(_) => None,
+    }
+}
+
+/// The type of the operation `request` would run, if its document parses
+/// and names one operation.
+pub(crate) fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    match (document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs as string params; like Plug, a
+/// name or value that is not UTF-8 once decoded is a bad request.
+fn urlencoded(text: &[u8]) -> Result<Params, Refusal> {
+    let decode = |part: &[u8]| {
+        let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .map_err(|_| Refusal::Phoenix(StatusCode::BAD_REQUEST))
+    };
+    let mut params = Params::new();
+    for pair in text.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+        let mut halves = pair.splitn(2, |&b| b == b'=');
+        let name = decode(halves.next().unwrap_or_default())?;
+        let value = decode(halves.next().unwrap_or_default())?;
+        params.insert(name, Value::String(value));
+    }
+    Ok(params)
+}
+
+/// Query-string pairs as string params (Plug's `fetch_query_params`).
+fn query_params(query: Option<&str>) -> Result<Params, Refusal> {
+    urlencoded(query.unwrap_or("").as_bytes())
+}
+
+/// The body's media type, lower-case, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Params from the query string overlaid with the body's (Plug.Parsers'
+/// `:json` and `:urlencoded`), plus the raw body when no parser took it.
+fn post_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Params, Option<String>), Refusal> {
+    let mut params = query_params(query)?;
+    let media = media_type(headers);
+    if media == "application/json" || media.ends_with("+json") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => params.extend(map),
+            Ok(_) => return Err(Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY)),
+            Err(_) if body.iter().all(u8::is_ascii_whitespace) => {}
+            Err(_) => return Err(Refusal::Phoenix(StatusCode::BAD_REQUEST)),
+        }
+        Ok((params, None))
+    } else if media == "application/x-www-form-urlencoded" {
+        params.extend(urlencoded(body)?);
+        Ok((params, None))
+    } else {
+        let raw = std::str::from_utf8(body)
+            .map_err(|_| Refusal::Phoenix(StatusCode::BAD_REQUEST))?;
+        Ok((params, Some(raw.to_owned())))
+    }
+}
+
+async fn execute(node: &Node, request: async_graphql::Request) -> Response {
+    let response = node.schema().execute(request).await;
+    json_response(StatusCode::OK, &GraphqlBody::of(&response))
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Refusal::Phoenix(StatusCode::PAYLOAD_TOO_LARGE).into_response()
+        }
+        Err(_) => return Refusal::Phoenix(StatusCode::BAD_REQUEST).into_response(),
+    };
+    let request = post_params(query.as_deref(), &headers, &body)
+        .and_then(|(params, raw)| graphql_request(&params, raw.as_deref()));
+    match request {
+        Ok(request) => execute(&state.node, request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn graphql_get(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let request = query_params(query.as_deref()).and_then(|p| graphql_request(&p, None));
+    match request {
+        Ok(request) if operation_type(&request) == Some(OperationType::Mutation) => {
+            Refusal::Absinthe(StatusCode::METHOD_NOT_ALLOWED, MUTATION_OVER_GET).into_response()
+        }
+        Ok(request) => execute(&state.node, request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn stats(State(state): State<AppState>) -> Json<Value> {
+    Json(state.node.stats_json())
+}
+
+// ---------------------------------------------------------------- sites
+
+/// The `--sites` folder: `/NAME` and `/NAME/` serve `NAME/index.html`
+/// (whatever the query string), other paths the files below.
+struct Sites {
+    root: PathBuf,
+    files: ServeDir,
+}
+
+impl Sites {
+    fn new(root: &Path) -> Arc<Sites> {
+        Arc::new(Sites {
+            root: root.to_path_buf(),
+            files: ServeDir::new(root),
+        })
+    }
+
+    /// The path `/NAME/` (plus the query) when `path` is `/NAME` and NAME is
+    /// a folder of the site root, so that ServeDir answers its `index.html`
+    /// instead of redirecting.
+    async fn folder_uri(&self, uri: &Uri) -> Option<Uri> {
+        let name = uri.path().strip_prefix('/')?;
+        let plain = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\\', '%']);
+        if !plain || !tokio::fs::metadata(self.root.join(name)).await.ok()?.is_dir() {
+            return None;
+        }
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        format!("/{name}/{query}").parse().ok()
+    }
+}
+
+/// Everything no route takes: a site file, or Phoenix's 404.
+async fn site(State(state): State<AppState>, mut request: Request) -> Response {
+    let Some(sites) = state.sites else {
+        return Refusal::Phoenix(StatusCode::NOT_FOUND).into_response();
+    };
+    if let Some(uri) = sites.folder_uri(request.uri()).await {
+        *request.uri_mut() = uri;
+    }
+    match sites.files.clone().oneshot(request).await {
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            Refusal::Phoenix(StatusCode::NOT_FOUND).into_response()
+        }
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(value: Value) -> Params {
+        match value {
+            Value::Object(map) => map,
+            _ => Params::new(),
+        }
+    }
+
+    #[test]
+    fn variables_may_be_an_object_or_a_string_of_json() {
+        let object = json!({"id": "x"});
+        assert_eq!(variables(Some(&object)), Some(object.clone()));
+        assert_eq!(variables(Some(&json!("{\"id\":\"x\"}"))), Some(object));
+        for empty in [None, Some(json!(null)), Some(json!("")), Some(json!("null"))] {
+            assert_eq!(variables(empty.as_ref()), Some(json!({})), "{empty:?}");
+        }
+        for bad in [json!("{oops"), json!("[1]"), json!(3), json!([1])] {
+            assert_eq!(variables(Some(&bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_request_needs_a_document() {
+        for p in [json!({}), json!({"query": ""}), json!({"query": 5})] {
+            let refusal = graphql_request(&params(p.clone()), None).expect_err("no document");
+            assert_eq!(refusal, Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY), "{p}");
+        }
+        let raw = graphql_request(&Params::new(), Some("{ sentantAll { id } }")).expect("raw");
+        assert_eq!(raw.query, "{ sentantAll { id } }");
+        let bad = graphql_request(&params(json!({"query": "{a}", "variables": "{"})), None);
+        assert_eq!(
+            bad.expect_err("bad variables"),
+            Refusal::Absinthe(StatusCode::BAD_REQUEST, BAD_VARIABLES)
+        );
+    }
+
+    #[test]
+    fn operation_name_picks_the_operation() {
+        let doc = "query A { sentantAll { id } } mutation B { nodeLock }";
+        let request = |name: Option<&str>| {
+            let mut p = json!({"query": doc});
+            if let Some(name) = name {
+                p["operationName"] = json!(name);
+            }
+            graphql_request(&params(p), None).expect("valid")
+        };
+        assert_eq!(operation_type(&request(Some("A"))), Some(OperationType::Query));
+        assert_eq!(operation_type(&request(Some("B"))), Some(OperationType::Mutation));
+        assert_eq!(operation_type(&request(None)), None);
+        assert_eq!(operation_type(&request(Some(""))), None);
+        let single = graphql_request(&params(json!({"query": "mutation M { nodeLock }"})), None)
+            .expect("valid");
+        assert_eq!(operation_type(&single), Some(OperationType::Mutation));
+        let shorthand =
+            graphql_request(&params(json!({"query": "{ sentantAll { id } }"})), None)
+                .expect("valid");
+        assert_eq!(operation_type(&shorthand), Some(OperationType::Query));
+        let broken = graphql_request(&params(json!({"query": "mutation {"})), None)
+            .expect("not parsed yet");
+        assert_eq!(operation_type(&broken), None);
+    }
+
+    #[test]
+    fn body_params_overlay_the_query_string() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let body = Bytes::from_static(b"query=%7B+a+%7D&variables=%7B%7D");
+        let (p, raw) = post_params(Some("query=ignored&operationName=X"), &headers, &body)
+            .expect("form parses");
+        assert_eq!(p["query"], json!("{ a }"));
+        assert_eq!(p["variables"], json!("{}"));
+        assert_eq!(p["operationName"], json!("X"));
+        assert_eq!(raw, None);
+
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        let (p, _) = post_params(None, &headers, &Bytes::from_static(br#"{"query":"{ b }"}"#))
+            .expect("json parses");
+        assert_eq!(p["query"], json!("{ b }"));
+        assert_eq!(
+            post_params(None, &headers, &Bytes::from_static(b"{nope")),
+            Err(Refusal::Phoenix(StatusCode::BAD_REQUEST))
+        );
+        assert_eq!(
+            post_params(None, &headers, &Bytes::from_static(b"[1]")),
+            Err(Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY))
+        );
+
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/graphql"),
+        );
+        let (_, raw) = post_params(None, &headers, &Bytes::from_static(b"{ c }")).expect("raw");
+        assert_eq!(raw.as_deref(), Some("{ c }"));
+    }
+
+    #[test]
+    fn urlencoded_pairs_decode_like_plug() {
+        let p = urlencoded(b"query=%7B+a+%7D&variables=&flag&x=1%3D2&&").expect("valid");
+        assert_eq!(p["query"], json!("{ a }"));
+        assert_eq!(p["variables"], json!(""));
+        assert_eq!(p["flag"], json!(""));
+        assert_eq!(p["x"], json!("1=2"));
+        assert_eq!(p.len(), 4);
+        for bad in [&b"q=%FF"[..], b"%C3=1", &[b'q', b'=', 0xff]] {
+            assert_eq!(urlencoded(bad), Err(Refusal::Phoenix(StatusCode::BAD_REQUEST)));
+        }
+    }
+
+    #[test]
+    fn refusals_render_as_absinthe_and_phoenix_do() {
+        let absinthe = Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY).into_response();
+        assert_eq!(absinthe.status(), StatusCode::BAD_REQUEST);
+        let phoenix = Refusal::Phoenix(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+        assert_eq!(phoenix.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            phoenix.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn graphql_body_leaves_out_data_only_when_nothing_ran() {
+        use async_graphql::{PathSegment, Response as GqlResponse, ServerError};
+        let ok = GqlResponse::new(async_graphql::Value::from_json(json!({"a": 1})).expect("v"));
+        assert_eq!(GraphqlBody::of(&ok).to_json(), json!({"data": {"a": 1}}));
+        let invalid = GqlResponse::from_errors(vec![ServerError::new("bad", None)]);
+        let body = GraphqlBody::of(&invalid);
+        assert!(!body.ran());
+        assert_eq!(body.to_json(), json!({"errors": [{"message": "bad"}]}));
+        let mut failed_root = ServerError::new("id", None);
+        failed_root.path = vec![PathSegment::Field("sentantSend".into())];
+        let failed = GqlResponse::from_errors(vec![failed_root]);
+        let body = GraphqlBody::of(&failed);
+        assert!(body.ran());
+        assert_eq!(
+            body.to_json(),
+            json!({"data": null, "errors": [{"message": "id", "path": ["sentantSend"]}]})
+        );
+    }
+}

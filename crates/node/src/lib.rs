@@ -1,0 +1,37 @@
+//! `r2-node`: a Reality2-compatible local node.
+//!
+//! It speaks the protocol of `reality2-protocol.md` (the project's contract with
+//! the real Elixir node): GraphQL over HTTP at `/reality2`, Absinthe
+//! subscriptions over Phoenix Channels at `/reality2/websocket`, sentants whose
+//! automations run the IoT demo, web apps served from `--sites`, HTTPS with a
+//! self-signed certificate, and counters at `/r2-node/stats`.
+//!
+//! # Layout
+//!
+//! - [`sentant`]: sentant definitions (JSON or YAML), the automation state
+//!   machine, actions, and the registry of loaded sentants with their signal bus.
+//! - [`node`]: [`Node`], the shared state a server holds (registry, schema, stats).
+//! - [`schema`]: the GraphQL schema (async-graphql), tested with `execute` and
+//!   `execute_stream`.
+//! - [`stats`]: counters since start, served as JSON.
+//! - [`config`]: command-line configuration.
+//! - [`http`]: the axum router: `/reality2` (POST JSON/form, GET), stats,
+//!   CORS, body limit, sites.
+//! - [`ws`]: the Phoenix V1/V2 socket carrying Absinthe subscriptions, generic
+//!   over `Sink`/`Stream`.
+//! - [`tls`]: the self-signed certificate and the HTTPS listener.
+//! - [`server`]: [`run`], which serves listeners until `shutdown` resolves.
+
+pub mod config;
+pub mod http;
+pub mod node;
+pub mod schema;
+pub mod sentant;
+pub mod server;
+pub mod stats;
+pub mod tls;
+pub mod ws;
+
+pub use config::Config;
+pub use node::Node;
+pub use server::{run, Listeners, Running};

@@ -1,0 +1,51 @@
+//! `r2-node`: runs a Reality2-compatible node from the command line.
+//!
+//! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]`
+//! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`). It prints one line
+//! per listener, `r2-node: http://127.0.0.1:4006/reality2`, then serves until
+//! Ctrl-C, when it shuts down gracefully.
+
+use anyhow::Context;
+use r2_node::{server::base_url, tls::lan_addresses, Config, Listeners, Node};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse_args();
+    let listeners = Listeners::bind(&config).await?;
+    let (http, https) = listeners.local_addrs()?;
+    for (scheme, addr) in [("https", https), ("http", http)] {
+        if let Some(addr) = addr {
+            println!("r2-node: {}/reality2{}", base_url(scheme, addr), also(scheme, addr));
+        }
+    }
+    if let Some(sites) = &config.sites {
+        println!("r2-node: sites from {} at /NAME", sites.display());
+    }
+    let shutdown = async {
+        // If Ctrl-C cannot be watched, run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        println!("r2-node: shutting down");
+    };
+    r2_node::run(Node::new(), config, listeners, shutdown)
+        .await
+        .context("r2-node stopped")
+}
+
+/// For a listener on every interface, its URLs on the LAN addresses too.
+fn also(scheme: &str, addr: std::net::SocketAddr) -> String {
+    if !addr.ip().is_unspecified() {
+        return String::new();
+    }
+    let lan: Vec<String> = lan_addresses()
+        .into_iter()
+        .filter(|ip| ip.is_ipv4() == addr.is_ipv4() || addr.is_ipv6())
+        .map(|ip| format!("{}/reality2", base_url(scheme, (ip, addr.port()).into())))
+        .collect();
+    if lan.is_empty() {
+        String::new()
+    } else {
+        format!(" (also {})", lan.join(", "))
+    }
+}

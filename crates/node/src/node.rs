@@ -1,0 +1,68 @@
+//! [`Node`]: the state a server shares between its connections — the sentant
+//! registry, the GraphQL schema built over it, and the counters.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::schema::{self, R2Schema};
+use crate::sentant::Registry;
+use crate::stats::{Gauge, Stats};
+
+/// A Reality2-compatible node. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    schema: R2Schema,
+    stats: Arc<Stats>,
+}
+
+impl Node {
+    /// A node with no sentants. Call it inside a tokio runtime: each sentant
+    /// gets a task when it loads.
+    pub fn new() -> Node {
+        let stats = Arc::new(Stats::default());
+        let registry = Registry::new(Arc::clone(&stats));
+        let schema = schema::build(Arc::clone(&registry));
+        Node { inner: Arc::new(Inner { registry, schema, stats }) }
+    }
+
+    /// The GraphQL schema (its data holds the registry).
+    pub fn schema(&self) -> &R2Schema {
+        &self.inner.schema
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Holds the counter `pick` selects one higher until the guard drops
+    /// (for "now" counters such as `sockets`).
+    pub fn gauge(&self, pick: fn(&Stats) -> &AtomicU64) -> Gauge {
+        self.inner.stats.gauge(pick)
+    }
+
+    /// The loaded sentants.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The counters and the number of sentants loaded now, as a JSON object.
+    pub fn stats_json(&self) -> Value {
+        let mut snapshot = self.inner.stats.snapshot();
+        snapshot.insert("sentants".to_owned(), Value::from(self.inner.registry.len()));
+        Value::Object(snapshot)
+    }
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node::new()
+    }
+}

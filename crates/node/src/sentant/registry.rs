@@ -1,0 +1,450 @@
+//! The loaded sentants: lookup by id and by name, one task per sentant that
+//! handles its events in order, and each sentant's signal subscribers.
+//!
+//! Every sentant has an inbox (an unbounded mpsc channel) drained by its own
+//! tokio task, which owns the sentant's [`Machine`] and carries out its effects:
+//! sends go into other inboxes (or its own), signals go to the subscribers of
+//! that sentant and event. Different sentants run in parallel. No lock is held
+//! across an await; the maps are behind one `RwLock` taken for O(1) lookups.
+//!
+//! Loading a name that exists redefines that sentant (same id, same task and
+//! subscribers; its automations and variables restart). After a load the
+//! sentant gets `init`, and every sentant listening for `__internal` gets
+//! `{"id", "name", "activity": "created"}` (`"deleted"` after an unload).
+//! Events that no transition of the receiver names are dropped before they are
+//! queued, so the `__internal` fan-out costs nothing for sentants that ignore it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use uuid::Uuid;
+
+use super::automation::{Effect, Machine, Target};
+use super::definition::SentantDef;
+use crate::stats::Stats;
+
+/// The event a loaded sentant gets first.
+pub const INIT_EVENT: &str = "init";
+/// The event that tells sentants about loads and unloads.
+pub const INTERNAL_EVENT: &str = "__internal";
+
+/// A loaded sentant as clients see it: an immutable snapshot, replaced when the
+/// sentant is redefined.
+#[derive(Debug)]
+pub struct Sentant {
+    /// Its id, kept across redefinitions.
+    pub id: Uuid,
+    /// Its definition (name, description, automations, events, signals).
+    pub def: Arc<SentantDef>,
+}
+
+impl Sentant {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+}
+
+/// A published signal, as `awaitSignal` delivers it.
+#[derive(Debug)]
+pub struct Signal {
+    /// The sentant that published it.
+    pub sentant: Arc<Sentant>,
+    /// The signal's event.
+    pub event: String,
+    /// Its parameters.
+    pub parameters: Map<String, Value>,
+    /// The passthrough of the event that led to it.
+    pub passthrough: Value,
+}
+
+/// Why `sentantSend` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No sentant has that id.
+    #[error("no sentant has that id")]
+    UnknownId,
+    /// The event is not a public event of that sentant.
+    #[error("the event is not a public event of that sentant")]
+    InvalidEvent,
+    /// The parameters are not a JSON object.
+    #[error("the parameters are not a JSON object")]
+    Parameters,
+}
+
+/// Why `awaitSignal` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// No sentant has that id.
+    #[error("no sentant has that id")]
+    UnknownId,
+    /// The signal is neither a public signal of that sentant nor `debug`.
+    #[error("the signal is not a public signal of that sentant")]
+    InvalidSignal,
+}
+
+/// The receiving end of a subscription: signals of one sentant and event, in
+/// the order the sentant published them. It ends when the sentant is unloaded.
+pub type SignalReceiver = mpsc::UnboundedReceiver<Arc<Signal>>;
+
+/// What a sentant's task receives.
+enum Message {
+    Event { event: String, parameters: Map<String, Value>, passthrough: Value },
+    Redefine(Arc<Sentant>),
+}
+
+/// The subscribers of one sentant, by event. Shared by the registry entry and
+/// the task; dropped (ending every subscription) when both are gone.
+#[derive(Default)]
+struct Subscribers(Mutex<Vec<(String, mpsc::UnboundedSender<Arc<Signal>>)>>);
+
+impl Subscribers {
+    fn add(&self, event: &str) -> SignalReceiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|(_, tx)| !tx.is_closed());
+        list.push((event.to_owned(), tx));
+        rx
+    }
+
+    /// Delivers `signal` to the subscribers of its event, forgetting those that left.
+    fn publish(&self, signal: Signal) {
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.is_empty() {
+            return;
+        }
+        let signal = Arc::new(signal);
+        list.retain(|(event, tx)| *event != signal.event || tx.send(Arc::clone(&signal)).is_ok());
+    }
+}
+
+/// One loaded sentant in the registry.
+#[derive(Clone)]
+struct Entry {
+    sentant: Arc<Sentant>,
+    inbox: mpsc::UnboundedSender<Message>,
+    subscribers: Arc<Subscribers>,
+    task: AbortHandle,
+    order: u64,
+}
+
+impl Entry {
+    /// Queues `event` unless no transition would take it.
+    fn post(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) {
+        if self.sentant.def.handles(event) {
+            let event = event.to_owned();
+            // A closed inbox means the sentant is being unloaded: nothing to do.
+            let _ = self.inbox.send(Message::Event { event, parameters, passthrough });
+        }
+    }
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<Uuid, Entry>,
+    by_name: HashMap<String, Uuid>,
+    /// The sentants that have a transition on `__internal`.
+    internal: HashMap<Uuid, Entry>,
+}
+
+impl Maps {
+    fn insert(&mut self, entry: Entry) {
+        let id = entry.sentant.id;
+        if entry.sentant.def.handles(INTERNAL_EVENT) {
+            self.internal.insert(id, entry.clone());
+        } else {
+            self.internal.remove(&id);
+        }
+        self.by_name.insert(entry.sentant.name().to_owned(), id);
+        self.by_id.insert(id, entry);
+    }
+}
+
+/// The sentants loaded on a node.
+pub struct Registry {
+    maps: RwLock<Maps>,
+    stats: Arc<Stats>,
+    next_order: AtomicU64,
+}
+
+impl Registry {
+    /// An empty registry counting into `stats`.
+    pub fn new(stats: Arc<Stats>) -> Arc<Self> {
+        Arc::new(Registry { maps: RwLock::default(), stats, next_order: AtomicU64::new(0) })
+    }
+
+    /// The counters this registry updates.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
+        self.maps.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
+        self.maps.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the entry with this id under the read lock (it must not block).
+    fn with_entry<T>(&self, id: Uuid, f: impl FnOnce(&Entry) -> T) -> Option<T> {
+        self.read().by_id.get(&id).map(f)
+    }
+
+    /// Loads a sentant, or redefines the one with the same name (keeping its
+    /// id), then sends it `init` and tells the `__internal` listeners. Must be
+    /// called inside a tokio runtime (a new sentant gets a task).
+    pub fn load(self: &Arc<Self>, def: SentantDef) -> Arc<Sentant> {
+        let def = Arc::new(def);
+        let (entry, redefined) = {
+            let mut maps = self.write();
+            let existing = maps.by_name.get(&def.name).and_then(|id| maps.by_id.get(id)).cloned();
+            let (entry, redefined) = match existing {
+                Some(old) => {
+                    let sentant = Arc::new(Sentant { id: old.sentant.id, def });
+                    (Entry { sentant, ..old }, true)
+                }
+                None => (self.spawn(Arc::new(Sentant { id: Uuid::new_v4(), def })), false),
+            };
+            maps.insert(entry.clone());
+            (entry, redefined)
+        };
+        if redefined {
+            let _ = entry.inbox.send(Message::Redefine(Arc::clone(&entry.sentant)));
+        }
+        Stats::bump(&self.stats.loads);
+        entry.post(INIT_EVENT, Map::new(), empty());
+        self.tell_internal(&entry.sentant, "created");
+        entry.sentant
+    }
+
+    /// Starts the task of a new sentant and makes its entry.
+    fn spawn(self: &Arc<Self>, sentant: Arc<Sentant>) -> Entry {
+        let (inbox, messages) = mpsc::unbounded_channel();
+        let subscribers = Arc::new(Subscribers::default());
+        let task = tokio::spawn(run(
+            Arc::clone(self),
+            Arc::clone(&sentant),
+            Arc::clone(&subscribers),
+            messages,
+        ))
+        .abort_handle();
+        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
+        Entry { sentant, inbox, subscribers, task, order }
+    }
+
+    /// Unloads a sentant: stops its task, ends its subscriptions and tells the
+    /// `__internal` listeners. Returns the sentant as it was.
+    pub fn unload(&self, id: Uuid) -> Option<Arc<Sentant>> {
+        let entry = {
+            let mut maps = self.write();
+            let entry = maps.by_id.remove(&id)?;
+            maps.internal.remove(&id);
+            if maps.by_name.get(entry.sentant.name()) == Some(&id) {
+                maps.by_name.remove(entry.sentant.name());
+            }
+            entry
+        };
+        entry.task.abort();
+        Stats::bump(&self.stats.unloads);
+        self.tell_internal(&entry.sentant, "deleted");
+        Some(entry.sentant)
+    }
+
+    /// Sends `__internal` about `sentant` to every sentant listening for it.
+    fn tell_internal(&self, sentant: &Sentant, activity: &str) {
+        let listeners: Vec<Entry> = self.read().internal.values().cloned().collect();
+        let parameters = json!({"id": sentant.id.to_string(), "name": sentant.name(), "activity": activity});
+        if let Value::Object(parameters) = parameters {
+            for listener in listeners {
+                listener.post(INTERNAL_EVENT, parameters.clone(), empty());
+            }
+        }
+    }
+
+    /// The sentant with this id.
+    pub fn get(&self, id: Uuid) -> Option<Arc<Sentant>> {
+        self.with_entry(id, |e| Arc::clone(&e.sentant))
+    }
+
+    /// The sentant with this name.
+    pub fn get_by_name(&self, name: &str) -> Option<Arc<Sentant>> {
+        let maps = self.read();
+        let id = maps.by_name.get(name)?;
+        maps.by_id.get(id).map(|e| Arc::clone(&e.sentant))
+    }
+
+    /// Every loaded sentant, oldest first.
+    pub fn all(&self) -> Vec<Arc<Sentant>> {
+        let mut entries: Vec<(u64, Arc<Sentant>)> =
+            self.read().by_id.values().map(|e| (e.order, Arc::clone(&e.sentant))).collect();
+        entries.sort_unstable_by_key(|(order, _)| *order);
+        entries.into_iter().map(|(_, sentant)| sentant).collect()
+    }
+
+    /// How many sentants are loaded.
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    /// Whether no sentant is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues a public event for a sentant (`sentantSend`) and returns the
+    /// sentant at once. `parameters` must be a JSON object or null.
+    pub fn send(&self, id: Uuid, event: &str, parameters: Value, passthrough: Value) -> Result<Arc<Sentant>, SendError> {
+        let outcome = self
+            .with_entry(id, |entry| {
+                if !entry.sentant.def.is_public_event(event) {
+                    return Err(SendError::InvalidEvent);
+                }
+                let parameters = match parameters {
+                    Value::Object(map) => map,
+                    Value::Null => Map::new(),
+                    _ => return Err(SendError::Parameters),
+                };
+                entry.post(event, parameters, passthrough);
+                Ok(Arc::clone(&entry.sentant))
+            })
+            .unwrap_or(Err(SendError::UnknownId));
+        let counter = if outcome.is_ok() { &self.stats.sends } else { &self.stats.sends_rejected };
+        Stats::bump(counter);
+        outcome
+    }
+
+    /// Subscribes to the signal `signal` of a sentant; decided at once.
+    pub fn subscribe(&self, id: Uuid, signal: &str) -> Result<SignalReceiver, SubscribeError> {
+        self.with_entry(id, |entry| {
+            if !entry.sentant.def.allows_signal(signal) {
+                return Err(SubscribeError::InvalidSignal);
+            }
+            Ok(entry.subscribers.add(signal))
+        })
+        .unwrap_or(Err(SubscribeError::UnknownId))
+    }
+
+    /// The id of the sentant a `send` action means: by name, else by id.
+    fn resolve(&self, target: &str) -> Option<Uuid> {
+        let maps = self.read();
+        maps.by_name.get(target).copied().or_else(|| {
+            let id = Uuid::try_parse(target).ok()?;
+            maps.by_id.contains_key(&id).then_some(id)
+        })
+    }
+
+    /// Queues an event for the sentant with this id, if it is still loaded.
+    fn deliver(&self, id: Uuid, event: &str, parameters: Map<String, Value>, passthrough: Value) {
+        self.with_entry(id, |entry| entry.post(event, parameters, passthrough));
+    }
+}
+
+/// `{}`, the passthrough of events the node itself sends.
+fn empty() -> Value {
+    Value::Object(Map::new())
+}
+
+/// Pending delayed sends of one sentant, by event; aborted when replaced, on
+/// redefinition, and when the sentant's task ends.
+#[derive(Default)]
+struct Timers(HashMap<String, AbortHandle>);
+
+impl Timers {
+    fn set(&mut self, event: String, timer: AbortHandle) {
+        if let Some(previous) = self.0.insert(event, timer) {
+            previous.abort();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.drain().for_each(|(_, timer)| timer.abort());
+    }
+}
+
+impl Drop for Timers {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The task of one sentant: handles its messages in order.
+async fn run(
+    registry: Arc<Registry>,
+    mut sentant: Arc<Sentant>,
+    subscribers: Arc<Subscribers>,
+    mut inbox: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut machine = Machine::new(Arc::clone(&sentant.def));
+    let mut timers = Timers::default();
+    let mut effects = Vec::new();
+    while let Some(message) = inbox.recv().await {
+        match message {
+            Message::Redefine(new) => {
+                machine = Machine::new(Arc::clone(&new.def));
+                timers.clear();
+                sentant = new;
+            }
+            Message::Event { event, parameters, passthrough } => {
+                machine.handle(&event, &parameters, &mut effects);
+                for effect in effects.drain(..) {
+                    apply(&registry, &sentant, &subscribers, &mut timers, effect, &passthrough);
+                }
+            }
+        }
+    }
+}
+
+/// Carries out one effect of a sentant's transition.
+fn apply(
+    registry: &Arc<Registry>,
+    sentant: &Arc<Sentant>,
+    subscribers: &Subscribers,
+    timers: &mut Timers,
+    effect: Effect,
+    passthrough: &Value,
+) {
+    match effect {
+        Effect::Signal { event, parameters } => {
+            Stats::bump(&registry.stats.signals);
+            subscribers.publish(Signal {
+                sentant: Arc::clone(sentant),
+                event,
+                parameters,
+                passthrough: passthrough.clone(),
+            });
+        }
+        Effect::Send { targets, event, parameters, delay } => {
+            let ids: Vec<Uuid> = targets
+                .iter()
+                .filter_map(|target| match target {
+                    Target::Myself => Some(sentant.id),
+                    Target::NameOrId(name) => registry.resolve(name),
+                })
+                .collect();
+            let send = {
+                let registry = Arc::clone(registry);
+                let (event, passthrough) = (event.clone(), passthrough.clone());
+                move || {
+                    for id in ids {
+                        registry.deliver(id, &event, parameters.clone(), passthrough.clone());
+                    }
+                }
+            };
+            match delay {
+                None => send(),
+                Some(delay) => {
+                    let timer = tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        send();
+                    });
+                    timers.set(event, timer.abort_handle());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Counters since the node started, served as JSON at `/r2-node/stats`.
+//!
+//! Every counter is a plain `AtomicU64` field of [`Stats`], declared once in the
+//! `counters!` list below: adding a name there adds the field and its entry in
+//! [`Stats::snapshot`] (so fault injection can add `injected_errors` and
+//! `dropped_sockets` with one line each). "Now" counters (sockets,
+//! subscriptions) are held up by a [`Gauge`], which decrements on drop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// Declares [`Stats`] and the list of its counters in one place.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// The node's counters. Who counts what: the sentant engine counts
+        /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals` and
+        /// `subscriptions`; the transport counts `sockets` and `deliveries`.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        impl Stats {
+            /// Every counter with its JSON name, in declaration order.
+            pub fn counters(&self) -> impl Iterator<Item = (&'static str, &AtomicU64)> {
+                [$((stringify!($name), &self.$name),)*].into_iter()
+            }
+        }
+    };
+}
+
+counters! {
+    /// Sentant definitions loaded (new or redefined, including swarm members).
+    loads,
+    /// Sentants unloaded.
+    unloads,
+    /// `sentantSend` calls accepted.
+    sends,
+    /// `sentantSend` calls refused (unknown id, event not public, bad parameters).
+    sends_rejected,
+    /// Signals published by sentants (`signal` and `debug` actions).
+    signals,
+    /// Subscription frames pushed to websockets (counted by the transport).
+    deliveries,
+    /// Websockets open now (counted by the transport).
+    sockets,
+    /// `awaitSignal` streams alive now.
+    subscriptions,
+}
+
+impl Stats {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// All counters as a JSON object of numbers.
+    pub fn snapshot(&self) -> Map<String, Value> {
+        self.counters()
+            .map(|(name, counter)| (name.to_owned(), Value::from(counter.load(Ordering::Relaxed))))
+            .collect()
+    }
+
+    /// Increments the counter `pick` selects now and decrements it when the
+    /// returned [`Gauge`] is dropped.
+    pub fn gauge(self: &Arc<Self>, pick: fn(&Stats) -> &AtomicU64) -> Gauge {
+        Stats::bump(pick(self));
+        Gauge { stats: Arc::clone(self), pick }
+    }
+}
+
+/// Holds a "now" counter up by one while it lives.
+#[derive(Debug)]
+pub struct Gauge {
+    stats: Arc<Stats>,
+    pick: fn(&Stats) -> &AtomicU64,
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        (self.pick)(&self.stats).fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_lists_every_counter_with_its_value() {
+        let stats = Stats::default();
+        Stats::bump(&stats.sends);
+        Stats::bump(&stats.sends);
+        Stats::bump(&stats.sockets);
+        let snapshot = stats.snapshot();
+        let names: Vec<&str> = snapshot.keys().map(String::as_str).collect();
+        for expected in [
+            "loads",
+            "unloads",
+            "sends",
+            "sends_rejected",
+            "signals",
+            "deliveries",
+            "sockets",
+            "subscriptions",
+        ] {
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        }
+        assert_eq!(snapshot.len(), 8);
+        assert_eq!(snapshot["sends"], 2);
+        assert_eq!(snapshot["sockets"], 1);
+        assert_eq!(snapshot["loads"], 0);
+    }
+
+    #[test]
+    fn gauge_goes_back_down_when_dropped() {
+        let stats = Arc::new(Stats::default());
+        let first = stats.gauge(|s| &s.subscriptions);
+        let second = stats.gauge(|s| &s.subscriptions);
+        assert_eq!(stats.subscriptions.load(Ordering::Relaxed), 2);
+        drop(first);
+        assert_eq!(stats.subscriptions.load(Ordering::Relaxed), 1);
+        drop(second);
+        assert_eq!(stats.subscriptions.load(Ordering::Relaxed), 0);
+    }
+}

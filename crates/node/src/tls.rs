@@ -1,0 +1,227 @@
+//! HTTPS: the node's certificate (read from PEM files, or self-signed at start
+//! like the real node's `priv/cert/selfsigned.pem`) and the rustls server
+//! configuration, built on the `ring` crypto provider.
+//!
+//! The self-signed certificate names `localhost`, `127.0.0.1`, `::1`, the
+//! machine's host name (and `HOST.local`) and the LAN addresses this machine
+//! routes from, so phones on the same network can accept it once.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use axum_server::tls_rustls::RustlsConfig;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
+use rustls::pki_types::{
+    pem::{self, PemObject},
+    CertificateDer, DnsName, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
+
+use crate::Config;
+
+/// Why the node could not set up HTTPS.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The self-signed certificate could not be made.
+    #[error("cannot generate a self-signed certificate")]
+    Generate(#[from] rcgen::Error),
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("cannot read {what} from {path}")]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: pem::Error,
+    },
+    /// Only one of `--cert` and `--key` was given.
+    #[error("--cert and --key must be given together")]
+    HalfIdentity,
+    /// rustls refused the certificate and key.
+    #[error("the certificate and key do not make a TLS configuration")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A certificate chain and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    pub cert_chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Reads a PEM certificate chain and a PEM private key.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+        fn pem_error(what: &'static str, path: &Path) -> impl FnOnce(pem::Error) -> TlsError {
+            let path = path.to_path_buf();
+            move |source| TlsError::Pem { what, path, source }
+        }
+        let cert_chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(pem_error("a certificate", cert))?;
+        if cert_chain.is_empty() {
+            return Err(pem_error("a certificate", cert)(pem::Error::NoItemsFound));
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(pem_error("a private key", key))?;
+        Ok(Identity { cert_chain, key })
+    }
+
+    /// A fresh self-signed certificate for `names` (DNS names or IP addresses;
+    /// a name that is neither is left out).
+    pub fn self_signed(names: &[String]) -> Result<Identity, TlsError> {
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = names.iter().filter_map(|name| san(name)).collect();
+        let mut subject = DistinguishedName::new();
+        subject.push(DnType::CommonName, "r2-node self-signed");
+        params.distinguished_name = subject;
+        let key_pair = KeyPair::generate()?;
+        let cert = params.self_signed(&key_pair)?;
+        Ok(Identity {
+            cert_chain: vec![cert.der().clone()],
+            key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into(),
+        })
+    }
+
+    /// The identity `config` asks for: its PEM files, or a self-signed one for
+    /// [`local_names`].
+    pub fn for_config(config: &Config) -> Result<Identity, TlsError> {
+        match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => Identity::from_pem_files(cert, key),
+            (None, None) => Identity::self_signed(&local_names()),
+            _ => Err(TlsError::HalfIdentity),
+        }
+    }
+
+    /// The rustls server configuration (ring provider, HTTP/1.1 by ALPN, which
+    /// websockets need).
+    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.cert_chain, self.key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The configuration axum-server's rustls acceptor takes.
+    pub fn rustls_config(self) -> Result<RustlsConfig, TlsError> {
+        self.server_config().map(RustlsConfig::from_config)
+    }
+}
+
+/// The subject alternative name for `name`, if it is an IP address or a valid
+/// DNS name.
+fn san(name: &str) -> Option<SanType> {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => Some(SanType::IpAddress(ip)),
+        Err(_) => {
+            DnsName::try_from(name).ok()?;
+            name.to_string().try_into().ok().map(SanType::DnsName)
+        }
+    }
+}
+
+/// The names this machine is reached by: loopback names, the host name (also
+/// with `.local`, for mDNS), and the addresses it routes from to the outside
+/// (found without sending anything).
+pub fn local_names() -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_string(),
+        Ipv4Addr::LOCALHOST.to_string(),
+        Ipv6Addr::LOCALHOST.to_string(),
+    ];
+    if let Ok(host) = gethostname::gethostname().into_string() {
+        if !host.is_empty() && host != "localhost" {
+            names.push(format!("{host}.local"));
+            names.push(host);
+        }
+    }
+    names.extend(lan_addresses().iter().map(IpAddr::to_string));
+    names.dedup();
+    names
+}
+
+/// The local addresses the machine would use to reach the internet (IPv4 and
+/// IPv6): connecting a UDP socket picks a route without sending a packet.
+pub fn lan_addresses() -> Vec<IpAddr> {
+    let probes: [(SocketAddr, SocketAddr); 2] = [
+        (
+            (Ipv4Addr::UNSPECIFIED, 0).into(),
+            (Ipv4Addr::new(192, 0, 2, 1), 9).into(),
+        ),
+        (
+            (Ipv6Addr::UNSPECIFIED, 0).into(),
+            (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into(),
+        ),
+    ];
+    probes
+        .into_iter()
+        .filter_map(|(bind, target)| {
+            let socket = UdpSocket::bind(bind).ok()?;
+            socket.connect(target).ok()?;
+            let ip = socket.local_addr().ok()?.ip();
+            (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_certificate_builds_a_server_config() {
+        let identity = Identity::self_signed(&local_names()).expect("self-signed");
+        assert_eq!(identity.cert_chain.len(), 1);
+        identity.server_config().expect("rustls accepts it");
+    }
+
+    #[test]
+    fn local_names_include_loopback() {
+        let names = local_names();
+        for expected in ["localhost", "127.0.0.1", "::1"] {
+            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_are_left_out_of_the_certificate() {
+        assert!(san("not a dns name!").is_none());
+        assert!(san("ünïcode").is_none());
+        assert!(matches!(san("10.0.0.1"), Some(SanType::IpAddress(_))));
+        assert!(matches!(san("phone.local"), Some(SanType::DnsName(_))));
+        Identity::self_signed(&["bad name".into(), "localhost".into()]).expect("skips bad");
+    }
+
+    #[test]
+    fn pem_files_round_trip_and_bad_files_are_errors() {
+        let dir = std::env::temp_dir().join(format!("r2-node-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .expect("rcgen");
+        let (cert, key, junk) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("j.pem"));
+        std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+        std::fs::write(&key, certified.key_pair.serialize_pem()).expect("write key");
+        std::fs::write(&junk, "not pem at all").expect("write junk");
+
+        let identity = Identity::from_pem_files(&cert, &key).expect("valid PEM");
+        identity.server_config().expect("usable");
+        assert!(matches!(
+            Identity::from_pem_files(&junk, &key),
+            Err(TlsError::Pem { what: "a certificate", .. })
+        ));
+        assert!(matches!(
+            Identity::from_pem_files(&cert, &junk),
+            Err(TlsError::Pem { what: "a private key", .. })
+        ));
+        assert!(Identity::from_pem_files(&dir.join("missing.pem"), &key).is_err());
+        // A key that does not match the certificate is refused by rustls.
+        let other = KeyPair::generate().expect("key");
+        std::fs::write(&junk, other.serialize_pem()).expect("write other key");
+        let mismatched = Identity::from_pem_files(&cert, &junk).expect("reads");
+        assert!(matches!(mismatched.server_config(), Err(TlsError::Rustls(_))));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

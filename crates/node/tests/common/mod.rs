@@ -1,0 +1,359 @@
+//! Shared helpers of the r2-node integration tests: a node on `127.0.0.1:0`,
+//! the exact HTTP requests and websocket frames of `reality2-protocol.md`
+//! (the WebApp's JSON body with string variables, the Python client's form
+//! body), and waiting for conditions with timeouts instead of sleeping.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use futures::{SinkExt, StreamExt};
+use r2_core::phoenix::{Frame, Incoming, Vsn, CONTROL_TOPIC};
+use r2_node::{Config, Running};
+use serde_json::{json, Value};
+use tokio::{io::AsyncRead, io::AsyncWrite};
+use tokio_tungstenite::{tungstenite::Message, WebSocketStream};
+
+/// How long any awaited condition may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub const SENTANT_LOAD: &str =
+    "mutation SentantLoad($definition: String!) { sentantLoad(definition: $definition) { id name } }";
+pub const SENTANT_UNLOAD: &str =
+    "mutation SentantUnload($id: UUID4!) { sentantUnload(id: $id) { id name } }";
+pub const SENTANT_SEND: &str = "mutation SentantSend($id: UUID4!, $event: String!, $parameters: Json, $passthrough: Json) {\n  sentantSend(id: $id, event: $event, parameters: $parameters, passthrough: $passthrough) { id name } }";
+pub const SENTANT_GET_BY_ID: &str = "query SentantGet($id: UUID4!) { sentantGet(id: $id) { id name } }";
+pub const SENTANT_ALL: &str = "{ sentantAll { id name } }";
+pub const AWAIT_SIGNAL: &str = "subscription AwaitSignal($id: UUID4!, $signal: String!) { awaitSignal(id: $id, signal: $signal) { event parameters } }";
+
+/// The IoT demo's device sentant, with `__name__` replaced as the WebApp does.
+pub fn device_definition(name: &str) -> String {
+    r#"{"sentant": {"name": "__name__", "automations": [{"name": "counter", "transitions": [
+  {"event": "init", "actions": [
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "name", "value": "__name__"}},
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": 0}}]},
+  {"event": "set_sensor", "public": true, "parameters": {"sensor": "integer"}, "actions": [
+    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": "__sensor__"}}]},
+  {"event": "update", "public": true, "actions": [
+    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor"}},
+    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "name"}},
+    {"command": "send", "parameters": {"event": "update", "to": "view"}},
+    {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#
+        .replace("__name__", name)
+}
+
+/// The projector's `view` sentant: re-publishes every device's update.
+pub const VIEW_DEFINITION: &str = r#"{"sentant": {"name": "view", "automations": [{"name": "view", "transitions": [
+  {"event": "update", "public": true, "actions": [
+    {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#;
+
+/// The projector's `monitor` sentant: turns `__internal` into its public
+/// signal `internal`.
+pub const MONITOR_DEFINITION: &str = r#"{"sentant": {"name": "monitor", "automations": [{"name": "monitor", "transitions": [
+  {"event": "__internal", "actions": [
+    {"command": "signal", "public": true, "parameters": {"event": "internal"}}]}]}]}}"#;
+
+/// A node on `127.0.0.1:0` with a client for it.
+pub struct TestNode {
+    pub running: Running,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl TestNode {
+    /// Plain HTTP on a free loopback port.
+    pub async fn start() -> Result<TestNode> {
+        TestNode::with_config(Config::loopback()).await
+    }
+
+    pub async fn with_config(config: Config) -> Result<TestNode> {
+        let running = Running::start(config).await?;
+        let base = running.http_url().context("no http listener")?;
+        Ok(TestNode {
+            running,
+            http: reqwest::Client::new(),
+            base,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.running.http.expect("http listener")
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("{}/reality2", self.base)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/reality2/websocket{query}", self.addr())
+    }
+
+    /// A POST the way the WebApp sends it: JSON with `variables` as a string.
+    pub async fn webapp_post(&self, query: &str, variables: Value) -> Result<(u16, Value)> {
+        let body = json!({ "query": query, "variables": variables.to_string() });
+        let response = self.http.post(self.graphql_url()).json(&body).send().await?;
+        answer(response).await
+    }
+
+    /// The `data` of a WebApp POST that must succeed.
+    pub async fn data(&self, query: &str, variables: Value) -> Result<Value> {
+        let (status, body) = self.webapp_post(query, variables).await?;
+        ensure!(status == 200, "status {status}: {body}");
+        ensure!(body.get("errors").is_none(), "errors: {body}");
+        body.get("data").cloned().context("no data")
+    }
+
+    /// Loads a definition; returns the sentant's id.
+    pub async fn load(&self, definition: &str) -> Result<String> {
+        let data = self
+            .data(SENTANT_LOAD, json!({ "definition": definition }))
+            .await?;
+        id_of(&data["sentantLoad"])
+    }
+
+    /// `sentantSend` with `parameters` as the Json scalar wants them (a string).
+    pub async fn send(&self, id: &str, event: &str, parameters: Value) -> Result<(u16, Value)> {
+        let variables =
+            json!({ "id": id, "event": event, "parameters": parameters.to_string() });
+        self.webapp_post(SENTANT_SEND, variables).await
+    }
+
+    /// The node's counters.
+    pub async fn stats(&self) -> Result<Value> {
+        let url = format!("{}/r2-node/stats", self.base);
+        Ok(self.http.get(url).send().await?.json().await?)
+    }
+
+    /// Opens a V1 socket and joins the control topic.
+    pub async fn socket(&self) -> Result<Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+        let mut socket = Socket::connect(&self.ws_url(""), Vsn::V1).await?;
+        socket.join().await?;
+        Ok(socket)
+    }
+
+    /// A socket subscribed to `awaitSignal(id, signal)`, with its subscription id.
+    pub async fn subscribed(
+        &self,
+        id: &str,
+        signal: &str,
+    ) -> Result<(Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, String)> {
+        let mut socket = self.socket().await?;
+        let subscription = socket.subscribe(id, signal).await?;
+        Ok((socket, subscription))
+    }
+
+    /// A device loaded, subscribed, set to `sensor` and updated: checks the
+    /// `update` signal arrives with `sensor` and `name`. Proves the node
+    /// still serves the IoT demo.
+    pub async fn assert_device_works(&self, name: &str, sensor: i64) -> Result<()> {
+        let id = self.load(&device_definition(name)).await?;
+        let (mut socket, subscription) = self.subscribed(&id, "update").await?;
+        let (status, body) = self.send(&id, "set_sensor", json!({ "sensor": sensor })).await?;
+        ensure!(status == 200 && body.get("errors").is_none(), "set_sensor: {body}");
+        let (status, body) = self.send(&id, "update", json!({})).await?;
+        ensure!(status == 200 && body.get("errors").is_none(), "update: {body}");
+        let signal = socket.signal(&subscription).await?;
+        ensure!(signal["event"] == "update", "{signal}");
+        ensure!(signal["parameters"]["sensor"] == sensor, "{signal}");
+        ensure!(signal["parameters"]["name"] == name, "{signal}");
+        Ok(())
+    }
+
+    /// Waits until the counter `name` satisfies `ok`.
+    pub async fn await_stat(&self, name: &str, ok: impl Fn(u64) -> bool) -> Result<u64> {
+        within(async {
+            loop {
+                let stats = self.stats().await?;
+                let value = stats[name].as_u64().with_context(|| format!("no {name} in {stats}"))?;
+                if ok(value) {
+                    return Ok(value);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .with_context(|| format!("waiting for stat {name}"))
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn answer(response: reqwest::Response) -> Result<(u16, Value)> {
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
+    Ok((status, body))
+}
+
+/// The `id` of a `{ id name }` selection.
+pub fn id_of(sentant: &Value) -> Result<String> {
+    sentant["id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no id in {sentant}"))
+}
+
+/// `future`, or an error after [`PATIENCE`].
+pub async fn within<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(PATIENCE, future)
+        .await
+        .map_err(|_| anyhow!("timed out after {PATIENCE:?}"))?
+}
+
+/// How a websocket ended, as the client saw it.
+#[derive(Debug, PartialEq)]
+pub enum Closed {
+    /// A close frame with this code.
+    Code(u16),
+    /// The connection ended without a close frame.
+    Dropped,
+}
+
+/// A Phoenix client socket speaking V1 or V2.
+pub struct Socket<S> {
+    pub ws: WebSocketStream<S>,
+    pub vsn: Vsn,
+    next_ref: u64,
+}
+
+impl Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    pub async fn connect(url: &str, vsn: Vsn) -> Result<Self> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Socket::over(ws, vsn))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
+    pub fn over(ws: WebSocketStream<S>, vsn: Vsn) -> Self {
+        Socket { ws, vsn, next_ref: 0 }
+    }
+
+    /// A fresh `ref` (V2 clients count; V1 real clients reuse 0).
+    pub fn reference(&mut self) -> Value {
+        self.next_ref += 1;
+        match self.vsn {
+            Vsn::V1 => json!(self.next_ref),
+            Vsn::V2 => json!(self.next_ref.to_string()),
+        }
+    }
+
+    pub async fn send_text(&mut self, text: String) -> Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    pub async fn send(&mut self, frame: &Frame) -> Result<()> {
+        self.send_text(frame.encode(self.vsn)).await
+    }
+
+    /// The next text frame from the server, as sent.
+    pub async fn ws_text(&mut self) -> Result<String> {
+        within(async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                    Some(Ok(Message::Close(close))) => bail!("socket closed: {close:?}"),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(e.into()),
+                    None => bail!("socket ended"),
+                }
+            }
+        })
+        .await
+    }
+
+    /// The next Phoenix frame from the server.
+    pub async fn frame(&mut self) -> Result<Frame> {
+        let text = self.ws_text().await?;
+        Ok(Frame::decode(&text, self.vsn)?)
+    }
+
+    /// Sends `frame` and returns the `phx_reply` to it (same topic and ref);
+    /// anything else that arrives first is an error.
+    pub async fn request(&mut self, frame: Frame) -> Result<(String, Value)> {
+        self.send(&frame).await?;
+        let reply = self.frame().await?;
+        ensure!(
+            reply.topic == frame.topic && reply.reference == frame.reference,
+            "expected the reply to {frame:?}, got {reply:?}"
+        );
+        match reply.classify() {
+            Incoming::Reply { status, response } => Ok((status.to_owned(), response.clone())),
+            _ => bail!("not a reply: {reply:?}"),
+        }
+    }
+
+    /// Joins `__absinthe__:control` (V2 with a join_ref).
+    pub async fn join(&mut self) -> Result<()> {
+        let reference = self.reference();
+        let mut join = Frame::join_control(reference.clone());
+        if self.vsn == Vsn::V2 {
+            join = join.with_join_ref(reference);
+        }
+        let (status, response) = self.request(join).await?;
+        ensure!(status == "ok" && response == json!({}), "{status} {response}");
+        Ok(())
+    }
+
+    /// Sends a `doc`; returns the reply's status and response.
+    pub async fn doc(&mut self, query: &str, variables: Value) -> Result<(String, Value)> {
+        let frame = Frame::doc(self.reference(), query, variables);
+        self.request(frame).await
+    }
+
+    /// Subscribes to `awaitSignal(id, signal)`; returns the subscription id.
+    pub async fn subscribe(&mut self, id: &str, signal: &str) -> Result<String> {
+        let (status, response) = self
+            .doc(AWAIT_SIGNAL, json!({ "id": id, "signal": signal }))
+            .await?;
+        ensure!(status == "ok", "subscribe refused: {response}");
+        response["subscriptionId"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no subscriptionId in {response}"))
+    }
+
+    /// The next `subscription:data` push; returns its `awaitSignal` value.
+    pub async fn signal(&mut self, subscription: &str) -> Result<Value> {
+        let frame = self.frame().await?;
+        match frame.classify() {
+            Incoming::Data {
+                subscription_id,
+                result,
+            } => {
+                ensure!(subscription_id == subscription, "push for {subscription_id}");
+                ensure!(frame.topic == subscription, "push on topic {}", frame.topic);
+                Ok(result["data"]["awaitSignal"].clone())
+            }
+            _ => bail!("expected a push for {subscription}, got {frame:?}"),
+        }
+    }
+
+    /// A heartbeat round trip.
+    pub async fn heartbeat(&mut self) -> Result<()> {
+        let frame = Frame::heartbeat(self.reference());
+        let (status, _) = self.request(frame).await?;
+        ensure!(status == "ok");
+        Ok(())
+    }
+
+    /// Waits for the server to close the socket; returns how.
+    pub async fn closed(&mut self) -> Result<Closed> {
+        within(async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(Some(close)))) => return Ok(Closed::Code(close.code.into())),
+                    Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Ok(Closed::Dropped),
+                    Some(Ok(Message::Text(text))) => bail!("frame before close: {text}"),
+                    Some(Ok(_)) => continue,
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The topic the control channel's server pushes (`phx_close`, `phx_error`) use.
+pub fn is_control_push(frame: &Frame, event: &str) -> bool {
+    frame.topic == CONTROL_TOPIC && frame.event == event
+}

@@ -1,0 +1,111 @@
+//! HTTPS and `wss://`: the self-signed certificate made at start, a
+//! certificate given as PEM files (verified by the client, websocket
+//! included), and PEM files that are not usable.
+
+mod common;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use common::{answer, device_definition, id_of, Socket, SENTANT_ALL, SENTANT_LOAD};
+use r2_core::phoenix::Vsn;
+use r2_node::{server::ServerError, Config, Running};
+use serde_json::json;
+use tokio_rustls::{
+    rustls::{self, pki_types::ServerName, RootCertStore},
+    TlsConnector,
+};
+
+/// A scratch folder for this test's PEM files.
+fn scratch(name: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("r2-node-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[tokio::test]
+async fn https_with_a_self_signed_certificate_beside_plain_http() -> Result<()> {
+    let running = Running::start(Config::loopback().with_loopback_https()).await?;
+    let https = running.https_url().context("https listener")?;
+    let http = running.http_url().context("http listener")?;
+    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+    let body = json!({ "query": SENTANT_LOAD, "variables": json!({ "definition": device_definition("device 0001") }).to_string() });
+    let (status, loaded) = answer(client.post(format!("{https}/reality2")).json(&body).send().await?).await?;
+    assert_eq!(status, 200, "{loaded}");
+    let id = id_of(&loaded["data"]["sentantLoad"])?;
+    // Both listeners serve the same node.
+    let (_, all) = answer(client.post(format!("{http}/reality2")).json(&json!({ "query": SENTANT_ALL })).send().await?).await?;
+    assert_eq!(all["data"]["sentantAll"][0]["id"], json!(id));
+    // A client that checks certificates refuses the self-signed one.
+    let strict = reqwest::Client::new();
+    assert!(strict.post(format!("{https}/reality2")).json(&body).send().await.is_err());
+    running.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
+    let dir = scratch("pem")?;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem())?;
+    std::fs::write(&key, certified.key_pair.serialize_pem())?;
+    let config = Config { cert: Some(cert), key: Some(key), ..Config::loopback().with_loopback_https() };
+    let running = Running::start(config).await?;
+    let addr = running.https.context("https listener")?;
+
+    // HTTPS, verifying the certificate.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes())?)
+        .build()?;
+    let https = running.https_url().context("https url")?;
+    let body = json!({ "query": SENTANT_LOAD, "variables": json!({ "definition": device_definition("device 0001") }).to_string() });
+    let (status, loaded) = answer(client.post(format!("{https}/reality2")).json(&body).send().await?).await?;
+    assert_eq!(status, 200, "{loaded}");
+    let id = id_of(&loaded["data"]["sentantLoad"])?;
+
+    // wss://, verifying the certificate.
+    let mut roots = RootCertStore::empty();
+    roots.add(certified.cert.der().clone())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let stream = TlsConnector::from(Arc::new(tls)).connect(ServerName::try_from("localhost")?, tcp).await?;
+    let url = format!("wss://localhost:{}/reality2/websocket", addr.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    let mut socket = Socket::over(ws, Vsn::V1);
+    socket.join().await?;
+    let sub = socket.subscribe(&id, "update").await?;
+    let send = json!({
+        "query": common::SENTANT_SEND,
+        "variables": json!({ "id": id, "event": "update", "parameters": "{}" }).to_string(),
+    });
+    let (status, _) = answer(client.post(format!("{https}/reality2")).json(&send).send().await?).await?;
+    assert_eq!(status, 200);
+    assert_eq!(socket.signal(&sub).await?["parameters"]["name"], "device 0001");
+
+    running.stop().await?;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+#[tokio::test]
+async fn unusable_pem_files_stop_the_start() -> Result<()> {
+    let dir = scratch("bad-pem")?;
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "no certificate here")?;
+    let config = Config {
+        cert: Some(junk.clone()),
+        key: Some(dir.join("missing.pem")),
+        ..Config::loopback().with_loopback_https()
+    };
+    let error = Running::start(config).await.expect_err("junk is not a certificate");
+    assert!(matches!(error, ServerError::Tls(_)), "{error:?}");
+    let half = Config { cert: Some(junk), ..Config::loopback().with_loopback_https() };
+    assert!(matches!(Running::start(half).await, Err(ServerError::Tls(_))));
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}

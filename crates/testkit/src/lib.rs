@@ -1,0 +1,70 @@
+//! `r2-testkit`: the harness for the page's browser tests and the benchmarks.
+//!
+//! Real parts only: a headless Chromium driven over the Chrome DevTools
+//! Protocol (a small client over `tokio-tungstenite`), and the local node
+//! (`r2-node`) started in-process on loopback.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! let sites = r2_testkit::built_page_sites_dir()?;
+//! let node = r2_testkit::TestNode::start(Some(&sites)).await?;
+//! let browser = r2_testkit::Browser::launch().await?;
+//! let page = browser.new_page().await?;
+//! page.goto(&format!("{}/stresstest/", node.url())).await?;
+//! page.wait_for("document.querySelector('main') !== null", Duration::from_secs(10)).await?;
+//! browser.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`browser`]: [`Browser`], the Chromium process (own process group, temp
+//!   profile) and its DevTools connection.
+//! - [`page`]: [`Page`], one tab: `goto`, `eval`, `wait_for`, `text`, CPU
+//!   throttling, heap size, collected console output, raw `call`.
+//! - [`cdp`]: the DevTools connection: commands by `id`, events by session.
+//! - [`proc_cpu`]: renderer CPU seconds from Linux `/proc`.
+//! - [`node`]: [`TestNode`], the in-process node with an HTTP client.
+//! - [`site`]: [`built_page_sites_dir`], the page built by trunk.
+//! - [`error`]: [`Error`], what the Chromium side can fail with.
+//!
+//! Environment: `R2_CHROMIUM` (browser executable), `R2_SITES_DIR` (a sites
+//! dir holding a built `stresstest/`).
+
+pub mod browser;
+pub mod cdp;
+pub mod error;
+pub mod node;
+pub mod page;
+pub mod proc_cpu;
+pub mod site;
+
+pub use browser::Browser;
+pub use error::Error;
+pub use node::TestNode;
+pub use page::Page;
+pub use site::built_page_sites_dir;
+
+use std::path::PathBuf;
+
+/// The first of `names` found as a file in a `PATH` directory.
+pub(crate) fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path_var = std::env::var_os("PATH")?;
+    std::env::split_paths(&path_var)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Tests and benchmarks move these into spawned tasks.
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Browser>();
+        send_sync::<crate::Page>();
+        send_sync::<crate::TestNode>();
+        send_sync::<crate::Error>();
+    }
+}

@@ -1,0 +1,157 @@
+//! The root component: reads the run's settings from the URL, owns the
+//! current [`Run`], and refreshes the view from its snapshot four times a
+//! second. With `autostart=1` it creates, runs, stops and deletes by itself,
+//! then writes the summary into `#r2-summary`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gloo_timers::callback::Interval;
+use r2_core::config::RunConfig;
+use r2_core::names::RunNames;
+use wasm_bindgen_futures::spawn_local;
+use yew::prelude::*;
+
+use crate::browser::{origin, query_string, random_u64};
+use crate::run::{Phase, Run};
+use crate::state::{Action, AppState, FIELDS};
+use crate::view::{Controls, Counters, ReportView, Tiles};
+
+/// How often the view reads the run.
+const REFRESH_MS: u32 = 250;
+
+/// The page's settings from its URL, the flags the form does not show, and
+/// whether to run by itself.
+fn from_url() -> (Result<RunConfig, String>, String) {
+    let query = query_string();
+    let config = RunConfig::from_query(&query).map_err(|e| e.to_string());
+    let extra = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let key = p.split('=').next().unwrap_or("");
+            key != "autostart" && !FIELDS.iter().any(|(name, _)| *name == key)
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    (config, extra)
+}
+
+/// A new run of `config`, its devices named for this tab's run `number`.
+fn new_run(config: RunConfig, tab: u64, number: u32) -> Run {
+    let node = config.node.clone().unwrap_or_else(origin);
+    Run::new(config, node, RunNames::new(tab, number))
+}
+
+/// The commands the control buttons give.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    Create,
+    Start,
+    Stop,
+    Delete,
+}
+
+#[function_component(App)]
+pub fn app() -> Html {
+    let tab = use_memo((), |_| random_u64());
+    let run_count = use_mut_ref(|| 0u32);
+    let run: Rc<RefCell<Option<Run>>> = use_mut_ref(|| None);
+    let state = use_reducer(|| {
+        let (config, extra) = from_url();
+        let mut state = AppState::new(config.as_ref().unwrap_or(&RunConfig::default()), extra, &origin());
+        if let Err(e) = config {
+            state.form_error = Some(e);
+        }
+        state
+    });
+
+    {
+        let run = run.clone();
+        let dispatch = state.dispatcher();
+        use_effect_with((), move |_| {
+            let interval = Interval::new(REFRESH_MS, move || {
+                if let Some(run) = run.borrow().as_ref() {
+                    dispatch.dispatch(Action::Snapshot(run.snapshot()));
+                }
+            });
+            move || drop(interval)
+        });
+    }
+
+    let on_command = {
+        let state = state.clone();
+        let run = run.clone();
+        let tab = tab.clone();
+        let run_count = run_count.clone();
+        Callback::from(move |command: Command| {
+            let current = run.borrow().clone();
+            match (command, current) {
+                (Command::Create, current) => {
+                    if current.as_ref().is_some_and(|r| !matches!(r.phase(), Phase::Deleted)) {
+                        state.dispatch(Action::Error("delete the current run's devices first".into()));
+                        return;
+                    }
+                    match state.config() {
+                        Ok(config) => {
+                            *run_count.borrow_mut() += 1;
+                            let new_run = new_run(config, *tab, *run_count.borrow());
+                            *run.borrow_mut() = Some(new_run.clone());
+                            spawn_local(async move { new_run.create().await });
+                        }
+                        Err(e) => state.dispatch(Action::Error(e.to_string())),
+                    }
+                }
+                (Command::Start, Some(r)) => spawn_local(async move { r.start().await }),
+                (Command::Stop, Some(r)) => spawn_local(async move { r.stop().await }),
+                (Command::Delete, Some(r)) => spawn_local(async move { r.delete().await }),
+                (_, None) => {}
+            }
+        })
+    };
+
+    {
+        // `autostart=1`: the whole run by itself, once, on mount.
+        let run = run.clone();
+        let state = state.clone();
+        let tab = tab.clone();
+        let run_count = run_count.clone();
+        use_effect_with((), move |_| {
+            if let (Ok(config), _) = from_url() {
+                if config.autostart {
+                    match state.config() {
+                        Ok(config) => {
+                            *run_count.borrow_mut() += 1;
+                            let new_run = new_run(config, *tab, *run_count.borrow());
+                            *run.borrow_mut() = Some(new_run.clone());
+                            spawn_local(async move { new_run.autorun().await });
+                        }
+                        Err(e) => state.dispatch(Action::Error(e.to_string())),
+                    }
+                }
+            }
+        });
+    }
+
+    let snapshot = state.snapshot.clone();
+    let on_edit = {
+        let state = state.clone();
+        Callback::from(move |(field, value): (String, String)| state.dispatch(Action::Edit { field, value }))
+    };
+    html! {
+        <main class="r2">
+            <header>
+                <h1>{ "r2-stress" }</h1>
+                <p class="tagline">{ "A lecture theatre of phones in one tab, for a Reality2 node's IoT demo." }</p>
+            </header>
+            <Controls fields={state.fields.clone()} error={state.form_error.clone()}
+                      phase={snapshot.as_ref().map(|s| s.phase.clone())}
+                      on_edit={on_edit} on_command={on_command} />
+            if let Some(snapshot) = snapshot {
+                <Counters snapshot={snapshot.clone()} />
+                <Tiles snapshot={snapshot.clone()} />
+                <ReportView snapshot={snapshot} />
+            }
+        </main>
+    }
+}

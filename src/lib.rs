@@ -1,0 +1,23 @@
+//! `r2-stress`: one browser tab that behaves like a lecture theatre of phones
+//! using the Reality2 IoT demo, to stress-test a node before a class joins it.
+//!
+//! # Layout
+//!
+//! - [`app`]: the root component: wires the state, the run and the views.
+//! - [`state`]: the page's pure UI state (`Reducible`, an `Action` enum).
+//! - [`view`]: components that only render and dispatch: the control
+//!   panel, live counters, the device tile grid, the summary.
+//! - [`run`]: the load generator that lives outside the component tree:
+//!   virtual devices, their HTTP (`fetch`) and websocket transports, the
+//!   send scheduler and the measurements.
+//! - [`browser`]: small wrappers over the browser APIs the rest uses (clock,
+//!   location, randomness, timers).
+//!
+//! The pure logic (protocol frames, GraphQL documents, scenarios and the
+//! throttle, metrics, the summary) lives in the `r2-core` crate.
+
+pub mod app;
+pub mod browser;
+pub mod run;
+pub mod state;
+pub mod view;

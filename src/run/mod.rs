@@ -1,0 +1,449 @@
+//! The load generator: a run of virtual devices that behave, towards the
+//! node, exactly as phones running the IoT demo's sensor page.
+//!
+//! A [`Run`] is a cheap handle on shared state (`Rc<RefCell<..>>`: the page is
+//! single-threaded). Its phases are driven by async tasks that stop by
+//! themselves when the run leaves the phase they serve — no timer is ever
+//! leaked:
+//!
+//! - [`Run::create`] joins devices at the configured rate, each one as a phone
+//!   pressing "connect" ([`device`]);
+//! - [`Run::start`] plans every device's sends with `r2_core`'s scenario and
+//!   throttle and fires them from one scheduler task ([`schedule`]);
+//! - [`Run::stop`] ends the sends and waits for what is in flight;
+//! - [`Run::delete`] unloads, by id, the sentants this run created and lists
+//!   any of its own still on the node.
+//!
+//! The UI reads a [`Snapshot`] a few times a second.
+
+pub mod device;
+pub mod http;
+mod schedule;
+pub mod socket;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::future::TimeoutFuture;
+use r2_core::colour::Colour;
+use r2_core::config::{RunConfig, SocketsMode};
+use r2_core::metrics::RunMetrics;
+use r2_core::names::RunNames;
+use r2_core::graphql::SentantRef;
+use r2_core::summary::{RunFacts, Summary};
+use wasm_bindgen_futures::spawn_local;
+
+use crate::browser::now_ms;
+use device::Device;
+use http::GraphqlHttp;
+use schedule::Scheduler;
+use socket::PhxSocket;
+
+/// How many subscriptions one socket carries in `shared` mode.
+pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: usize = 250;
+/// Requests in flight at once while deleting (a browser opens 6 connections per host).
+const DELETE_CONCURRENCY: usize = 6;
+/// Attempts to unload one sentant before it is reported as not deleted.
+const DELETE_ATTEMPTS: u32 = 3;
+/// The heartbeat period of the real clients.
+const HEARTBEAT_MS: u32 = 30_000;
+/// The hiccup meter's period.
+const HICCUP_MS: u32 = 10;
+/// How long to wait, after the last send, for answers and signals still on their way.
+const DRAIN_MS: f64 = 10_000.0;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Devices are joining.
+    Creating,
+    /// Devices have joined; nothing is being sent.
+    Ready,
+    /// Scenarios are running until `ends_ms`.
+    Running { started_ms: f64, ends_ms: f64 },
+    /// Sends have ended; answers and signals still on their way are awaited.
+    Stopping,
+    /// The run is idle after a stop.
+    Stopped,
+    /// Own sentants are being unloaded.
+    Deleting,
+    /// Everything this run created is gone (or reported as left over).
+    Deleted,
+}
+
+impl Phase {
+    /// A word for the UI.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Phase::Creating => "creating devices",
+            Phase::Ready => "ready",
+            Phase::Running { .. } => "running",
+            Phase::Stopping => "stopping",
+            Phase::Stopped => "stopped",
+            Phase::Deleting => "deleting",
+            Phase::Deleted => "deleted",
+        }
+    }
+}
+
+/// One tile of the device grid: the colour the device's signals brought back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub label: String,
+    pub value: Option<i64>,
+    pub colour: Option<Colour>,
+    pub live: bool,
+}
+
+/// What the UI shows of a run, taken a few times a second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub phase: Phase,
+    pub prefix: String,
+    pub requested: u32,
+    pub joined: u32,
+    pub live: u32,
+    pub failed: u32,
+    pub deleted: u32,
+    pub sockets_live: u32,
+    pub sends_ok: u64,
+    pub sends_failed: u64,
+    pub signals: u64,
+    pub errors: u64,
+    pub sends_per_s: f64,
+    pub signals_per_s: f64,
+    pub fetch_queue: u32,
+    pub remaining_s: Option<f64>,
+    pub tiles: Vec<Tile>,
+    pub summary: Option<Rc<Summary>>,
+    pub leftovers: Vec<String>,
+}
+
+/// A run of virtual devices; clones share the run.
+#[derive(Clone)]
+pub struct Run {
+    inner: Rc<RefCell<Inner>>,
+}
+
+/// The state of a run, behind the handle.
+pub(crate) struct Inner {
+    pub(crate) config: RunConfig,
+    pub(crate) node: String,
+    pub(crate) http: GraphqlHttp,
+    pub(crate) names: RunNames,
+    pub(crate) phase: Phase,
+    pub(crate) devices: Vec<Device>,
+    pub(crate) shared: Vec<SharedSocket>,
+    /// Subscription id → device index (`shared` mode).
+    pub(crate) routes: HashMap<String, u32>,
+    pub(crate) metrics: RunMetrics,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) fetch_in_flight: u32,
+    pub(crate) sockets_live: u64,
+    /// Bumped at every phase change, so tasks of an older phase stop.
+    pub(crate) generation: u64,
+    pub(crate) summary: Option<Rc<Summary>>,
+    pub(crate) leftovers: Vec<SentantRef>,
+    pub(crate) run_ms: (f64, f64),
+}
+
+/// A socket carrying many devices' subscriptions (`shared` mode).
+pub(crate) struct SharedSocket {
+    pub(crate) socket: Option<PhxSocket>,
+    pub(crate) joined: bool,
+    /// Devices waiting for the socket to join before their `doc` is sent.
+    pub(crate) waiting: Vec<u32>,
+    /// `doc` ref → device index, until the reply names the subscription.
+    pub(crate) refs: HashMap<String, u32>,
+    pub(crate) next_ref: u64,
+}
+
+impl Run {
+    /// A run of `config` against the node at `node` (an `http(s)://` origin),
+    /// naming its devices with `names`.
+    pub fn new(config: RunConfig, node: String, names: RunNames) -> Run {
+        let devices = (0..config.devices).map(|i| Device::new(names.device_name(i))).collect();
+        let inner = Inner {
+            http: GraphqlHttp::new(&node),
+            node,
+            names,
+            phase: Phase::Creating,
+            devices,
+            shared: Vec::new(),
+            routes: HashMap::new(),
+            metrics: RunMetrics::new(now_ms(), config.devices),
+            scheduler: Scheduler::default(),
+            fetch_in_flight: 0,
+            sockets_live: 0,
+            generation: 0,
+            summary: None,
+            leftovers: Vec::new(),
+            run_ms: (0.0, 0.0),
+            config,
+        };
+        Run { inner: Rc::new(RefCell::new(inner)) }
+    }
+
+    pub(crate) fn from_weak(weak: &Weak<RefCell<Inner>>) -> Option<Run> {
+        weak.upgrade().map(|inner| Run { inner })
+    }
+
+    pub(crate) fn weak(&self) -> Weak<RefCell<Inner>> {
+        Rc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.borrow_mut())
+    }
+
+    /// The run's phase now.
+    pub fn phase(&self) -> Phase {
+        self.inner.borrow().phase.clone()
+    }
+
+    /// The name prefix of this run's devices.
+    pub fn prefix(&self) -> String {
+        self.inner.borrow().names.prefix().to_owned()
+    }
+
+    fn enter(&self, phase: Phase) -> u64 {
+        self.with(|inner| {
+            inner.phase = phase;
+            inner.generation += 1;
+            inner.generation
+        })
+    }
+
+    fn is_current(&self, generation: u64) -> bool {
+        self.inner.borrow().generation == generation
+    }
+
+    /// Joins every device, `join_rate` a second, and resolves when each has
+    /// either joined or failed.
+    pub async fn create(&self) {
+        let generation = self.enter(Phase::Creating);
+        let (count, rate, mode) = self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
+        if mode == SocketsMode::Shared {
+            let sockets = count.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET).max(1);
+            for k in 0..sockets {
+                device::open_shared_socket(self, k);
+            }
+        }
+        spawn_local(hiccup_meter(self.clone(), generation));
+        spawn_local(heartbeats(self.weak()));
+        let interval_ms = (1000.0 / rate.max(0.001)).max(0.0);
+        let first = now_ms();
+        for index in 0..count {
+            if !self.is_current(generation) {
+                return;
+            }
+            let due = first + interval_ms * index as f64;
+            let wait = due - now_ms();
+            if wait >= 1.0 {
+                TimeoutFuture::new(wait as u32).await;
+            }
+            spawn_local(device::join(self.clone(), index as u32));
+        }
+        while self.is_current(generation) && self.with(|i| i.devices.iter().any(|d| d.is_joining())) {
+            TimeoutFuture::new(50).await;
+        }
+        if self.is_current(generation) {
+            self.enter(Phase::Ready);
+        }
+    }
+
+    /// Runs every live device's scenario for the configured duration, then stops.
+    pub async fn start(&self) {
+        let duration_ms = self.with(|i| i.config.duration_s * 1000.0);
+        let started_ms = now_ms();
+        let ends_ms = started_ms + duration_ms;
+        let generation = self.enter(Phase::Running { started_ms, ends_ms });
+        self.with(|inner| {
+            inner.run_ms = (started_ms, ends_ms);
+            let (kind, seed) = (inner.config.scenario, inner.config.seed);
+            for (index, device) in inner.devices.iter_mut().enumerate() {
+                if device.is_live() {
+                    device.plan(kind, seed, index as u32, started_ms, ends_ms);
+                    if let Some(at_ms) = device.next_send(ends_ms) {
+                        inner.scheduler.push(at_ms, index as u32);
+                    }
+                }
+            }
+        });
+        spawn_local(hiccup_meter(self.clone(), generation));
+        schedule::run(self.clone(), generation, ends_ms).await;
+        if self.is_current(generation) {
+            self.stop().await;
+        }
+    }
+
+    /// Ends the sends and waits (up to 10 s) for answers and signals still on their way.
+    pub async fn stop(&self) {
+        let generation = self.enter(Phase::Stopping);
+        self.with(|inner| {
+            inner.scheduler.clear();
+            let now = now_ms();
+            if inner.run_ms.1 > now {
+                inner.run_ms.1 = now;
+            }
+        });
+        let deadline = now_ms() + DRAIN_MS;
+        while self.is_current(generation)
+            && now_ms() < deadline
+            && self.with(|i| i.fetch_in_flight > 0 || i.devices.iter().any(Device::awaits_signal))
+        {
+            TimeoutFuture::new(20).await;
+        }
+        if self.is_current(generation) {
+            self.with(|inner| inner.phase = Phase::Stopped);
+            self.write_summary();
+        }
+    }
+
+    /// Closes the sockets and unloads, by id, every sentant this run created;
+    /// then asks the node which of this run's sentants are still there.
+    pub async fn delete(&self) {
+        self.enter(Phase::Deleting);
+        let targets: Vec<(u32, String)> = self.with(|inner| {
+            for device in inner.devices.iter_mut() {
+                device.close_socket();
+            }
+            for shared in inner.shared.iter_mut() {
+                shared.socket = None;
+                shared.joined = false;
+            }
+            inner.routes.clear();
+            inner
+                .devices
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.id().map(|id| (i as u32, id.to_owned())))
+                .collect()
+        });
+        let queue = Rc::new(RefCell::new(targets.into_iter()));
+        let workers: Vec<_> = (0..DELETE_CONCURRENCY).map(|_| delete_worker(self.clone(), queue.clone())).collect();
+        futures::future::join_all(workers).await;
+        let leftovers = device::own_sentants_on_node(self).await;
+        self.with(|inner| {
+            inner.leftovers = match leftovers {
+                Ok(list) => list,
+                Err(err) => {
+                    inner.metrics.record_error(&err.kind(), &err.to_string());
+                    Vec::new()
+                }
+            };
+            inner.phase = Phase::Deleted;
+        });
+        self.write_summary();
+    }
+
+    /// Create, run for the duration, stop, and (unless `keep`) delete.
+    pub async fn autorun(&self) {
+        self.create().await;
+        if self.phase() != Phase::Ready {
+            return;
+        }
+        self.start().await;
+        if !self.with(|i| i.config.keep) {
+            self.delete().await;
+        }
+    }
+
+    fn write_summary(&self) {
+        self.with(|inner| {
+            inner.metrics.tick(now_ms());
+            let facts = RunFacts {
+                node: inner.node.clone(),
+                run_prefix: inner.names.prefix().to_owned(),
+                duration_s: ((inner.run_ms.1 - inner.run_ms.0) / 1000.0).max(0.0),
+                leftovers: inner.leftovers.clone(),
+            };
+            inner.summary = Some(Rc::new(Summary::from_metrics(&inner.metrics, &inner.config, facts)));
+        });
+    }
+
+    /// What the UI shows now.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut inner = self.inner.borrow_mut();
+        let now = now_ms();
+        inner.metrics.tick(now);
+        let inner = &*inner;
+        let count = |f: fn(&Device) -> bool| inner.devices.iter().filter(|d| f(d)).count() as u32;
+        let (sends_per_s, signals_per_s) =
+            inner.metrics.series.last().map_or((0.0, 0.0), |b| (b.sends as f64, b.signals as f64));
+        Snapshot {
+            phase: inner.phase.clone(),
+            prefix: inner.names.prefix().to_owned(),
+            requested: inner.devices.len() as u32,
+            joined: count(|d| !d.is_waiting()),
+            live: count(Device::is_live),
+            failed: count(Device::is_failed),
+            deleted: count(Device::is_deleted),
+            sockets_live: inner.sockets_live as u32,
+            sends_ok: inner.metrics.sends_ok,
+            sends_failed: inner.metrics.sends_failed,
+            signals: inner.metrics.signals_received,
+            errors: inner.metrics.errors_total,
+            sends_per_s,
+            signals_per_s,
+            fetch_queue: inner.fetch_in_flight,
+            remaining_s: match inner.phase {
+                Phase::Running { ends_ms, .. } => Some(((ends_ms - now) / 1000.0).max(0.0)),
+                _ => None,
+            },
+            tiles: inner.devices.iter().map(Device::tile).collect(),
+            summary: inner.summary.clone(),
+            leftovers: inner.leftovers.iter().map(|s| s.name.clone()).collect(),
+        }
+    }
+}
+
+/// Unloads sentants from the shared queue until it is empty.
+async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, String)>>>) {
+    loop {
+        let next = queue.borrow_mut().next();
+        let Some((index, id)) = next else { return };
+        for attempt in 1..=DELETE_ATTEMPTS {
+            match device::unload(&run, &id).await {
+                Ok(()) => {
+                    run.with(|inner| inner.devices[index as usize].mark_deleted());
+                    break;
+                }
+                Err(err) if attempt == DELETE_ATTEMPTS => {
+                    run.with(|inner| inner.devices[index as usize].mark_delete_failed(err.to_string()));
+                }
+                Err(_) => TimeoutFuture::new(200 * attempt).await,
+            }
+        }
+    }
+}
+
+/// Records how late a 10 ms timer fires while the run is in `generation`:
+/// the tab's own scheduling lag.
+async fn hiccup_meter(run: Run, generation: u64) {
+    while run.is_current(generation) {
+        let before = now_ms();
+        TimeoutFuture::new(HICCUP_MS).await;
+        let late = now_ms() - before - HICCUP_MS as f64;
+        run.with(|inner| inner.metrics.record_scheduler_lag(late.max(0.0)));
+    }
+}
+
+/// Sends a heartbeat on every open socket every 30 s while the run exists and has sockets.
+async fn heartbeats(run: Weak<RefCell<Inner>>) {
+    loop {
+        TimeoutFuture::new(HEARTBEAT_MS).await;
+        let Some(run) = Run::from_weak(&run) else { return };
+        let alive = run.with(|inner| {
+            if matches!(inner.phase, Phase::Deleting | Phase::Deleted) {
+                return false;
+            }
+            device::heartbeat_all(inner);
+            true
+        });
+        if !alive {
+            return;
+        }
+    }
+}

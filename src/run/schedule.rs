@@ -1,0 +1,83 @@
+//! The send scheduler: one task that sleeps until the earliest planned send
+//! of any device, fires every send that is due, and plans each device's next.
+//!
+//! One timer for the whole run, not one per device: a device plans at most
+//! five sends a second, so the heap holds one entry per live device.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use gloo_timers::future::TimeoutFuture;
+
+use super::{device, Run};
+use crate::browser::now_ms;
+
+/// A planned send: when, and which device.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Due {
+    at_ms: f64,
+    device: u32,
+}
+
+impl Eq for Due {}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.at_ms.total_cmp(&other.at_ms).then(self.device.cmp(&other.device))
+    }
+}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The devices' next sends, earliest first.
+#[derive(Debug, Default)]
+pub(crate) struct Scheduler {
+    heap: BinaryHeap<Reverse<Due>>,
+}
+
+impl Scheduler {
+    pub(crate) fn push(&mut self, at_ms: f64, device: u32) {
+        self.heap.push(Reverse(Due { at_ms, device }));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+    }
+
+    fn next_at(&self) -> Option<f64> {
+        self.heap.peek().map(|Reverse(due)| due.at_ms)
+    }
+
+    fn pop_due(&mut self, now_ms: f64) -> Option<u32> {
+        match self.heap.peek() {
+            Some(Reverse(due)) if due.at_ms <= now_ms => self.heap.pop().map(|Reverse(due)| due.device),
+            _ => None,
+        }
+    }
+}
+
+/// Fires sends until `ends_ms` or until the run leaves `generation`.
+pub(crate) async fn run(run: Run, generation: u64, ends_ms: f64) {
+    loop {
+        let wait = run.with(|inner| {
+            if inner.generation != generation {
+                return None;
+            }
+            let now = now_ms();
+            while let Some(index) = inner.scheduler.pop_due(now) {
+                device::fire_send(&run, inner, index, ends_ms);
+            }
+            let next = inner.scheduler.next_at().unwrap_or(ends_ms).min(ends_ms);
+            Some(next - now)
+        });
+        match wait {
+            None => return,
+            Some(_) if now_ms() >= ends_ms => return,
+            Some(wait) => TimeoutFuture::new(wait.ceil().max(0.0) as u32).await,
+        }
+    }
+}

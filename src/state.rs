@@ -1,0 +1,100 @@
+//! The page's UI state, pure: the form's raw fields, the form's error, the
+//! latest snapshot of the run. Components dispatch [`Action`]s; nothing here
+//! touches the browser or the network.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use r2_core::config::{ConfigError, RunConfig};
+use yew::Reducible;
+
+use crate::run::Snapshot;
+
+/// The form's fields, in the order they are shown, with their query-string names.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("node", "Node address"),
+    ("devices", "Devices"),
+    ("scenario", "Scenario"),
+    ("duration", "Duration (s)"),
+    ("sockets", "Subscriptions"),
+    ("join_rate", "Join rate (devices/s)"),
+    ("seed", "Seed"),
+];
+
+/// What the page shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AppState {
+    /// Raw form values by query-string name.
+    pub fields: BTreeMap<String, String>,
+    /// Flags and thresholds from the URL that the form does not show.
+    pub extra_query: String,
+    /// Why the form's values cannot run, if they cannot.
+    pub form_error: Option<String>,
+    /// The run's state, a few times a second.
+    pub snapshot: Option<Rc<Snapshot>>,
+}
+
+/// What components ask of the state.
+pub enum Action {
+    /// A form field changed.
+    Edit { field: String, value: String },
+    /// A fresh snapshot of the run.
+    Snapshot(Snapshot),
+    /// An error to show above the form.
+    Error(String),
+}
+
+impl AppState {
+    /// The state for a page opened with `config` (from its URL), whose own origin is `origin`.
+    pub fn new(config: &RunConfig, extra_query: String, origin: &str) -> AppState {
+        let mut fields: BTreeMap<String, String> = BTreeMap::new();
+        for pair in config.to_query().split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if FIELDS.iter().any(|(name, _)| *name == k) {
+                fields.insert(k.to_owned(), decode(v));
+            }
+        }
+        fields.entry("node".into()).or_insert_with(|| origin.to_owned());
+        AppState { fields, extra_query, form_error: None, snapshot: None }
+    }
+
+    /// The run configuration the form describes.
+    pub fn config(&self) -> Result<RunConfig, ConfigError> {
+        let mut query: Vec<String> =
+            self.fields.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        if !self.extra_query.is_empty() {
+            query.push(self.extra_query.clone());
+        }
+        RunConfig::from_query(&query.join("&"))
+    }
+}
+
+impl Reducible for AppState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = (*self).clone();
+        match action {
+            Action::Edit { field, value } => {
+                next.fields.insert(field, value);
+                next.form_error = next.config().err().map(|e| e.to_string());
+            }
+            Action::Snapshot(snapshot) => {
+                if self.snapshot.as_deref() == Some(&snapshot) {
+                    return self;
+                }
+                next.snapshot = Some(Rc::new(snapshot));
+            }
+            Action::Error(message) => next.form_error = Some(message),
+        }
+        Rc::new(next)
+    }
+}
+
+fn decode(s: &str) -> String {
+    js_sys::decode_uri_component(&s.replace('+', " ")).map(String::from).unwrap_or_else(|_| s.to_owned())
+}
+
+fn encode(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}

@@ -1,0 +1,68 @@
+//! Components that only render and dispatch: the control panel, the live
+//! counters, the device tiles and the report.
+
+mod chart;
+mod controls;
+mod report;
+
+pub use controls::Controls;
+pub use report::ReportView;
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::run::Snapshot;
+
+/// Props of the components that show a run.
+#[derive(Properties, PartialEq)]
+pub struct SnapshotProps {
+    pub snapshot: Rc<Snapshot>,
+}
+
+/// The live counters.
+#[function_component(Counters)]
+pub fn counters(props: &SnapshotProps) -> Html {
+    let s = &props.snapshot;
+    let progress = if s.requested == 0 { 0.0 } else { f64::from(s.joined) / f64::from(s.requested) };
+    let cell = |label: &str, value: String, id: &str| {
+        html! { <div class="counter"><span class="value" id={format!("r2-{id}")}>{ value }</span><span class="label">{ label.to_owned() }</span></div> }
+    };
+    html! {
+        <section class="counters" aria-label="live counters">
+            <div class="phase">
+                <strong id="r2-phase">{ s.phase.label() }</strong>
+                { s.remaining_s.map(|r| format!(" · {r:.0} s left")).unwrap_or_default() }
+                <span class="prefix">{ format!(" · devices {}…", s.prefix) }</span>
+            </div>
+            <progress max="1" value={progress.to_string()} />
+            <div class="grid">
+                { cell("devices live", format!("{}/{}", s.live, s.requested), "live") }
+                { cell("failed", s.failed.to_string(), "failed") }
+                { cell("sockets", s.sockets_live.to_string(), "sockets") }
+                { cell("sends/s", format!("{:.0}", s.sends_per_s), "sends-rate") }
+                { cell("signals/s", format!("{:.0}", s.signals_per_s), "signals-rate") }
+                { cell("sends ok", s.sends_ok.to_string(), "sends-ok") }
+                { cell("signals", s.signals.to_string(), "signals") }
+                { cell("errors", s.errors.to_string(), "errors") }
+                { cell("in flight", s.fetch_queue.to_string(), "queue") }
+            </div>
+        </section>
+    }
+}
+
+/// The device grid, coloured by the last value each device's signals brought back.
+#[function_component(Tiles)]
+pub fn tiles(props: &SnapshotProps) -> Html {
+    html! {
+        <section class="tiles" aria-label="devices">
+            { for props.snapshot.tiles.iter().map(|t| {
+                let style = t.colour.map(|c| format!("background:{}", c.css())).unwrap_or_default();
+                let class = classes!("tile", (!t.live).then_some("off"));
+                html! { <div {class} {style} title={t.label.clone()}>
+                    <span>{ t.value.map(|v| v.to_string()).unwrap_or_else(|| "·".into()) }</span>
+                </div> }
+            }) }
+        </section>
+    }
+}
