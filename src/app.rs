@@ -15,7 +15,7 @@ use yew::prelude::*;
 use crate::browser::{origin, query_string, random_u64};
 use crate::run::{Phase, Run};
 use crate::state::{Action, AppState, FIELDS};
-use crate::view::{Controls, Counters, ReportView, Tiles};
+use crate::view::{Charts, Controls, Counters, ReportView, Tiles};
 
 /// How often the view reads the run.
 const REFRESH_MS: u32 = 250;
@@ -59,7 +59,11 @@ pub fn app() -> Html {
     let run: Rc<RefCell<Option<Run>>> = use_mut_ref(|| None);
     let state = use_reducer(|| {
         let (config, extra) = from_url();
-        let mut state = AppState::new(config.as_ref().unwrap_or(&RunConfig::default()), extra, &origin());
+        let mut state = AppState::new(
+            config.as_ref().unwrap_or(&RunConfig::default()),
+            extra,
+            &origin(),
+        );
         if let Err(e) = config {
             state.form_error = Some(e);
         }
@@ -88,8 +92,13 @@ pub fn app() -> Html {
             let current = run.borrow().clone();
             match (command, current) {
                 (Command::Create, current) => {
-                    if current.as_ref().is_some_and(|r| !matches!(r.phase(), Phase::Deleted)) {
-                        state.dispatch(Action::Error("delete the current run's devices first".into()));
+                    if current
+                        .as_ref()
+                        .is_some_and(|r| !matches!(r.phase(), Phase::Deleted))
+                    {
+                        state.dispatch(Action::Error(
+                            "delete the current run's devices first".into(),
+                        ));
                         return;
                     }
                     match state.config() {
@@ -136,7 +145,9 @@ pub fn app() -> Html {
     let snapshot = state.snapshot.clone();
     let on_edit = {
         let state = state.clone();
-        Callback::from(move |(field, value): (String, String)| state.dispatch(Action::Edit { field, value }))
+        Callback::from(move |(field, value): (String, String)| {
+            state.dispatch(Action::Edit { field, value })
+        })
     };
     html! {
         <main class="r2">
@@ -149,6 +160,7 @@ pub fn app() -> Html {
                       on_edit={on_edit} on_command={on_command} />
             if let Some(snapshot) = snapshot {
                 <Counters snapshot={snapshot.clone()} />
+                <Charts snapshot={snapshot.clone()} />
                 <Tiles snapshot={snapshot.clone()} />
                 <ReportView snapshot={snapshot} />
             }

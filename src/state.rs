@@ -19,6 +19,8 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("sockets", "Subscriptions"),
     ("join_rate", "Join rate (devices/s)"),
     ("seed", "Seed"),
+    ("max_p99_ms", "Pass if p99 ≤ (ms)"),
+    ("max_error_pct", "Pass if errors ≤ (%)"),
 ];
 
 /// What the page shows.
@@ -54,14 +56,25 @@ impl AppState {
                 fields.insert(k.to_owned(), decode(v));
             }
         }
-        fields.entry("node".into()).or_insert_with(|| origin.to_owned());
-        AppState { fields, extra_query, form_error: None, snapshot: None }
+        fields
+            .entry("node".into())
+            .or_insert_with(|| origin.to_owned());
+        AppState {
+            fields,
+            extra_query,
+            form_error: None,
+            snapshot: None,
+        }
     }
 
     /// The run configuration the form describes.
     pub fn config(&self) -> Result<RunConfig, ConfigError> {
-        let mut query: Vec<String> =
-            self.fields.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let mut query: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v.trim())))
+            .collect();
         if !self.extra_query.is_empty() {
             query.push(self.extra_query.clone());
         }
@@ -92,7 +105,9 @@ impl Reducible for AppState {
 }
 
 fn decode(s: &str) -> String {
-    js_sys::decode_uri_component(&s.replace('+', " ")).map(String::from).unwrap_or_else(|_| s.to_owned())
+    js_sys::decode_uri_component(&s.replace('+', " "))
+        .map(String::from)
+        .unwrap_or_else(|_| s.to_owned())
 }
 
 fn encode(s: &str) -> String {

@@ -26,7 +26,8 @@ fn summary_in_phase(phase: &str) -> String {
 async fn run_page(node: &TestNode, query: &str, phase: &str) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url())).await?;
+    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+        .await?;
     let text = page.wait_for(&summary_in_phase(phase), RUN_TIMEOUT).await?;
     let summary: Value = serde_json::from_str(text.as_str().context("summary is text")?)
         .with_context(|| format!("summary is JSON: {text}"))?;
@@ -38,9 +39,15 @@ async fn run_page(node: &TestNode, query: &str, phase: &str) -> Result<Value> {
 /// Loads a sentant as a real phone would, named `device 0001`.
 async fn load_phone(node: &TestNode) -> Result<String> {
     let answer = node
-        .graphql(graphql::SENTANT_LOAD, json!({ "definition": graphql::device_definition("device 0001") }))
+        .graphql(
+            graphql::SENTANT_LOAD,
+            json!({ "definition": graphql::device_definition("device 0001") }),
+        )
         .await?;
-    answer["data"]["sentantLoad"]["id"].as_str().map(str::to_owned).context("the phone's sentant loaded")
+    answer["data"]["sentantLoad"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the phone's sentant loaded")
 }
 
 async fn sentant_names(node: &TestNode) -> Result<Vec<String>> {
@@ -54,7 +61,9 @@ async fn sentant_names(node: &TestNode) -> Result<Vec<String>> {
 }
 
 fn num(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} is a number in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,20 +78,52 @@ async fn fifty_phones_per_device_sockets() -> Result<()> {
     assert_eq!(num(&summary, "devices_requested"), 50, "{summary}");
     assert_eq!(num(&summary, "devices_created"), 50, "{summary}");
     assert_eq!(num(&summary, "devices_deleted"), 50, "{summary}");
-    assert_eq!(num(&stats, "loads"), 51, "50 devices and the phone: {stats}");
+    assert_eq!(
+        num(&stats, "loads"),
+        51,
+        "50 devices and the phone: {stats}"
+    );
     assert_eq!(num(&stats, "unloads"), 50, "{stats}");
-    assert_eq!(num(&summary, "sends_ok"), num(&stats, "sends"), "page {summary}\nnode {stats}");
+    assert_eq!(
+        num(&summary, "sends_ok"),
+        num(&stats, "sends"),
+        "page {summary}\nnode {stats}"
+    );
     assert_eq!(num(&summary, "sends_failed"), 0, "{summary}");
-    assert!(num(&summary, "sends_ok") > 50 * 3, "every device sent during 10 s of sweep: {summary}");
-    assert!(num(&summary, "signals_per_device_min") >= 1, "signals reached every device: {summary}");
-    assert!(num(&summary, "sockets_live_max") >= 50, "one socket per device: {summary}");
-    assert_eq!(summary["leftovers"].as_array().map(Vec::len), Some(0), "{summary}");
-    let p50 = summary["signal_latency_ms"]["p50"].as_f64().context("signal latency measured")?;
+    assert!(
+        num(&summary, "sends_ok") > 50 * 3,
+        "every device sent during 10 s of sweep: {summary}"
+    );
+    assert!(
+        num(&summary, "signals_per_device_min") >= 1,
+        "signals reached every device: {summary}"
+    );
+    assert!(
+        num(&summary, "sockets_live_max") >= 50,
+        "one socket per device: {summary}"
+    );
+    assert_eq!(
+        summary["leftovers"].as_array().map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+    let p50 = summary["signal_latency_ms"]["p50"]
+        .as_f64()
+        .context("signal latency measured")?;
     ensure!(p50 > 0.0, "signal latency p50 is positive: {summary}");
 
     // The real phone's sentant is untouched: same name, same id, nothing else of ours left.
-    let phone = node.graphql(graphql::SENTANT_GET_BY_NAME, json!({ "name": "device 0001" })).await?;
-    assert_eq!(phone["data"]["sentantGet"]["id"].as_str(), Some(phone_id.as_str()), "{phone}");
+    let phone = node
+        .graphql(
+            graphql::SENTANT_GET_BY_NAME,
+            json!({ "name": "device 0001" }),
+        )
+        .await?;
+    assert_eq!(
+        phone["data"]["sentantGet"]["id"].as_str(),
+        Some(phone_id.as_str()),
+        "{phone}"
+    );
     assert_eq!(sentant_names(&node).await?, vec!["device 0001".to_owned()]);
     Ok(())
 }
@@ -92,15 +133,31 @@ async fn shared_sockets_carry_every_subscription() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
 
-    let summary = run_page(&node, "devices=30&duration=5&sockets=shared&scenario=rotate&seed=7&autostart=1", "deleted").await?;
+    let summary = run_page(
+        &node,
+        "devices=30&duration=5&sockets=shared&scenario=rotate&seed=7&autostart=1",
+        "deleted",
+    )
+    .await?;
     let stats = node.stats().await?;
 
     assert_eq!(num(&summary, "devices_created"), 30, "{summary}");
     assert_eq!(num(&summary, "devices_deleted"), 30, "{summary}");
-    assert_eq!(num(&summary, "sockets_live_max"), 1, "30 subscriptions fit on one shared socket: {summary}");
+    assert_eq!(
+        num(&summary, "sockets_live_max"),
+        1,
+        "30 subscriptions fit on one shared socket: {summary}"
+    );
     assert!(num(&summary, "signals_per_device_min") >= 1, "{summary}");
-    assert_eq!(num(&summary, "sends_ok"), num(&stats, "sends"), "page {summary}\nnode {stats}");
-    assert!(num(&stats, "deliveries") >= num(&summary, "signals_received"), "{stats} {summary}");
+    assert_eq!(
+        num(&summary, "sends_ok"),
+        num(&stats, "sends"),
+        "page {summary}\nnode {stats}"
+    );
+    assert!(
+        num(&stats, "deliveries") >= num(&summary, "signals_received"),
+        "{stats} {summary}"
+    );
     assert_eq!(num(&stats, "sentants"), 0, "{stats}");
     Ok(())
 }
@@ -110,14 +167,23 @@ async fn no_subscriptions_like_the_seed_script() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
 
-    let summary = run_page(&node, "devices=20&duration=4&sockets=none&scenario=taps&autostart=1", "deleted").await?;
+    let summary = run_page(
+        &node,
+        "devices=20&duration=4&sockets=none&scenario=taps&autostart=1",
+        "deleted",
+    )
+    .await?;
     let stats = node.stats().await?;
 
     assert_eq!(num(&summary, "devices_created"), 20, "{summary}");
     assert_eq!(num(&summary, "sockets_live_max"), 0, "{summary}");
     assert_eq!(num(&summary, "signals_received"), 0, "{summary}");
     assert_eq!(num(&stats, "deliveries"), 0, "{stats}");
-    assert_eq!(num(&summary, "sends_ok"), num(&stats, "sends"), "page {summary}\nnode {stats}");
+    assert_eq!(
+        num(&summary, "sends_ok"),
+        num(&stats, "sends"),
+        "page {summary}\nnode {stats}"
+    );
     assert_eq!(num(&stats, "sentants"), 0, "{stats}");
     Ok(())
 }

@@ -19,7 +19,7 @@ use r2_core::config::SocketsMode;
 use r2_core::graphql::{self, GqlResponse, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
 use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
-use r2_core::scenario::{Planner, PlannedSend, ScenarioKind};
+use r2_core::scenario::{PlannedSend, Planner, ScenarioKind};
 use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
 
@@ -28,6 +28,10 @@ use super::socket::{websocket_url, PhxSocket, SocketEvent};
 use super::{Inner, Run, SharedSocket, Tile};
 use crate::browser::now_ms;
 
+/// A planned send this late (ms) is skipped, not fired: a phone that froze
+/// sends its current value, not a backlog, and a burst of stale sends would
+/// only bury the tab deeper. Its lateness is still recorded.
+const MAX_CATCH_UP_MS: f64 = 1000.0;
 /// Sends remembered per device to match signals to (a device sends ≤ 5/s).
 const RECENT_SENDS: usize = 8;
 
@@ -126,7 +130,8 @@ impl Device {
 
     /// Whether a value this device sent still waits for its signal.
     pub fn awaits_signal(&self) -> bool {
-        matches!(self.subscription, Subscription::Live(_)) && self.recent.back().is_some_and(|s| !s.answered)
+        matches!(self.subscription, Subscription::Live(_))
+            && self.recent.back().is_some_and(|s| !s.answered)
     }
 
     pub(crate) fn mark_deleted(&mut self) {
@@ -144,13 +149,24 @@ impl Device {
     }
 
     /// Plans this device's sends for a run from `start_ms` to `ends_ms`.
-    pub(crate) fn plan(&mut self, kind: ScenarioKind, seed: u64, index: u32, start_ms: f64, ends_ms: f64) {
+    pub(crate) fn plan(
+        &mut self,
+        kind: ScenarioKind,
+        seed: u64,
+        index: u32,
+        start_ms: f64,
+        ends_ms: f64,
+    ) {
         self.planner = Some(Planner::for_device(kind, seed, index, start_ms, ends_ms));
     }
 
     /// Plans the next send; returns when it is due, if before `ends_ms`.
     pub(crate) fn next_send(&mut self, ends_ms: f64) -> Option<f64> {
-        self.pending = self.planner.as_mut()?.next().filter(|next| next.intended_ms < ends_ms);
+        self.pending = self
+            .planner
+            .as_mut()?
+            .next()
+            .filter(|next| next.intended_ms < ends_ms);
         if self.pending.is_none() {
             self.planner = None;
         }
@@ -159,7 +175,12 @@ impl Device {
 
     pub fn tile(&self) -> Tile {
         Tile {
-            label: self.name.rsplit('-').next().unwrap_or(&self.name).to_owned(),
+            label: self
+                .name
+                .rsplit('-')
+                .next()
+                .unwrap_or(&self.name)
+                .to_owned(),
             value: self.last_value,
             colour: self.last_value.map(Colour::from),
             live: self.is_live(),
@@ -171,7 +192,11 @@ impl Device {
     fn on_signal(&mut self, value: Option<i64>) -> Option<(f64, f64)> {
         let value = value?;
         self.last_value = Some(value);
-        let sent = self.recent.iter_mut().rev().find(|s| s.value == value && !s.answered)?;
+        let sent = self
+            .recent
+            .iter_mut()
+            .rev()
+            .find(|s| s.value == value && !s.answered)?;
         sent.answered = true;
         Some((sent.intended_ms, sent.actual_ms))
     }
@@ -185,10 +210,17 @@ impl Device {
 }
 
 /// Runs one GraphQL request, counting it in the fetch queue and the metrics.
-pub(crate) async fn request(run: &Run, op: Op, query: &str, variables: Value) -> Result<GqlResponse, HttpError> {
+pub(crate) async fn request(
+    run: &Run,
+    op: Op,
+    query: &str,
+    variables: Value,
+) -> Result<GqlResponse, HttpError> {
     let http = run.with(|inner| {
         inner.fetch_in_flight += 1;
-        inner.metrics.set_fetch_queue(u64::from(inner.fetch_in_flight));
+        inner
+            .metrics
+            .set_fetch_queue(u64::from(inner.fetch_in_flight));
         inner.http.clone()
     });
     let started = now_ms();
@@ -196,10 +228,14 @@ pub(crate) async fn request(run: &Run, op: Op, query: &str, variables: Value) ->
     let elapsed = now_ms() - started;
     run.with(|inner| {
         inner.fetch_in_flight -= 1;
-        inner.metrics.set_fetch_queue(u64::from(inner.fetch_in_flight));
+        inner
+            .metrics
+            .set_fetch_queue(u64::from(inner.fetch_in_flight));
         match &result {
             Ok(_) => inner.metrics.record_http(op, elapsed),
-            Err(err) => inner.metrics.record_error(&err.kind(), &format!("{}: {err}", op.as_str())),
+            Err(err) => inner
+                .metrics
+                .record_error(&err.kind(), &format!("{}: {err}", op.as_str())),
         }
     });
     result
@@ -228,7 +264,9 @@ pub(crate) async fn join(run: Run, index: u32) {
 
 /// `sentantAll`, `sentantLoad` (only if the name is free), `sentantGet`.
 async fn load(run: &Run, name: &str) -> Result<String, String> {
-    let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({})).await.map_err(|e| e.to_string())?;
+    let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({}))
+        .await
+        .map_err(|e| e.to_string())?;
     let existing = graphql::sentant_list(&all).map_err(|e| e.to_string())?;
     if existing.iter().any(|s| s.name == name) {
         let why = format!("a sentant named {name:?} already exists: not loading over it");
@@ -236,13 +274,23 @@ async fn load(run: &Run, name: &str) -> Result<String, String> {
         return Err(why);
     }
     let definition = graphql::device_definition(name);
-    let loaded = request(run, Op::SentantLoad, graphql::SENTANT_LOAD, json!({ "definition": definition }))
-        .await
-        .map_err(|e| e.to_string())?;
+    let loaded = request(
+        run,
+        Op::SentantLoad,
+        graphql::SENTANT_LOAD,
+        json!({ "definition": definition }),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let sentant = graphql::sentant_ref(&loaded, "sentantLoad").map_err(|e| e.to_string())?;
-    request(run, Op::SentantGet, graphql::SENTANT_GET_BY_ID, json!({ "id": sentant.id }))
-        .await
-        .map_err(|e| e.to_string())?;
+    request(
+        run,
+        Op::SentantGet,
+        graphql::SENTANT_GET_BY_ID,
+        json!({ "id": sentant.id }),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(sentant.id)
 }
 
@@ -254,7 +302,8 @@ fn subscribe(run: &Run, index: u32, id: &str) {
         SocketsMode::PerDevice => open_device_socket(run, index),
         SocketsMode::Shared => run.with(|inner| {
             let k = index as usize % inner.shared.len().max(1);
-            inner.devices[index as usize].subscription = Subscription::Connecting { since_ms: now_ms() };
+            inner.devices[index as usize].subscription =
+                Subscription::Connecting { since_ms: now_ms() };
             if let Some(shared) = inner.shared.get_mut(k) {
                 if shared.joined {
                     send_shared_doc(inner, k, index, id);
@@ -267,7 +316,11 @@ fn subscribe(run: &Run, index: u32, id: &str) {
 }
 
 fn subscription_doc(reference: Value, id: &str) -> Frame {
-    Frame::doc(reference, graphql::AWAIT_SIGNAL, json!({ "id": id, "signal": "update" }))
+    Frame::doc(
+        reference,
+        graphql::AWAIT_SIGNAL,
+        json!({ "id": id, "signal": "update" }),
+    )
 }
 
 /// Opens the device's own websocket, as every phone does.
@@ -300,7 +353,12 @@ fn open_device_socket(run: &Run, index: u32) {
 fn on_device_socket(run: &Run, index: u32, event: SocketEvent) {
     let connected = run.with(|inner| {
         let now = now_ms();
-        let Inner { devices, metrics, sockets_live, .. } = inner;
+        let Inner {
+            devices,
+            metrics,
+            sockets_live,
+            ..
+        } = inner;
         let device = &mut devices[index as usize];
         match event {
             SocketEvent::Open => {
@@ -349,11 +407,21 @@ fn on_device_socket(run: &Run, index: u32, event: SocketEvent) {
                 metrics.record_error("ws_malformed", &err.to_string());
                 None
             }
-            SocketEvent::Closed { code, reason, clean } => {
-                if !matches!(device.subscription, Subscription::None | Subscription::Failed(_)) {
+            SocketEvent::Closed {
+                code,
+                reason,
+                clean,
+            } => {
+                if !matches!(
+                    device.subscription,
+                    Subscription::None | Subscription::Failed(_)
+                ) {
                     *sockets_live = sockets_live.saturating_sub(1);
                     metrics.set_sockets(*sockets_live);
-                    let why = format!("socket closed (code {code}{}{reason})", if reason.is_empty() { "" } else { ": " });
+                    let why = format!(
+                        "socket closed (code {code}{}{reason})",
+                        if reason.is_empty() { "" } else { ": " }
+                    );
                     if !clean || code != 1000 {
                         metrics.record_error("ws_closed", &why);
                     }
@@ -387,7 +455,13 @@ async fn send_update_on_connect(run: Run, id: String) {
 }
 
 /// Counts a signal and, if it carries a value this device sent, its latency.
-fn receive_signal(metrics: &mut RunMetrics, device: &mut Device, index: u32, result: &Value, now: f64) {
+fn receive_signal(
+    metrics: &mut RunMetrics,
+    device: &mut Device,
+    index: u32,
+    result: &Value,
+    now: f64,
+) {
     let value = result
         .pointer("/data/awaitSignal/parameters/sensor")
         .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
@@ -431,7 +505,10 @@ fn send_shared_doc(inner: &mut Inner, k: usize, index: u32, id: &str) {
     let shared = &mut inner.shared[k];
     let reference = shared.next_ref.to_string();
     shared.next_ref += 1;
-    let sent = shared.socket.as_ref().is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
+    let sent = shared
+        .socket
+        .as_ref()
+        .is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
     let device = &mut inner.devices[index as usize];
     if sent {
         shared.refs.insert(reference, index);
@@ -493,9 +570,18 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Option<S
                 }
                 None
             }
-            Incoming::Data { subscription_id, result } => {
+            Incoming::Data {
+                subscription_id,
+                result,
+            } => {
                 if let Some(&index) = inner.routes.get(subscription_id) {
-                    receive_signal(&mut inner.metrics, &mut inner.devices[index as usize], index, result, now);
+                    receive_signal(
+                        &mut inner.metrics,
+                        &mut inner.devices[index as usize],
+                        index,
+                        result,
+                        now,
+                    );
                 }
                 None
             }
@@ -510,7 +596,10 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Option<S
             if shared.socket.is_some() {
                 inner.sockets_live = inner.sockets_live.saturating_sub(1);
                 inner.metrics.set_sockets(inner.sockets_live);
-                inner.metrics.record_error("ws_closed", &format!("shared socket closed (code {code}) {reason}"));
+                inner.metrics.record_error(
+                    "ws_closed",
+                    &format!("shared socket closed (code {code}) {reason}"),
+                );
             }
             shared.joined = false;
             None
@@ -524,19 +613,50 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     let now = now_ms();
     let device = &mut inner.devices[index as usize];
     let Some(id) = device.id.clone() else { return };
-    let Some(planned) = device.pending.take() else { return };
-    device.remember(Sent { value: planned.value, actual_ms: now, intended_ms: planned.intended_ms, answered: false });
+    let Some(planned) = device.pending.take() else {
+        return;
+    };
+    let late = now - planned.intended_ms;
+    if late > MAX_CATCH_UP_MS {
+        if let Some(at_ms) = device.next_send(ends_ms) {
+            inner.scheduler.push(at_ms, index);
+        }
+        inner.metrics.send_lag.record_ms(late);
+        inner.metrics.record_error(
+            "skipped_late",
+            &format!("a send planned {late:.0} ms ago was skipped: the tab fell behind"),
+        );
+        return;
+    }
+    device.remember(Sent {
+        value: planned.value,
+        actual_ms: now,
+        intended_ms: planned.intended_ms,
+        answered: false,
+    });
     if let Some(at_ms) = device.next_send(ends_ms) {
         inner.scheduler.push(at_ms, index);
     }
     let intended = planned.intended_ms;
-    spawn_local(send_event(run.clone(), Op::SetSensor, id.clone(), json!({ "sensor": planned.value }), intended));
+    spawn_local(send_event(
+        run.clone(),
+        Op::SetSensor,
+        id.clone(),
+        json!({ "sensor": planned.value }),
+        intended,
+    ));
     spawn_local(send_event(run.clone(), Op::Update, id, json!({}), intended));
 }
 
 /// `sentantUnload(id)`.
 pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), HttpError> {
-    let result = request(run, Op::SentantUnload, graphql::SENTANT_UNLOAD, json!({ "id": id })).await;
+    let result = request(
+        run,
+        Op::SentantUnload,
+        graphql::SENTANT_UNLOAD,
+        json!({ "id": id }),
+    )
+    .await;
     match result {
         Ok(_) => {
             run.with(|inner| inner.metrics.devices_deleted += 1);
@@ -550,13 +670,22 @@ pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), HttpError> {
 pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, HttpError> {
     let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({})).await?;
     let list = graphql::sentant_list(&all)?;
-    Ok(run.with(|inner| list.into_iter().filter(|s| inner.names.is_own(&s.name)).collect()))
+    Ok(run.with(|inner| {
+        list.into_iter()
+            .filter(|s| inner.names.is_own(&s.name))
+            .collect()
+    }))
 }
 
 /// A heartbeat on every open socket of the run.
 pub(crate) fn heartbeat_all(inner: &Inner) {
     let frame = Frame::heartbeat(json!(0));
-    for socket in inner.devices.iter().filter_map(|d| d.socket.as_ref()).chain(inner.shared.iter().filter_map(|s| s.socket.as_ref())) {
+    for socket in inner
+        .devices
+        .iter()
+        .filter_map(|d| d.socket.as_ref())
+        .chain(inner.shared.iter().filter_map(|s| s.socket.as_ref()))
+    {
         socket.send(&frame);
     }
 }

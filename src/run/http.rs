@@ -62,7 +62,10 @@ pub struct GraphqlHttp {
 impl GraphqlHttp {
     /// The endpoint of the node at `node` (e.g. `http://host:4006`).
     pub fn new(node: &str) -> Self {
-        Self { url: format!("{}/reality2", node.trim_end_matches('/')), timeout_ms: DEFAULT_TIMEOUT_MS }
+        Self {
+            url: format!("{}/reality2", node.trim_end_matches('/')),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        }
     }
 
     /// The full URL requests go to.
@@ -72,7 +75,11 @@ impl GraphqlHttp {
 
     /// Runs `query` with `variables`; errors reported by the node become
     /// [`HttpError::Graphql`] unless the answer still holds data.
-    pub async fn request(&self, query: &str, variables: &serde_json::Value) -> Result<GqlResponse, HttpError> {
+    pub async fn request(
+        &self,
+        query: &str,
+        variables: &serde_json::Value,
+    ) -> Result<GqlResponse, HttpError> {
         let body = graphql::webapp_body(query, variables);
         let text = self.post(&body).await?;
         let response = graphql::parse_response(&text)?;
@@ -85,12 +92,14 @@ impl GraphqlHttp {
     }
 
     async fn post(&self, body: &str) -> Result<String, HttpError> {
-        let controller = AbortController::new().map_err(|e| HttpError::Network(js_error_text(&e)))?;
+        let controller =
+            AbortController::new().map_err(|e| HttpError::Network(js_error_text(&e)))?;
         let init = RequestInit::new();
         init.set_method("POST");
         init.set_body(&JsValue::from_str(body));
         init.set_signal(Some(&controller.signal()));
-        let request = Request::new_with_str_and_init(&self.url, &init).map_err(|e| HttpError::Network(js_error_text(&e)))?;
+        let request = Request::new_with_str_and_init(&self.url, &init)
+            .map_err(|e| HttpError::Network(js_error_text(&e)))?;
         request
             .headers()
             .set("Content-Type", "application/json")
@@ -105,14 +114,19 @@ impl GraphqlHttp {
                 .await
                 .map_err(|e| self.classify_failure(&controller, &e))?
                 .unchecked_into();
-            let text_promise = response.text().map_err(|e| HttpError::Network(js_error_text(&e)))?;
+            let text_promise = response
+                .text()
+                .map_err(|e| HttpError::Network(js_error_text(&e)))?;
             let text = JsFuture::from(text_promise)
                 .await
                 .map_err(|e| self.classify_failure(&controller, &e))?
                 .as_string()
                 .unwrap_or_default();
             if !response.ok() {
-                return Err(HttpError::Status { status: response.status(), excerpt: excerpt(&text, 120) });
+                return Err(HttpError::Status {
+                    status: response.status(),
+                    excerpt: excerpt(&text, 120),
+                });
             }
             Ok(text)
         }

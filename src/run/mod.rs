@@ -28,9 +28,9 @@ use std::rc::{Rc, Weak};
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::config::{RunConfig, SocketsMode};
-use r2_core::metrics::RunMetrics;
-use r2_core::names::RunNames;
 use r2_core::graphql::SentantRef;
+use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
+use r2_core::names::RunNames;
 use r2_core::summary::{RunFacts, Summary};
 use wasm_bindgen_futures::spawn_local;
 
@@ -50,6 +50,11 @@ const DELETE_ATTEMPTS: u32 = 3;
 const HEARTBEAT_MS: u32 = 30_000;
 /// The hiccup meter's period.
 const HICCUP_MS: u32 = 10;
+/// Seconds of 1-second buckets the live charts show.
+const LIVE_SECONDS: usize = 600;
+/// Upper bounds (ms) of the latency histogram's bars; the last bar is everything above.
+pub const HISTOGRAM_BOUNDS_MS: &[f64] =
+    &[5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
 /// How long to wait, after the last send, for answers and signals still on their way.
 const DRAIN_MS: f64 = 10_000.0;
 
@@ -116,6 +121,12 @@ pub struct Snapshot {
     pub fetch_queue: u32,
     pub remaining_s: Option<f64>,
     pub tiles: Vec<Tile>,
+    /// The last [`LIVE_SECONDS`] 1-second buckets.
+    pub series: Rc<Vec<Bucket>>,
+    /// Why the tab, not the node, is limiting the run, if it is (live).
+    pub bottleneck: Option<String>,
+    /// Signal latency (corrected) per [`HISTOGRAM_BOUNDS_MS`] bar, once the run has stopped.
+    pub latency_histogram: Vec<(String, u64)>,
     pub summary: Option<Rc<Summary>>,
     pub leftovers: Vec<String>,
 }
@@ -163,7 +174,9 @@ impl Run {
     /// A run of `config` against the node at `node` (an `http(s)://` origin),
     /// naming its devices with `names`.
     pub fn new(config: RunConfig, node: String, names: RunNames) -> Run {
-        let devices = (0..config.devices).map(|i| Device::new(names.device_name(i))).collect();
+        let devices = (0..config.devices)
+            .map(|i| Device::new(names.device_name(i)))
+            .collect();
         let inner = Inner {
             http: GraphqlHttp::new(&node),
             node,
@@ -182,7 +195,9 @@ impl Run {
             run_ms: (0.0, 0.0),
             config,
         };
-        Run { inner: Rc::new(RefCell::new(inner)) }
+        Run {
+            inner: Rc::new(RefCell::new(inner)),
+        }
     }
 
     pub(crate) fn from_weak(weak: &Weak<RefCell<Inner>>) -> Option<Run> {
@@ -223,7 +238,8 @@ impl Run {
     /// either joined or failed.
     pub async fn create(&self) {
         let generation = self.enter(Phase::Creating);
-        let (count, rate, mode) = self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
+        let (count, rate, mode) =
+            self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
         if mode == SocketsMode::Shared {
             let sockets = count.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET).max(1);
             for k in 0..sockets {
@@ -245,7 +261,8 @@ impl Run {
             }
             spawn_local(device::join(self.clone(), index as u32));
         }
-        while self.is_current(generation) && self.with(|i| i.devices.iter().any(|d| d.is_joining())) {
+        while self.is_current(generation) && self.with(|i| i.devices.iter().any(|d| d.is_joining()))
+        {
             TimeoutFuture::new(50).await;
         }
         if self.is_current(generation) {
@@ -258,7 +275,10 @@ impl Run {
         let duration_ms = self.with(|i| i.config.duration_s * 1000.0);
         let started_ms = now_ms();
         let ends_ms = started_ms + duration_ms;
-        let generation = self.enter(Phase::Running { started_ms, ends_ms });
+        let generation = self.enter(Phase::Running {
+            started_ms,
+            ends_ms,
+        });
         self.with(|inner| {
             inner.run_ms = (started_ms, ends_ms);
             let (kind, seed) = (inner.config.scenario, inner.config.seed);
@@ -322,7 +342,9 @@ impl Run {
                 .collect()
         });
         let queue = Rc::new(RefCell::new(targets.into_iter()));
-        let workers: Vec<_> = (0..DELETE_CONCURRENCY).map(|_| delete_worker(self.clone(), queue.clone())).collect();
+        let workers: Vec<_> = (0..DELETE_CONCURRENCY)
+            .map(|_| delete_worker(self.clone(), queue.clone()))
+            .collect();
         futures::future::join_all(workers).await;
         let leftovers = device::own_sentants_on_node(self).await;
         self.with(|inner| {
@@ -359,7 +381,11 @@ impl Run {
                 duration_s: ((inner.run_ms.1 - inner.run_ms.0) / 1000.0).max(0.0),
                 leftovers: inner.leftovers.clone(),
             };
-            inner.summary = Some(Rc::new(Summary::from_metrics(&inner.metrics, &inner.config, facts)));
+            inner.summary = Some(Rc::new(Summary::from_metrics(
+                &inner.metrics,
+                &inner.config,
+                facts,
+            )));
         });
     }
 
@@ -370,8 +396,11 @@ impl Run {
         inner.metrics.tick(now);
         let inner = &*inner;
         let count = |f: fn(&Device) -> bool| inner.devices.iter().filter(|d| f(d)).count() as u32;
-        let (sends_per_s, signals_per_s) =
-            inner.metrics.series.last().map_or((0.0, 0.0), |b| (b.sends as f64, b.signals as f64));
+        let (sends_per_s, signals_per_s) = inner
+            .metrics
+            .series
+            .last()
+            .map_or((0.0, 0.0), |b| (b.sends as f64, b.signals as f64));
         Snapshot {
             phase: inner.phase.clone(),
             prefix: inner.names.prefix().to_owned(),
@@ -393,10 +422,45 @@ impl Run {
                 _ => None,
             },
             tiles: inner.devices.iter().map(Device::tile).collect(),
+            series: Rc::new(
+                inner
+                    .metrics
+                    .series
+                    .iter()
+                    .rev()
+                    .take(LIVE_SECONDS)
+                    .rev()
+                    .copied()
+                    .collect(),
+            ),
+            bottleneck: tab_bottleneck(&inner.metrics),
+            latency_histogram: match inner.summary {
+                Some(_) => latency_histogram(&inner.metrics),
+                None => Vec::new(),
+            },
             summary: inner.summary.clone(),
             leftovers: inner.leftovers.iter().map(|s| s.name.clone()).collect(),
         }
     }
+}
+
+/// The corrected signal latencies as histogram bars.
+fn latency_histogram(metrics: &RunMetrics) -> Vec<(String, u64)> {
+    let latency = &metrics.signal_latency_corrected;
+    let mut low = 0.0;
+    let mut bars: Vec<(String, u64)> = HISTOGRAM_BOUNDS_MS
+        .iter()
+        .map(|&high| {
+            let bar = (format!("<{high}"), latency.count_between_ms(low, high));
+            low = high;
+            bar
+        })
+        .collect();
+    bars.push((
+        format!("≥{low}"),
+        latency.count_between_ms(low, f64::INFINITY),
+    ));
+    bars
 }
 
 /// Unloads sentants from the shared queue until it is empty.
@@ -411,7 +475,9 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
                     break;
                 }
                 Err(err) if attempt == DELETE_ATTEMPTS => {
-                    run.with(|inner| inner.devices[index as usize].mark_delete_failed(err.to_string()));
+                    run.with(|inner| {
+                        inner.devices[index as usize].mark_delete_failed(err.to_string())
+                    });
                 }
                 Err(_) => TimeoutFuture::new(200 * attempt).await,
             }
@@ -434,7 +500,9 @@ async fn hiccup_meter(run: Run, generation: u64) {
 async fn heartbeats(run: Weak<RefCell<Inner>>) {
     loop {
         TimeoutFuture::new(HEARTBEAT_MS).await;
-        let Some(run) = Run::from_weak(&run) else { return };
+        let Some(run) = Run::from_weak(&run) else {
+            return;
+        };
         let alive = run.with(|inner| {
             if matches!(inner.phase, Phase::Deleting | Phase::Deleted) {
                 return false;

@@ -23,7 +23,9 @@ impl Eq for Due {}
 
 impl Ord for Due {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.at_ms.total_cmp(&other.at_ms).then(self.device.cmp(&other.device))
+        self.at_ms
+            .total_cmp(&other.at_ms)
+            .then(self.device.cmp(&other.device))
     }
 }
 
@@ -54,7 +56,9 @@ impl Scheduler {
 
     fn pop_due(&mut self, now_ms: f64) -> Option<u32> {
         match self.heap.peek() {
-            Some(Reverse(due)) if due.at_ms <= now_ms => self.heap.pop().map(|Reverse(due)| due.device),
+            Some(Reverse(due)) if due.at_ms <= now_ms => {
+                self.heap.pop().map(|Reverse(due)| due.device)
+            }
             _ => None,
         }
     }

@@ -25,7 +25,11 @@ pub enum SocketEvent {
     /// A frame arrived that could not be decoded.
     Malformed(FrameError),
     /// The connection closed (`clean` false: dropped, refused or failed).
-    Closed { code: u16, reason: String, clean: bool },
+    Closed {
+        code: u16,
+        reason: String,
+        clean: bool,
+    },
 }
 
 /// The websocket URL of a node given its HTTP address.
@@ -68,17 +72,27 @@ impl PhxSocket {
             })
         };
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-            handler(SocketEvent::Closed { code: ev.code(), reason: ev.reason(), clean: ev.was_clean() })
+            handler(SocketEvent::Closed {
+                code: ev.code(),
+                reason: ev.reason(),
+                clean: ev.was_clean(),
+            })
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(PhxSocket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(PhxSocket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
     }
 
     /// Sends a frame; `false` when the socket is not open.
     pub fn send(&self, frame: &Frame) -> bool {
-        self.ws.ready_state() == WebSocket::OPEN && self.ws.send_with_str(&frame.encode(Vsn::V1)).is_ok()
+        self.ws.ready_state() == WebSocket::OPEN
+            && self.ws.send_with_str(&frame.encode(Vsn::V1)).is_ok()
     }
 
     /// Whether the socket is open now.

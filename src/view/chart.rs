@@ -31,14 +31,28 @@ pub fn nice_ceiling(max: f64) -> f64 {
         return 1.0;
     }
     let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|v| *v >= max).unwrap_or(10.0 * power)
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|v| *v >= max)
+        .unwrap_or(10.0 * power)
 }
 
 /// Lines over time (x in seconds).
 #[function_component(LineChart)]
 pub fn line_chart(props: &LineChartProps) -> Html {
-    let x_max = props.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)).fold(1.0, f64::max);
-    let y_max = nice_ceiling(props.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max));
+    let x_max = props
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let y_max = nice_ceiling(
+        props
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .fold(0.0, f64::max),
+    );
     let sx = |x: f64| PAD_LEFT + x / x_max * (W - PAD_LEFT - 4.0);
     let sy = |y: f64| (H - PAD_BOTTOM) - y / y_max * (H - PAD_BOTTOM - 6.0);
     html! {
@@ -94,7 +108,13 @@ pub fn bar_chart(props: &BarChartProps) -> Html {
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 1000.0 { format!("{:.0}k", v / 1000.0) } else if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") }
+    if v >= 1000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 #[cfg(test)]
@@ -107,7 +127,10 @@ mod tests {
             let top = nice_ceiling(max);
             assert!(top >= max, "{top} < {max}");
             let mantissa = top / 10f64.powf(top.log10().floor());
-            assert!([1.0, 2.0, 5.0].iter().any(|m| (m - mantissa).abs() < 1e-9), "{top}");
+            assert!(
+                [1.0, 2.0, 5.0].iter().any(|m| (m - mantissa).abs() < 1e-9),
+                "{top}"
+            );
         }
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(f64::NAN), 1.0);

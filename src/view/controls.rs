@@ -62,7 +62,7 @@ pub fn controls(props: &ControlsProps) -> Html {
     let button = |command: Command, label: &'static str| {
         let on_command = props.on_command.clone();
         html! { <button id={format!("b-{}", label.to_lowercase())} disabled={!can(command)}
-                        onclick={Callback::from(move |_| on_command.emit(command))}>{ label }</button> }
+        onclick={Callback::from(move |_| on_command.emit(command))}>{ label }</button> }
     };
     html! {
         <section class="controls" aria-label="run settings">

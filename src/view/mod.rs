@@ -2,9 +2,11 @@
 //! counters, the device tiles and the report.
 
 mod chart;
+mod charts;
 mod controls;
 mod report;
 
+pub use charts::Charts;
 pub use controls::Controls;
 pub use report::ReportView;
 
@@ -24,7 +26,11 @@ pub struct SnapshotProps {
 #[function_component(Counters)]
 pub fn counters(props: &SnapshotProps) -> Html {
     let s = &props.snapshot;
-    let progress = if s.requested == 0 { 0.0 } else { f64::from(s.joined) / f64::from(s.requested) };
+    let progress = if s.requested == 0 {
+        0.0
+    } else {
+        f64::from(s.joined) / f64::from(s.requested)
+    };
     let cell = |label: &str, value: String, id: &str| {
         html! { <div class="counter"><span class="value" id={format!("r2-{id}")}>{ value }</span><span class="label">{ label.to_owned() }</span></div> }
     };

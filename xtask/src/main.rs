@@ -37,7 +37,10 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// Builds the page and serves it from the bundled node.
@@ -60,10 +63,14 @@ fn run(args: &[String]) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     ensure_page_tools()?;
     ensure_chromium()?;
-    build_page(false)?;
+    // Release: the browser tests measure the tab's timing, as a user's build would run.
+    build_page(true)?;
     let sites = std::fs::canonicalize(SITES)?;
     let mut cargo = Command::new("cargo");
-    cargo.args(["test", "--workspace"]).args(args).env("R2_SITES_DIR", &sites);
+    cargo
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("R2_SITES_DIR", &sites);
     status(&mut cargo)
 }
 
@@ -71,7 +78,13 @@ fn test(args: &[String]) -> Result<()> {
 fn build_page(release: bool) -> Result<()> {
     let dist = format!("{SITES}/{PAGE_PATH}");
     let mut trunk = Command::new("trunk");
-    trunk.args(["build", "--public-url", &format!("/{PAGE_PATH}/"), "--dist", &dist]);
+    trunk.args([
+        "build",
+        "--public-url",
+        &format!("/{PAGE_PATH}/"),
+        "--dist",
+        &dist,
+    ]);
     if release {
         trunk.arg("--release");
     }
@@ -81,21 +94,37 @@ fn build_page(release: bool) -> Result<()> {
 
 /// The wasm target, Trunk and the matching `wasm-bindgen` CLI.
 fn ensure_page_tools() -> Result<()> {
-    let targets = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !targets.lines().any(|t| t.trim() == "wasm32-unknown-unknown") {
+    let targets =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !targets
+        .lines()
+        .any(|t| t.trim() == "wasm32-unknown-unknown")
+    {
         status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let trunk = output(Command::new("trunk").arg("--version")).unwrap_or_default();
     if !trunk.contains(TRUNK_VERSION) {
         eprintln!("xtask: installing trunk {TRUNK_VERSION} (a first build takes a while)");
-        status(Command::new("cargo").args(["install", "trunk", "--version", TRUNK_VERSION, "--locked"]))?;
+        status(Command::new("cargo").args([
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+        ]))?;
     }
     let wanted = locked_version("wasm-bindgen")?;
     let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if !have.split_whitespace().any(|w| w == wanted) {
         eprintln!("xtask: installing wasm-bindgen-cli {wanted} (the version in Cargo.lock)");
         // Not --locked: one of its locked dependencies is newer than the registry holds.
-        status(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wanted, "--force"]))?;
+        status(Command::new("cargo").args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &wanted,
+            "--force",
+        ]))?;
     }
     Ok(())
 }
@@ -117,7 +146,10 @@ fn locked_version(package: &str) -> Result<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == format!("name = \"{package}\"") {
-            if let Some(version) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 return Ok(version.trim_matches('"').to_owned());
             }
         }
@@ -127,7 +159,9 @@ fn locked_version(package: &str) -> Result<String> {
 
 fn status(command: &mut Command) -> Result<()> {
     let shown = format!("{command:?}");
-    let status = command.status().with_context(|| format!("starting {shown}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -135,5 +169,9 @@ fn status(command: &mut Command) -> Result<()> {
 }
 
 fn output(command: &mut Command) -> Option<String> {
-    command.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    command
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }

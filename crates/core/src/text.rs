@@ -1,5 +1,5 @@
 //! Small text helpers shared by the other modules: enums named by fixed words
-//! (the [`word_enum!`] macro and its parse error [`UnknownWord`]) and
+//! (the `word_enum!` macro and its parse error [`UnknownWord`]) and
 //! [`excerpt`], a short, char-safe preview of a long text for error messages.
 
 /// A word that names none of an enum's variants.

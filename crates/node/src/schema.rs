@@ -7,7 +7,7 @@
 //! `name`, `name_or_id`, `invalid_event`, `parameters` (this node refuses
 //! `sentantSend` parameters that are not a JSON object), `invalid_signal`.
 //! An argument of the wrong type fails validation with Absinthe's message,
-//! `Argument "id" has invalid value $id.` (see [`AbsintheMessages`]).
+//! `Argument "id" has invalid value $id.` (see [`Documents`]).
 //!
 //! `awaitSignal` decides synchronously: an unknown sentant or a signal that is
 //! not public (`debug` always is) makes the first item of the stream an error
@@ -15,7 +15,8 @@
 //! is then `Pending` until the sentant publishes.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
@@ -35,7 +36,7 @@ pub type R2Schema = Schema<Query, Mutation, Subscription>;
 pub fn build(registry: Arc<Registry>) -> R2Schema {
     Schema::build(Query, Mutation, Subscription)
         .data(registry)
-        .extension(AbsintheMessages)
+        .extension(Documents::default())
         .finish()
 }
 
@@ -297,25 +298,38 @@ impl Subscription {
     }
 }
 
-/// Rewrites async-graphql's `Invalid value for argument "id", expected type
-/// "UUID4"` validation errors into Absinthe's `Argument "id" has invalid value
-/// $id.` (the value as written in the document: a variable or a literal).
-pub struct AbsintheMessages;
+/// The schema's extension: parses each distinct document once (the real
+/// clients send the same few texts over and over, and parsing is the largest
+/// part of a request's cost), and rewrites async-graphql's `Invalid value for
+/// argument "id", expected type "UUID4"` validation errors into Absinthe's
+/// `Argument "id" has invalid value $id.` (the value as written in the
+/// document: a variable or a literal).
+#[derive(Default)]
+pub struct Documents {
+    parsed: Arc<RwLock<HashMap<Arc<str>, ExecutableDocument>>>,
+}
 
-impl ExtensionFactory for AbsintheMessages {
+impl Documents {
+    /// How many distinct documents are kept; when full, the cache starts over.
+    pub const CAPACITY: usize = 256;
+    /// Longer documents are parsed every time.
+    pub const LONGEST: usize = 8 * 1024;
+}
+
+impl ExtensionFactory for Documents {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AbsintheMessagesExtension::default())
+        Arc::new(DocumentsForRequest { parsed: Arc::clone(&self.parsed), query: OnceLock::new() })
     }
 }
 
-/// The per-request part of [`AbsintheMessages`]: keeps the document's text.
-#[derive(Default)]
-struct AbsintheMessagesExtension {
-    query: OnceLock<String>,
+/// The per-request part of [`Documents`]: keeps the document's text.
+struct DocumentsForRequest {
+    parsed: Arc<RwLock<HashMap<Arc<str>, ExecutableDocument>>>,
+    query: OnceLock<Arc<str>>,
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for AbsintheMessagesExtension {
+impl Extension for DocumentsForRequest {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -323,8 +337,25 @@ impl Extension for AbsintheMessagesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let _ = self.query.set(query.to_owned());
-        next.run(ctx, query, variables).await
+        let cached = {
+            let parsed = self.parsed.read().unwrap_or_else(PoisonError::into_inner);
+            parsed.get_key_value(query).map(|(text, doc)| (Arc::clone(text), doc.clone()))
+        };
+        if let Some((text, doc)) = cached {
+            let _ = self.query.set(text);
+            return Ok(doc);
+        }
+        let text: Arc<str> = Arc::from(query);
+        let _ = self.query.set(Arc::clone(&text));
+        let doc = next.run(ctx, query, variables).await?;
+        if query.len() <= Documents::LONGEST {
+            let mut parsed = self.parsed.write().unwrap_or_else(PoisonError::into_inner);
+            if parsed.len() >= Documents::CAPACITY {
+                parsed.clear();
+            }
+            parsed.insert(text, doc.clone());
+        }
+        Ok(doc)
     }
 
     async fn validation(

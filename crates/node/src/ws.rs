@@ -517,7 +517,166 @@ async fn forward(
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
+    use futures::channel::mpsc as chan;
+
     use super::*;
+
+    /// A socket served over in-memory channels: frames in, frames out, and
+    /// how it ended.
+    struct Harness {
+        node: Node,
+        inbound: chan::UnboundedSender<Result<String, Infallible>>,
+        outbound: chan::Receiver<String>,
+        ended: tokio::task::JoinHandle<Ended>,
+    }
+
+    async fn finished(serving: tokio::task::JoinHandle<Ended>) -> Ended {
+        tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("serve ends in time")
+            .expect("serve does not panic")
+    }
+
+    fn harness(settings: Settings, outbound_buffer: usize) -> Harness {
+        let node = Node::new();
+        let (inbound, rx) = chan::unbounded();
+        let (mut tx, outbound) = chan::channel(outbound_buffer);
+        let served = node.clone();
+        let ended = tokio::spawn(async move { serve(served, settings, Vsn::V1, &mut tx, rx).await });
+        Harness {
+            node,
+            inbound,
+            outbound,
+            ended,
+        }
+    }
+
+    impl Harness {
+        fn send(&self, frame: Frame) {
+            self.inbound
+                .unbounded_send(Ok(frame.encode(Vsn::V1)))
+                .expect("serve is running");
+        }
+
+        async fn next(&mut self) -> Frame {
+            let text = tokio::time::timeout(Duration::from_secs(10), self.outbound.next())
+                .await
+                .expect("a frame in time")
+                .expect("serve is running");
+            Frame::decode(&text, Vsn::V1).expect("serve writes Phoenix frames")
+        }
+
+        /// How the socket ended, the client still connected.
+        async fn ended(self) -> Ended {
+            let _still_connected = self.inbound;
+            finished(self.ended).await
+        }
+
+        /// Ends the client's stream; returns how the socket ended.
+        async fn hang_up(self) -> Ended {
+            drop(self.inbound);
+            finished(self.ended).await
+        }
+
+        async fn graphql(&self, query: &str, variables: Value) -> Value {
+            let request = async_graphql::Request::new(query)
+                .variables(async_graphql::Variables::from_json(variables));
+            let response = self.node.schema().execute(request).await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            response.data.into_json().expect("JSON data")
+        }
+    }
+
+    const DEVICE: &str = r#"{"sentant": {"name": "d", "automations": [{"name": "a", "transitions": [
+        {"event": "update", "public": true, "actions": [
+            {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#;
+
+    /// Joins, loads a device and subscribes to its `update`; returns its id.
+    async fn subscribed(h: &mut Harness) -> String {
+        h.send(Frame::join_control(json!(0)));
+        assert_eq!(h.next().await.payload["status"], "ok");
+        let loaded = h
+            .graphql(
+                "mutation L($d: String!) { sentantLoad(definition: $d) { id } }",
+                json!({ "d": DEVICE }),
+            )
+            .await;
+        let id = loaded["sentantLoad"]["id"].as_str().expect("id").to_owned();
+        let query = "subscription S($id: UUID4!) { awaitSignal(id: $id, signal: \"update\") { event } }";
+        h.send(Frame::doc(json!(1), query, json!({ "id": id })));
+        let reply = h.next().await;
+        assert_eq!(reply.payload["status"], "ok", "{reply:?}");
+        id
+    }
+
+    async fn update(h: &Harness, id: &str) {
+        let send = "mutation U($id: UUID4!) { sentantSend(id: $id, event: \"update\") { id } }";
+        h.graphql(send, json!({ "id": id })).await;
+    }
+
+    #[tokio::test]
+    async fn pushes_reach_the_sink_and_are_counted() {
+        let mut h = harness(Settings::new(Duration::from_secs(60)), 16);
+        let id = subscribed(&mut h).await;
+        update(&h, &id).await;
+        let push = h.next().await;
+        assert_eq!(push.event, "subscription:data");
+        assert_eq!(push.payload["result"]["data"]["awaitSignal"]["event"], "update");
+        assert_eq!(h.node.stats().deliveries.load(Ordering::Relaxed), 1);
+        assert_eq!(h.node.stats().sockets.load(Ordering::Relaxed), 1);
+        let node = h.node.clone();
+        assert!(matches!(h.hang_up().await, Ended::ClientClosed));
+        assert_eq!(node.stats().sockets.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped_when_its_queue_overflows() {
+        let settings = Settings {
+            queue: 2,
+            ..Settings::new(Duration::from_secs(60))
+        };
+        let mut h = harness(settings, 0);
+        let id = subscribed(&mut h).await;
+        // The client reads nothing more; the signals keep coming.
+        for _ in 0..10 {
+            update(&h, &id).await;
+        }
+        assert!(matches!(h.ended().await, Ended::SlowClient));
+    }
+
+    #[tokio::test]
+    async fn silence_ends_the_socket_and_activity_keeps_it() {
+        let idle = Duration::from_millis(100);
+        let mut h = harness(Settings::new(idle), 16);
+        let started = Instant::now();
+        for n in 0..6 {
+            tokio::time::sleep(idle / 3).await;
+            h.send(Frame::heartbeat(json!(n)));
+            assert_eq!(h.next().await.payload["status"], "ok");
+        }
+        assert!(started.elapsed() >= idle * 2, "kept open past two idle periods");
+        assert!(matches!(h.ended().await, Ended::IdleTimeout));
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_is_not_phoenix_ends_the_socket() {
+        let h = harness(Settings::new(Duration::from_secs(60)), 16);
+        h.inbound.unbounded_send(Ok("{".into())).expect("running");
+        assert!(matches!(h.ended().await, Ended::BadFrame(FrameError::NotJson(_))));
+    }
+
+    #[tokio::test]
+    async fn cancelling_closing_ends_every_socket() {
+        let settings = Settings::new(Duration::from_secs(60));
+        let closing = settings.closing.clone();
+        let a = harness(settings.clone(), 16);
+        let b = harness(settings, 16);
+        closing.cancel();
+        assert!(matches!(a.ended().await, Ended::ServerClosing));
+        assert!(matches!(b.ended().await, Ended::ServerClosing));
+    }
 
     #[test]
     fn doc_payloads_that_would_crash_absinthe_are_refused() {

@@ -5,7 +5,9 @@
 mod common;
 
 use anyhow::{ensure, Result};
-use common::{answer, device_definition, id_of, TestNode, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND};
+use common::{
+    answer, device_definition, id_of, load_variables, send_variables, TestNode, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND,
+};
 use r2_node::Config;
 use serde_json::{json, Value};
 
@@ -14,7 +16,10 @@ async fn webapp_json_body_with_string_variables_loads_and_gets_a_device() -> Res
     let node = TestNode::start().await?;
     let id = node.load(&device_definition("device 0001")).await?;
     let got = node.data(SENTANT_GET_BY_ID, json!({ "id": id })).await?;
-    assert_eq!(got["sentantGet"], json!({ "id": id, "name": "device 0001" }));
+    assert_eq!(got["sentantGet"]["id"], json!(id));
+    assert_eq!(got["sentantGet"]["name"], "device 0001");
+    let events: Vec<&Value> = got["sentantGet"]["events"].as_array().into_iter().flatten().map(|e| &e["event"]).collect();
+    assert_eq!(events, [&json!("set_sensor"), &json!("update")]);
     // Variables as an object work too.
     let body = json!({ "query": SENTANT_GET_BY_ID, "variables": { "id": id } });
     let (status, answer) = answer(node.http.post(node.graphql_url()).json(&body).send().await?).await?;
@@ -28,7 +33,7 @@ async fn python_form_body_and_get_query() -> Result<()> {
     let node = TestNode::start().await?;
     let form = [
         ("query", SENTANT_LOAD.to_string()),
-        ("variables", json!({ "definition": device_definition("device 0007") }).to_string()),
+        ("variables", load_variables(&device_definition("device 0007")).to_string()),
     ];
     let (status, loaded) = answer(node.http.post(node.graphql_url()).form(&form).send().await?).await?;
     assert_eq!(status, 200, "{loaded}");
@@ -57,7 +62,7 @@ async fn a_mutation_over_get_is_refused_as_absinthe_plug_does() -> Result<()> {
     let get = node
         .http
         .get(node.graphql_url())
-        .query(&[("query", SENTANT_LOAD), ("variables", &json!({ "definition": device_definition("x") }).to_string())])
+        .query(&[("query", SENTANT_LOAD), ("variables", &load_variables(&device_definition("x")).to_string())])
         .send()
         .await?;
     let (status, body) = answer(get).await?;
@@ -87,7 +92,7 @@ async fn every_bad_http_input_is_answered_and_the_node_keeps_serving() -> Result
     let url = node.graphql_url();
     let post = || node.http.post(&url);
     let send = |id: &str, event: &str| {
-        json!({ "query": SENTANT_SEND, "variables": json!({ "id": id, "event": event, "parameters": "{}" }).to_string() })
+        json!({ "query": SENTANT_SEND, "variables": send_variables(id, event, &json!({})).to_string() })
     };
     let cases = vec![
         Bad {
@@ -140,7 +145,7 @@ async fn every_bad_http_input_is_answered_and_the_node_keeps_serving() -> Result
         },
         Bad {
             what: "an unparsable definition",
-            request: post().json(&json!({ "query": SENTANT_LOAD, "variables": json!({ "definition": "{\"sentant\": [" }).to_string() })),
+            request: post().json(&json!({ "query": SENTANT_LOAD, "variables": load_variables("{\"sentant\": [").to_string() })),
             status: 200,
             check: |b| b["data"].is_null() && error_message(b) == Some("definition"),
         },

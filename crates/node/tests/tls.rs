@@ -6,8 +6,11 @@ mod common;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use common::{answer, device_definition, id_of, Socket, SENTANT_ALL, SENTANT_LOAD};
+use anyhow::{ensure, Context, Result};
+use common::{
+    answer, device_definition, id_of, load_variables, send_variables, webapp_post, Socket, SENTANT_ALL, SENTANT_LOAD,
+    SENTANT_SEND,
+};
 use r2_core::phoenix::Vsn;
 use r2_node::{server::ServerError, Config, Running};
 use serde_json::json;
@@ -15,6 +18,14 @@ use tokio_rustls::{
     rustls::{self, pki_types::ServerName, RootCertStore},
     TlsConnector,
 };
+
+/// Loads `device 0001` through `base` with `client`; returns its id.
+async fn load_device(client: &reqwest::Client, base: &str) -> Result<String> {
+    let definition = device_definition("device 0001");
+    let (status, loaded) = webapp_post(client, base, SENTANT_LOAD, &load_variables(&definition)).await?;
+    ensure!(status == 200, "{loaded}");
+    id_of(&loaded["data"]["sentantLoad"])
+}
 
 /// A scratch folder for this test's PEM files.
 fn scratch(name: &str) -> Result<std::path::PathBuf> {
@@ -29,16 +40,13 @@ async fn https_with_a_self_signed_certificate_beside_plain_http() -> Result<()> 
     let https = running.https_url().context("https listener")?;
     let http = running.http_url().context("http listener")?;
     let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
-    let body = json!({ "query": SENTANT_LOAD, "variables": json!({ "definition": device_definition("device 0001") }).to_string() });
-    let (status, loaded) = answer(client.post(format!("{https}/reality2")).json(&body).send().await?).await?;
-    assert_eq!(status, 200, "{loaded}");
-    let id = id_of(&loaded["data"]["sentantLoad"])?;
+    let id = load_device(&client, &https).await?;
     // Both listeners serve the same node.
     let (_, all) = answer(client.post(format!("{http}/reality2")).json(&json!({ "query": SENTANT_ALL })).send().await?).await?;
     assert_eq!(all["data"]["sentantAll"][0]["id"], json!(id));
     // A client that checks certificates refuses the self-signed one.
     let strict = reqwest::Client::new();
-    assert!(strict.post(format!("{https}/reality2")).json(&body).send().await.is_err());
+    assert!(load_device(&strict, &https).await.is_err());
     running.stop().await?;
     Ok(())
 }
@@ -59,10 +67,7 @@ async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
         .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes())?)
         .build()?;
     let https = running.https_url().context("https url")?;
-    let body = json!({ "query": SENTANT_LOAD, "variables": json!({ "definition": device_definition("device 0001") }).to_string() });
-    let (status, loaded) = answer(client.post(format!("{https}/reality2")).json(&body).send().await?).await?;
-    assert_eq!(status, 200, "{loaded}");
-    let id = id_of(&loaded["data"]["sentantLoad"])?;
+    let id = load_device(&client, &https).await?;
 
     // wss://, verifying the certificate.
     let mut roots = RootCertStore::empty();
@@ -79,11 +84,7 @@ async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
     let mut socket = Socket::over(ws, Vsn::V1);
     socket.join().await?;
     let sub = socket.subscribe(&id, "update").await?;
-    let send = json!({
-        "query": common::SENTANT_SEND,
-        "variables": json!({ "id": id, "event": "update", "parameters": "{}" }).to_string(),
-    });
-    let (status, _) = answer(client.post(format!("{https}/reality2")).json(&send).send().await?).await?;
+    let (status, _) = webapp_post(&client, &https, SENTANT_SEND, &send_variables(&id, "update", &json!({}))).await?;
     assert_eq!(status, 200);
     assert_eq!(socket.signal(&sub).await?["parameters"]["name"], "device 0001");
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use common::{
-    device_definition, is_control_push, Closed, Socket, TestNode, AWAIT_SIGNAL, MONITOR_DEFINITION, SENTANT_ALL,
-    SENTANT_SEND, VIEW_DEFINITION,
+    device_definition, is_control_push, monitor_definition, send_variables, view_definition, Closed, Socket, TestNode,
+    AWAIT_SIGNAL, SENTANT_ALL, SENTANT_SEND,
 };
 use r2_core::phoenix::{Frame, Vsn, CONTROL_TOPIC, EV_CLOSE, EV_ERROR};
 use r2_node::Config;
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn a_device_update_reaches_its_own_socket_and_the_view() -> Result<()> {
     let node = TestNode::start().await?;
-    let view = node.load(VIEW_DEFINITION).await?;
+    let view = node.load(&view_definition()).await?;
     let device = node.load(&device_definition("device 0001")).await?;
     let (mut view_socket, view_sub) = node.subscribed(&view, "update").await?;
     let (mut phone, phone_sub) = node.subscribed(&device, "update").await?;
@@ -56,7 +56,7 @@ async fn a_device_update_reaches_its_own_socket_and_the_view() -> Result<()> {
 #[tokio::test]
 async fn monitor_reports_sentants_created_and_deleted() -> Result<()> {
     let node = TestNode::start().await?;
-    let monitor = node.load(MONITOR_DEFINITION).await?;
+    let monitor = node.load(&monitor_definition()).await?;
     let (mut socket, sub) = node.subscribed(&monitor, "internal").await?;
     let device = node.load(&device_definition("device 0001")).await?;
     let created = socket.signal(&sub).await?;
@@ -216,8 +216,7 @@ async fn documents_on_the_socket_answer_in_the_reply() -> Result<()> {
     assert_eq!(status, "ok");
     assert_eq!(all["data"]["sentantAll"], json!([{ "id": device, "name": "device 0001" }]));
 
-    let send = json!({ "id": device, "event": "nope", "parameters": "{}" });
-    let (status, refused) = socket.doc(SENTANT_SEND, send).await?;
+    let (status, refused) = socket.doc(SENTANT_SEND, send_variables(&device, "nope", &json!({}))).await?;
     assert_eq!(status, "ok", "a document that ran is ok even with errors");
     assert_eq!(refused["data"], Value::Null);
     assert_eq!(refused["errors"][0]["message"], "invalid_event");
@@ -290,4 +289,16 @@ async fn a_frame_that_is_not_json_closes_that_socket_only() -> Result<()> {
     }
     node.await_stat("sockets", |n| n == 1).await?;
     node.assert_device_works("device 0002", 2).await
+}
+
+#[tokio::test]
+async fn stopping_the_server_closes_its_sockets() -> Result<()> {
+    let node = TestNode::start().await?;
+    let device = node.load(&device_definition("device 0001")).await?;
+    let (mut socket, _) = node.subscribed(&device, "update").await?;
+    let mut idle = node.socket().await?;
+    node.running.stop().await?;
+    assert_eq!(socket.closed().await?, Closed::Code(1001));
+    assert_eq!(idle.closed().await?, Closed::Code(1001));
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! (the WebApp's JSON body with string variables, the Python client's form
 //! body), and waiting for conditions with timeouts instead of sleeping.
 
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code, unused_imports)] // each test binary (and the bench) uses its own subset
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -18,41 +18,10 @@ use tokio_tungstenite::{tungstenite::Message, WebSocketStream};
 /// How long any awaited condition may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-pub const SENTANT_LOAD: &str =
-    "mutation SentantLoad($definition: String!) { sentantLoad(definition: $definition) { id name } }";
-pub const SENTANT_UNLOAD: &str =
-    "mutation SentantUnload($id: UUID4!) { sentantUnload(id: $id) { id name } }";
-pub const SENTANT_SEND: &str = "mutation SentantSend($id: UUID4!, $event: String!, $parameters: Json, $passthrough: Json) {\n  sentantSend(id: $id, event: $event, parameters: $parameters, passthrough: $passthrough) { id name } }";
-pub const SENTANT_GET_BY_ID: &str = "query SentantGet($id: UUID4!) { sentantGet(id: $id) { id name } }";
-pub const SENTANT_ALL: &str = "{ sentantAll { id name } }";
-pub const AWAIT_SIGNAL: &str = "subscription AwaitSignal($id: UUID4!, $signal: String!) { awaitSignal(id: $id, signal: $signal) { event parameters } }";
-
-/// The IoT demo's device sentant, with `__name__` replaced as the WebApp does.
-pub fn device_definition(name: &str) -> String {
-    r#"{"sentant": {"name": "__name__", "automations": [{"name": "counter", "transitions": [
-  {"event": "init", "actions": [
-    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "name", "value": "__name__"}},
-    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": 0}}]},
-  {"event": "set_sensor", "public": true, "parameters": {"sensor": "integer"}, "actions": [
-    {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": "__sensor__"}}]},
-  {"event": "update", "public": true, "actions": [
-    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor"}},
-    {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "name"}},
-    {"command": "send", "parameters": {"event": "update", "to": "view"}},
-    {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#
-        .replace("__name__", name)
-}
-
-/// The projector's `view` sentant: re-publishes every device's update.
-pub const VIEW_DEFINITION: &str = r#"{"sentant": {"name": "view", "automations": [{"name": "view", "transitions": [
-  {"event": "update", "public": true, "actions": [
-    {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}}"#;
-
-/// The projector's `monitor` sentant: turns `__internal` into its public
-/// signal `internal`.
-pub const MONITOR_DEFINITION: &str = r#"{"sentant": {"name": "monitor", "automations": [{"name": "monitor", "transitions": [
-  {"event": "__internal", "actions": [
-    {"command": "signal", "public": true, "parameters": {"event": "internal"}}]}]}]}}"#;
+pub use r2_core::graphql::{
+    await_signal_variables, device_definition, load_variables, monitor_definition, send_variables, view_definition,
+    webapp_body, AWAIT_SIGNAL, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND, SENTANT_UNLOAD,
+};
 
 /// A node on `127.0.0.1:0` with a client for it.
 pub struct TestNode {
@@ -91,9 +60,7 @@ impl TestNode {
 
     /// A POST the way the WebApp sends it: JSON with `variables` as a string.
     pub async fn webapp_post(&self, query: &str, variables: Value) -> Result<(u16, Value)> {
-        let body = json!({ "query": query, "variables": variables.to_string() });
-        let response = self.http.post(self.graphql_url()).json(&body).send().await?;
-        answer(response).await
+        webapp_post(&self.http, &self.base, query, &variables).await
     }
 
     /// The `data` of a WebApp POST that must succeed.
@@ -106,17 +73,14 @@ impl TestNode {
 
     /// Loads a definition; returns the sentant's id.
     pub async fn load(&self, definition: &str) -> Result<String> {
-        let data = self
-            .data(SENTANT_LOAD, json!({ "definition": definition }))
-            .await?;
+        let data = self.data(SENTANT_LOAD, load_variables(definition)).await?;
         id_of(&data["sentantLoad"])
     }
 
-    /// `sentantSend` with `parameters` as the Json scalar wants them (a string).
+    /// `sentantSend` as the WebApp sends it (`parameters` as JSON text).
     pub async fn send(&self, id: &str, event: &str, parameters: Value) -> Result<(u16, Value)> {
-        let variables =
-            json!({ "id": id, "event": event, "parameters": parameters.to_string() });
-        self.webapp_post(SENTANT_SEND, variables).await
+        self.webapp_post(SENTANT_SEND, send_variables(id, event, &parameters))
+            .await
     }
 
     /// The node's counters.
@@ -175,6 +139,23 @@ impl TestNode {
         .await
         .with_context(|| format!("waiting for stat {name}"))
     }
+}
+
+/// A POST to `base`/reality2 the way the WebApp sends it: JSON with
+/// `variables` as a string.
+pub async fn webapp_post(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    variables: &Value,
+) -> Result<(u16, Value)> {
+    let response = client
+        .post(format!("{base}/reality2"))
+        .header("content-type", "application/json")
+        .body(webapp_body(query, variables))
+        .send()
+        .await?;
+    answer(response).await
 }
 
 /// Status and JSON body of a response.
@@ -303,9 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
 
     /// Subscribes to `awaitSignal(id, signal)`; returns the subscription id.
     pub async fn subscribe(&mut self, id: &str, signal: &str) -> Result<String> {
-        let (status, response) = self
-            .doc(AWAIT_SIGNAL, json!({ "id": id, "signal": signal }))
-            .await?;
+        let (status, response) = self.doc(AWAIT_SIGNAL, await_signal_variables(id, signal)).await?;
         ensure!(status == "ok", "subscribe refused: {response}");
         response["subscriptionId"]
             .as_str()
