@@ -50,6 +50,38 @@ pub fn js_error_text(err: &JsValue) -> String {
 
 use wasm_bindgen::JsCast;
 
+/// The page as it stands, as one self-contained HTML file: its styles
+/// inlined, its rendered body (charts included), no scripts.
+pub fn page_as_html(title: &str) -> String {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return String::new();
+    };
+    let mut css = String::new();
+    let sheets = document.style_sheets();
+    for i in 0..sheets.length() {
+        let Some(sheet) = sheets
+            .item(i)
+            .and_then(|s| s.dyn_into::<web_sys::CssStyleSheet>().ok())
+        else {
+            continue;
+        };
+        let Ok(rules) = sheet.css_rules() else {
+            continue;
+        };
+        for j in 0..rules.length() {
+            if let Some(rule) = rules.item(j) {
+                css.push_str(&rule.css_text());
+                css.push('\n');
+            }
+        }
+    }
+    let body = document.body().map(|b| b.inner_html()).unwrap_or_default();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\n{css}</style></head>\n<body>{body}</body></html>\n",
+        title.replace('<', "&lt;")
+    )
+}
+
 /// Offers `text` as a file download named `filename`.
 pub fn download(filename: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&JsValue::from_str(text));

@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use super::chart::BarChart;
 use super::SnapshotProps;
-use crate::browser::download;
+use crate::browser::{download, page_as_html};
 
 #[function_component(ReportView)]
 pub fn report_view(props: &SnapshotProps) -> Html {
@@ -36,6 +36,17 @@ pub fn report_view(props: &SnapshotProps) -> Html {
                 &format!("{prefix}series.csv"),
                 "text/csv",
                 &series_csv(series.iter()),
+            );
+        })
+    };
+    let on_html = {
+        let prefix = s.prefix.clone();
+        Callback::from(move |_| {
+            let title = format!("r2-stress report {prefix}");
+            let _ = download(
+                &format!("{prefix}report.html"),
+                "text/html",
+                &page_as_html(&title),
             );
         })
     };
@@ -69,6 +80,7 @@ pub fn report_view(props: &SnapshotProps) -> Html {
             <div class="buttons">
                 <button onclick={on_json}>{ "Download summary (JSON)" }</button>
                 <button onclick={on_csv}>{ "Download 1-second series (CSV)" }</button>
+                <button onclick={on_html}>{ "Download this report (HTML)" }</button>
             </div>
             <pre id="r2-summary" data-phase={s.phase.label()}>{ json }</pre>
         </section>

@@ -126,7 +126,11 @@ impl Latency {
     /// histogram's precision); `high_ms` may be infinite.
     pub fn count_between_ms(&self, low_ms: f64, high_ms: f64) -> u64 {
         let low = (low_ms * 1000.0).max(0.0) as u64;
-        let high = if high_ms.is_finite() { (high_ms * 1000.0).max(0.0) as u64 } else { u64::MAX };
+        let high = if high_ms.is_finite() {
+            (high_ms * 1000.0).max(0.0) as u64
+        } else {
+            u64::MAX
+        };
         self.0
             .iter_recorded()
             .filter(|v| (low..high).contains(&v.value_iterated_to()))
@@ -222,7 +226,8 @@ impl Series {
 }
 
 /// The header of [`series_csv`].
-pub const SERIES_CSV_HEADER: &str = "t_s,sends,signals,errors,sockets,fetch_queue,send_p50_ms,send_p99_ms";
+pub const SERIES_CSV_HEADER: &str =
+    "t_s,sends,signals,errors,sockets,fetch_queue,send_p50_ms,send_p99_ms";
 
 /// 1-second buckets as CSV, one row a second, with [`SERIES_CSV_HEADER`].
 pub fn series_csv<'a>(buckets: impl IntoIterator<Item = &'a Bucket>) -> String {
@@ -662,7 +667,10 @@ mod tests {
         assert_eq!(latency.count_between_ms(5.0, 20.0), 2);
         assert_eq!(latency.count_between_ms(20.0, 1000.0), 1);
         assert_eq!(latency.count_between_ms(1000.0, f64::INFINITY), 1);
-        assert_eq!(latency.count_between_ms(0.0, f64::INFINITY), latency.count());
+        assert_eq!(
+            latency.count_between_ms(0.0, f64::INFINITY),
+            latency.count()
+        );
     }
 
     #[test]

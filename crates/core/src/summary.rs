@@ -72,6 +72,9 @@ pub struct Summary {
     pub scheduler_lag_ms: Percentiles,
     /// HTTP round trips per operation ([`Op::as_str`]).
     pub http_latency_ms: BTreeMap<String, Percentiles>,
+    /// Websocket set-up, ms from opening: `connect` (open), `joined` (control topic joined), and
+    /// `subscribed` (from the `doc` frame to its reply).
+    pub websocket_ms: BTreeMap<String, Percentiles>,
     pub tab_bottleneck: bool,
     pub tab_bottleneck_why: Option<String>,
 }
@@ -126,6 +129,14 @@ impl Summary {
                 .iter()
                 .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))
                 .collect(),
+            websocket_ms: [
+                ("connect", &m.ws_connect),
+                ("joined", &m.ws_joined),
+                ("subscribed", &m.ws_subscribed),
+            ]
+            .into_iter()
+            .map(|(stage, latency)| (stage.to_owned(), latency.summary()))
+            .collect(),
             tab_bottleneck: bottleneck.is_some(),
             tab_bottleneck_why: bottleneck,
         };

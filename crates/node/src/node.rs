@@ -29,7 +29,13 @@ impl Node {
         let stats = Arc::new(Stats::default());
         let registry = Registry::new(Arc::clone(&stats));
         let schema = schema::build(Arc::clone(&registry));
-        Node { inner: Arc::new(Inner { registry, schema, stats }) }
+        Node {
+            inner: Arc::new(Inner {
+                registry,
+                schema,
+                stats,
+            }),
+        }
     }
 
     /// The GraphQL schema (its data holds the registry).
@@ -56,7 +62,10 @@ impl Node {
     /// The counters and the number of sentants loaded now, as a JSON object.
     pub fn stats_json(&self) -> Value {
         let mut snapshot = self.inner.stats.snapshot();
-        snapshot.insert("sentants".to_owned(), Value::from(self.inner.registry.len()));
+        snapshot.insert(
+            "sentants".to_owned(),
+            Value::from(self.inner.registry.len()),
+        );
         Value::Object(snapshot)
     }
 }

@@ -18,11 +18,14 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    Context, Error, InputValueError, InputValueResult, Name, Object, Pos, Result, Scalar, ScalarType, Schema,
-    ServerError, ServerResult, SimpleObject, Subscription, ValidationResult, Value, Variables,
+    Context, Error, InputValueError, InputValueResult, Name, Object, Pos, Result, Scalar,
+    ScalarType, Schema, ServerError, ServerResult, SimpleObject, Subscription, ValidationResult,
+    Value, Variables,
 };
 use futures::Stream;
 use uuid::Uuid;
@@ -42,7 +45,11 @@ pub fn build(registry: Arc<Registry>) -> R2Schema {
 
 /// A resolver error whose message is one of the real node's words, keeping its cause.
 fn word(message: &str, cause: impl Any + Send + Sync) -> Error {
-    Error { message: message.to_owned(), source: Some(Arc::new(cause)), extensions: None }
+    Error {
+        message: message.to_owned(),
+        source: Some(Arc::new(cause)),
+        extensions: None,
+    }
 }
 
 fn registry<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Registry>> {
@@ -65,7 +72,9 @@ impl Uuid4 {
 #[Scalar(name = "UUID4")]
 impl ScalarType for Uuid4 {
     fn parse(value: Value) -> InputValueResult<Self> {
-        Uuid4::read(&value).map(Uuid4).ok_or_else(|| InputValueError::expected_type(value))
+        Uuid4::read(&value)
+            .map(Uuid4)
+            .ok_or_else(|| InputValueError::expected_type(value))
     }
 
     fn is_valid(value: &Value) -> bool {
@@ -94,7 +103,9 @@ impl Json {
 #[Scalar(name = "Json")]
 impl ScalarType for Json {
     fn parse(value: Value) -> InputValueResult<Self> {
-        Json::read(&value).map(Json).ok_or_else(|| InputValueError::expected_type(value))
+        Json::read(&value)
+            .map(Json)
+            .ok_or_else(|| InputValueError::expected_type(value))
     }
 
     fn is_valid(value: &Value) -> bool {
@@ -114,9 +125,11 @@ fn to_graphql(json: &serde_json::Value) -> Value {
         serde_json::Value::Number(n) => Value::Number(n.clone()),
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(items) => Value::List(items.iter().map(to_graphql).collect()),
-        serde_json::Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (Name::new(k), to_graphql(v))).collect())
-        }
+        serde_json::Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (Name::new(k), to_graphql(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -148,7 +161,14 @@ impl SentantObject {
 
     /// The events of `signal` actions marked public.
     async fn signals(&self) -> Option<Vec<Option<&str>>> {
-        Some(self.0.def.signals().iter().map(|s| Some(s.as_str())).collect())
+        Some(
+            self.0
+                .def
+                .signals()
+                .iter()
+                .map(|s| Some(s.as_str()))
+                .collect(),
+        )
     }
 }
 
@@ -196,9 +216,16 @@ pub struct Query;
 impl Query {
     /// A sentant by name (looked at first) or id.
     /// Unknown → `null` and an error, as Absinthe answers a nullable field.
-    async fn sentant_get(&self, ctx: &Context<'_>, name: Option<String>, id: Option<Uuid4>) -> Option<SentantObject> {
+    async fn sentant_get(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        id: Option<Uuid4>,
+    ) -> Option<SentantObject> {
         let found = registry(ctx).and_then(|registry| match (name, id) {
-            (Some(name), _) => registry.get_by_name(&name).ok_or_else(|| word("name", name)),
+            (Some(name), _) => registry
+                .get_by_name(&name)
+                .ok_or_else(|| word("name", name)),
             (None, Some(id)) => registry.get(id.0).ok_or_else(|| word("id", id.0)),
             (None, None) => Err(word("name_or_id", ())),
         });
@@ -213,7 +240,13 @@ impl Query {
 
     /// Every loaded sentant, oldest first.
     async fn sentant_all(&self, ctx: &Context<'_>) -> Result<Option<Vec<Option<SentantObject>>>> {
-        Ok(Some(registry(ctx)?.all().into_iter().map(|s| Some(SentantObject(s))).collect()))
+        Ok(Some(
+            registry(ctx)?
+                .all()
+                .into_iter()
+                .map(|s| Some(SentantObject(s)))
+                .collect(),
+        ))
     }
 }
 
@@ -230,7 +263,9 @@ impl Mutation {
 
     /// Unloads a sentant and returns it as it was.
     async fn sentant_unload(&self, ctx: &Context<'_>, id: Uuid4) -> Result<SentantObject> {
-        let sentant = registry(ctx)?.unload(id.0).ok_or_else(|| word("id", id.0))?;
+        let sentant = registry(ctx)?
+            .unload(id.0)
+            .ok_or_else(|| word("id", id.0))?;
         Ok(SentantObject(sentant))
     }
 
@@ -238,8 +273,15 @@ impl Mutation {
     async fn swarm_load(&self, ctx: &Context<'_>, definition: String) -> Result<Swarm> {
         let swarm = SwarmDef::parse(&definition).map_err(|e| word("definition", e))?;
         let registry = registry(ctx)?;
-        let sentants = swarm.sentants.into_iter().map(|def| Some(SentantObject(registry.load(def))));
-        Ok(Swarm { name: swarm.name, description: swarm.description, sentants: Some(sentants.collect()) })
+        let sentants = swarm
+            .sentants
+            .into_iter()
+            .map(|def| Some(SentantObject(registry.load(def))));
+        Ok(Swarm {
+            name: swarm.name,
+            description: swarm.description,
+            sentants: Some(sentants.collect()),
+        })
     }
 
     /// Queues a public event for a sentant and returns the sentant at once.
@@ -289,12 +331,17 @@ impl Subscription {
         signal: String,
     ) -> Result<impl Stream<Item = Option<SignalOutput>>> {
         let registry = registry(ctx)?;
-        let receiver = registry.subscribe(id.0, &signal).map_err(|e| word("invalid_signal", e))?;
+        let receiver = registry
+            .subscribe(id.0, &signal)
+            .map_err(|e| word("invalid_signal", e))?;
         let alive = registry.stats().gauge(|s| &s.subscriptions);
-        Ok(futures::stream::unfold((receiver, alive), |(mut receiver, alive)| async move {
-            let signal = receiver.recv().await?;
-            Some((Some(SignalOutput(signal)), (receiver, alive)))
-        }))
+        Ok(futures::stream::unfold(
+            (receiver, alive),
+            |(mut receiver, alive)| async move {
+                let signal = receiver.recv().await?;
+                Some((Some(SignalOutput(signal)), (receiver, alive)))
+            },
+        ))
     }
 }
 
@@ -318,7 +365,10 @@ impl Documents {
 
 impl ExtensionFactory for Documents {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentsForRequest { parsed: Arc::clone(&self.parsed), query: OnceLock::new() })
+        Arc::new(DocumentsForRequest {
+            parsed: Arc::clone(&self.parsed),
+            query: OnceLock::new(),
+        })
     }
 }
 
@@ -339,7 +389,9 @@ impl Extension for DocumentsForRequest {
     ) -> ServerResult<ExecutableDocument> {
         let cached = {
             let parsed = self.parsed.read().unwrap_or_else(PoisonError::into_inner);
-            parsed.get_key_value(query).map(|(text, doc)| (Arc::clone(text), doc.clone()))
+            parsed
+                .get_key_value(query)
+                .map(|(text, doc)| (Arc::clone(text), doc.clone()))
         };
         if let Some((text, doc)) = cached {
             let _ = self.query.set(text);
@@ -365,7 +417,9 @@ impl Extension for DocumentsForRequest {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
             if let Some(query) = self.query.get() {
-                errors.iter_mut().for_each(|error| absinthe_message(query, error));
+                errors
+                    .iter_mut()
+                    .for_each(|error| absinthe_message(query, error));
             }
             errors
         })
@@ -377,10 +431,16 @@ fn absinthe_message(query: &str, error: &mut ServerError) {
     if !error.message.starts_with("Invalid value for argument ") {
         return;
     }
-    let Some(rest) = error.locations.first().and_then(|pos| from_position(query, *pos)) else {
+    let Some(rest) = error
+        .locations
+        .first()
+        .and_then(|pos| from_position(query, *pos))
+    else {
         return;
     };
-    let name_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let name_len = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
     let (name, after) = rest.split_at(name_len);
     let value = after
         .trim_start_matches(|c: char| c.is_whitespace() || c == ',')
@@ -461,7 +521,17 @@ mod tests {
     #[test]
     fn positions_count_lines_and_characters() {
         let query = "query {\n  ü: sentantGet(id: $id) { id }\n}";
-        assert_eq!(from_position(query, Pos { line: 2, column: 17 }).map(|s| &s[..3]), Some("id:"));
+        assert_eq!(
+            from_position(
+                query,
+                Pos {
+                    line: 2,
+                    column: 17
+                }
+            )
+            .map(|s| &s[..3]),
+            Some("id:")
+        );
         assert_eq!(from_position(query, Pos { line: 9, column: 1 }), None);
         assert_eq!(from_position(query, Pos { line: 0, column: 1 }), None);
     }

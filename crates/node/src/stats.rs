@@ -59,7 +59,12 @@ impl Stats {
     /// All counters as a JSON object of numbers.
     pub fn snapshot(&self) -> Map<String, Value> {
         self.counters()
-            .map(|(name, counter)| (name.to_owned(), Value::from(counter.load(Ordering::Relaxed))))
+            .map(|(name, counter)| {
+                (
+                    name.to_owned(),
+                    Value::from(counter.load(Ordering::Relaxed)),
+                )
+            })
             .collect()
     }
 
@@ -67,7 +72,10 @@ impl Stats {
     /// returned [`Gauge`] is dropped.
     pub fn gauge(self: &Arc<Self>, pick: fn(&Stats) -> &AtomicU64) -> Gauge {
         Stats::bump(pick(self));
-        Gauge { stats: Arc::clone(self), pick }
+        Gauge {
+            stats: Arc::clone(self),
+            pick,
+        }
     }
 }
 
@@ -106,7 +114,10 @@ mod tests {
             "sockets",
             "subscriptions",
         ] {
-            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
         }
         assert_eq!(snapshot.len(), 8);
         assert_eq!(snapshot["sends"], 2);

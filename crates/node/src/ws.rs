@@ -44,7 +44,7 @@ use std::{
     pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
-        LazyLock,
+        Arc, LazyLock,
     },
     time::Duration,
 };
@@ -70,7 +70,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 use crate::{
-    http::{operation_type, AppState, GraphqlBody},
+    http::{operation_type, AppState, Documents, GraphqlBody},
     Node,
 };
 
@@ -85,6 +85,8 @@ pub struct Settings {
     pub max_message: usize,
     /// Cancelled when the server shuts down: every socket closes (1001).
     pub closing: CancellationToken,
+    /// Parsed documents, shared with the HTTP side.
+    pub(crate) documents: Arc<Documents>,
 }
 
 impl Settings {
@@ -95,6 +97,7 @@ impl Settings {
             queue: crate::config::DEFAULT_SOCKET_QUEUE,
             max_message: crate::config::DEFAULT_BODY_LIMIT,
             closing: CancellationToken::new(),
+            documents: Arc::default(),
         }
     }
 }
@@ -221,6 +224,7 @@ where
         idle: Box::pin(sleep(settings.idle_timeout)),
         idle_timeout: settings.idle_timeout,
         closing: settings.closing,
+        documents: settings.documents,
         overflow: CancellationToken::new(),
         queue,
         control: Control::Left,
@@ -264,6 +268,7 @@ struct Session<'a, Tx> {
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
     closing: CancellationToken,
+    documents: Arc<Documents>,
     /// Cancelled by a subscription task that found the queue full.
     overflow: CancellationToken,
     queue: mpsc::Sender<String>,
@@ -412,7 +417,8 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
 
     /// Runs a `doc`: subscribes, or answers a query or mutation in the reply.
     async fn doc(&mut self, frame: Frame, request: async_graphql::Request) -> Result<(), Ended> {
-        if operation_type(&request) != Some(OperationType::Subscription) {
+        let mut request = self.documents.prepare(request);
+        if operation_type(&mut request) != Some(OperationType::Subscription) {
             let response = self.node.schema().execute(request).await;
             let body = GraphqlBody::of(&response);
             let status = if body.ran() { "ok" } else { "error" };

@@ -96,8 +96,10 @@ const AWAIT_SIGNAL: &str = "subscription AwaitSignal($id: UUID4!, $signal: Strin
 
 /// Starts an `awaitSignal` stream and polls it once, as the transport does.
 fn open(node: &Node, id: &str, signal: &str) -> (Signals, Option<Option<Response>>) {
-    let mut stream: Signals =
-        Box::pin(node.schema().execute_stream(request(AWAIT_SIGNAL, json!({"id": id, "signal": signal}))));
+    let mut stream: Signals = Box::pin(
+        node.schema()
+            .execute_stream(request(AWAIT_SIGNAL, json!({"id": id, "signal": signal}))),
+    );
     let first = stream.next().now_or_never();
     (stream, first)
 }
@@ -135,7 +137,9 @@ async fn next_signal_named(stream: &mut Signals, name: &str) -> Result<Value> {
 
 /// Asserts a response failed with exactly one error with this message.
 fn assert_error(out: &Value, message: &str) {
-    let errors = out["errors"].as_array().unwrap_or_else(|| panic!("no errors in {out}"));
+    let errors = out["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {out}"));
     assert_eq!(errors.len(), 1, "{out}");
     assert_eq!(errors[0]["message"], json!(message), "{out}");
 }
@@ -187,7 +191,10 @@ async fn passthrough_comes_back_with_the_signal() -> Result<()> {
     )
     .await;
     assert_eq!(out["data"]["sentantSend"]["id"], json!(id), "{out}");
-    assert_eq!(next_signal(&mut signals).await?["passthrough"], json!({"tag": [1, 2]}));
+    assert_eq!(
+        next_signal(&mut signals).await?["passthrough"],
+        json!({"tag": [1, 2]})
+    );
     Ok(())
 }
 
@@ -196,7 +203,11 @@ async fn the_first_poll_rejects_bad_subscriptions_and_pends_on_good_ones() -> Re
     let node = Node::new();
     let id = load(&node, &device("device 0001")).await?;
     let unknown = "00000000-0000-4000-8000-000000000000";
-    for (sentant, signal) in [(unknown, "update"), (id.as_str(), "set_sensor"), (id.as_str(), "internal")] {
+    for (sentant, signal) in [
+        (unknown, "update"),
+        (id.as_str(), "set_sensor"),
+        (id.as_str(), "internal"),
+    ] {
         let (mut stream, first) = open(&node, sentant, signal);
         let response = first
             .flatten()
@@ -204,7 +215,10 @@ async fn the_first_poll_rejects_bad_subscriptions_and_pends_on_good_ones() -> Re
         let out = serde_json::to_value(&response)?;
         assert_error(&out, "invalid_signal");
         assert_eq!(out["errors"][0]["path"], json!(["awaitSignal"]));
-        assert!(stream.next().await.is_none(), "a rejected subscription ends");
+        assert!(
+            stream.next().await.is_none(),
+            "a rejected subscription ends"
+        );
     }
     for signal in ["update", "debug"] {
         assert!(subscribe(&node, &id, signal).is_ok());
@@ -238,12 +252,26 @@ async fn monitor_reports_loads_and_unloads() -> Result<()> {
     let id = load(&node, &device("device 0007")).await?;
     // The monitor may also report its own load, depending on when it handled it.
     let created = next_signal_named(&mut internal, "device 0007").await?;
-    assert_eq!(created["parameters"], json!({"id": id, "name": "device 0007", "activity": "created"}));
+    assert_eq!(
+        created["parameters"],
+        json!({"id": id, "name": "device 0007", "activity": "created"})
+    );
 
-    let out = run(&node, "mutation($id: UUID4!) { sentantUnload(id: $id) { id name } }", json!({"id": id})).await;
-    assert_eq!(out["data"]["sentantUnload"], json!({"id": id, "name": "device 0007"}));
+    let out = run(
+        &node,
+        "mutation($id: UUID4!) { sentantUnload(id: $id) { id name } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(
+        out["data"]["sentantUnload"],
+        json!({"id": id, "name": "device 0007"})
+    );
     let deleted = next_signal(&mut internal).await?;
-    assert_eq!(deleted["parameters"], json!({"id": id, "name": "device 0007", "activity": "deleted"}));
+    assert_eq!(
+        deleted["parameters"],
+        json!({"id": id, "name": "device 0007", "activity": "deleted"})
+    );
     Ok(())
 }
 
@@ -252,11 +280,20 @@ async fn unloading_ends_the_sentants_subscriptions() -> Result<()> {
     let node = Node::new();
     let id = load(&node, &device("device 0001")).await?;
     let mut signals = subscribe(&node, &id, "update")?;
-    run(&node, "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }", json!({"id": id})).await;
-    let end = tokio::time::timeout(WAIT, signals.next()).await.context("the stream did not end")?;
+    run(
+        &node,
+        "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let end = tokio::time::timeout(WAIT, signals.next())
+        .await
+        .context("the stream did not end")?;
     assert!(end.is_none());
-    wait_until("the subscription counter to drop", || node.stats().subscriptions.load(Ordering::Relaxed) == 0)
-        .await?;
+    wait_until("the subscription counter to drop", || {
+        node.stats().subscriptions.load(Ordering::Relaxed) == 0
+    })
+    .await?;
     drop(signals);
     Ok(())
 }
@@ -272,11 +309,17 @@ async fn loading_a_name_again_redefines_it_and_keeps_its_id() -> Result<()> {
     let second = load(&node, &redefined).await?;
     assert_eq!(first, second);
     let all = run(&node, "{ sentantAll { id name } }", json!({})).await;
-    assert_eq!(all["data"]["sentantAll"], json!([{"id": first, "name": "device 0001"}]));
+    assert_eq!(
+        all["data"]["sentantAll"],
+        json!([{"id": first, "name": "device 0001"}])
+    );
 
     // The redefinition restarted it: `init` set the sensor to the new 5.
     send_ok(&node, &first, "update", json!({})).await?;
-    assert_eq!(next_signal(&mut signals).await?["parameters"]["sensor"], json!(5));
+    assert_eq!(
+        next_signal(&mut signals).await?["parameters"]["sensor"],
+        json!(5)
+    );
     Ok(())
 }
 
@@ -287,9 +330,16 @@ async fn yaml_definitions_load() -> Result<()> {
     let id = load(&node, yaml).await?;
     let mut said = subscribe(&node, &id, "said")?;
     send_ok(&node, &id, "say", json!({"text": "hello"})).await?;
-    assert_eq!(next_signal(&mut said).await?["parameters"], json!({"text": "hello"}));
-    let out = run(&node, "{ sentantGet(name: \"echo\") { description events { event parameters } signals } }", json!({}))
-        .await;
+    assert_eq!(
+        next_signal(&mut said).await?["parameters"],
+        json!({"text": "hello"})
+    );
+    let out = run(
+        &node,
+        "{ sentantGet(name: \"echo\") { description events { event parameters } signals } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         out["data"]["sentantGet"],
         json!({"description": "says it back", "events": [{"event": "say", "parameters": {"text": "string"}}], "signals": ["said"]})
@@ -325,21 +375,44 @@ async fn every_error_word() -> Result<()> {
 
     let out = send(&node, &id, "init", json!({})).await;
     assert_error(&out, "invalid_event");
-    assert_eq!(out["data"], Value::Null, "a failed non-null root field nulls data");
+    assert_eq!(
+        out["data"],
+        Value::Null,
+        "a failed non-null root field nulls data"
+    );
     assert_eq!(out["errors"][0]["path"], json!(["sentantSend"]));
     assert!(out["errors"][0]["locations"].is_array());
 
     assert_error(&send(&node, unknown, "update", json!({})).await, "id");
     assert_error(&send(&node, &id, "update", json!([1])).await, "parameters");
 
-    let out = run(&node, "query($id: UUID4!) { sentantGet(id: $id) { id } }", json!({"id": unknown})).await;
+    let out = run(
+        &node,
+        "query($id: UUID4!) { sentantGet(id: $id) { id } }",
+        json!({"id": unknown}),
+    )
+    .await;
     assert_error(&out, "id");
-    assert_eq!(out["data"], json!({"sentantGet": null}), "sentantGet is nullable");
-    let out = run(&node, "query($name: String!) { sentantGet(name: $name) { id } }", json!({"name": "nobody"})).await;
+    assert_eq!(
+        out["data"],
+        json!({"sentantGet": null}),
+        "sentantGet is nullable"
+    );
+    let out = run(
+        &node,
+        "query($name: String!) { sentantGet(name: $name) { id } }",
+        json!({"name": "nobody"}),
+    )
+    .await;
     assert_error(&out, "name");
     assert_eq!(out["data"], json!({"sentantGet": null}));
 
-    let out = run(&node, "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }", json!({"id": unknown})).await;
+    let out = run(
+        &node,
+        "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }",
+        json!({"id": unknown}),
+    )
+    .await;
     assert_error(&out, "id");
     assert_eq!(out["data"], Value::Null);
 
@@ -375,8 +448,14 @@ async fn arguments_of_the_wrong_type_fail_validation_as_absinthe_says() -> Resul
         json!({"id": id, "event": "set_sensor", "parameters": {"sensor": 1}}),
     )
     .await;
-    assert_error(&object_parameters, "Argument \"parameters\" has invalid value $parameters.");
-    assert!(object_parameters.get("data").is_none_or(Value::is_null), "{object_parameters}");
+    assert_error(
+        &object_parameters,
+        "Argument \"parameters\" has invalid value $parameters.",
+    );
+    assert!(
+        object_parameters.get("data").is_none_or(Value::is_null),
+        "{object_parameters}"
+    );
 
     let cases = [
         ("query($id: UUID4!) { sentantGet(id: $id) { id } }", json!({"id": "not-a-uuid"}), "Argument \"id\" has invalid value $id."),
@@ -395,11 +474,17 @@ async fn arguments_of_the_wrong_type_fail_validation_as_absinthe_says() -> Resul
     ];
     for (query, variables, message) in cases {
         let out = run(&node, query, variables).await;
-        let errors = out["errors"].as_array().with_context(|| format!("no errors for {query}: {out}"))?;
+        let errors = out["errors"]
+            .as_array()
+            .with_context(|| format!("no errors for {query}: {out}"))?;
         assert_eq!(errors[0]["message"], json!(message), "{query}");
         assert!(out.get("data").is_none_or(Value::is_null), "{out}");
     }
-    assert_eq!(node.stats().sends.load(Ordering::Relaxed), 0, "no invalid document reached a resolver");
+    assert_eq!(
+        node.stats().sends.load(Ordering::Relaxed),
+        0,
+        "no invalid document reached a resolver"
+    );
     Ok(())
 }
 
@@ -415,7 +500,10 @@ async fn a_sentant_handles_its_events_in_order() -> Result<()> {
         send_ok(&node, &id, "step", json!({ "n": n })).await?;
     }
     for n in 0..300 {
-        assert_eq!(next_signal(&mut stepped).await?["parameters"]["n"], json!(n));
+        assert_eq!(
+            next_signal(&mut stepped).await?["parameters"]["n"],
+            json!(n)
+        );
     }
     Ok(())
 }
@@ -433,7 +521,11 @@ async fn a_delayed_send_arrives_after_its_delay() -> Result<()> {
     let started = Instant::now();
     send_ok(&node, &id, "start", json!({"k": 1})).await?;
     let signal = next_signal(&mut ticked).await?;
-    assert!(started.elapsed() >= Duration::from_millis(150), "arrived after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "arrived after {:?}",
+        started.elapsed()
+    );
     assert_eq!(signal["parameters"], json!({"k": 1}));
     Ok(())
 }
@@ -451,7 +543,10 @@ async fn a_later_delayed_send_of_the_same_event_replaces_the_pending_one() -> Re
     for n in 0..3 {
         send_ok(&node, &id, "poke", json!({ "n": n })).await?;
     }
-    assert_eq!(next_signal(&mut settled).await?["parameters"]["n"], json!(2));
+    assert_eq!(
+        next_signal(&mut settled).await?["parameters"]["n"],
+        json!(2)
+    );
     let more = tokio::time::timeout(Duration::from_millis(300), settled.next()).await;
     assert!(more.is_err(), "only the last poke settles: {more:?}");
     Ok(())
@@ -479,7 +574,10 @@ async fn swarms_load_their_sentants() -> Result<()> {
 #[tokio::test]
 async fn node_lock_answers_true() {
     let node = Node::new();
-    assert_eq!(run(&node, "mutation { nodeLock }", json!({})).await, json!({"data": {"nodeLock": true}}));
+    assert_eq!(
+        run(&node, "mutation { nodeLock }", json!({})).await,
+        json!({"data": {"nodeLock": true}})
+    );
 }
 
 #[tokio::test]
@@ -489,9 +587,17 @@ async fn sentant_all_lists_oldest_first_and_counters_add_up() -> Result<()> {
     for n in 1..=3 {
         ids.push(load(&node, &device(&format!("device {n:04}"))).await?);
     }
-    run(&node, "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }", json!({"id": ids[1]})).await;
+    run(
+        &node,
+        "mutation($id: UUID4!) { sentantUnload(id: $id) { id } }",
+        json!({"id": ids[1]}),
+    )
+    .await;
     let all = run(&node, "{ sentantAll { name } }", json!({})).await;
-    assert_eq!(all["data"]["sentantAll"], json!([{"name": "device 0001"}, {"name": "device 0003"}]));
+    assert_eq!(
+        all["data"]["sentantAll"],
+        json!([{"name": "device 0001"}, {"name": "device 0003"}])
+    );
 
     let mut signals = subscribe(&node, &ids[0], "update")?;
     send_ok(&node, &ids[0], "update", json!({})).await?;
@@ -519,8 +625,14 @@ async fn thousands_of_loads_with_a_monitor_stay_fast() -> Result<()> {
     }
     let loaded = started.elapsed();
     next_signal_named(&mut internal, &format!("device {:04}", DEVICES - 1)).await?;
-    println!("{DEVICES} device loads took {loaded:?}; monitor saw them all after {:?}", started.elapsed());
-    assert!(loaded < Duration::from_secs(30), "{DEVICES} loads took {loaded:?}");
+    println!(
+        "{DEVICES} device loads took {loaded:?}; monitor saw them all after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        loaded < Duration::from_secs(30),
+        "{DEVICES} loads took {loaded:?}"
+    );
     assert_eq!(node.registry().len(), DEVICES + 2);
     Ok(())
 }

@@ -73,7 +73,11 @@ impl Machine {
     /// A machine with every automation in state `start` and no variables.
     pub fn new(def: Arc<SentantDef>) -> Self {
         let states = vec![START_STATE.to_owned(); def.automations.len()];
-        Machine { def, states, vars: Map::new() }
+        Machine {
+            def,
+            states,
+            vars: Map::new(),
+        }
     }
 
     /// The current state of each automation, in definition order.
@@ -87,10 +91,16 @@ impl Machine {
     }
 
     /// Gives `event` to every automation and appends the resulting effects.
-    pub fn handle(&mut self, event: &str, parameters: &Map<String, Value>, effects: &mut Vec<Effect>) {
+    pub fn handle(
+        &mut self,
+        event: &str,
+        parameters: &Map<String, Value>,
+        effects: &mut Vec<Effect>,
+    ) {
         let def = Arc::clone(&self.def);
         for (automation, state) in def.automations.iter().zip(self.states.iter_mut()) {
-            let fires = |from: &Option<String>| from.as_deref().is_none_or(|f| f == "*" || f == state);
+            let fires =
+                |from: &Option<String>| from.as_deref().is_none_or(|f| f == "*" || f == state);
             let Some(transition) = automation
                 .transitions
                 .iter()
@@ -172,10 +182,16 @@ fn builtin(
         }),
         "signal" => {
             if let Some(event) = event {
-                effects.push(Effect::Signal { event: event.to_owned(), parameters: carried() });
+                effects.push(Effect::Signal {
+                    event: event.to_owned(),
+                    parameters: carried(),
+                });
             }
         }
-        "debug" => effects.push(Effect::Signal { event: "debug".to_owned(), parameters: accumulated.clone() }),
+        "debug" => effects.push(Effect::Signal {
+            event: "debug".to_owned(),
+            parameters: accumulated.clone(),
+        }),
         "set" => {
             let key = parameters.get("key").and_then(Value::as_str).ok_or("key")?;
             put(accumulated, key, parameters.get("value"));
@@ -227,8 +243,14 @@ fn delay(value: &Value) -> Option<Duration> {
 }
 
 /// Replaces `__name__` references in every string of `map`.
-fn interpolate_map(map: &Map<String, Value>, vars: &Map<String, Value>, depth: usize) -> Map<String, Value> {
-    map.iter().map(|(k, v)| (k.clone(), interpolate(v, vars, depth + 1))).collect()
+fn interpolate_map(
+    map: &Map<String, Value>,
+    vars: &Map<String, Value>,
+    depth: usize,
+) -> Map<String, Value> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), interpolate(v, vars, depth + 1)))
+        .collect()
 }
 
 /// Replaces `__name__` references in every string of `value`. A string that is
@@ -242,7 +264,12 @@ fn interpolate(value: &Value, vars: &Map<String, Value>, depth: usize) -> Value 
             .filter(|v| depth + nesting(v, MAX_DEPTH) <= MAX_DEPTH)
             .cloned()
             .unwrap_or_else(|| Value::String(substitute(s, vars))),
-        Value::Array(items) => Value::Array(items.iter().map(|v| interpolate(v, vars, depth + 1)).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| interpolate(v, vars, depth + 1))
+                .collect(),
+        ),
         Value::Object(map) => Value::Object(interpolate_map(map, vars, depth)),
         other => other.clone(),
     }
@@ -260,8 +287,12 @@ fn substitute(s: &str, vars: &Map<String, Value>) -> String {
     let mut rest = s;
     while let Some(open) = rest.find("__") {
         let after = &rest[open + 2..];
-        let Some(first) = after.chars().next().map(char::len_utf8) else { break };
-        let Some(close) = after[first..].find("__").map(|i| i + first) else { break };
+        let Some(first) = after.chars().next().map(char::len_utf8) else {
+            break;
+        };
+        let Some(close) = after[first..].find("__").map(|i| i + first) else {
+            break;
+        };
         let name = &after[..close];
         out.push_str(&rest[..open]);
         match vars.get(name) {
@@ -299,7 +330,8 @@ mod tests {
     use super::*;
 
     fn machine(automations: Value) -> Machine {
-        let def = SentantDef::from_value(json!({"name": "s", "automations": automations})).expect("valid definition");
+        let def = SentantDef::from_value(json!({"name": "s", "automations": automations}))
+            .expect("valid definition");
         Machine::new(Arc::new(def))
     }
 
@@ -336,7 +368,11 @@ mod tests {
         let mut device = device();
         assert!(run(&mut device, "init", json!({})).is_empty());
         assert!(run(&mut device, "set_sensor", json!({"sensor": 42})).is_empty());
-        assert_eq!(device.vars()["sensor"], json!(42), "the number keeps its type");
+        assert_eq!(
+            device.vars()["sensor"],
+            json!(42),
+            "the number keeps its type"
+        );
         let effects = run(&mut device, "update", json!({}));
         let carried = params(json!({"sensor": 42, "name": "device 0001", "result": "ok"}));
         assert_eq!(
@@ -348,7 +384,10 @@ mod tests {
                     parameters: carried.clone(),
                     delay: None,
                 },
-                Effect::Signal { event: "update".into(), parameters: carried },
+                Effect::Signal {
+                    event: "update".into(),
+                    parameters: carried
+                },
             ]
         );
     }
@@ -367,7 +406,11 @@ mod tests {
         };
         assert_eq!(signal(&run(&mut m, "go", json!({}))), "first");
         assert_eq!(m.states(), ["running"]);
-        assert_eq!(signal(&run(&mut m, "go", json!({}))), "second", "from start no longer matches");
+        assert_eq!(
+            signal(&run(&mut m, "go", json!({}))),
+            "second",
+            "from start no longer matches"
+        );
         run(&mut m, "stay", json!({}));
         assert_eq!(m.states(), ["running"]);
         run(&mut m, "stop", json!({}));
@@ -387,31 +430,50 @@ mod tests {
         assert_eq!(
             effects,
             [
-                Effect::Signal { event: "a".into(), parameters: params(json!({"p": true, "x": 1, "result": "ok"})) },
-                Effect::Signal { event: "b".into(), parameters: params(json!({"p": true})) },
+                Effect::Signal {
+                    event: "a".into(),
+                    parameters: params(json!({"p": true, "x": 1, "result": "ok"}))
+                },
+                Effect::Signal {
+                    event: "b".into(),
+                    parameters: params(json!({"p": true}))
+                },
             ]
         );
     }
 
     #[test]
     fn send_carries_targets_delay_and_its_own_parameters_under_the_accumulated_ones() {
-        let mut m = machine(json!([{"name": "a", "transitions": [{"event": "e", "actions": [
+        let mut m = machine(
+            json!([{"name": "a", "transitions": [{"event": "e", "actions": [
             {"command": "send", "parameters": {"event": "later", "delay": 250, "parameters": {"k": "base", "only": 1}}},
-            {"command": "send", "parameters": {"event": "__next__", "to": ["one", "__who__"], "delay": "x"}}]}]}]));
-        let effects = run(&mut m, "e", json!({"k": "event", "next": "go", "who": "two"}));
+            {"command": "send", "parameters": {"event": "__next__", "to": ["one", "__who__"], "delay": "x"}}]}]}]),
+        );
+        let effects = run(
+            &mut m,
+            "e",
+            json!({"k": "event", "next": "go", "who": "two"}),
+        );
         assert_eq!(
             effects,
             [
                 Effect::Send {
                     targets: vec![Target::Myself],
                     event: "later".into(),
-                    parameters: params(json!({"k": "event", "only": 1, "next": "go", "who": "two"})),
+                    parameters: params(
+                        json!({"k": "event", "only": 1, "next": "go", "who": "two"})
+                    ),
                     delay: Some(Duration::from_millis(250)),
                 },
                 Effect::Send {
-                    targets: vec![Target::NameOrId("one".into()), Target::NameOrId("two".into())],
+                    targets: vec![
+                        Target::NameOrId("one".into()),
+                        Target::NameOrId("two".into())
+                    ],
                     event: "go".into(),
-                    parameters: params(json!({"k": "event", "next": "go", "who": "two", "result": "ok"})),
+                    parameters: params(
+                        json!({"k": "event", "next": "go", "who": "two", "result": "ok"})
+                    ),
                     delay: None,
                 },
             ]
@@ -429,12 +491,20 @@ mod tests {
                 {"command": "debug"}]},
             {"event": "bogus", "actions": [{"command": "bogus"}, {"command": "debug"}]}]}]));
         let debug_result = |m: &mut Machine, event| match run(m, event, json!({})).as_slice() {
-            [Effect::Signal { event, parameters }] if event == "debug" => parameters["result"].clone(),
+            [Effect::Signal { event, parameters }] if event == "debug" => {
+                parameters["result"].clone()
+            }
             other => panic!("expected a debug signal, got {other:?}"),
         };
         assert_eq!(debug_result(&mut m, "missing"), json!({"error": "key"}));
-        assert_eq!(debug_result(&mut m, "plugin"), json!({"error": "plugin_error"}));
-        assert_eq!(debug_result(&mut m, "bogus"), json!({"error": "invalid_command"}));
+        assert_eq!(
+            debug_result(&mut m, "plugin"),
+            json!({"error": "plugin_error"})
+        );
+        assert_eq!(
+            debug_result(&mut m, "bogus"),
+            json!({"error": "invalid_command"})
+        );
     }
 
     #[test]
@@ -458,9 +528,11 @@ mod tests {
 
     #[test]
     fn a_set_loop_cannot_nest_values_without_end() {
-        let mut m = machine(json!([{"name": "a", "transitions": [{"event": "grow", "actions": [
+        let mut m = machine(
+            json!([{"name": "a", "transitions": [{"event": "grow", "actions": [
             {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "v"}},
-            {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": {"deeper": "__v__"}}}]}]}]));
+            {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": {"deeper": "__v__"}}}]}]}]),
+        );
         for _ in 0..(MAX_DEPTH * 3) {
             run(&mut m, "grow", json!({}));
         }

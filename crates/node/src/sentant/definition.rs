@@ -148,9 +148,14 @@ impl SentantDef {
             return Err(DefinitionError::EmptyName);
         }
         let transitions = || raw.automations.iter().flat_map(|a| a.transitions.iter());
-        let events = unique(transitions().filter(|t| t.public).map(|t| PublicEvent {
-            event: t.event.clone(),
-            parameters: t.parameters.clone().unwrap_or_else(|| Value::Object(Map::new())),
+        let events = unique(transitions().filter(|t| t.public).map(|t| {
+            PublicEvent {
+                event: t.event.clone(),
+                parameters: t
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
+            }
         }));
         let signals = unique(
             transitions()
@@ -298,8 +303,14 @@ mod tests {
         assert_eq!(
             def.events(),
             &[
-                PublicEvent { event: "set_sensor".into(), parameters: json!({"sensor": "integer"}) },
-                PublicEvent { event: "update".into(), parameters: json!({}) },
+                PublicEvent {
+                    event: "set_sensor".into(),
+                    parameters: json!({"sensor": "integer"})
+                },
+                PublicEvent {
+                    event: "update".into(),
+                    parameters: json!({})
+                },
             ]
         );
         assert!(def.is_public_event("update"));
@@ -320,7 +331,10 @@ mod tests {
             ]},
         ])))
         .expect("valid definition");
-        assert_eq!(def.signals(), &["on_action".to_owned(), "in_parameters".to_owned()]);
+        assert_eq!(
+            def.signals(),
+            &["on_action".to_owned(), "in_parameters".to_owned()]
+        );
         assert!(def.allows_signal("in_parameters"));
         assert!(def.allows_signal("debug"));
         assert!(!def.allows_signal("private"));

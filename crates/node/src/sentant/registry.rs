@@ -93,7 +93,11 @@ pub type SignalReceiver = mpsc::UnboundedReceiver<Arc<Signal>>;
 
 /// What a sentant's task receives.
 enum Message {
-    Event { event: String, parameters: Map<String, Value>, passthrough: Value },
+    Event {
+        event: String,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+    },
     Redefine(Arc<Sentant>),
 }
 
@@ -138,7 +142,11 @@ impl Entry {
         if self.sentant.def.handles(event) {
             let event = event.to_owned();
             // A closed inbox means the sentant is being unloaded: nothing to do.
-            let _ = self.inbox.send(Message::Event { event, parameters, passthrough });
+            let _ = self.inbox.send(Message::Event {
+                event,
+                parameters,
+                passthrough,
+            });
         }
     }
 }
@@ -174,7 +182,11 @@ pub struct Registry {
 impl Registry {
     /// An empty registry counting into `stats`.
     pub fn new(stats: Arc<Stats>) -> Arc<Self> {
-        Arc::new(Registry { maps: RwLock::default(), stats, next_order: AtomicU64::new(0) })
+        Arc::new(Registry {
+            maps: RwLock::default(),
+            stats,
+            next_order: AtomicU64::new(0),
+        })
     }
 
     /// The counters this registry updates.
@@ -202,19 +214,34 @@ impl Registry {
         let def = Arc::new(def);
         let (entry, redefined) = {
             let mut maps = self.write();
-            let existing = maps.by_name.get(&def.name).and_then(|id| maps.by_id.get(id)).cloned();
+            let existing = maps
+                .by_name
+                .get(&def.name)
+                .and_then(|id| maps.by_id.get(id))
+                .cloned();
             let (entry, redefined) = match existing {
                 Some(old) => {
-                    let sentant = Arc::new(Sentant { id: old.sentant.id, def });
+                    let sentant = Arc::new(Sentant {
+                        id: old.sentant.id,
+                        def,
+                    });
                     (Entry { sentant, ..old }, true)
                 }
-                None => (self.spawn(Arc::new(Sentant { id: Uuid::new_v4(), def })), false),
+                None => (
+                    self.spawn(Arc::new(Sentant {
+                        id: Uuid::new_v4(),
+                        def,
+                    })),
+                    false,
+                ),
             };
             maps.insert(entry.clone());
             (entry, redefined)
         };
         if redefined {
-            let _ = entry.inbox.send(Message::Redefine(Arc::clone(&entry.sentant)));
+            let _ = entry
+                .inbox
+                .send(Message::Redefine(Arc::clone(&entry.sentant)));
         }
         Stats::bump(&self.stats.loads);
         entry.post(INIT_EVENT, Map::new(), empty());
@@ -234,7 +261,13 @@ impl Registry {
         ))
         .abort_handle();
         let order = self.next_order.fetch_add(1, Ordering::Relaxed);
-        Entry { sentant, inbox, subscribers, task, order }
+        Entry {
+            sentant,
+            inbox,
+            subscribers,
+            task,
+            order,
+        }
     }
 
     /// Unloads a sentant: stops its task, ends its subscriptions and tells the
@@ -258,7 +291,8 @@ impl Registry {
     /// Sends `__internal` about `sentant` to every sentant listening for it.
     fn tell_internal(&self, sentant: &Sentant, activity: &str) {
         let listeners: Vec<Entry> = self.read().internal.values().cloned().collect();
-        let parameters = json!({"id": sentant.id.to_string(), "name": sentant.name(), "activity": activity});
+        let parameters =
+            json!({"id": sentant.id.to_string(), "name": sentant.name(), "activity": activity});
         if let Value::Object(parameters) = parameters {
             for listener in listeners {
                 listener.post(INTERNAL_EVENT, parameters.clone(), empty());
@@ -280,8 +314,12 @@ impl Registry {
 
     /// Every loaded sentant, oldest first.
     pub fn all(&self) -> Vec<Arc<Sentant>> {
-        let mut entries: Vec<(u64, Arc<Sentant>)> =
-            self.read().by_id.values().map(|e| (e.order, Arc::clone(&e.sentant))).collect();
+        let mut entries: Vec<(u64, Arc<Sentant>)> = self
+            .read()
+            .by_id
+            .values()
+            .map(|e| (e.order, Arc::clone(&e.sentant)))
+            .collect();
         entries.sort_unstable_by_key(|(order, _)| *order);
         entries.into_iter().map(|(_, sentant)| sentant).collect()
     }
@@ -298,7 +336,13 @@ impl Registry {
 
     /// Queues a public event for a sentant (`sentantSend`) and returns the
     /// sentant at once. `parameters` must be a JSON object or null.
-    pub fn send(&self, id: Uuid, event: &str, parameters: Value, passthrough: Value) -> Result<Arc<Sentant>, SendError> {
+    pub fn send(
+        &self,
+        id: Uuid,
+        event: &str,
+        parameters: Value,
+        passthrough: Value,
+    ) -> Result<Arc<Sentant>, SendError> {
         let outcome = self
             .with_entry(id, |entry| {
                 if !entry.sentant.def.is_public_event(event) {
@@ -313,7 +357,11 @@ impl Registry {
                 Ok(Arc::clone(&entry.sentant))
             })
             .unwrap_or(Err(SendError::UnknownId));
-        let counter = if outcome.is_ok() { &self.stats.sends } else { &self.stats.sends_rejected };
+        let counter = if outcome.is_ok() {
+            &self.stats.sends
+        } else {
+            &self.stats.sends_rejected
+        };
         Stats::bump(counter);
         outcome
     }
@@ -389,10 +437,21 @@ async fn run(
                 timers.clear();
                 sentant = new;
             }
-            Message::Event { event, parameters, passthrough } => {
+            Message::Event {
+                event,
+                parameters,
+                passthrough,
+            } => {
                 machine.handle(&event, &parameters, &mut effects);
                 for effect in effects.drain(..) {
-                    apply(&registry, &sentant, &subscribers, &mut timers, effect, &passthrough);
+                    apply(
+                        &registry,
+                        &sentant,
+                        &subscribers,
+                        &mut timers,
+                        effect,
+                        &passthrough,
+                    );
                 }
             }
         }
@@ -418,7 +477,12 @@ fn apply(
                 passthrough: passthrough.clone(),
             });
         }
-        Effect::Send { targets, event, parameters, delay } => {
+        Effect::Send {
+            targets,
+            event,
+            parameters,
+            delay,
+        } => {
             let ids: Vec<Uuid> = targets
                 .iter()
                 .filter_map(|target| match target {
