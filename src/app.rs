@@ -37,10 +37,21 @@ fn from_url() -> (Result<RunConfig, String>, String) {
     (config, extra)
 }
 
+/// The page: device mode with `?device` in the URL, else the control page.
+#[function_component(Root)]
+pub fn root() -> Html {
+    let device_mode = query_string().split('&').any(|p| p == "device" || p.starts_with("device="));
+    if device_mode {
+        html! { <crate::phone::Phone /> }
+    } else {
+        html! { <App /> }
+    }
+}
+
 /// A new run of `config`, its devices named for this tab's run `number`.
 fn new_run(config: RunConfig, tab: u64, number: u32) -> Run {
     let node = config.node.clone().unwrap_or_else(origin);
-    Run::new(config, node, RunNames::new(tab, number))
+    Run::new(config, node, RunNames::new(tab, number), None)
 }
 
 /// The commands the control buttons give.

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: the root component: wires the state, the run and the views.
+//! - [`app`]: the root components: [`app::Root`] picks the control page
+//!   ([`app::App`]) or device mode ([`phone`], `?device`).
+//! - [`phone`]: device mode: a real phone acting as one device.
 //! - [`state`]: the page's pure UI state (`Reducible`, an `Action` enum).
 //! - [`view`]: components that only render and dispatch: the control
 //!   panel, live counters, the device tile grid, the summary.
@@ -18,6 +20,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod phone;
 pub mod run;
 pub mod state;
 pub mod view;

@@ -1,5 +1,5 @@
 //! Entry point of the page: mounts the Yew app on `<body>`.
 
 fn main() {
-    yew::Renderer::<r2_stress::app::App>::new().render();
+    yew::Renderer::<r2_stress::app::Root>::new().render();
 }

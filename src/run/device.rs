@@ -19,7 +19,8 @@ use r2_core::config::SocketsMode;
 use r2_core::graphql::{self, GqlResponse, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
 use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
-use r2_core::scenario::{PlannedSend, Planner, ScenarioKind};
+use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
+use std::sync::Arc;
 use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
 
@@ -148,16 +149,21 @@ impl Device {
         }
     }
 
-    /// Plans this device's sends for a run from `start_ms` to `ends_ms`.
+    /// Plans this device's sends for a run over `(start_ms, ends_ms)`;
+    /// `replay` plays `trace` when there is one.
     pub(crate) fn plan(
         &mut self,
         kind: ScenarioKind,
         seed: u64,
+        trace: Option<&Arc<Trace>>,
         index: u32,
-        start_ms: f64,
-        ends_ms: f64,
+        (start_ms, ends_ms): (f64, f64),
     ) {
-        self.planner = Some(Planner::for_device(kind, seed, index, start_ms, ends_ms));
+        let scenario = match (kind, trace) {
+            (ScenarioKind::Replay, Some(trace)) => Scenario::replay(trace.clone(), seed, index, start_ms),
+            _ => Scenario::new(kind, seed, index, start_ms),
+        };
+        self.planner = Some(Planner::new(scenario, ends_ms));
     }
 
     /// Plans the next send; returns when it is due, if before `ends_ms`.

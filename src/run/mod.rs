@@ -24,6 +24,7 @@ pub mod socket;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
@@ -31,6 +32,7 @@ use r2_core::config::{RunConfig, SocketsMode};
 use r2_core::graphql::SentantRef;
 use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
 use r2_core::names::RunNames;
+use r2_core::scenario::Trace;
 use r2_core::summary::{RunFacts, Summary};
 use wasm_bindgen_futures::spawn_local;
 
@@ -140,6 +142,8 @@ pub struct Run {
 /// The state of a run, behind the handle.
 pub(crate) struct Inner {
     pub(crate) config: RunConfig,
+    /// The recorded motion the `replay` scenario plays (the built-in one if none).
+    pub(crate) trace: Option<Arc<Trace>>,
     pub(crate) node: String,
     pub(crate) http: GraphqlHttp,
     pub(crate) names: RunNames,
@@ -172,13 +176,14 @@ pub(crate) struct SharedSocket {
 
 impl Run {
     /// A run of `config` against the node at `node` (an `http(s)://` origin),
-    /// naming its devices with `names`.
-    pub fn new(config: RunConfig, node: String, names: RunNames) -> Run {
+    /// naming its devices with `names`; `trace` is the motion `replay` plays.
+    pub fn new(config: RunConfig, node: String, names: RunNames, trace: Option<Arc<Trace>>) -> Run {
         let devices = (0..config.devices)
             .map(|i| Device::new(names.device_name(i)))
             .collect();
         let inner = Inner {
             http: GraphqlHttp::new(&node),
+            trace,
             node,
             names,
             phase: Phase::Creating,
@@ -284,7 +289,7 @@ impl Run {
             let (kind, seed) = (inner.config.scenario, inner.config.seed);
             for (index, device) in inner.devices.iter_mut().enumerate() {
                 if device.is_live() {
-                    device.plan(kind, seed, index as u32, started_ms, ends_ms);
+                    device.plan(kind, seed, inner.trace.as_ref(), index as u32, (started_ms, ends_ms));
                     if let Some(at_ms) = device.next_send(ends_ms) {
                         inner.scheduler.push(at_ms, index as u32);
                     }
