@@ -105,7 +105,7 @@ pub fn app() -> Html {
                 (Command::Create, current) => {
                     if current
                         .as_ref()
-                        .is_some_and(|r| !matches!(r.phase(), Phase::Deleted))
+                        .is_some_and(|r| !matches!(r.phase(), Phase::Deleted | Phase::Failed(_)))
                     {
                         state.dispatch(Action::Error(
                             "delete the current run's devices first".into(),

@@ -3,30 +3,31 @@
 //! 1. [`join`]: `sentantAll`, then `sentantLoad` of the WebApp's device
 //!    template with this device's name (only if no sentant has that name),
 //!    then `sentantGet(id)` with the sensor page's field list;
-//! 2. its websocket (or a shared one): join the control topic, send the
-//!    `awaitSignal(id, "update")` document, and on "connected" send
-//!    `update {}`;
+//! 2. its websocket (or a shared one, see [`super::link`]): join the control
+//!    topic, send the `awaitSignal(id, "update")` document, and on
+//!    "connected" send `update {}`;
 //! 3. [`fire_send`]: each planned value as `set_sensor {sensor: v}` and
 //!    `update {}`, fired together;
 //! 4. every `update` signal counted, and matched to the send that carried
 //!    its value for the end-to-end latency.
+//!
+//! A device whose sentant vanished from the node (a restart, someone else's
+//! delete) is reported, and loaded again if the run says `recreate`.
 
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use r2_core::colour::Colour;
-use r2_core::config::SocketsMode;
 use r2_core::graphql::{self, GqlResponse, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
-use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
 use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
-use std::sync::Arc;
 use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
 
 use super::http::HttpError;
-use super::socket::{websocket_url, PhxSocket, SocketEvent};
-use super::{Inner, Run, SharedSocket, Tile};
+use super::link;
+use super::socket::PhxSocket;
+use super::{Inner, Run, Tile};
 use crate::browser::now_ms;
 
 /// A planned send this late (ms) is skipped, not fired: a phone that froze
@@ -47,6 +48,8 @@ pub enum Life {
     Live,
     /// Could not join (the reason, for the summary).
     Failed(String),
+    /// Its sentant is gone from the node (and not re-created).
+    Vanished,
     /// Its sentant was unloaded.
     Deleted,
     /// Its sentant could not be unloaded.
@@ -64,6 +67,8 @@ pub enum Subscription {
     Requested { since_ms: f64 },
     /// The node confirmed it under this id.
     Live(String),
+    /// The socket dropped; a reconnect is on its way.
+    Dropped,
     /// The node refused it, or the socket failed.
     Failed(String),
 }
@@ -82,8 +87,14 @@ pub struct Device {
     name: String,
     id: Option<String>,
     life: Life,
-    subscription: Subscription,
-    socket: Option<PhxSocket>,
+    pub(crate) subscription: Subscription,
+    pub(crate) socket: Option<PhxSocket>,
+    /// Whether `socket` has opened (and so counts as live).
+    pub(crate) socket_open: bool,
+    /// Since when the device has been without its subscription after a drop.
+    pub(crate) gap_since: Option<f64>,
+    /// Reconnects tried since the socket last dropped.
+    pub(crate) reconnect_attempt: u32,
     planner: Option<Planner>,
     /// The planned send the scheduler will fire next.
     pending: Option<PlannedSend>,
@@ -99,6 +110,9 @@ impl Device {
             life: Life::Waiting,
             subscription: Subscription::None,
             socket: None,
+            socket_open: false,
+            gap_since: None,
+            reconnect_attempt: 0,
             planner: None,
             pending: None,
             recent: VecDeque::with_capacity(RECENT_SENDS),
@@ -142,11 +156,17 @@ impl Device {
         self.life = Life::DeleteFailed(why);
     }
 
-    pub(crate) fn close_socket(&mut self) {
+    /// Drops the socket on purpose; returns whether it was open.
+    pub(crate) fn close_socket(&mut self) -> bool {
         self.socket = None;
         if !matches!(self.subscription, Subscription::Failed(_)) {
             self.subscription = Subscription::None;
         }
+        std::mem::take(&mut self.socket_open)
+    }
+
+    pub(crate) fn socket(&self) -> Option<&PhxSocket> {
+        self.socket.as_ref()
     }
 
     /// Plans this device's sends for a run over `(start_ms, ends_ms)`;
@@ -249,6 +269,11 @@ pub(crate) async fn request(
 
 /// Joins device `index` as a phone pressing "connect".
 pub(crate) async fn join(run: Run, index: u32) {
+    load_and_subscribe(run, index, false).await;
+}
+
+/// Loads device `index`'s sentant (again, when `again`) and subscribes.
+async fn load_and_subscribe(run: Run, index: u32, again: bool) {
     let name = run.with(|inner| {
         let device = &mut inner.devices[index as usize];
         device.life = Life::Joining;
@@ -258,13 +283,44 @@ pub(crate) async fn join(run: Run, index: u32) {
         Ok(id) => {
             run.with(|inner| {
                 let device = &mut inner.devices[index as usize];
-                device.id = Some(id.clone());
+                device.id = Some(id);
                 device.life = Life::Live;
-                inner.metrics.devices_created += 1;
+                if again {
+                    inner.metrics.devices_recreated += 1;
+                } else {
+                    inner.metrics.devices_created += 1;
+                }
             });
-            subscribe(&run, index, &id);
+            link::subscribe(&run, index);
         }
         Err(why) => run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+    }
+}
+
+/// Whether a request failed because the node does not know the sentant's id.
+pub(crate) fn gone(err: &HttpError) -> bool {
+    matches!(err, HttpError::Graphql(message) if message == "id")
+}
+
+/// Device `index`'s sentant is gone from the node: reported, and loaded
+/// again if the run says `recreate` (with the same name; only if free).
+pub(crate) fn vanished(run: &Run, index: u32) {
+    let recreate = run.with(|inner| {
+        let device = &mut inner.devices[index as usize];
+        if !device.is_live() {
+            return false;
+        }
+        device.life = Life::Vanished;
+        device.gap_since.get_or_insert(now_ms());
+        inner.sockets_live -= u64::from(device.close_socket());
+        inner.metrics.set_sockets(inner.sockets_live);
+        inner.metrics.devices_vanished += 1;
+        let message = format!("the sentant of {} is no longer on the node", device.name);
+        inner.metrics.record_error("vanished", &message);
+        inner.config.recreate && !matches!(inner.phase, super::Phase::Deleting | super::Phase::Deleted)
+    });
+    if recreate {
+        spawn_local(load_and_subscribe(run.clone(), index, true));
     }
 }
 
@@ -300,168 +356,36 @@ async fn load(run: &Run, name: &str) -> Result<String, String> {
     Ok(sentant.id)
 }
 
-/// Starts the device's subscription as the configured mode does it.
-fn subscribe(run: &Run, index: u32, id: &str) {
-    let mode = run.with(|inner| inner.config.sockets);
-    match mode {
-        SocketsMode::None => {}
-        SocketsMode::PerDevice => open_device_socket(run, index),
-        SocketsMode::Shared => run.with(|inner| {
-            let k = index as usize % inner.shared.len().max(1);
-            inner.devices[index as usize].subscription =
-                Subscription::Connecting { since_ms: now_ms() };
-            if let Some(shared) = inner.shared.get_mut(k) {
-                if shared.joined {
-                    send_shared_doc(inner, k, index, id);
-                } else {
-                    shared.waiting.push(index);
-                }
-            }
-        }),
-    }
-}
-
-fn subscription_doc(reference: Value, id: &str) -> Frame {
-    Frame::doc(
-        reference,
-        graphql::AWAIT_SIGNAL,
-        json!({ "id": id, "signal": "update" }),
-    )
-}
-
-/// Opens the device's own websocket, as every phone does.
-fn open_device_socket(run: &Run, index: u32) {
-    let weak = run.weak();
-    let handler: Rc<dyn Fn(SocketEvent)> = Rc::new(move |event| {
-        if let Some(run) = Run::from_weak(&weak) {
-            on_device_socket(&run, index, event);
-        }
-    });
-    let url = run.with(|inner| websocket_url(&inner.node));
-    let since_ms = now_ms();
-    let opened = PhxSocket::open(&url, handler);
-    run.with(|inner| {
-        let device = &mut inner.devices[index as usize];
-        match opened {
-            Ok(socket) => {
-                device.socket = Some(socket);
-                device.subscription = Subscription::Connecting { since_ms };
-            }
-            Err(why) => {
-                inner.metrics.record_error("ws_open", &why);
-                device.subscription = Subscription::Failed(why);
-            }
-        }
-    });
-}
-
-/// A phone's socket: join ok = "connected" → send the doc, then `update {}`.
-fn on_device_socket(run: &Run, index: u32, event: SocketEvent) {
-    let connected = run.with(|inner| {
-        let now = now_ms();
-        let Inner {
-            devices,
-            metrics,
-            sockets_live,
-            ..
-        } = inner;
-        let device = &mut devices[index as usize];
-        match event {
-            SocketEvent::Open => {
-                if let Subscription::Connecting { since_ms } = device.subscription {
-                    metrics.ws_connect.record_ms(now - since_ms);
-                }
-                *sockets_live += 1;
-                metrics.set_sockets(*sockets_live);
-                if let Some(socket) = &device.socket {
-                    socket.send(&Frame::join_control(json!(0)));
-                }
-                None
-            }
-            SocketEvent::Frame(frame) => match frame.classify() {
-                Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                    if let Some(sub_id) = response.get("subscriptionId").and_then(Value::as_str) {
-                        if let Subscription::Requested { since_ms } = device.subscription {
-                            metrics.ws_subscribed.record_ms(now - since_ms);
-                        }
-                        device.subscription = Subscription::Live(sub_id.to_owned());
-                        None
-                    } else if status != "ok" {
-                        let why = format!("subscription refused: {response}");
-                        metrics.record_error("ws_subscribe", &why);
-                        device.subscription = Subscription::Failed(why);
-                        None
-                    } else if let Subscription::Connecting { since_ms } = device.subscription {
-                        metrics.ws_joined.record_ms(now - since_ms);
-                        let id = device.id.clone().unwrap_or_default();
-                        if let Some(socket) = &device.socket {
-                            socket.send(&subscription_doc(json!(0), &id));
-                        }
-                        device.subscription = Subscription::Requested { since_ms: now };
-                        Some(id)
-                    } else {
-                        None
-                    }
-                }
-                Incoming::Data { result, .. } => {
-                    receive_signal(metrics, device, index, result, now);
-                    None
-                }
-                _ => None,
-            },
-            SocketEvent::Malformed(err) => {
-                metrics.record_error("ws_malformed", &err.to_string());
-                None
-            }
-            SocketEvent::Closed {
-                code,
-                reason,
-                clean,
-            } => {
-                if !matches!(
-                    device.subscription,
-                    Subscription::None | Subscription::Failed(_)
-                ) {
-                    *sockets_live = sockets_live.saturating_sub(1);
-                    metrics.set_sockets(*sockets_live);
-                    let why = format!(
-                        "socket closed (code {code}{}{reason})",
-                        if reason.is_empty() { "" } else { ": " }
-                    );
-                    if !clean || code != 1000 {
-                        metrics.record_error("ws_closed", &why);
-                    }
-                    device.subscription = Subscription::Failed(why);
-                }
-                None
-            }
-        }
-    });
-    if let Some(id) = connected {
-        spawn_local(send_update_on_connect(run.clone(), id));
-    }
-}
-
 /// Sends `sentantSend(id, event, parameters)` planned for `intended_ms` and
-/// counts it: answered, or failed (its error is already recorded).
-async fn send_event(run: Run, op: Op, id: String, parameters: Value, intended_ms: f64) {
+/// counts it: answered, or failed (its error is already recorded). Phones
+/// do not retry, and neither does this.
+async fn send_event(run: Run, device: Option<u32>, op: Op, id: String, parameters: Value, intended_ms: f64) {
     let variables = graphql::send_variables(&id, op.as_str(), &parameters);
     let sent_ms = now_ms();
     let result = request(&run, op, graphql::SENTANT_SEND, variables).await;
     let done_ms = now_ms();
-    run.with(|inner| match result {
-        Ok(_) => inner.metrics.record_send(intended_ms, sent_ms, done_ms),
-        Err(_) => inner.metrics.sends_failed += 1,
+    let is_gone = run.with(|inner| match result {
+        Ok(_) => {
+            inner.metrics.record_send(intended_ms, sent_ms, done_ms);
+            false
+        }
+        Err(err) => {
+            inner.metrics.sends_failed += 1;
+            gone(&err)
+        }
     });
+    if let (true, Some(index)) = (is_gone, device) {
+        vanished(&run, index);
+    }
 }
 
 /// The sensor page's `update {}` on "connected", to fetch the current value.
-async fn send_update_on_connect(run: Run, id: String) {
-    send_event(run, Op::Update, id, json!({}), now_ms()).await;
+pub(crate) async fn send_update_on_connect(run: Run, id: String) {
+    send_event(run, None, Op::Update, id, json!({}), now_ms()).await;
 }
 
 /// Counts a signal and, if it carries a value this device sent, its latency.
-fn receive_signal(
+pub(crate) fn receive_signal(
     metrics: &mut RunMetrics,
     device: &mut Device,
     index: u32,
@@ -477,155 +401,24 @@ fn receive_signal(
     }
 }
 
-/// Opens shared socket `k` (`shared` mode) and keeps it in the run.
-pub(crate) fn open_shared_socket(run: &Run, k: usize) {
-    let weak = run.weak();
-    let handler: Rc<dyn Fn(SocketEvent)> = Rc::new(move |event| {
-        if let Some(run) = Run::from_weak(&weak) {
-            if let Some(id) = run.with(|inner| on_shared_socket(inner, k, event)) {
-                // As a phone does on "connected": fetch the current value.
-                spawn_local(send_update_on_connect(run.clone(), id));
-            }
-        }
-    });
-    let url = run.with(|inner| websocket_url(&inner.node));
-    let opened = PhxSocket::open(&url, handler);
-    run.with(|inner| {
-        if inner.shared.len() <= k {
-            inner.shared.resize_with(k + 1, || SharedSocket {
-                socket: None,
-                joined: false,
-                waiting: Vec::new(),
-                refs: Default::default(),
-                next_ref: 1,
-            });
-        }
-        match opened {
-            Ok(socket) => inner.shared[k].socket = Some(socket),
-            Err(why) => inner.metrics.record_error("ws_open", &why),
-        }
-    });
-}
-
-fn send_shared_doc(inner: &mut Inner, k: usize, index: u32, id: &str) {
-    let shared = &mut inner.shared[k];
-    let reference = shared.next_ref.to_string();
-    shared.next_ref += 1;
-    let sent = shared
-        .socket
-        .as_ref()
-        .is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
-    let device = &mut inner.devices[index as usize];
-    if sent {
-        shared.refs.insert(reference, index);
-        device.subscription = Subscription::Requested { since_ms: now_ms() };
-    } else {
-        device.subscription = Subscription::Failed("shared socket not open".into());
-    }
-}
-
-/// A shared socket: many `doc` frames, replies matched by ref, pushes routed
-/// by subscription id. Returns the sentant id of a device whose subscription
-/// just went live.
-fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Option<String> {
-    let now = now_ms();
-    match event {
-        SocketEvent::Open => {
-            inner.sockets_live += 1;
-            inner.metrics.set_sockets(inner.sockets_live);
-            if let Some(socket) = &inner.shared[k].socket {
-                socket.send(&Frame::join_control(json!("0")));
-            }
-            None
-        }
-        SocketEvent::Frame(frame) => match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                let reference = match &frame.reference {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                if reference == "0" {
-                    if status == "ok" {
-                        inner.shared[k].joined = true;
-                        let waiting = std::mem::take(&mut inner.shared[k].waiting);
-                        for index in waiting {
-                            let id = inner.devices[index as usize].id.clone().unwrap_or_default();
-                            send_shared_doc(inner, k, index, &id);
-                        }
-                    } else {
-                        inner.metrics.record_error("ws_join", &response.to_string());
-                    }
-                    return None;
-                }
-                let index = inner.shared[k].refs.remove(&reference)?;
-                let device = &mut inner.devices[index as usize];
-                match response.get("subscriptionId").and_then(Value::as_str) {
-                    Some(sub_id) if status == "ok" => {
-                        if let Subscription::Requested { since_ms } = device.subscription {
-                            inner.metrics.ws_subscribed.record_ms(now - since_ms);
-                        }
-                        device.subscription = Subscription::Live(sub_id.to_owned());
-                        inner.routes.insert(sub_id.to_owned(), index);
-                        return device.id.clone();
-                    }
-                    _ => {
-                        let why = format!("subscription refused: {response}");
-                        inner.metrics.record_error("ws_subscribe", &why);
-                        device.subscription = Subscription::Failed(why);
-                    }
-                }
-                None
-            }
-            Incoming::Data {
-                subscription_id,
-                result,
-            } => {
-                if let Some(&index) = inner.routes.get(subscription_id) {
-                    receive_signal(
-                        &mut inner.metrics,
-                        &mut inner.devices[index as usize],
-                        index,
-                        result,
-                        now,
-                    );
-                }
-                None
-            }
-            _ => None,
-        },
-        SocketEvent::Malformed(err) => {
-            inner.metrics.record_error("ws_malformed", &err.to_string());
-            None
-        }
-        SocketEvent::Closed { code, reason, .. } => {
-            let shared = &mut inner.shared[k];
-            if shared.socket.is_some() {
-                inner.sockets_live = inner.sockets_live.saturating_sub(1);
-                inner.metrics.set_sockets(inner.sockets_live);
-                inner.metrics.record_error(
-                    "ws_closed",
-                    &format!("shared socket closed (code {code}) {reason}"),
-                );
-            }
-            shared.joined = false;
-            None
-        }
-    }
-}
-
 /// Sends `set_sensor {sensor: v}` and `update {}` for device `index`'s due
 /// value, together, and plans its next send.
 pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) {
     let now = now_ms();
     let device = &mut inner.devices[index as usize];
-    let Some(id) = device.id.clone() else { return };
     let Some(planned) = device.pending.take() else {
         return;
     };
     let late = now - planned.intended_ms;
-    if late > MAX_CATCH_UP_MS {
+    let id = device.id.clone().filter(|_| device.is_live());
+    let Some(id) = id.filter(|_| late <= MAX_CATCH_UP_MS) else {
+        // Not live (its sentant vanished, perhaps coming back): the value is
+        // not sent, as a phone without its sentant would not; or too late.
         if let Some(at_ms) = device.next_send(ends_ms) {
             inner.scheduler.push(at_ms, index);
+        }
+        if late <= MAX_CATCH_UP_MS {
+            return;
         }
         inner.metrics.send_lag.record_ms(late);
         inner.metrics.record_error(
@@ -633,7 +426,7 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
             &format!("a send planned {late:.0} ms ago was skipped: the tab fell behind"),
         );
         return;
-    }
+    };
     device.remember(Sent {
         value: planned.value,
         actual_ms: now,
@@ -646,12 +439,13 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     let intended = planned.intended_ms;
     spawn_local(send_event(
         run.clone(),
+        Some(index),
         Op::SetSensor,
         id.clone(),
         json!({ "sensor": planned.value }),
         intended,
     ));
-    spawn_local(send_event(run.clone(), Op::Update, id, json!({}), intended));
+    spawn_local(send_event(run.clone(), Some(index), Op::Update, id, json!({}), intended));
 }
 
 /// `sentantUnload(id)`.
@@ -681,17 +475,4 @@ pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, H
             .filter(|s| inner.names.is_own(&s.name))
             .collect()
     }))
-}
-
-/// A heartbeat on every open socket of the run.
-pub(crate) fn heartbeat_all(inner: &Inner) {
-    let frame = Frame::heartbeat(json!(0));
-    for socket in inner
-        .devices
-        .iter()
-        .filter_map(|d| d.socket.as_ref())
-        .chain(inner.shared.iter().filter_map(|s| s.socket.as_ref()))
-    {
-        socket.send(&frame);
-    }
 }

@@ -14,9 +14,6 @@ use web_sys::{AbortController, Request, RequestInit, Response};
 
 use crate::browser::js_error_text;
 
-/// Default time a request may take before it is abandoned.
-pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-
 /// Why a GraphQL request did not give a usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -60,11 +57,12 @@ pub struct GraphqlHttp {
 }
 
 impl GraphqlHttp {
-    /// The endpoint of the node at `node` (e.g. `http://host:4006`).
-    pub fn new(node: &str) -> Self {
+    /// The endpoint of the node at `node` (e.g. `http://host:4006`); a
+    /// request taking longer than `timeout_ms` is abandoned.
+    pub fn new(node: &str, timeout_ms: u32) -> Self {
         Self {
             url: format!("{}/reality2", node.trim_end_matches('/')),
-            timeout_ms: DEFAULT_TIMEOUT_MS,
+            timeout_ms,
         }
     }
 

@@ -18,6 +18,8 @@
 
 pub mod device;
 pub mod http;
+mod link;
+pub mod probe;
 mod schedule;
 pub mod socket;
 
@@ -46,8 +48,9 @@ use socket::PhxSocket;
 pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: usize = 250;
 /// Requests in flight at once while deleting (a browser opens 6 connections per host).
 const DELETE_CONCURRENCY: usize = 6;
-/// Attempts to unload one sentant before it is reported as not deleted.
-const DELETE_ATTEMPTS: u32 = 3;
+/// Attempts to unload one sentant before it is reported as not deleted
+/// (with the reconnect back-off between them: about 20 s in all).
+const DELETE_ATTEMPTS: u32 = 12;
 /// The heartbeat period of the real clients.
 const HEARTBEAT_MS: u32 = 30_000;
 /// The hiccup meter's period.
@@ -77,6 +80,8 @@ pub enum Phase {
     Deleting,
     /// Everything this run created is gone (or reported as left over).
     Deleted,
+    /// The node could not be used at all (first contact failed).
+    Failed(String),
 }
 
 impl Phase {
@@ -90,6 +95,7 @@ impl Phase {
             Phase::Stopped => "stopped",
             Phase::Deleting => "deleting",
             Phase::Deleted => "deleted",
+            Phase::Failed(_) => "failed",
         }
     }
 }
@@ -164,14 +170,18 @@ pub(crate) struct Inner {
 }
 
 /// A socket carrying many devices' subscriptions (`shared` mode).
+#[derive(Default)]
 pub(crate) struct SharedSocket {
     pub(crate) socket: Option<PhxSocket>,
+    /// Whether the socket has opened (and so counts as live).
+    pub(crate) open: bool,
+    /// Whether the control topic is joined (docs can be sent).
     pub(crate) joined: bool,
-    /// Devices waiting for the socket to join before their `doc` is sent.
-    pub(crate) waiting: Vec<u32>,
     /// `doc` ref → device index, until the reply names the subscription.
     pub(crate) refs: HashMap<String, u32>,
     pub(crate) next_ref: u64,
+    /// Reconnects tried since the socket last dropped.
+    pub(crate) attempt: u32,
 }
 
 impl Run {
@@ -182,7 +192,7 @@ impl Run {
             .map(|i| Device::new(names.device_name(i)))
             .collect();
         let inner = Inner {
-            http: GraphqlHttp::new(&node),
+            http: GraphqlHttp::new(&node, config.timeout_ms),
             trace,
             node,
             names,
@@ -243,12 +253,22 @@ impl Run {
     /// either joined or failed.
     pub async fn create(&self) {
         let generation = self.enter(Phase::Creating);
+        let (http, node) = self.with(|i| (i.http.clone(), i.node.clone()));
+        if let Err(contact) = probe::probe(&http, &node).await {
+            self.with(|inner| {
+                inner.metrics.record_error(contact.kind(), &contact.to_string());
+                inner.phase = Phase::Failed(contact.to_string());
+                inner.generation += 1;
+            });
+            self.write_summary();
+            return;
+        }
         let (count, rate, mode) =
             self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
         if mode == SocketsMode::Shared {
             let sockets = count.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET).max(1);
             for k in 0..sockets {
-                device::open_shared_socket(self, k);
+                link::open_shared_socket(self, k);
             }
         }
         spawn_local(hiccup_meter(self.clone(), generation));
@@ -331,14 +351,7 @@ impl Run {
     pub async fn delete(&self) {
         self.enter(Phase::Deleting);
         let targets: Vec<(u32, String)> = self.with(|inner| {
-            for device in inner.devices.iter_mut() {
-                device.close_socket();
-            }
-            for shared in inner.shared.iter_mut() {
-                shared.socket = None;
-                shared.joined = false;
-            }
-            inner.routes.clear();
+            link::close_all(inner);
             inner
                 .devices
                 .iter()
@@ -474,17 +487,19 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
         let next = queue.borrow_mut().next();
         let Some((index, id)) = next else { return };
         for attempt in 1..=DELETE_ATTEMPTS {
-            match device::unload(&run, &id).await {
-                Ok(()) => {
+            match device::unload(&run, &id).await.map_err(|e| device::gone(&e).then_some(()).ok_or(e)) {
+                // Unloaded, or the node no longer knows the id (it restarted,
+                // or someone else unloaded it): either way it is gone.
+                Ok(()) | Err(Ok(())) => {
                     run.with(|inner| inner.devices[index as usize].mark_deleted());
                     break;
                 }
-                Err(err) if attempt == DELETE_ATTEMPTS => {
+                Err(Err(err)) if attempt == DELETE_ATTEMPTS => {
                     run.with(|inner| {
                         inner.devices[index as usize].mark_delete_failed(err.to_string())
                     });
                 }
-                Err(_) => TimeoutFuture::new(200 * attempt).await,
+                Err(_) => TimeoutFuture::new(link::backoff_ms(attempt)).await,
             }
         }
     }
@@ -512,7 +527,7 @@ async fn heartbeats(run: Weak<RefCell<Inner>>) {
             if matches!(inner.phase, Phase::Deleting | Phase::Deleted) {
                 return false;
             }
-            device::heartbeat_all(inner);
+            link::heartbeat_all(inner);
             true
         });
         if !alive {

@@ -27,6 +27,22 @@ fn choices(field: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Websockets a browser lets one profile open at once (Chromium: 255);
+/// beyond this in `per-device` mode, sockets queue or fail.
+pub const BROWSER_WEBSOCKET_CAP: u32 = 255;
+
+/// A warning when `per-device` mode asks for more sockets than a browser opens.
+fn socket_cap_warning(fields: &BTreeMap<String, String>) -> Option<String> {
+    let devices: u32 = fields.get("devices")?.trim().parse().ok()?;
+    let per_device = fields.get("sockets").is_none_or(|s| s == "per-device");
+    (per_device && devices > BROWSER_WEBSOCKET_CAP).then(|| {
+        format!(
+            "{devices} devices in per-device mode need {devices} websockets, but a browser opens about \
+             {BROWSER_WEBSOCKET_CAP} at once: choose subscriptions \"shared\" to go past it, or split the devices over several tabs or machines."
+        )
+    })
+}
+
 #[function_component(Controls)]
 pub fn controls(props: &ControlsProps) -> Html {
     let field = |name: &'static str, label: &'static str| {
@@ -53,7 +69,7 @@ pub fn controls(props: &ControlsProps) -> Html {
     };
     let phase = props.phase.clone();
     let can = |command: Command| match (&phase, command) {
-        (None | Some(Phase::Deleted), Command::Create) => props.error.is_none(),
+        (None | Some(Phase::Deleted | Phase::Failed(_)), Command::Create) => props.error.is_none(),
         (Some(Phase::Ready | Phase::Stopped), Command::Start) => true,
         (Some(Phase::Running { .. }), Command::Stop) => true,
         (Some(Phase::Ready | Phase::Stopped), Command::Delete) => true,
@@ -68,6 +84,7 @@ pub fn controls(props: &ControlsProps) -> Html {
         <section class="controls" aria-label="run settings">
             <div class="fields">{ for FIELDS.iter().map(|(name, label)| field(name, label)) }</div>
             if let Some(error) = &props.error { <p class="error" id="r2-form-error">{ error }</p> }
+            if let Some(warning) = socket_cap_warning(&props.fields) { <p class="warning" id="r2-form-warning">{ warning }</p> }
             <div class="buttons">
                 { button(Command::Create, "Create") }
                 { button(Command::Start, "Start") }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::run::Snapshot;
+use crate::run::{Phase, Snapshot};
 
 /// Props of the components that show a run.
 #[derive(Properties, PartialEq)]
@@ -41,6 +41,7 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 { s.remaining_s.map(|r| format!(" · {r:.0} s left")).unwrap_or_default() }
                 <span class="prefix">{ format!(" · devices {}…", s.prefix) }</span>
             </div>
+            if let Phase::Failed(why) = &s.phase { <p class="error" id="r2-contact-error">{ why }</p> }
             <progress max="1" value={progress.to_string()} />
             <div class="grid">
                 { cell("devices live", format!("{}/{}", s.live, s.requested), "live") }

@@ -42,6 +42,9 @@ pub struct Thresholds {
     pub max_error_pct: Option<f64>,
 }
 
+/// How long a request may take by default before it counts as failed, ms.
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
 /// Everything that defines a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -58,6 +61,10 @@ pub struct RunConfig {
     pub autostart: bool,
     /// Leave the devices on the node after the run.
     pub keep: bool,
+    /// Load a device's sentant again when it vanished from the node.
+    pub recreate: bool,
+    /// How long a request may take before it counts as failed, ms.
+    pub timeout_ms: u32,
     pub thresholds: Thresholds,
 }
 
@@ -73,6 +80,8 @@ impl Default for RunConfig {
             seed: 1,
             autostart: false,
             keep: false,
+            recreate: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
             thresholds: Thresholds::default(),
         }
     }
@@ -224,6 +233,14 @@ impl RunConfig {
                 "seed" => c.seed = parse_u64("seed", value)?,
                 "autostart" => c.autostart = parse_flag("autostart", value)?,
                 "keep" => c.keep = parse_flag("keep", value)?,
+                "recreate" => c.recreate = parse_flag("recreate", value)?,
+                "timeout_ms" => {
+                    let ms = parse_u64("timeout_ms", value)?;
+                    c.timeout_ms = u32::try_from(ms)
+                        .ok()
+                        .filter(|ms| (100..=600_000).contains(ms))
+                        .ok_or_else(|| out_of_range("timeout_ms", ms, "must be from 100 to 600000 ms"))?;
+                }
                 "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
                 "max_error_pct" => {
                     c.thresholds.max_error_pct = Some(parse_f64("max_error_pct", value)?)
@@ -285,7 +302,10 @@ impl RunConfig {
             .append_pair("sockets", self.sockets.as_str())
             .append_pair("join_rate", &self.join_rate.to_string())
             .append_pair("seed", &self.seed.to_string());
-        for (flag, on) in [("autostart", self.autostart), ("keep", self.keep)] {
+        if self.timeout_ms != DEFAULT_TIMEOUT_MS {
+            q.append_pair("timeout_ms", &self.timeout_ms.to_string());
+        }
+        for (flag, on) in [("autostart", self.autostart), ("keep", self.keep), ("recreate", self.recreate)] {
             if on {
                 q.append_pair(flag, "1");
             }
@@ -390,6 +410,8 @@ mod tests {
             seed: 0,
             autostart: true,
             keep: false,
+            recreate: true,
+            timeout_ms: 2500,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),
                 max_error_pct: None,

@@ -265,6 +265,15 @@ pub struct RunMetrics {
     pub ws_subscribed: Latency,
     /// Hiccup meter: how late the tab's timers fired.
     pub scheduler_lag: Latency,
+    /// How long a device was without its subscription after its socket
+    /// dropped, until it was subscribed again (ms).
+    pub subscription_gap: Latency,
+    /// Sockets opened again after a drop.
+    pub reconnects: u64,
+    /// Devices whose sentant vanished from the node (a restart, someone else's delete).
+    pub devices_vanished: u64,
+    /// Vanished devices whose sentant this run loaded again.
+    pub devices_recreated: u64,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals_received: u64,
@@ -298,6 +307,10 @@ impl RunMetrics {
             ws_joined: Latency::new(),
             ws_subscribed: Latency::new(),
             scheduler_lag: Latency::new(),
+            subscription_gap: Latency::new(),
+            reconnects: 0,
+            devices_vanished: 0,
+            devices_recreated: 0,
             sends_ok: 0,
             sends_failed: 0,
             signals_received: 0,

@@ -31,7 +31,7 @@ word_enum! {
         Rotate = "rotate",
         /// No gyroscope: a colour button tapped every 2–6 s.
         Taps = "taps",
-        /// A recorded [`Trace`], looped, each device at its own phase.
+        /// A recorded [`Trace`], looped, each device from its start at its own time offset.
         Replay = "replay",
     }
 }
@@ -52,6 +52,9 @@ pub const ROTATE_CHANGE_MS: std::ops::RangeInclusive<f64> = 500.0..=3000.0;
 pub const TAP_VALUES: [f64; 5] = [10.0, 80.0, 150.0, 230.0, 290.0];
 /// Time between two taps, in ms.
 pub const TAP_GAP_MS: std::ops::RangeInclusive<f64> = 2000.0..=6000.0;
+/// Replaying devices start their trace spread over this many ms (or over one
+/// trace period, if that is shorter), so they do not move in lockstep.
+pub const REPLAY_SPREAD_MS: f64 = 5000.0;
 /// The planner gives up on a scenario that yields this many events in a row
 /// without a send (a trace whose value never changes).
 pub const MAX_EVENTS_WITHOUT_SEND: u32 = 1 << 20;
@@ -184,6 +187,19 @@ fn mix(device_index: u32) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A replay's start offset: drawn from the device's own random numbers, in
+/// `[0, min(period, REPLAY_SPREAD_MS))`.
+fn spread_offset(rng: &mut SmallRng, trace: &Trace) -> f64 {
+    let spread = trace.period_ms().min(REPLAY_SPREAD_MS);
+    rng.random_range(0.0..spread)
+}
+
+/// The time (ms after the run's start) at which device `device_index` of a
+/// run seeded `seed` starts playing `trace` in the `replay` scenario.
+pub fn replay_offset_ms(trace: &Trace, seed: u64, device_index: u32) -> f64 {
+    spread_offset(&mut SmallRng::seed_from_u64(seed ^ mix(device_index)), trace)
+}
+
 /// A sweep in progress (the seed's `do_in_parallel`).
 #[derive(Debug, Clone)]
 struct Sweep {
@@ -291,20 +307,20 @@ impl Scenario {
         }
     }
 
-    /// Replays `trace` in a loop from a phase drawn from the seed (so devices
-    /// do not move in lockstep); the first event is at or after `start_ms`.
+    /// Replays `trace` in a loop, from its first event, starting at
+    /// `start_ms` plus the device's own time offset ([`replay_offset_ms`]):
+    /// every device makes the same moves, shifted in time.
     pub fn replay(trace: Arc<Trace>, seed: u64, device_index: u32, start_ms: f64) -> Scenario {
         let mut rng = SmallRng::seed_from_u64(seed ^ mix(device_index));
-        let offset = rng.random_range(0.0..trace.period_ms());
-        let index = trace.events.partition_point(|e| e.t_ms < offset);
+        let offset = spread_offset(&mut rng, &trace);
         Scenario {
             kind: ScenarioKind::Replay,
             rng,
             next_ms: start_ms,
             motion: Motion::Replay(Replay {
                 trace,
-                index,
-                base_ms: start_ms - offset,
+                index: 0,
+                base_ms: start_ms + offset,
             }),
         }
     }
@@ -483,7 +499,7 @@ mod tests {
         let end = events.last().map_or(0.0, |e| e.t_ms);
         let trace = Arc::new(Trace::new(events).expect("valid trace"));
         let mut scenario = Scenario::replay(trace, 0, 0, 0.0);
-        // Start the replay at phase 0 so trace time = run time.
+        // Start the replay with no offset so trace time = run time.
         if let Motion::Replay(r) = &mut scenario.motion {
             r.index = 0;
             r.base_ms = 0.0;
@@ -613,22 +629,82 @@ mod tests {
     }
 
     #[test]
-    fn replay_loops_with_a_per_device_phase() {
+    fn replay_loops_from_the_start_at_a_per_device_offset() {
         let trace =
             Arc::new(Trace::from_json(r#"{"events":[[0,10],[100,20],[250,30]]}"#).expect("valid"));
         let period = trace.period_ms();
         let events: Vec<_> = Scenario::replay(trace.clone(), 1, 2, 1000.0)
             .take(9)
             .collect();
-        assert!(events[0].t_ms >= 1000.0 && events[0].t_ms < 1000.0 + period);
+        let offset = replay_offset_ms(&trace, 1, 2);
+        assert!((0.0..period).contains(&offset));
+        assert_eq!(events[0].t_ms, 1000.0 + offset, "starts at its offset");
+        assert_eq!(events[0].alpha, 10.0, "from the trace's first event");
         assert!(events.windows(2).all(|w| w[1].t_ms > w[0].t_ms));
         // Three loops: each event repeats one period later.
         for i in 0..6 {
             assert!((events[i + 3].t_ms - events[i].t_ms - period).abs() < 1e-9);
             assert_eq!(events[i + 3].alpha, events[i].alpha);
         }
-        let other: Vec<_> = Scenario::replay(trace, 1, 3, 1000.0).take(9).collect();
+        let other: Vec<_> = Scenario::replay(trace.clone(), 1, 3, 1000.0).take(9).collect();
         assert_ne!(events, other);
+        assert_eq!(
+            other.iter().map(|e| e.alpha).collect::<Vec<_>>(),
+            events.iter().map(|e| e.alpha).collect::<Vec<_>>()
+        );
+        let long = Arc::new(Trace::new(frames(|t| t)).expect("valid"));
+        let long = Trace::new(
+            (0..3)
+                .flat_map(|k| long.events().iter().map(move |e| SensorEvent { t_ms: e.t_ms + f64::from(k) * 3000.0, ..*e }))
+                .collect(),
+        )
+        .expect("valid");
+        assert!(long.period_ms() > REPLAY_SPREAD_MS);
+        assert!((0..50).all(|i| replay_offset_ms(&long, 9, i) < REPLAY_SPREAD_MS));
+    }
+
+    #[test]
+    fn replay_sends_the_same_values_on_every_device_shifted_in_time() {
+        // A phone turned back and forth, 3 s at 60 Hz, looped.
+        let trace = Arc::new(
+            Trace::new(frames(|t| 180.0 + 150.0 * (t / 500.0).sin())).expect("valid"),
+        );
+        let sends = |device: u32| -> Vec<PlannedSend> {
+            Planner::new(Scenario::replay(trace.clone(), 5, device, 1000.0), f64::INFINITY)
+                .take(60)
+                .collect()
+        };
+        let first = sends(0);
+        let offset0 = replay_offset_ms(&trace, 5, 0);
+        let mut offsets = std::collections::BTreeSet::new();
+        for device in 0..10 {
+            let these = sends(device);
+            let shift = replay_offset_ms(&trace, 5, device) - offset0;
+            offsets.insert(shift.to_bits());
+            assert_eq!(
+                these.iter().map(|s| s.value).collect::<Vec<_>>(),
+                first.iter().map(|s| s.value).collect::<Vec<_>>(),
+                "device {device}"
+            );
+            assert!(these
+                .iter()
+                .zip(&first)
+                .all(|(a, b)| (a.intended_ms - b.intended_ms - shift).abs() < 1e-6));
+            assert_eq!(
+                these.iter().map(|s| s.intended_ms).collect::<Vec<_>>(),
+                sends(device).iter().map(|s| s.intended_ms).collect::<Vec<_>>(),
+                "repeatable"
+            );
+        }
+        assert_eq!(offsets.len(), 10, "every device has its own offset");
+        // The sequence is what one pass of the rule gives over the looped trace.
+        let looped: Vec<SensorEvent> = Scenario::replay(trace.clone(), 5, 0, 1000.0)
+            .take_while(|e| e.t_ms <= first.last().map_or(0.0, |s| s.intended_ms))
+            .collect();
+        assert_eq!(
+            webapp_rule(&looped),
+            first.iter().map(|s| (s.intended_ms, s.value)).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub struct Summary {
     pub signal_latency_ms: Percentiles,
     pub signal_latency_ms_corrected: Percentiles,
     pub scheduler_lag_ms: Percentiles,
+    /// Time devices spent without their subscription after a dropped socket.
+    pub subscription_gap_ms: Percentiles,
+    pub reconnects: u64,
+    pub devices_vanished: u64,
+    pub devices_recreated: u64,
     /// HTTP round trips per operation ([`Op::as_str`]).
     pub http_latency_ms: BTreeMap<String, Percentiles>,
     /// Websocket set-up, ms from opening: `connect` (open), `joined` (control topic joined), and
@@ -125,6 +130,10 @@ impl Summary {
             signal_latency_ms: m.signal_latency.summary(),
             signal_latency_ms_corrected: m.signal_latency_corrected.summary(),
             scheduler_lag_ms: m.scheduler_lag.summary(),
+            subscription_gap_ms: m.subscription_gap.summary(),
+            reconnects: m.reconnects,
+            devices_vanished: m.devices_vanished,
+            devices_recreated: m.devices_recreated,
             http_latency_ms: Op::ALL
                 .iter()
                 .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))

@@ -39,8 +39,8 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 use common::{
-    device_definition, load_variables, send_variables, view_definition, webapp_body, webapp_post, id_of, Socket,
-    SENTANT_LOAD, SENTANT_SEND,
+    device_definition, id_of, load_variables, send_variables, view_definition, webapp_body,
+    webapp_post, Socket, SENTANT_LOAD, SENTANT_SEND,
 };
 use futures::{stream, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
@@ -78,7 +78,11 @@ impl Knobs {
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         for pair in args.windows(2) {
-            let value = || pair[1].parse::<u64>().with_context(|| format!("{} wants a number", pair[0]));
+            let value = || {
+                pair[1]
+                    .parse::<u64>()
+                    .with_context(|| format!("{} wants a number", pair[0]))
+            };
             match pair[0].as_str() {
                 "--clients" => knobs.clients = value()? as usize,
                 "--seconds" => knobs.seconds = value()?,
@@ -88,7 +92,10 @@ impl Knobs {
                 _ => {}
             }
         }
-        ensure!(knobs.clients > 0 && knobs.devices >= knobs.clients, "need devices >= clients > 0");
+        ensure!(
+            knobs.clients > 0 && knobs.devices >= knobs.clients,
+            "need devices >= clients > 0"
+        );
         Ok(knobs)
     }
 }
@@ -101,7 +108,11 @@ async fn start_node() -> Result<(Child, String)> {
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
-    let line = BufReader::new(stdout).lines().next_line().await?.context("r2-node printed nothing")?;
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .context("r2-node printed nothing")?;
     let base = line
         .strip_prefix("r2-node: ")
         .and_then(|url| url.strip_suffix("/reality2"))
@@ -114,7 +125,8 @@ async fn load_devices(client: &reqwest::Client, base: &str, count: usize) -> Res
     stream::iter(1..=count)
         .map(|n| async move {
             let definition = device_definition(&format!("device {n:04}"));
-            let (status, body) = webapp_post(client, base, SENTANT_LOAD, &load_variables(&definition)).await?;
+            let (status, body) =
+                webapp_post(client, base, SENTANT_LOAD, &load_variables(&definition)).await?;
             ensure!(status == 200, "load: {body}");
             id_of(&body["data"]["sentantLoad"])
         })
@@ -125,7 +137,12 @@ async fn load_devices(client: &reqwest::Client, base: &str, count: usize) -> Res
 
 /// Posts one `sentantSend`; fails unless the node accepted it.
 async fn send(client: &reqwest::Client, url: &str, body: String) -> Result<()> {
-    let response = client.post(url).header("content-type", "application/json").body(body).send().await?;
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
     let status = response.status();
     let text = response.bytes().await?;
     if status != 200 || text.windows(9).any(|w| w == b"\"errors\":") {
@@ -135,7 +152,12 @@ async fn send(client: &reqwest::Client, url: &str, body: String) -> Result<()> {
 }
 
 /// Phase 1: sends per second from `knobs.clients` keep-alive clients.
-async fn throughput(client: &reqwest::Client, base: &str, ids: &[String], knobs: &Knobs) -> Result<f64> {
+async fn throughput(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+    knobs: &Knobs,
+) -> Result<f64> {
     let url = format!("{base}/reality2");
     let counted = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -147,7 +169,10 @@ async fn throughput(client: &reqwest::Client, base: &str, ids: &[String], knobs:
             let mut sensor = 0u64;
             while Instant::now() < stop_at {
                 sensor = (sensor + 1) % 360;
-                let body = webapp_body(SENTANT_SEND, &send_variables(&id, "set_sensor", &json!({ "sensor": sensor })));
+                let body = webapp_body(
+                    SENTANT_SEND,
+                    &send_variables(&id, "set_sensor", &json!({ "sensor": sensor })),
+                );
                 send(&client, &url, body).await?;
                 if Instant::now() > warm_until {
                     counted.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +204,12 @@ async fn phones(ws_url: &str, ids: Vec<String>) -> Result<Vec<Phone>> {
 
 /// Sends `update` to each phone's device in turn, `rounds` times in all, and
 /// records the time until the push arrives on that phone's socket.
-async fn round_trips(client: reqwest::Client, url: String, mut phones: Vec<Phone>, rounds: usize) -> Result<(Histogram<u64>, Vec<Phone>)> {
+async fn round_trips(
+    client: reqwest::Client,
+    url: String,
+    mut phones: Vec<Phone>,
+    rounds: usize,
+) -> Result<(Histogram<u64>, Vec<Phone>)> {
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for n in 0..rounds {
         let index = n % phones.len();
@@ -210,11 +240,25 @@ fn report(label: &str, h: &Histogram<u64>) {
 }
 
 /// Phase 2: push latency with every device subscribed, sequential and concurrent.
-async fn latency(client: &reqwest::Client, base: &str, ids: Vec<String>, knobs: &Knobs) -> Result<()> {
+async fn latency(
+    client: &reqwest::Client,
+    base: &str,
+    ids: Vec<String>,
+    knobs: &Knobs,
+) -> Result<()> {
     let url = format!("{base}/reality2");
-    let ws_url = format!("{}/reality2/websocket", base.replacen("http://", "ws://", 1));
+    let ws_url = format!(
+        "{}/reality2/websocket",
+        base.replacen("http://", "ws://", 1)
+    );
     let view = {
-        let (status, body) = webapp_post(client, base, SENTANT_LOAD, &load_variables(&view_definition())).await?;
+        let (status, body) = webapp_post(
+            client,
+            base,
+            SENTANT_LOAD,
+            &load_variables(&view_definition()),
+        )
+        .await?;
         ensure!(status == 200, "view: {body}");
         id_of(&body["data"]["sentantLoad"])?
     };
@@ -232,7 +276,11 @@ async fn latency(client: &reqwest::Client, base: &str, ids: Vec<String>, knobs: 
 
     let opening = Instant::now();
     let all = phones(&ws_url, ids).await?;
-    println!("  {} phone sockets subscribed in {:.1} s", all.len(), opening.elapsed().as_secs_f64());
+    println!(
+        "  {} phone sockets subscribed in {:.1} s",
+        all.len(),
+        opening.elapsed().as_secs_f64()
+    );
 
     let (sequential, all) = round_trips(client.clone(), url.clone(), all, knobs.samples).await?;
     report("one at a time", &sequential);
@@ -253,8 +301,15 @@ async fn latency(client: &reqwest::Client, base: &str, ids: Vec<String>, knobs: 
     }
     let elapsed = started.elapsed().as_secs_f64();
     report(&format!("{} in flight", knobs.clients), &concurrent);
-    println!("  {:.0} update round trips/s with {} in flight", concurrent.len() as f64 / elapsed, knobs.clients);
-    println!("  the projector's socket saw {} view updates", seen_by_view.load(Ordering::Relaxed));
+    println!(
+        "  {:.0} update round trips/s with {} in flight",
+        concurrent.len() as f64 / elapsed,
+        knobs.clients
+    );
+    println!(
+        "  the projector's socket saw {} view updates",
+        seen_by_view.load(Ordering::Relaxed)
+    );
     projector_task.abort();
     Ok(())
 }
@@ -268,7 +323,12 @@ fn cpu_seconds(pid: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Clock ticks are 100 per second on Linux.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -283,12 +343,23 @@ async fn main() -> Result<()> {
             (Some(child), base)
         }
     };
-    println!("r2-node-bench: node at {base}, {knobs:?}, {} cores", std::thread::available_parallelism()?);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(knobs.clients * 2).build()?;
+    println!(
+        "r2-node-bench: node at {base}, {knobs:?}, {} cores",
+        std::thread::available_parallelism()?
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(knobs.clients * 2)
+        .build()?;
     let ids = load_devices(&client, &base, knobs.devices).await?;
 
-    println!("throughput (set_sensor over HTTP keep-alive, {} clients):", knobs.clients);
-    let node_pid = node.as_ref().and_then(Child::id).map_or("none".to_owned(), |pid| pid.to_string());
+    println!(
+        "throughput (set_sensor over HTTP keep-alive, {} clients):",
+        knobs.clients
+    );
+    let node_pid = node
+        .as_ref()
+        .and_then(Child::id)
+        .map_or("none".to_owned(), |pid| pid.to_string());
     let cpu_before = (cpu_seconds(&node_pid), cpu_seconds("self"));
     let wall = Instant::now();
     let rate = throughput(&client, &base, &ids, &knobs).await?;
@@ -302,10 +373,18 @@ async fn main() -> Result<()> {
         100.0 * bench_cpu / wall
     );
 
-    println!("latency (sentantSend(update) -> push, {} devices each on its own socket):", knobs.devices);
+    println!(
+        "latency (sentantSend(update) -> push, {} devices each on its own socket):",
+        knobs.devices
+    );
     latency(&client, &base, ids, &knobs).await?;
 
-    let stats: serde_json::Value = client.get(format!("{base}/r2-node/stats")).send().await?.json().await?;
+    let stats: serde_json::Value = client
+        .get(format!("{base}/r2-node/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
     println!("node stats: {stats}");
     if let Some(node) = node.as_mut() {
         node.kill().await?;

@@ -185,7 +185,10 @@ mod tests {
             &["r2-node", "--http", "not-an-address"],
             &["r2-node", "--bogus"],
         ] {
-            assert!(Config::try_parse_from(words).is_err(), "{words:?} should be refused");
+            assert!(
+                Config::try_parse_from(words).is_err(),
+                "{words:?} should be refused"
+            );
         }
     }
 

@@ -283,7 +283,10 @@ impl Documents {
 /// name or value that is not UTF-8 once decoded is a bad request.
 fn urlencoded(text: &[u8]) -> Result<Params, Refusal> {
     let decode = |part: &[u8]| {
-        let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
         percent_encoding::percent_decode(&spaced)
             .decode_utf8()
             .map(|text| text.into_owned())
@@ -335,8 +338,8 @@ fn post_params(
         params.extend(urlencoded(body)?);
         Ok((params, None))
     } else {
-        let raw = std::str::from_utf8(body)
-            .map_err(|_| Refusal::Phoenix(StatusCode::BAD_REQUEST))?;
+        let raw =
+            std::str::from_utf8(body).map_err(|_| Refusal::Phoenix(StatusCode::BAD_REQUEST))?;
         Ok((params, Some(raw.to_owned())))
     }
 }
@@ -410,11 +413,14 @@ impl Sites {
     /// instead of redirecting.
     async fn folder_uri(&self, uri: &Uri) -> Option<Uri> {
         let name = uri.path().strip_prefix('/')?;
-        let plain = !name.is_empty()
-            && name != "."
-            && name != ".."
-            && !name.contains(['/', '\\', '%']);
-        if !plain || !tokio::fs::metadata(self.root.join(name)).await.ok()?.is_dir() {
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '%']);
+        if !plain
+            || !tokio::fs::metadata(self.root.join(name))
+                .await
+                .ok()?
+                .is_dir()
+        {
             return None;
         }
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -455,7 +461,12 @@ mod tests {
         let object = json!({"id": "x"});
         assert_eq!(variables(Some(&object)), Some(object.clone()));
         assert_eq!(variables(Some(&json!("{\"id\":\"x\"}"))), Some(object));
-        for empty in [None, Some(json!(null)), Some(json!("")), Some(json!("null"))] {
+        for empty in [
+            None,
+            Some(json!(null)),
+            Some(json!("")),
+            Some(json!("null")),
+        ] {
             assert_eq!(variables(empty.as_ref()), Some(json!({})), "{empty:?}");
         }
         for bad in [json!("{oops"), json!("[1]"), json!(3), json!([1])] {
@@ -467,7 +478,11 @@ mod tests {
     fn a_request_needs_a_document() {
         for p in [json!({}), json!({"query": ""}), json!({"query": 5})] {
             let refusal = graphql_request(&params(p.clone()), None).expect_err("no document");
-            assert_eq!(refusal, Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY), "{p}");
+            assert_eq!(
+                refusal,
+                Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY),
+                "{p}"
+            );
         }
         let raw = graphql_request(&Params::new(), Some("{ sentantAll { id } }")).expect("raw");
         assert_eq!(raw.query, "{ sentantAll { id } }");
@@ -493,8 +508,14 @@ mod tests {
         assert_eq!(type_of(doc, Some("B")), Some(OperationType::Mutation));
         assert_eq!(type_of(doc, None), None);
         assert_eq!(type_of(doc, Some("")), None);
-        assert_eq!(type_of("mutation M { nodeLock }", None), Some(OperationType::Mutation));
-        assert_eq!(type_of("{ sentantAll { id } }", None), Some(OperationType::Query));
+        assert_eq!(
+            type_of("mutation M { nodeLock }", None),
+            Some(OperationType::Mutation)
+        );
+        assert_eq!(
+            type_of("{ sentantAll { id } }", None),
+            Some(OperationType::Query)
+        );
         assert_eq!(type_of("mutation {", None), None);
     }
 
@@ -547,8 +568,15 @@ mod tests {
         assert_eq!(kept(&documents), 1);
         assert_eq!(operation_type(&mut first), operation_type(&mut again));
         documents.prepare(async_graphql::Request::new("{ broken"));
-        documents.prepare(async_graphql::Request::new(format!("{{ a{} }}", " ".repeat(5000))));
-        assert_eq!(kept(&documents), 1, "neither broken nor huge documents are kept");
+        documents.prepare(async_graphql::Request::new(format!(
+            "{{ a{} }}",
+            " ".repeat(5000)
+        )));
+        assert_eq!(
+            kept(&documents),
+            1,
+            "neither broken nor huge documents are kept"
+        );
         for n in 0..CACHED_DOCUMENTS + 10 {
             documents.prepare(async_graphql::Request::new(format!("{{ f{n} }}")));
         }
@@ -564,7 +592,10 @@ mod tests {
         assert_eq!(p["x"], json!("1=2"));
         assert_eq!(p.len(), 4);
         for bad in [&b"q=%FF"[..], b"%C3=1", &[b'q', b'=', 0xff]] {
-            assert_eq!(urlencoded(bad), Err(Refusal::Phoenix(StatusCode::BAD_REQUEST)));
+            assert_eq!(
+                urlencoded(bad),
+                Err(Refusal::Phoenix(StatusCode::BAD_REQUEST))
+            );
         }
     }
 
@@ -578,6 +609,56 @@ mod tests {
             phoenix.headers()[header::CONTENT_TYPE],
             "application/json; charset=utf-8"
         );
+    }
+
+    /// The status and JSON body `app` answers to `request`.
+    async fn oneshot(request: axum::http::Request<Body>) -> (StatusCode, Value) {
+        let app = app(Node::new(), &Config::loopback());
+        let response = app.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_over_the_limit_is_413_without_a_content_length() {
+        let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+        let chunks = (0..20).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        let request = axum::http::Request::post("/reality2")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(futures::stream::iter(chunks)))
+            .expect("request");
+        let (status, body) = oneshot(request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body,
+            json!({"errors": {"detail": "Request Entity Too Large"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn stats_and_queries_answer_through_the_router() {
+        let get = |uri: &str| {
+            axum::http::Request::get(uri)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let (status, stats) = oneshot(get("/r2-node/stats")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(stats["sockets"], 0);
+        let (status, all) = oneshot(get(
+            "/reality2?query=%7B%20sentantAll%20%7B%20id%20%7D%20%7D",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(all, json!({"data": {"sentantAll": []}}));
+        let (status, _) = oneshot(get("/reality2?query=mutation%20%7B%20nodeLock%20%7D")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[test]

@@ -15,11 +15,22 @@ async fn main() -> anyhow::Result<()> {
     let (http, https) = listeners.local_addrs()?;
     for (scheme, addr) in [("https", https), ("http", http)] {
         if let Some(addr) = addr {
-            println!("r2-node: {}/reality2{}", base_url(scheme, addr), also(scheme, addr));
+            println!(
+                "r2-node: {}/reality2{}",
+                base_url(scheme, addr),
+                also(scheme, addr)
+            );
         }
     }
     if let Some(sites) = &config.sites {
-        println!("r2-node: sites from {} at /NAME", sites.display());
+        match site_names(sites) {
+            Ok(names) => println!(
+                "r2-node: sites from {}: {}",
+                sites.display(),
+                names.join(" ")
+            ),
+            Err(e) => eprintln!("r2-node: cannot read sites folder {}: {e}", sites.display()),
+        }
     }
     let shutdown = async {
         // If Ctrl-C cannot be watched, run until killed.
@@ -48,4 +59,17 @@ fn also(scheme: &str, addr: std::net::SocketAddr) -> String {
     } else {
         format!(" (also {})", lan.join(", "))
     }
+}
+
+/// `/NAME` for each sub-folder of the sites folder, sorted.
+fn site_names(sites: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(sites)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            names.push(format!("/{}", entry.file_name().to_string_lossy()));
+        }
+    }
+    names.sort();
+    Ok(names)
 }

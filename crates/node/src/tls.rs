@@ -182,7 +182,10 @@ mod tests {
     fn local_names_include_loopback() {
         let names = local_names();
         for expected in ["localhost", "127.0.0.1", "::1"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
         }
     }
 
@@ -199,8 +202,8 @@ mod tests {
     fn pem_files_round_trip_and_bad_files_are_errors() {
         let dir = std::env::temp_dir().join(format!("r2-node-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-            .expect("rcgen");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
         let (cert, key, junk) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("j.pem"));
         std::fs::write(&cert, certified.cert.pem()).expect("write cert");
         std::fs::write(&key, certified.key_pair.serialize_pem()).expect("write key");
@@ -210,18 +213,27 @@ mod tests {
         identity.server_config().expect("usable");
         assert!(matches!(
             Identity::from_pem_files(&junk, &key),
-            Err(TlsError::Pem { what: "a certificate", .. })
+            Err(TlsError::Pem {
+                what: "a certificate",
+                ..
+            })
         ));
         assert!(matches!(
             Identity::from_pem_files(&cert, &junk),
-            Err(TlsError::Pem { what: "a private key", .. })
+            Err(TlsError::Pem {
+                what: "a private key",
+                ..
+            })
         ));
         assert!(Identity::from_pem_files(&dir.join("missing.pem"), &key).is_err());
         // A key that does not match the certificate is refused by rustls.
         let other = KeyPair::generate().expect("key");
         std::fs::write(&junk, other.serialize_pem()).expect("write other key");
         let mismatched = Identity::from_pem_files(&cert, &junk).expect("reads");
-        assert!(matches!(mismatched.server_config(), Err(TlsError::Rustls(_))));
+        assert!(matches!(
+            mismatched.server_config(),
+            Err(TlsError::Rustls(_))
+        ));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -158,6 +158,11 @@ impl Ended {
     }
 }
 
+/// Bytes a socket reads at a time. Clients send small frames; tungstenite
+/// zero-fills this much on every read attempt, so its 128 KiB default cost
+/// more than the frames themselves (larger frames still arrive whole).
+const READ_BUFFER: usize = 4096;
+
 /// `GET /reality2/websocket`: upgrades and runs the socket.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
@@ -168,6 +173,7 @@ pub(crate) async fn upgrade(
     let AppState { node, ws, .. } = state;
     upgrade
         .max_message_size(ws.max_message)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| run_websocket(socket, node, ws, vsn))
 }
 
@@ -184,8 +190,8 @@ async fn run_websocket(socket: WebSocket, node: Node, settings: Settings, vsn: V
             })
             .map_err(|e| e.to_string())
     });
-    let mut text_sink = (&mut sink)
-        .with(|text: String| ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
+    let mut text_sink =
+        (&mut sink).with(|text: String| ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
     let ended = serve(node, settings, vsn, &mut text_sink, inbound).await;
     drop(text_sink);
     if let Some((code, reason)) = ended.close_frame() {
@@ -307,7 +313,11 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
 
     /// Writes `first` and whatever else is queued (up to a batch), then
     /// flushes once.
-    async fn push(&mut self, first: String, queued: &mut mpsc::Receiver<String>) -> Result<(), Ended> {
+    async fn push(
+        &mut self,
+        first: String,
+        queued: &mut mpsc::Receiver<String>,
+    ) -> Result<(), Ended> {
         let outbound = &mut *self.outbound;
         let mut count = 0u64;
         let write = async {
@@ -324,15 +334,16 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
             outbound.flush().await
         };
         let written = unless_ending(write, &mut self.idle, &self.closing, &self.overflow).await?;
-        self.node.stats().deliveries.fetch_add(count, Ordering::Relaxed);
+        self.node
+            .stats()
+            .deliveries
+            .fetch_add(count, Ordering::Relaxed);
         written.map_err(|_| Ended::WriteFailed)
     }
 
     /// Handles one thing from the client.
     async fn received(&mut self, inbound: Inbound) -> Result<(), Ended> {
-        self.idle
-            .as_mut()
-            .reset(Instant::now() + self.idle_timeout);
+        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
         match inbound {
             Inbound::Close => Err(Ended::ClientClosed),
             Inbound::Activity => Ok(()),
@@ -550,7 +561,8 @@ mod tests {
         let (inbound, rx) = chan::unbounded();
         let (mut tx, outbound) = chan::channel(outbound_buffer);
         let served = node.clone();
-        let ended = tokio::spawn(async move { serve(served, settings, Vsn::V1, &mut tx, rx).await });
+        let ended =
+            tokio::spawn(async move { serve(served, settings, Vsn::V1, &mut tx, rx).await });
         Harness {
             node,
             inbound,
@@ -610,7 +622,8 @@ mod tests {
             )
             .await;
         let id = loaded["sentantLoad"]["id"].as_str().expect("id").to_owned();
-        let query = "subscription S($id: UUID4!) { awaitSignal(id: $id, signal: \"update\") { event } }";
+        let query =
+            "subscription S($id: UUID4!) { awaitSignal(id: $id, signal: \"update\") { event } }";
         h.send(Frame::doc(json!(1), query, json!({ "id": id })));
         let reply = h.next().await;
         assert_eq!(reply.payload["status"], "ok", "{reply:?}");
@@ -629,7 +642,10 @@ mod tests {
         update(&h, &id).await;
         let push = h.next().await;
         assert_eq!(push.event, "subscription:data");
-        assert_eq!(push.payload["result"]["data"]["awaitSignal"]["event"], "update");
+        assert_eq!(
+            push.payload["result"]["data"]["awaitSignal"]["event"],
+            "update"
+        );
         assert_eq!(h.node.stats().deliveries.load(Ordering::Relaxed), 1);
         assert_eq!(h.node.stats().sockets.load(Ordering::Relaxed), 1);
         let node = h.node.clone();
@@ -662,7 +678,10 @@ mod tests {
             h.send(Frame::heartbeat(json!(n)));
             assert_eq!(h.next().await.payload["status"], "ok");
         }
-        assert!(started.elapsed() >= idle * 2, "kept open past two idle periods");
+        assert!(
+            started.elapsed() >= idle * 2,
+            "kept open past two idle periods"
+        );
         assert!(matches!(h.ended().await, Ended::IdleTimeout));
     }
 
@@ -670,7 +689,10 @@ mod tests {
     async fn a_frame_that_is_not_phoenix_ends_the_socket() {
         let h = harness(Settings::new(Duration::from_secs(60)), 16);
         h.inbound.unbounded_send(Ok("{".into())).expect("running");
-        assert!(matches!(h.ended().await, Ended::BadFrame(FrameError::NotJson(_))));
+        assert!(matches!(
+            h.ended().await,
+            Ended::BadFrame(FrameError::NotJson(_))
+        ));
     }
 
     #[tokio::test]

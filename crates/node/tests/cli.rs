@@ -43,13 +43,28 @@ async fn prints_its_urls_serves_and_exits_on_ctrl_c() -> Result<()> {
     };
     let https = url(&https, "https")?;
     let http = url(&http, "http")?;
-    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
     for endpoint in [&http, &https] {
-        let (status, body) = answer(client.post(endpoint).json(&json!({ "query": SENTANT_ALL })).send().await?).await?;
-        assert_eq!((status, &body), (200, &json!({"data": {"sentantAll": []}})), "{endpoint}");
+        let (status, body) = answer(
+            client
+                .post(endpoint)
+                .json(&json!({ "query": SENTANT_ALL }))
+                .send()
+                .await?,
+        )
+        .await?;
+        assert_eq!(
+            (status, &body),
+            (200, &json!({"data": {"sentantAll": []}})),
+            "{endpoint}"
+        );
     }
     let pid = child.id().context("pid")?;
-    let killed = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status()?;
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()?;
     assert!(killed.success());
     assert_eq!(line(&mut lines).await?, "r2-node: shutting down");
     let status = within(async { Ok(child.wait().await?) }).await?;
@@ -68,10 +83,19 @@ async fn no_https_serves_plain_http_only() -> Result<()> {
 
 #[tokio::test]
 async fn a_bad_command_line_fails_with_usage() -> Result<()> {
-    for args in [&["--cert", "only.pem"][..], &["--http", "nowhere"], &["--no-https", "--https", "127.0.0.1:0"]] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_r2-node")).args(args).output()?;
+    for args in [
+        &["--cert", "only.pem"][..],
+        &["--http", "nowhere"],
+        &["--no-https", "--https", "127.0.0.1:0"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_r2-node"))
+            .args(args)
+            .output()?;
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stderr).contains("error:"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("error:"),
+            "{args:?}"
+        );
     }
     Ok(())
 }

@@ -6,7 +6,8 @@ mod common;
 
 use anyhow::{ensure, Result};
 use common::{
-    answer, device_definition, id_of, load_variables, send_variables, TestNode, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND,
+    answer, device_definition, id_of, load_variables, send_variables, TestNode, SENTANT_ALL,
+    SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND,
 };
 use r2_node::Config;
 use serde_json::{json, Value};
@@ -18,11 +19,23 @@ async fn webapp_json_body_with_string_variables_loads_and_gets_a_device() -> Res
     let got = node.data(SENTANT_GET_BY_ID, json!({ "id": id })).await?;
     assert_eq!(got["sentantGet"]["id"], json!(id));
     assert_eq!(got["sentantGet"]["name"], "device 0001");
-    let events: Vec<&Value> = got["sentantGet"]["events"].as_array().into_iter().flatten().map(|e| &e["event"]).collect();
+    let events: Vec<&Value> = got["sentantGet"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["event"])
+        .collect();
     assert_eq!(events, [&json!("set_sensor"), &json!("update")]);
     // Variables as an object work too.
     let body = json!({ "query": SENTANT_GET_BY_ID, "variables": { "id": id } });
-    let (status, answer) = answer(node.http.post(node.graphql_url()).json(&body).send().await?).await?;
+    let (status, answer) = answer(
+        node.http
+            .post(node.graphql_url())
+            .json(&body)
+            .send()
+            .await?,
+    )
+    .await?;
     assert_eq!(status, 200);
     assert_eq!(answer["data"]["sentantGet"]["name"], "device 0001");
     Ok(())
@@ -33,25 +46,48 @@ async fn python_form_body_and_get_query() -> Result<()> {
     let node = TestNode::start().await?;
     let form = [
         ("query", SENTANT_LOAD.to_string()),
-        ("variables", load_variables(&device_definition("device 0007")).to_string()),
+        (
+            "variables",
+            load_variables(&device_definition("device 0007")).to_string(),
+        ),
     ];
-    let (status, loaded) = answer(node.http.post(node.graphql_url()).form(&form).send().await?).await?;
+    let (status, loaded) = answer(
+        node.http
+            .post(node.graphql_url())
+            .form(&form)
+            .send()
+            .await?,
+    )
+    .await?;
     assert_eq!(status, 200, "{loaded}");
     let id = id_of(&loaded["data"]["sentantLoad"])?;
 
     let get = node
         .http
         .get(node.graphql_url())
-        .query(&[("query", SENTANT_GET_BY_ID), ("variables", &json!({ "id": id }).to_string())])
+        .query(&[
+            ("query", SENTANT_GET_BY_ID),
+            ("variables", &json!({ "id": id }).to_string()),
+        ])
         .send()
         .await?;
     let (status, got) = answer(get).await?;
     assert_eq!(status, 200);
     assert_eq!(got["data"]["sentantGet"]["id"], json!(id));
 
-    let all = node.http.get(node.graphql_url()).query(&[("query", SENTANT_ALL)]).send().await?;
+    let all = node
+        .http
+        .get(node.graphql_url())
+        .query(&[("query", SENTANT_ALL)])
+        .send()
+        .await?;
     let (_, all) = answer(all).await?;
-    let names: Vec<&Value> = all["data"]["sentantAll"].as_array().into_iter().flatten().map(|s| &s["name"]).collect();
+    let names: Vec<&Value> = all["data"]["sentantAll"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| &s["name"])
+        .collect();
     assert!(names.contains(&&json!("device 0007")), "{all}");
     Ok(())
 }
@@ -62,13 +98,29 @@ async fn a_mutation_over_get_is_refused_as_absinthe_plug_does() -> Result<()> {
     let get = node
         .http
         .get(node.graphql_url())
-        .query(&[("query", SENTANT_LOAD), ("variables", &load_variables(&device_definition("x")).to_string())])
+        .query(&[
+            ("query", SENTANT_LOAD),
+            (
+                "variables",
+                &load_variables(&device_definition("x")).to_string(),
+            ),
+        ])
         .send()
         .await?;
     let (status, body) = answer(get).await?;
     assert_eq!(status, 405);
-    assert_eq!(body, json!({"errors": [{"message": "Can only perform a mutation from a POST request"}]}));
-    let (_, all) = answer(node.http.get(node.graphql_url()).query(&[("query", SENTANT_ALL)]).send().await?).await?;
+    assert_eq!(
+        body,
+        json!({"errors": [{"message": "Can only perform a mutation from a POST request"}]})
+    );
+    let (_, all) = answer(
+        node.http
+            .get(node.graphql_url())
+            .query(&[("query", SENTANT_ALL)])
+            .send()
+            .await?,
+    )
+    .await?;
     assert_eq!(all["data"]["sentantAll"], json!([]), "nothing was loaded");
     node.assert_device_works("device 0001", 10).await
 }
@@ -91,9 +143,7 @@ async fn every_bad_http_input_is_answered_and_the_node_keeps_serving() -> Result
     let device = node.load(&device_definition("device 0001")).await?;
     let url = node.graphql_url();
     let post = || node.http.post(&url);
-    let send = |id: &str, event: &str| {
-        json!({ "query": SENTANT_SEND, "variables": send_variables(id, event, &json!({})).to_string() })
-    };
+    let send = |id: &str, event: &str| json!({ "query": SENTANT_SEND, "variables": send_variables(id, event, &json!({})).to_string() });
     let cases = vec![
         Bad {
             what: "malformed JSON body",
@@ -164,9 +214,14 @@ async fn every_bad_http_input_is_answered_and_the_node_keeps_serving() -> Result
     ];
     for (n, bad) in cases.into_iter().enumerate() {
         let (status, body) = answer(bad.request.send().await?).await?;
-        ensure!(status == bad.status, "{}: status {status}, body {body}", bad.what);
+        ensure!(
+            status == bad.status,
+            "{}: status {status}, body {body}",
+            bad.what
+        );
         ensure!((bad.check)(&body), "{}: body {body}", bad.what);
-        node.assert_device_works(&format!("device {:04}", n + 2), n as i64).await?;
+        node.assert_device_works(&format!("device {:04}", n + 2), n as i64)
+            .await?;
     }
     Ok(())
 }
@@ -181,9 +236,13 @@ async fn stats_count_what_was_done() -> Result<()> {
     let (mut socket, subscription) = node.subscribed(&id, "update").await?;
     node.await_stat("sockets", |n| n == 1).await?;
     for sensor in [10, 80, 150] {
-        node.send(&id, "set_sensor", json!({ "sensor": sensor })).await?;
+        node.send(&id, "set_sensor", json!({ "sensor": sensor }))
+            .await?;
         node.send(&id, "update", json!({})).await?;
-        assert_eq!(socket.signal(&subscription).await?["parameters"]["sensor"], sensor);
+        assert_eq!(
+            socket.signal(&subscription).await?["parameters"]["sensor"],
+            sensor
+        );
     }
     let (_, refused) = node.send(&id, "nope", json!({})).await?;
     assert_eq!(error_message(&refused), Some("invalid_event"));
@@ -234,19 +293,46 @@ async fn sites_are_served_at_their_folder_names() -> Result<()> {
     std::fs::create_dir_all(app.join("assets"))?;
     std::fs::write(app.join("index.html"), "<h1>iot demo</h1>")?;
     std::fs::write(app.join("assets/app.js"), "console.log('hi')")?;
-    let node = TestNode::with_config(Config { sites: Some(root.clone()), ..Config::loopback() }).await?;
+    let node = TestNode::with_config(Config {
+        sites: Some(root.clone()),
+        ..Config::loopback()
+    })
+    .await?;
 
-    for path in ["/iotdemo", "/iotdemo/", "/iotdemo?device=3", "/iotdemo/?x=1&y=2"] {
+    for path in [
+        "/iotdemo",
+        "/iotdemo/",
+        "/iotdemo?device=3",
+        "/iotdemo/?x=1&y=2",
+    ] {
         let response = node.http.get(format!("{}{path}", node.base)).send().await?;
         assert_eq!(response.status(), 200, "{path}");
-        assert!(response.headers()["content-type"].to_str()?.starts_with("text/html"), "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()?
+                .starts_with("text/html"),
+            "{path}"
+        );
         assert_eq!(response.text().await?, "<h1>iot demo</h1>", "{path}");
     }
-    let js = node.http.get(format!("{}/iotdemo/assets/app.js", node.base)).send().await?;
+    let js = node
+        .http
+        .get(format!("{}/iotdemo/assets/app.js", node.base))
+        .send()
+        .await?;
     assert_eq!(js.status(), 200);
     assert_eq!(js.text().await?, "console.log('hi')");
-    for missing in ["/nothing", "/iotdemo/missing.js", "/../etc/passwd", "/iotdemo/../../x"] {
-        let response = node.http.get(format!("{}{missing}", node.base)).send().await?;
+    for missing in [
+        "/nothing",
+        "/iotdemo/missing.js",
+        "/../etc/passwd",
+        "/iotdemo/../../x",
+    ] {
+        let response = node
+            .http
+            .get(format!("{}{missing}", node.base))
+            .send()
+            .await?;
         assert_eq!(response.status(), 404, "{missing}");
     }
     // The API is still there beside the sites.
@@ -258,8 +344,15 @@ async fn sites_are_served_at_their_folder_names() -> Result<()> {
 #[tokio::test]
 async fn without_sites_unknown_paths_are_404() -> Result<()> {
     let node = TestNode::start().await?;
-    let response = node.http.get(format!("{}/iotdemo", node.base)).send().await?;
+    let response = node
+        .http
+        .get(format!("{}/iotdemo", node.base))
+        .send()
+        .await?;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await?, json!({"errors": {"detail": "Not Found"}}));
+    assert_eq!(
+        response.json::<Value>().await?,
+        json!({"errors": {"detail": "Not Found"}})
+    );
     Ok(())
 }

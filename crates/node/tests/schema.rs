@@ -398,6 +398,7 @@ async fn every_error_word() -> Result<()> {
         json!({"sentantGet": null}),
         "sentantGet is nullable"
     );
+    assert_eq!(out["errors"][0]["path"], json!(["sentantGet"]));
     let out = run(
         &node,
         "query($name: String!) { sentantGet(name: $name) { id } }",
@@ -472,12 +473,14 @@ async fn arguments_of_the_wrong_type_fail_validation_as_absinthe_says() -> Resul
             "Argument \"parameters\" has invalid value \"{bad json\".",
         ),
     ];
-    for (query, variables, message) in cases {
-        let out = run(&node, query, variables).await;
+    // Twice: the second time the document comes from the parsed-document cache.
+    for (query, variables, message) in cases.iter().chain(&cases) {
+        let out = run(&node, query, variables.clone()).await;
         let errors = out["errors"]
             .as_array()
             .with_context(|| format!("no errors for {query}: {out}"))?;
         assert_eq!(errors[0]["message"], json!(message), "{query}");
+        assert_eq!(errors.len(), 1, "{out}");
         assert!(out.get("data").is_none_or(Value::is_null), "{out}");
     }
     assert_eq!(

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use common::{
-    answer, device_definition, id_of, load_variables, send_variables, webapp_post, Socket, SENTANT_ALL, SENTANT_LOAD,
-    SENTANT_SEND,
+    answer, device_definition, id_of, load_variables, send_variables, webapp_post, Socket,
+    SENTANT_ALL, SENTANT_LOAD, SENTANT_SEND,
 };
 use r2_core::phoenix::Vsn;
 use r2_node::{server::ServerError, Config, Running};
@@ -22,7 +22,8 @@ use tokio_rustls::{
 /// Loads `device 0001` through `base` with `client`; returns its id.
 async fn load_device(client: &reqwest::Client, base: &str) -> Result<String> {
     let definition = device_definition("device 0001");
-    let (status, loaded) = webapp_post(client, base, SENTANT_LOAD, &load_variables(&definition)).await?;
+    let (status, loaded) =
+        webapp_post(client, base, SENTANT_LOAD, &load_variables(&definition)).await?;
     ensure!(status == 200, "{loaded}");
     id_of(&loaded["data"]["sentantLoad"])
 }
@@ -39,10 +40,19 @@ async fn https_with_a_self_signed_certificate_beside_plain_http() -> Result<()> 
     let running = Running::start(Config::loopback().with_loopback_https()).await?;
     let https = running.https_url().context("https listener")?;
     let http = running.http_url().context("http listener")?;
-    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
     let id = load_device(&client, &https).await?;
     // Both listeners serve the same node.
-    let (_, all) = answer(client.post(format!("{http}/reality2")).json(&json!({ "query": SENTANT_ALL })).send().await?).await?;
+    let (_, all) = answer(
+        client
+            .post(format!("{http}/reality2"))
+            .json(&json!({ "query": SENTANT_ALL }))
+            .send()
+            .await?,
+    )
+    .await?;
     assert_eq!(all["data"]["sentantAll"][0]["id"], json!(id));
     // A client that checks certificates refuses the self-signed one.
     let strict = reqwest::Client::new();
@@ -54,17 +64,24 @@ async fn https_with_a_self_signed_certificate_beside_plain_http() -> Result<()> 
 #[tokio::test]
 async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
     let dir = scratch("pem")?;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem())?;
     std::fs::write(&key, certified.key_pair.serialize_pem())?;
-    let config = Config { cert: Some(cert), key: Some(key), ..Config::loopback().with_loopback_https() };
+    let config = Config {
+        cert: Some(cert),
+        key: Some(key),
+        ..Config::loopback().with_loopback_https()
+    };
     let running = Running::start(config).await?;
     let addr = running.https.context("https listener")?;
 
     // HTTPS, verifying the certificate.
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes())?)
+        .add_root_certificate(reqwest::Certificate::from_pem(
+            certified.cert.pem().as_bytes(),
+        )?)
         .build()?;
     let https = running.https_url().context("https url")?;
     let id = load_device(&client, &https).await?;
@@ -78,15 +95,26 @@ async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let stream = TlsConnector::from(Arc::new(tls)).connect(ServerName::try_from("localhost")?, tcp).await?;
+    let stream = TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
     let url = format!("wss://localhost:{}/reality2/websocket", addr.port());
     let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
     let mut socket = Socket::over(ws, Vsn::V1);
     socket.join().await?;
     let sub = socket.subscribe(&id, "update").await?;
-    let (status, _) = webapp_post(&client, &https, SENTANT_SEND, &send_variables(&id, "update", &json!({}))).await?;
+    let (status, _) = webapp_post(
+        &client,
+        &https,
+        SENTANT_SEND,
+        &send_variables(&id, "update", &json!({})),
+    )
+    .await?;
     assert_eq!(status, 200);
-    assert_eq!(socket.signal(&sub).await?["parameters"]["name"], "device 0001");
+    assert_eq!(
+        socket.signal(&sub).await?["parameters"]["name"],
+        "device 0001"
+    );
 
     running.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
@@ -103,10 +131,18 @@ async fn unusable_pem_files_stop_the_start() -> Result<()> {
         key: Some(dir.join("missing.pem")),
         ..Config::loopback().with_loopback_https()
     };
-    let error = Running::start(config).await.expect_err("junk is not a certificate");
+    let error = Running::start(config)
+        .await
+        .expect_err("junk is not a certificate");
     assert!(matches!(error, ServerError::Tls(_)), "{error:?}");
-    let half = Config { cert: Some(junk), ..Config::loopback().with_loopback_https() };
-    assert!(matches!(Running::start(half).await, Err(ServerError::Tls(_))));
+    let half = Config {
+        cert: Some(junk),
+        ..Config::loopback().with_loopback_https()
+    };
+    assert!(matches!(
+        Running::start(half).await,
+        Err(ServerError::Tls(_))
+    ));
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use common::{
-    device_definition, is_control_push, monitor_definition, send_variables, view_definition, Closed, Socket, TestNode,
-    AWAIT_SIGNAL, SENTANT_ALL, SENTANT_SEND,
+    device_definition, is_control_push, monitor_definition, send_variables, view_definition,
+    Closed, Socket, TestNode, AWAIT_SIGNAL, SENTANT_ALL, SENTANT_SEND,
 };
 use r2_core::phoenix::{Frame, Vsn, CONTROL_TOPIC, EV_CLOSE, EV_ERROR};
 use r2_node::Config;
@@ -30,7 +30,10 @@ async fn a_device_update_reaches_its_own_socket_and_the_view() -> Result<()> {
     assert_eq!(current["event"], "update");
     assert_eq!(current["parameters"]["sensor"], 0);
     assert_eq!(current["parameters"]["name"], "device 0001");
-    assert_eq!(view_socket.signal(&view_sub).await?["parameters"]["sensor"], 0);
+    assert_eq!(
+        view_socket.signal(&view_sub).await?["parameters"]["sensor"],
+        0
+    );
 
     // A tilt: set_sensor then update, fired without waiting for each other.
     let (set, update) = tokio::join!(
@@ -62,10 +65,15 @@ async fn monitor_reports_sentants_created_and_deleted() -> Result<()> {
     let created = socket.signal(&sub).await?;
     assert_eq!(created["event"], "internal");
     assert_eq!(
-        (&created["parameters"]["activity"], &created["parameters"]["name"], &created["parameters"]["id"]),
+        (
+            &created["parameters"]["activity"],
+            &created["parameters"]["name"],
+            &created["parameters"]["id"]
+        ),
         (&json!("created"), &json!("device 0001"), &json!(device))
     );
-    node.data(common::SENTANT_UNLOAD, json!({ "id": device })).await?;
+    node.data(common::SENTANT_UNLOAD, json!({ "id": device }))
+        .await?;
     let deleted = socket.signal(&sub).await?;
     assert_eq!(deleted["parameters"]["activity"], "deleted");
     assert_eq!(deleted["parameters"]["id"], json!(device));
@@ -82,7 +90,10 @@ async fn unsubscribe_ends_the_pushes() -> Result<()> {
 
     let frame = Frame::unsubscribe(socket.reference(), &sub);
     let (status, response) = socket.request(frame).await?;
-    assert_eq!((status.as_str(), response), ("ok", json!({ "subscriptionId": sub })));
+    assert_eq!(
+        (status.as_str(), response),
+        ("ok", json!({ "subscriptionId": sub }))
+    );
     node.await_stat("subscriptions", |n| n == 1).await?;
 
     node.send(&device, "update", json!({})).await?;
@@ -99,7 +110,9 @@ async fn heartbeats_are_answered_on_the_phoenix_topic() -> Result<()> {
     // Before any join, as after.
     socket.heartbeat().await?;
     socket.join().await?;
-    socket.send_text(r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":0}"#.into()).await?;
+    socket
+        .send_text(r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":0}"#.into())
+        .await?;
     let reply = socket.frame().await?;
     assert_eq!(reply.topic, "phoenix");
     assert_eq!(reply.reference, json!(0));
@@ -112,14 +125,17 @@ async fn v2_sockets_speak_arrays() -> Result<()> {
     let node = TestNode::start().await?;
     let device = node.load(&device_definition("device 0001")).await?;
     let mut socket = Socket::connect(&node.ws_url("?vsn=2.0.0"), Vsn::V2).await?;
-    socket.send_text(format!(r#"["3","3","{CONTROL_TOPIC}","phx_join",{{}}]"#)).await?;
+    socket
+        .send_text(format!(r#"["3","3","{CONTROL_TOPIC}","phx_join",{{}}]"#))
+        .await?;
     let reply = socket.ws_text().await?;
     assert_eq!(
         serde_json::from_str::<Value>(&reply)?,
         json!(["3", "3", CONTROL_TOPIC, "phx_reply", {"status": "ok", "response": {}}])
     );
     let sub = socket.subscribe(&device, "update").await?;
-    node.send(&device, "set_sensor", json!({ "sensor": 77 })).await?;
+    node.send(&device, "set_sensor", json!({ "sensor": 77 }))
+        .await?;
     node.send(&device, "update", json!({})).await?;
     let push: Value = serde_json::from_str(&socket.ws_text().await?)?;
     assert_eq!(push[0], Value::Null);
@@ -164,7 +180,11 @@ async fn one_socket_carries_many_subscriptions() -> Result<()> {
 #[tokio::test]
 async fn a_silent_socket_is_closed_after_the_idle_timeout() -> Result<()> {
     let idle = Duration::from_millis(300);
-    let node = TestNode::with_config(Config { idle_timeout: idle, ..Config::loopback() }).await?;
+    let node = TestNode::with_config(Config {
+        idle_timeout: idle,
+        ..Config::loopback()
+    })
+    .await?;
     let mut silent = node.socket().await?;
     let mut chatty = node.socket().await?;
     let started = Instant::now();
@@ -191,16 +211,25 @@ async fn unknown_topics_and_unjoined_frames_are_answered_as_phoenix_does() -> Re
     };
     let unmatched = json!({"reason": "unmatched topic"});
     let r = socket.reference();
-    assert_eq!(socket.request(join("room:lobby", r)).await?, ("error".into(), unmatched.clone()));
+    assert_eq!(
+        socket.request(join("room:lobby", r)).await?,
+        ("error".into(), unmatched.clone())
+    );
     let r = socket.reference();
     assert_eq!(
         socket.request(join("__absinthe__:elsewhere", r)).await?,
         ("error".into(), json!({"reason": "join crashed"}))
     );
     // A doc before joining the control topic.
-    assert_eq!(socket.doc(SENTANT_ALL, json!({})).await?, ("error".into(), unmatched));
+    assert_eq!(
+        socket.doc(SENTANT_ALL, json!({})).await?,
+        ("error".into(), unmatched)
+    );
     // Leaving what was never joined is fine.
-    let leave = Frame { event: "phx_leave".into(), ..Frame::join_control(socket.reference()) };
+    let leave = Frame {
+        event: "phx_leave".into(),
+        ..Frame::join_control(socket.reference())
+    };
     assert_eq!(socket.request(leave).await?, ("ok".into(), json!({})));
     socket.join().await?;
     assert_eq!(socket.doc(SENTANT_ALL, json!({})).await?.0, "ok");
@@ -214,23 +243,42 @@ async fn documents_on_the_socket_answer_in_the_reply() -> Result<()> {
     let mut socket = node.socket().await?;
     let (status, all) = socket.doc(SENTANT_ALL, json!({})).await?;
     assert_eq!(status, "ok");
-    assert_eq!(all["data"]["sentantAll"], json!([{ "id": device, "name": "device 0001" }]));
+    assert_eq!(
+        all["data"]["sentantAll"],
+        json!([{ "id": device, "name": "device 0001" }])
+    );
 
-    let (status, refused) = socket.doc(SENTANT_SEND, send_variables(&device, "nope", &json!({}))).await?;
+    let (status, refused) = socket
+        .doc(SENTANT_SEND, send_variables(&device, "nope", &json!({})))
+        .await?;
     assert_eq!(status, "ok", "a document that ran is ok even with errors");
     assert_eq!(refused["data"], Value::Null);
     assert_eq!(refused["errors"][0]["message"], "invalid_event");
 
     let (status, broken) = socket.doc("{ sentantAll { id ", json!({})).await?;
     assert_eq!(status, "error");
-    assert!(broken.get("data").is_none() && broken["errors"].is_array(), "{broken}");
+    assert!(
+        broken.get("data").is_none() && broken["errors"].is_array(),
+        "{broken}"
+    );
 
-    for (id, signal) in [(device.as_str(), "nope"), ("00000000-0000-4000-8000-000000000000", "update")] {
-        let (status, response) = socket.doc(AWAIT_SIGNAL, json!({ "id": id, "signal": signal })).await?;
+    for (id, signal) in [
+        (device.as_str(), "nope"),
+        ("00000000-0000-4000-8000-000000000000", "update"),
+    ] {
+        let (status, response) = socket
+            .doc(AWAIT_SIGNAL, json!({ "id": id, "signal": signal }))
+            .await?;
         assert_eq!(status, "error");
-        assert_eq!(response["errors"][0]["message"], "invalid_signal", "{response}");
+        assert_eq!(
+            response["errors"][0]["message"], "invalid_signal",
+            "{response}"
+        );
     }
-    assert!(socket.subscribe(&device, "debug").await?.starts_with("__absinthe__:doc:"));
+    assert!(socket
+        .subscribe(&device, "debug")
+        .await?
+        .starts_with("__absinthe__:doc:"));
     Ok(())
 }
 
@@ -241,9 +289,18 @@ async fn a_malformed_doc_crashes_only_the_channel() -> Result<()> {
     let mut socket = node.socket().await?;
     socket.subscribe(&device, "update").await?;
     node.await_stat("subscriptions", |n| n == 1).await?;
-    for payload in [json!("not an object"), json!({"query": 3}), json!({"query": SENTANT_ALL, "variables": "{}"})] {
+    for payload in [
+        json!("not an object"),
+        json!({"query": 3}),
+        json!({"query": SENTANT_ALL, "variables": "{}"}),
+    ] {
         let reference = socket.reference();
-        socket.send(&Frame { payload, ..Frame::doc(reference, "", json!({})) }).await?;
+        socket
+            .send(&Frame {
+                payload,
+                ..Frame::doc(reference, "", json!({}))
+            })
+            .await?;
         let pushed = socket.frame().await?;
         ensure!(is_control_push(&pushed, EV_ERROR), "{pushed:?}");
         node.await_stat("subscriptions", |n| n == 0).await?;
@@ -252,7 +309,11 @@ async fn a_malformed_doc_crashes_only_the_channel() -> Result<()> {
         socket.join().await?;
     }
     // An event the channel does not know crashes it too.
-    let shout = Frame { topic: CONTROL_TOPIC.into(), event: "shout".into(), ..Frame::heartbeat(json!(9)) };
+    let shout = Frame {
+        topic: CONTROL_TOPIC.into(),
+        event: "shout".into(),
+        ..Frame::heartbeat(json!(9))
+    };
     socket.send(&shout).await?;
     ensure!(is_control_push(&socket.frame().await?, EV_ERROR));
     node.assert_device_works("device 0002", 1).await
@@ -271,7 +332,10 @@ async fn joining_again_replaces_the_channel() -> Result<()> {
     node.await_stat("subscriptions", |n| n == 0).await?;
     let sub = socket.subscribe(&device, "update").await?;
     node.send(&device, "update", json!({})).await?;
-    assert_eq!(socket.signal(&sub).await?["parameters"]["name"], "device 0001");
+    assert_eq!(
+        socket.signal(&sub).await?["parameters"]["name"],
+        "device 0001"
+    );
     Ok(())
 }
 
@@ -280,7 +344,12 @@ async fn a_frame_that_is_not_json_closes_that_socket_only() -> Result<()> {
     let node = TestNode::start().await?;
     let device = node.load(&device_definition("device 0001")).await?;
     let (mut phone, sub) = node.subscribed(&device, "update").await?;
-    for garbage in ["not json", r#"{"topic":"phoenix"}"#, r#"["only","an","array"]"#, "42"] {
+    for garbage in [
+        "not json",
+        r#"{"topic":"phoenix"}"#,
+        r#"["only","an","array"]"#,
+        "42",
+    ] {
         let mut bad = node.socket().await?;
         bad.send_text(garbage.into()).await?;
         assert_eq!(bad.closed().await?, Closed::Code(1011), "{garbage}");

@@ -36,6 +36,10 @@ pub enum DefinitionError {
     /// The document does not have the shape of a sentant or swarm definition.
     #[error("the definition does not have the expected shape")]
     Shape(#[from] serde_json::Error),
+    /// Brackets nest deeper than [`MAX_NESTING`] (refused before YAML reads
+    /// it: the YAML reader's time grows with the square of the nesting).
+    #[error("the definition nests deeper than {MAX_NESTING} levels")]
+    TooDeep,
     /// The sentant's name is empty.
     #[error("the sentant name is empty")]
     EmptyName,
@@ -233,14 +237,44 @@ impl SwarmDef {
     }
 }
 
+/// How deeply a definition's brackets may nest (JSON and YAML readers refuse
+/// deeper documents anyway).
+pub const MAX_NESTING: usize = 128;
+
 /// Percent-decodes `text` and reads it as JSON, or else as YAML.
 fn read_document(text: &str) -> Result<Value, DefinitionError> {
     let decoded = percent_decode_str(text)
         .decode_utf8()
         .map_err(DefinitionError::Encoding)?;
     serde_json::from_str(&decoded).or_else(|json| {
+        if nests_deeper_than(&decoded, MAX_NESTING) {
+            return Err(DefinitionError::TooDeep);
+        }
         serde_norway::from_str(&decoded).map_err(|yaml| DefinitionError::Syntax { json, yaml })
     })
+}
+
+/// Whether `[`/`{` outside quoted strings nest deeper than `limit`.
+fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let (mut depth, mut quote, mut escaped) = (0usize, None, false);
+    for c in text.chars() {
+        match (quote, c) {
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `{key: inner, ...}` → `inner` when `inner` is an object; anything else unchanged.
@@ -363,7 +397,7 @@ mod tests {
     #[test]
     fn malformed_definitions_are_errors_not_panics() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        let deep_map = format!("{}1{}", "{a: ".repeat(50_000), "}".repeat(50_000));
+        let deep_map = format!("{}1{}", "{a: ".repeat(100_000), "}".repeat(100_000));
         let cases = [
             "",
             "not a definition",
@@ -386,6 +420,20 @@ mod tests {
         for case in cases {
             assert!(SentantDef::parse(case).is_err(), "accepted {:.60}", case);
         }
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_quoted_strings() {
+        let nested = |n: usize| format!("{}{}", "{a: [".repeat(n), "]}".repeat(n));
+        assert!(!nests_deeper_than(&nested(64), MAX_NESTING));
+        assert!(nests_deeper_than(&nested(65), MAX_NESTING));
+        let quoted = format!("x: \"{}\"\ny: '{}'", "[".repeat(500), "{".repeat(500));
+        assert!(!nests_deeper_than(&quoted, MAX_NESTING));
+        assert!(!nests_deeper_than(r#"a: "\" [[[" "#, 2));
+        let def = format!("name: deep\ndescription: '{}'", "[".repeat(500));
+        assert!(
+            SentantDef::parse(&def).is_ok_and(|d| d.description.is_some_and(|t| t.len() == 500))
+        );
     }
 
     #[test]

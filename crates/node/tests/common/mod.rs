@@ -13,14 +13,18 @@ use r2_core::phoenix::{Frame, Incoming, Vsn, CONTROL_TOPIC};
 use r2_node::{Config, Running};
 use serde_json::{json, Value};
 use tokio::{io::AsyncRead, io::AsyncWrite};
-use tokio_tungstenite::{tungstenite::Message, WebSocketStream};
+use tokio_tungstenite::{
+    tungstenite::{protocol::WebSocketConfig, Message},
+    WebSocketStream,
+};
 
 /// How long any awaited condition may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 pub use r2_core::graphql::{
-    await_signal_variables, device_definition, load_variables, monitor_definition, send_variables, view_definition,
-    webapp_body, AWAIT_SIGNAL, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND, SENTANT_UNLOAD,
+    await_signal_variables, device_definition, load_variables, monitor_definition, send_variables,
+    view_definition, webapp_body, AWAIT_SIGNAL, SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD,
+    SENTANT_SEND, SENTANT_UNLOAD,
 };
 
 /// A node on `127.0.0.1:0` with a client for it.
@@ -90,7 +94,9 @@ impl TestNode {
     }
 
     /// Opens a V1 socket and joins the control topic.
-    pub async fn socket(&self) -> Result<Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+    pub async fn socket(
+        &self,
+    ) -> Result<Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
         let mut socket = Socket::connect(&self.ws_url(""), Vsn::V1).await?;
         socket.join().await?;
         Ok(socket)
@@ -101,7 +107,10 @@ impl TestNode {
         &self,
         id: &str,
         signal: &str,
-    ) -> Result<(Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, String)> {
+    ) -> Result<(
+        Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        String,
+    )> {
         let mut socket = self.socket().await?;
         let subscription = socket.subscribe(id, signal).await?;
         Ok((socket, subscription))
@@ -113,10 +122,18 @@ impl TestNode {
     pub async fn assert_device_works(&self, name: &str, sensor: i64) -> Result<()> {
         let id = self.load(&device_definition(name)).await?;
         let (mut socket, subscription) = self.subscribed(&id, "update").await?;
-        let (status, body) = self.send(&id, "set_sensor", json!({ "sensor": sensor })).await?;
-        ensure!(status == 200 && body.get("errors").is_none(), "set_sensor: {body}");
+        let (status, body) = self
+            .send(&id, "set_sensor", json!({ "sensor": sensor }))
+            .await?;
+        ensure!(
+            status == 200 && body.get("errors").is_none(),
+            "set_sensor: {body}"
+        );
         let (status, body) = self.send(&id, "update", json!({})).await?;
-        ensure!(status == 200 && body.get("errors").is_none(), "update: {body}");
+        ensure!(
+            status == 200 && body.get("errors").is_none(),
+            "update: {body}"
+        );
         let signal = socket.signal(&subscription).await?;
         ensure!(signal["event"] == "update", "{signal}");
         ensure!(signal["parameters"]["sensor"] == sensor, "{signal}");
@@ -129,7 +146,9 @@ impl TestNode {
         within(async {
             loop {
                 let stats = self.stats().await?;
-                let value = stats[name].as_u64().with_context(|| format!("no {name} in {stats}"))?;
+                let value = stats[name]
+                    .as_u64()
+                    .with_context(|| format!("no {name} in {stats}"))?;
                 if ok(value) {
                     return Ok(value);
                 }
@@ -199,14 +218,22 @@ pub struct Socket<S> {
 
 impl Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     pub async fn connect(url: &str, vsn: Vsn) -> Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        // A small read buffer: tungstenite zero-fills it on every read, which
+        // would make the benchmark's clients measure memset.
+        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
         Ok(Socket::over(ws, vsn))
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
     pub fn over(ws: WebSocketStream<S>, vsn: Vsn) -> Self {
-        Socket { ws, vsn, next_ref: 0 }
+        Socket {
+            ws,
+            vsn,
+            next_ref: 0,
+        }
     }
 
     /// A fresh `ref` (V2 clients count; V1 real clients reuse 0).
@@ -272,7 +299,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
             join = join.with_join_ref(reference);
         }
         let (status, response) = self.request(join).await?;
-        ensure!(status == "ok" && response == json!({}), "{status} {response}");
+        ensure!(
+            status == "ok" && response == json!({}),
+            "{status} {response}"
+        );
         Ok(())
     }
 
@@ -284,7 +314,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
 
     /// Subscribes to `awaitSignal(id, signal)`; returns the subscription id.
     pub async fn subscribe(&mut self, id: &str, signal: &str) -> Result<String> {
-        let (status, response) = self.doc(AWAIT_SIGNAL, await_signal_variables(id, signal)).await?;
+        let (status, response) = self
+            .doc(AWAIT_SIGNAL, await_signal_variables(id, signal))
+            .await?;
         ensure!(status == "ok", "subscribe refused: {response}");
         response["subscriptionId"]
             .as_str()
@@ -300,7 +332,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
                 subscription_id,
                 result,
             } => {
-                ensure!(subscription_id == subscription, "push for {subscription_id}");
+                ensure!(
+                    subscription_id == subscription,
+                    "push for {subscription_id}"
+                );
                 ensure!(frame.topic == subscription, "push on topic {}", frame.topic);
                 Ok(result["data"]["awaitSignal"].clone())
             }
@@ -321,8 +356,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
         within(async {
             loop {
                 match self.ws.next().await {
-                    Some(Ok(Message::Close(Some(close)))) => return Ok(Closed::Code(close.code.into())),
-                    Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Ok(Closed::Dropped),
+                    Some(Ok(Message::Close(Some(close)))) => {
+                        return Ok(Closed::Code(close.code.into()))
+                    }
+                    Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                        return Ok(Closed::Dropped)
+                    }
                     Some(Ok(Message::Text(text))) => bail!("frame before close: {text}"),
                     Some(Ok(_)) => continue,
                 }

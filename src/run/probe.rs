@@ -1,0 +1,97 @@
+//! First contact: before any device joins, one `sentantAll` tells whether
+//! the address is a Reality2 node this page can talk to — and if not, why,
+//! in words a teacher understands.
+//!
+//! A browser hides why a request failed (unreachable, refused, certificate,
+//! CORS all surface as one `TypeError`), so the probe reads the clues it has:
+//! how fast the failure came, whether an opaque `no-cors` request gets
+//! through (then only CORS blocked the real one), and the scheme.
+
+use r2_core::graphql;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestInit, RequestMode};
+
+use super::http::{GraphqlHttp, HttpError};
+use crate::browser::{now_ms, origin};
+
+/// A failure slower than this (ms) is an address that does not answer at all.
+const UNREACHABLE_AFTER_MS: f64 = 3000.0;
+
+/// Why the first contact with a node failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FirstContact {
+    #[error("The node at {node} cannot be reached: nothing answered within {after_s:.0} s. Check the address and that this computer is on the node's network.")]
+    Unreachable { node: String, after_s: f64 },
+    #[error("Nothing is listening at {node} (connection refused). Is the node running, and is the port right (4005 for https, 4006 for http)?")]
+    Refused { node: String },
+    #[error("The node at {node} did not accept the connection. Either nothing is listening there, or this browser has not accepted the node's self-signed certificate yet: open {node}/reality2 once, accept the certificate, then come back.")]
+    RefusedOrCertificate { node: String },
+    #[error("The node at {node} answers, but this page may not read its answers (a different origin without CORS). Open the page from the node itself ({node}/stresstest/), or serve it with trunk's proxy to the node.")]
+    Cors { node: String },
+    #[error("{node} answers HTTP, but /reality2 is not a Reality2 GraphQL endpoint ({detail}). Check the address and port.")]
+    NotReality2 { node: String, detail: String },
+    #[error("The node at {node} answered with an error (HTTP {status}): {excerpt}")]
+    ServerError { node: String, status: u16, excerpt: String },
+    #[error("The node at {node} took longer than {timeout_s:.0} s to answer.")]
+    Timeout { node: String, timeout_s: f64 },
+}
+
+impl FirstContact {
+    /// The short kind the summary counts it under.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FirstContact::Unreachable { .. } => "unreachable",
+            FirstContact::Refused { .. } => "refused",
+            FirstContact::RefusedOrCertificate { .. } => "refused_or_certificate",
+            FirstContact::Cors { .. } => "cors",
+            FirstContact::NotReality2 { .. } => "not_reality2",
+            FirstContact::ServerError { .. } => "server_error",
+            FirstContact::Timeout { .. } => "timeout",
+        }
+    }
+}
+
+/// Asks the node for its sentants once; `Ok` when it answered as a Reality2 node does.
+pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
+    let started = now_ms();
+    let node = node.trim_end_matches('/').to_owned();
+    match http.request(graphql::SENTANT_ALL, &json!({})).await {
+        Ok(response) => match graphql::sentant_list(&response) {
+            Ok(_) => Ok(()),
+            Err(err) => Err(FirstContact::NotReality2 { node, detail: err.to_string() }),
+        },
+        // A GraphQL error message is still a GraphQL answer: a node.
+        Err(HttpError::Graphql(_)) => Ok(()),
+        Err(HttpError::Protocol(err)) => Err(FirstContact::NotReality2 { node, detail: err.to_string() }),
+        Err(HttpError::Status { status, excerpt }) if (400..500).contains(&status) => {
+            Err(FirstContact::NotReality2 { node, detail: format!("HTTP {status}: {excerpt}") })
+        }
+        Err(HttpError::Status { status, excerpt }) => Err(FirstContact::ServerError { node, status, excerpt }),
+        Err(HttpError::Timeout(ms)) => Err(FirstContact::Timeout { node, timeout_s: f64::from(ms) / 1000.0 }),
+        Err(HttpError::Network(_)) => {
+            let elapsed = now_ms() - started;
+            if elapsed > UNREACHABLE_AFTER_MS {
+                Err(FirstContact::Unreachable { node, after_s: elapsed / 1000.0 })
+            } else if node != origin() && opaque_request_gets_through(http.url()).await {
+                Err(FirstContact::Cors { node })
+            } else if node.starts_with("https://") {
+                Err(FirstContact::RefusedOrCertificate { node })
+            } else {
+                Err(FirstContact::Refused { node })
+            }
+        }
+    }
+}
+
+/// Whether a `no-cors` request to `url` gets any answer (opaque, unreadable):
+/// then the server is there and only CORS stopped the readable request.
+async fn opaque_request_gets_through(url: &str) -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_mode(RequestMode::NoCors);
+    let promise = window.fetch_with_str_and_init(url, &init);
+    JsFuture::from(promise).await.is_ok_and(|r: JsValue| !r.is_undefined())
+}
