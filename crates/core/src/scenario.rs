@@ -255,8 +255,12 @@ impl Rotate {
 struct Replay {
     trace: Arc<Trace>,
     index: usize,
-    /// The run time of the current loop's trace time 0.
-    base_ms: f64,
+    /// The run time at which this device started the trace.
+    origin_ms: f64,
+    /// The device's own clock at the current loop's trace time 0: whole
+    /// periods since `origin_ms`. The throttle reads this clock, as a phone's
+    /// throttle reads its own, so rounding never depends on the offset.
+    loop_ms: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -320,7 +324,8 @@ impl Scenario {
             motion: Motion::Replay(Replay {
                 trace,
                 index: 0,
-                base_ms: start_ms + offset,
+                origin_ms: start_ms + offset,
+                loop_ms: 0.0,
             }),
         }
     }
@@ -335,6 +340,15 @@ impl Iterator for Scenario {
     type Item = SensorEvent;
 
     fn next(&mut self) -> Option<SensorEvent> {
+        self.next_timed().map(|(_, event)| event)
+    }
+}
+
+impl Scenario {
+    /// The next event, with the time the device's throttle sees for it: the
+    /// event's run time, except in a replay, where it is the time since the
+    /// device started its trace (so every device throttles alike).
+    fn next_timed(&mut self) -> Option<(f64, SensorEvent)> {
         let rng = &mut self.rng;
         let t_ms = self.next_ms;
         let alpha = match &mut self.motion {
@@ -363,17 +377,19 @@ impl Iterator for Scenario {
             Motion::Replay(replay) => {
                 if replay.index >= replay.trace.events.len() {
                     replay.index = 0;
-                    replay.base_ms += replay.trace.period_ms();
+                    replay.loop_ms += replay.trace.period_ms();
                 }
                 let event = replay.trace.events.get(replay.index)?;
                 replay.index += 1;
-                return Some(SensorEvent {
-                    t_ms: replay.base_ms + event.t_ms,
+                let clock = replay.loop_ms + event.t_ms;
+                let event = SensorEvent {
+                    t_ms: replay.origin_ms + clock,
                     alpha: event.alpha,
-                });
+                };
+                return Some((clock, event));
             }
         };
-        Some(SensorEvent { t_ms, alpha })
+        Some((t_ms, SensorEvent { t_ms, alpha }))
     }
 }
 
@@ -435,12 +451,12 @@ impl Iterator for Planner {
 
     fn next(&mut self) -> Option<PlannedSend> {
         for _ in 0..MAX_EVENTS_WITHOUT_SEND {
-            let event = self.events.next()?;
+            let (clock, event) = self.events.next_timed()?;
             if event.t_ms > self.end_ms {
                 return None;
             }
             let value = match &mut self.gate {
-                Gate::Throttled(throttle) => throttle.offer(event.alpha, event.t_ms),
+                Gate::Throttled(throttle) => throttle.offer(event.alpha, clock),
                 Gate::EveryTap => Some(event.alpha.floor() as i64),
             };
             if let Some(value) = value {
@@ -501,8 +517,7 @@ mod tests {
         let mut scenario = Scenario::replay(trace, 0, 0, 0.0);
         // Start the replay with no offset so trace time = run time.
         if let Motion::Replay(r) = &mut scenario.motion {
-            r.index = 0;
-            r.base_ms = 0.0;
+            r.origin_ms = 0.0;
         }
         pairs(Planner::new(scenario, end))
     }
@@ -697,14 +712,24 @@ mod tests {
             );
         }
         assert_eq!(offsets.len(), 10, "every device has its own offset");
-        // The sequence is what one pass of the rule gives over the looped trace.
-        let looped: Vec<SensorEvent> = Scenario::replay(trace.clone(), 5, 0, 1000.0)
-            .take_while(|e| e.t_ms <= first.last().map_or(0.0, |s| s.intended_ms))
+        // The sequence is what the rule gives over the trace looped on the
+        // device's own clock (trace time plus whole periods).
+        let looped: Vec<SensorEvent> = (0..)
+            .flat_map(|k| {
+                let loop_ms = f64::from(k) * trace.period_ms();
+                trace.events().iter().map(move |e| SensorEvent {
+                    t_ms: loop_ms + e.t_ms,
+                    ..*e
+                })
+            })
+            .take_while(|e| e.t_ms <= first.last().map_or(0.0, |s| s.intended_ms) - 1000.0 - offset0)
             .collect();
-        assert_eq!(
-            webapp_rule(&looped),
-            first.iter().map(|s| (s.intended_ms, s.value)).collect::<Vec<_>>()
-        );
+        let rule = webapp_rule(&looped);
+        assert_eq!(rule.len(), first.len());
+        assert!(rule
+            .iter()
+            .zip(&first)
+            .all(|(r, s)| r.1 == s.value && (r.0 + 1000.0 + offset0 - s.intended_ms).abs() < 1e-6));
     }
 
     #[test]

@@ -398,7 +398,16 @@ mod tests {
     fn malformed_definitions_are_errors_not_panics() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let deep_map = format!("{}1{}", "{a: ".repeat(100_000), "}".repeat(100_000));
+        let mut laughs = String::from("name: laughs\na0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            laughs += &format!(
+                "a{level}: &a{level} [{}]\n",
+                [previous.as_str(); 9].join(", ")
+            );
+        }
         let cases = [
+            &laughs,
             "",
             "not a definition",
             "{",
