@@ -50,10 +50,9 @@ impl AppState {
     /// The state for a page opened with `config` (from its URL), whose own origin is `origin`.
     pub fn new(config: &RunConfig, extra_query: String, origin: &str) -> AppState {
         let mut fields: BTreeMap<String, String> = BTreeMap::new();
-        for pair in config.to_query().split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        for (k, v) in form_urlencoded::parse(config.to_query().as_bytes()) {
             if FIELDS.iter().any(|(name, _)| *name == k) {
-                fields.insert(k.to_owned(), decode(v));
+                fields.insert(k.into_owned(), v.into_owned());
             }
         }
         fields
@@ -69,16 +68,15 @@ impl AppState {
 
     /// The run configuration the form describes.
     pub fn config(&self) -> Result<RunConfig, ConfigError> {
-        let mut query: Vec<String> = self
-            .fields
-            .iter()
-            .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v.trim())))
-            .collect();
-        if !self.extra_query.is_empty() {
-            query.push(self.extra_query.clone());
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.fields.iter().filter(|(_, v)| !v.trim().is_empty()) {
+            query.append_pair(k, v.trim());
         }
-        RunConfig::from_query(&query.join("&"))
+        let mut query = query.finish();
+        if !self.extra_query.is_empty() {
+            query = format!("{query}&{}", self.extra_query);
+        }
+        RunConfig::from_query(&query)
     }
 }
 
@@ -102,14 +100,4 @@ impl Reducible for AppState {
         }
         Rc::new(next)
     }
-}
-
-fn decode(s: &str) -> String {
-    js_sys::decode_uri_component(&s.replace('+', " "))
-        .map(String::from)
-        .unwrap_or_else(|_| s.to_owned())
-}
-
-fn encode(s: &str) -> String {
-    String::from(js_sys::encode_uri_component(s))
 }

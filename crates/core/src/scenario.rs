@@ -197,7 +197,10 @@ fn spread_offset(rng: &mut SmallRng, trace: &Trace) -> f64 {
 /// The time (ms after the run's start) at which device `device_index` of a
 /// run seeded `seed` starts playing `trace` in the `replay` scenario.
 pub fn replay_offset_ms(trace: &Trace, seed: u64, device_index: u32) -> f64 {
-    spread_offset(&mut SmallRng::seed_from_u64(seed ^ mix(device_index)), trace)
+    spread_offset(
+        &mut SmallRng::seed_from_u64(seed ^ mix(device_index)),
+        trace,
+    )
 }
 
 /// A sweep in progress (the seed's `do_in_parallel`).
@@ -661,7 +664,9 @@ mod tests {
             assert!((events[i + 3].t_ms - events[i].t_ms - period).abs() < 1e-9);
             assert_eq!(events[i + 3].alpha, events[i].alpha);
         }
-        let other: Vec<_> = Scenario::replay(trace.clone(), 1, 3, 1000.0).take(9).collect();
+        let other: Vec<_> = Scenario::replay(trace.clone(), 1, 3, 1000.0)
+            .take(9)
+            .collect();
         assert_ne!(events, other);
         assert_eq!(
             other.iter().map(|e| e.alpha).collect::<Vec<_>>(),
@@ -670,7 +675,12 @@ mod tests {
         let long = Arc::new(Trace::new(frames(|t| t)).expect("valid"));
         let long = Trace::new(
             (0..3)
-                .flat_map(|k| long.events().iter().map(move |e| SensorEvent { t_ms: e.t_ms + f64::from(k) * 3000.0, ..*e }))
+                .flat_map(|k| {
+                    long.events().iter().map(move |e| SensorEvent {
+                        t_ms: e.t_ms + f64::from(k) * 3000.0,
+                        ..*e
+                    })
+                })
                 .collect(),
         )
         .expect("valid");
@@ -681,13 +691,15 @@ mod tests {
     #[test]
     fn replay_sends_the_same_values_on_every_device_shifted_in_time() {
         // A phone turned back and forth, 3 s at 60 Hz, looped.
-        let trace = Arc::new(
-            Trace::new(frames(|t| 180.0 + 150.0 * (t / 500.0).sin())).expect("valid"),
-        );
+        let trace =
+            Arc::new(Trace::new(frames(|t| 180.0 + 150.0 * (t / 500.0).sin())).expect("valid"));
         let sends = |device: u32| -> Vec<PlannedSend> {
-            Planner::new(Scenario::replay(trace.clone(), 5, device, 1000.0), f64::INFINITY)
-                .take(60)
-                .collect()
+            Planner::new(
+                Scenario::replay(trace.clone(), 5, device, 1000.0),
+                f64::INFINITY,
+            )
+            .take(60)
+            .collect()
         };
         let first = sends(0);
         let offset0 = replay_offset_ms(&trace, 5, 0);
@@ -707,7 +719,10 @@ mod tests {
                 .all(|(a, b)| (a.intended_ms - b.intended_ms - shift).abs() < 1e-6));
             assert_eq!(
                 these.iter().map(|s| s.intended_ms).collect::<Vec<_>>(),
-                sends(device).iter().map(|s| s.intended_ms).collect::<Vec<_>>(),
+                sends(device)
+                    .iter()
+                    .map(|s| s.intended_ms)
+                    .collect::<Vec<_>>(),
                 "repeatable"
             );
         }
@@ -722,7 +737,9 @@ mod tests {
                     ..*e
                 })
             })
-            .take_while(|e| e.t_ms <= first.last().map_or(0.0, |s| s.intended_ms) - 1000.0 - offset0)
+            .take_while(|e| {
+                e.t_ms <= first.last().map_or(0.0, |s| s.intended_ms) - 1000.0 - offset0
+            })
             .collect();
         let rule = webapp_rule(&looped);
         assert_eq!(rule.len(), first.len());
