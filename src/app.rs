@@ -5,10 +5,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use gloo_timers::callback::Interval;
 use r2_core::config::RunConfig;
 use r2_core::names::RunNames;
+use r2_core::scenario::Trace;
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
@@ -40,7 +42,9 @@ fn from_url() -> (Result<RunConfig, String>, String) {
 /// The page: device mode with `?device` in the URL, else the control page.
 #[function_component(Root)]
 pub fn root() -> Html {
-    let device_mode = query_string().split('&').any(|p| p == "device" || p.starts_with("device="));
+    let device_mode = query_string()
+        .split('&')
+        .any(|p| p == "device" || p.starts_with("device="));
     if device_mode {
         html! { <crate::phone::Phone /> }
     } else {
@@ -48,10 +52,11 @@ pub fn root() -> Html {
     }
 }
 
-/// A new run of `config`, its devices named for this tab's run `number`.
-fn new_run(config: RunConfig, tab: u64, number: u32) -> Run {
+/// A new run of `config`, its devices named for this tab's run `number`;
+/// `trace` is the motion `replay` plays (`None`: the built-in one).
+fn new_run(config: RunConfig, tab: u64, number: u32, trace: Option<Arc<Trace>>) -> Run {
     let node = config.node.clone().unwrap_or_else(origin);
-    Run::new(config, node, RunNames::new(tab, number), None)
+    Run::new(config, node, RunNames::new(tab, number), trace)
 }
 
 /// The commands the control buttons give.
@@ -68,6 +73,17 @@ pub fn app() -> Html {
     let tab = use_memo((), |_| random_u64());
     let run_count = use_mut_ref(|| 0u32);
     let run: Rc<RefCell<Option<Run>>> = use_mut_ref(|| None);
+    // The motion `replay` plays, from the trace picker (issue 5); autostart
+    // waits until the picker's first load has settled.
+    let trace: Rc<RefCell<Option<Arc<Trace>>>> = use_mut_ref(|| None);
+    let trace_settled = use_state(|| false);
+    let on_trace = {
+        let (trace, settled) = (trace.clone(), trace_settled.clone());
+        Callback::from(move |picked: Option<Arc<Trace>>| {
+            *trace.borrow_mut() = picked;
+            settled.set(true);
+        })
+    };
     let state = use_reducer(|| {
         let (config, extra) = from_url();
         let mut state = AppState::new(
@@ -99,6 +115,7 @@ pub fn app() -> Html {
         let run = run.clone();
         let tab = tab.clone();
         let run_count = run_count.clone();
+        let trace = trace.clone();
         Callback::from(move |command: Command| {
             let current = run.borrow().clone();
             match (command, current) {
@@ -115,7 +132,8 @@ pub fn app() -> Html {
                     match state.config() {
                         Ok(config) => {
                             *run_count.borrow_mut() += 1;
-                            let new_run = new_run(config, *tab, *run_count.borrow());
+                            let new_run =
+                                new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
                             *run.borrow_mut() = Some(new_run.clone());
                             spawn_local(async move { new_run.create().await });
                         }
@@ -131,18 +149,23 @@ pub fn app() -> Html {
     };
 
     {
-        // `autostart=1`: the whole run by itself, once, on mount.
+        // `autostart=1`: the whole run by itself, once, when the trace is settled.
         let run = run.clone();
         let state = state.clone();
         let tab = tab.clone();
         let run_count = run_count.clone();
-        use_effect_with((), move |_| {
+        let trace = trace.clone();
+        use_effect_with(*trace_settled, move |settled| {
+            if !*settled {
+                return;
+            }
             if let (Ok(config), _) = from_url() {
                 if config.autostart {
                     match state.config() {
                         Ok(config) => {
                             *run_count.borrow_mut() += 1;
-                            let new_run = new_run(config, *tab, *run_count.borrow());
+                            let new_run =
+                                new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
                             *run.borrow_mut() = Some(new_run.clone());
                             spawn_local(async move { new_run.autorun().await });
                         }
@@ -169,6 +192,8 @@ pub fn app() -> Html {
             <Controls fields={state.fields.clone()} error={state.form_error.clone()}
                       phase={snapshot.as_ref().map(|s| s.phase.clone())}
                       on_edit={on_edit} on_command={on_command} />
+            <crate::view::trace::TracePicker on_trace={on_trace} />
+            <crate::view::qr::JoinQr prefix={snapshot.as_ref().map(|s| AttrValue::from(s.prefix.clone()))} node={state.fields.get("node").cloned().map(AttrValue::from)} />
             if let Some(snapshot) = snapshot {
                 <Counters snapshot={snapshot.clone()} />
                 <Charts snapshot={snapshot.clone()} />

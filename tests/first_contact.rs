@@ -16,16 +16,25 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Opens the page on `node` with `query` and returns it.
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url())).await?;
+    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+        .await?;
     Ok(page)
 }
 
 /// Runs the page against `target` and returns the first-contact message and the summary.
-async fn contact(browser: &Browser, node: &TestNode, target: &str, extra: &str) -> Result<(String, Value)> {
+async fn contact(
+    browser: &Browser,
+    node: &TestNode,
+    target: &str,
+    extra: &str,
+) -> Result<(String, Value)> {
     let query = format!("node={target}&devices=3&duration=1&autostart=1{extra}");
     let page = open(browser, node, &query).await?;
     let message = page
-        .wait_for("document.querySelector('#r2-contact-error')?.textContent", WAIT)
+        .wait_for(
+            "document.querySelector('#r2-contact-error')?.textContent",
+            WAIT,
+        )
         .await?
         .as_str()
         .context("message text")?
@@ -44,7 +53,12 @@ async fn contact(browser: &Browser, node: &TestNode, target: &str, extra: &str) 
 fn error_kinds(summary: &Value) -> Vec<String> {
     summary["errors"]
         .as_array()
-        .map(|errors| errors.iter().filter_map(|e| e["kind"].as_str().map(str::to_owned)).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -99,14 +113,25 @@ async fn each_wrong_address_gets_its_own_message() -> Result<()> {
     )))
     .await?;
     let (message, summary) = contact(&browser, &node, &web, "").await?;
-    assert!(message.contains("not a Reality2 GraphQL endpoint"), "{message}");
+    assert!(
+        message.contains("not a Reality2 GraphQL endpoint"),
+        "{message}"
+    );
     assert_eq!(error_kinds(&summary), vec!["not_reality2"], "{summary}");
 
     // A server that answers, but not to this origin: CORS.
-    let foreign = fake_server(Some(("200 OK", "Content-Type: application/json\r\n", r#"{"data":{"sentantAll":[]}}"#))).await?;
+    let foreign = fake_server(Some((
+        "200 OK",
+        "Content-Type: application/json\r\n",
+        r#"{"data":{"sentantAll":[]}}"#,
+    )))
+    .await?;
     let (message, summary) = contact(&browser, &node, &foreign, "").await?;
     assert!(message.contains("may not read its answers"), "{message}");
-    assert!(message.contains("/stresstest/"), "the fix is named: {message}");
+    assert!(
+        message.contains("/stresstest/"),
+        "the fix is named: {message}"
+    );
     assert_eq!(error_kinds(&summary), vec!["cors"], "{summary}");
 
     // A server that accepts and never answers.
@@ -120,10 +145,21 @@ async fn each_wrong_address_gets_its_own_message() -> Result<()> {
     let https = tls.https_url().context("https listener")?;
     let (message, summary) = contact(&browser, &node, &https, "").await?;
     assert!(message.contains("certificate"), "{message}");
-    assert!(message.contains(&format!("{https}/reality2")), "the link to open once: {message}");
-    assert_eq!(error_kinds(&summary), vec!["refused_or_certificate"], "{summary}");
+    assert!(
+        message.contains(&format!("{https}/reality2")),
+        "the link to open once: {message}"
+    );
+    assert_eq!(
+        error_kinds(&summary),
+        vec!["refused_or_certificate"],
+        "{summary}"
+    );
 
-    assert_eq!(node.stats().await?["loads"], 0, "nothing was sent to the page's own node");
+    assert_eq!(
+        node.stats().await?["loads"],
+        0,
+        "nothing was sent to the page's own node"
+    );
     tls.stop().await?;
     browser.close().await?;
     Ok(())
@@ -148,7 +184,9 @@ async fn bad_form_values_are_refused_with_a_message() -> Result<()> {
         let message = page.wait_for(error, WAIT).await?;
         let message = message.as_str().context("error text")?;
         assert!(message.contains(field), "?{query}: {message}");
-        let create_disabled = page.eval("document.querySelector('#b-create').disabled").await?;
+        let create_disabled = page
+            .eval("document.querySelector('#b-create').disabled")
+            .await?;
         assert_eq!(create_disabled, Value::Bool(true), "?{query}");
     }
 
@@ -167,13 +205,27 @@ async fn bad_form_values_are_refused_with_a_message() -> Result<()> {
 
     // More devices than a browser has websockets, in per-device mode: a warning naming `shared`.
     let page = open(&browser, &node, "devices=400&sockets=per-device").await?;
-    let warning = page.wait_for("document.querySelector('#r2-form-warning')?.textContent", WAIT).await?;
-    assert!(warning.as_str().is_some_and(|w| w.contains("shared")), "{warning}");
+    let warning = page
+        .wait_for(
+            "document.querySelector('#r2-form-warning')?.textContent",
+            WAIT,
+        )
+        .await?;
+    assert!(
+        warning.as_str().is_some_and(|w| w.contains("shared")),
+        "{warning}"
+    );
     let page = open(&browser, &node, "devices=400&sockets=shared").await?;
-    let none = page.eval("document.querySelector('#r2-form-warning') === null").await?;
+    let none = page
+        .eval("document.querySelector('#r2-form-warning') === null")
+        .await?;
     assert_eq!(none, Value::Bool(true));
 
-    assert_eq!(node.stats().await?["loads"], 0, "no bad value reached the node");
+    assert_eq!(
+        node.stats().await?["loads"],
+        0,
+        "no bad value reached the node"
+    );
     browser.close().await?;
     Ok(())
 }

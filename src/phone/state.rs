@@ -131,7 +131,10 @@ impl Sensor {
 
     /// Whether the `deviceorientation` listener should be attached.
     pub fn is_listening(&self) -> bool {
-        matches!(self, Sensor::Listening | Sensor::Streaming | Sensor::Missing)
+        matches!(
+            self,
+            Sensor::Listening | Sensor::Streaming | Sensor::Missing
+        )
     }
 
     /// Whether motion cannot be used, so the colour buttons are the way.
@@ -276,7 +279,9 @@ fn checked_prefix(value: &str) -> Option<String> {
     let value = value.trim();
     let fine = !value.is_empty()
         && value.len() <= MAX_PREFIX_LEN
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     fine.then(|| {
         if value.ends_with('-') {
             value.to_owned()
@@ -574,7 +579,8 @@ impl Reducible for PhoneState {
                 next.fail_request(format!("subscription refused: {why}"));
             }
             PhoneAction::SocketClosed => {
-                if next.live_id().is_some() && !matches!(next.subscription, Subscription::Refused(_))
+                if next.live_id().is_some()
+                    && !matches!(next.subscription, Subscription::Refused(_))
                 {
                     next.subscription = Subscription::Dropped;
                     next.socket_epoch += 1;
@@ -775,7 +781,9 @@ mod tests {
                 "NotAllowedError".into(),
             ))],
         );
-        assert!(failed.message().is_some_and(|m| m.contains("NotAllowedError")));
+        assert!(failed
+            .message()
+            .is_some_and(|m| m.contains("NotAllowedError")));
     }
 
     #[test]
@@ -792,12 +800,7 @@ mod tests {
             ],
         );
         assert_eq!(state.sent, vec![80, 80, 290]);
-        assert_eq!(
-            state.link,
-            Link::Leaving {
-                id: "u-1".into()
-            }
-        );
+        assert_eq!(state.link, Link::Leaving { id: "u-1".into() });
         assert_eq!(state.live_id(), None);
     }
 
@@ -811,12 +814,19 @@ mod tests {
         assert_eq!(again.name, None);
         let gone = run(live(), [PhoneAction::Gone]);
         assert!(gone.message().is_some_and(|m| m.contains("no longer")));
-        assert_eq!(run(live(), [PhoneAction::Rejoin]).join_attempt, 1, "live: no rejoin");
+        assert_eq!(
+            run(live(), [PhoneAction::Rejoin]).join_attempt,
+            1,
+            "live: no rejoin"
+        );
     }
 
     #[test]
     fn a_dropped_socket_is_reopened_but_a_refused_one_is_not() {
-        let dropped = run(live(), [PhoneAction::SocketConnected, PhoneAction::SocketClosed]);
+        let dropped = run(
+            live(),
+            [PhoneAction::SocketConnected, PhoneAction::SocketClosed],
+        );
         assert_eq!(dropped.subscription, Subscription::Dropped);
         assert_eq!(dropped.socket_epoch, 1);
         let refused = run(
@@ -828,7 +838,10 @@ mod tests {
         );
         assert_eq!(refused.socket_epoch, 0);
         assert_eq!(refused.errors, 1);
-        let subscribed = run(live(), [PhoneAction::SocketConnected, PhoneAction::Subscribed]);
+        let subscribed = run(
+            live(),
+            [PhoneAction::SocketConnected, PhoneAction::Subscribed],
+        );
         assert_eq!(subscribed.report()["subscribed"], true);
     }
 

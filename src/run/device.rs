@@ -180,7 +180,9 @@ impl Device {
         (start_ms, ends_ms): (f64, f64),
     ) {
         let scenario = match (kind, trace) {
-            (ScenarioKind::Replay, Some(trace)) => Scenario::replay(trace.clone(), seed, index, start_ms),
+            (ScenarioKind::Replay, Some(trace)) => {
+                Scenario::replay(trace.clone(), seed, index, start_ms)
+            }
             _ => Scenario::new(kind, seed, index, start_ms),
         };
         self.planner = Some(Planner::new(scenario, ends_ms));
@@ -225,6 +227,15 @@ impl Device {
             .find(|s| s.value == value && !s.answered)?;
         sent.answered = true;
         Some((sent.intended_ms, sent.actual_ms))
+    }
+
+    /// When this device last sent `value` (ms), if it still remembers.
+    pub(crate) fn sent_at(&self, value: i64) -> Option<f64> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|s| s.value == value)
+            .map(|s| s.actual_ms)
     }
 
     fn remember(&mut self, sent: Sent) {
@@ -317,7 +328,8 @@ pub(crate) fn vanished(run: &Run, index: u32) {
         inner.metrics.devices_vanished += 1;
         let message = format!("the sentant of {} is no longer on the node", device.name);
         inner.metrics.record_error("vanished", &message);
-        inner.config.recreate && !matches!(inner.phase, super::Phase::Deleting | super::Phase::Deleted)
+        inner.config.recreate
+            && !matches!(inner.phase, super::Phase::Deleting | super::Phase::Deleted)
     });
     if recreate {
         spawn_local(load_and_subscribe(run.clone(), index, true));
@@ -359,7 +371,14 @@ async fn load(run: &Run, name: &str) -> Result<String, String> {
 /// Sends `sentantSend(id, event, parameters)` planned for `intended_ms` and
 /// counts it: answered, or failed (its error is already recorded). Phones
 /// do not retry, and neither does this.
-async fn send_event(run: Run, device: Option<u32>, op: Op, id: String, parameters: Value, intended_ms: f64) {
+async fn send_event(
+    run: Run,
+    device: Option<u32>,
+    op: Op,
+    id: String,
+    parameters: Value,
+    intended_ms: f64,
+) {
     let variables = graphql::send_variables(&id, op.as_str(), &parameters);
     let sent_ms = now_ms();
     let result = request(&run, op, graphql::SENTANT_SEND, variables).await;
@@ -445,25 +464,26 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
         json!({ "sensor": planned.value }),
         intended,
     ));
-    spawn_local(send_event(run.clone(), Some(index), Op::Update, id, json!({}), intended));
+    spawn_local(send_event(
+        run.clone(),
+        Some(index),
+        Op::Update,
+        id,
+        json!({}),
+        intended,
+    ));
 }
 
 /// `sentantUnload(id)`.
 pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), HttpError> {
-    let result = request(
+    request(
         run,
         Op::SentantUnload,
         graphql::SENTANT_UNLOAD,
         json!({ "id": id }),
     )
-    .await;
-    match result {
-        Ok(_) => {
-            run.with(|inner| inner.metrics.devices_deleted += 1);
-            Ok(())
-        }
-        Err(err) => Err(err),
-    }
+    .await
+    .map(drop)
 }
 
 /// This run's sentants the node still holds.

@@ -29,7 +29,10 @@ const BACKOFF_AFTER_MS: u32 = 5000;
 
 /// The delay before reconnect attempt `attempt` (1-based), as phoenix.js.
 pub fn backoff_ms(attempt: u32) -> u32 {
-    BACKOFF_MS.get(attempt.saturating_sub(1) as usize).copied().unwrap_or(BACKOFF_AFTER_MS)
+    BACKOFF_MS
+        .get(attempt.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or(BACKOFF_AFTER_MS)
 }
 
 /// What a socket event asks for once the run is no longer borrowed.
@@ -47,9 +50,15 @@ enum Effect {
 fn carry_out(run: &Run, effects: Vec<Effect>) {
     for effect in effects {
         match effect {
-            Effect::UpdateOnConnect(id) => spawn_local(device::send_update_on_connect(run.clone(), id)),
-            Effect::Reconnect { index, delay_ms } => spawn_local(reconnect(run.clone(), index, delay_ms)),
-            Effect::ReconnectShared { k, delay_ms } => spawn_local(reconnect_shared(run.clone(), k, delay_ms)),
+            Effect::UpdateOnConnect(id) => {
+                spawn_local(device::send_update_on_connect(run.clone(), id))
+            }
+            Effect::Reconnect { index, delay_ms } => {
+                spawn_local(reconnect(run.clone(), index, delay_ms))
+            }
+            Effect::ReconnectShared { k, delay_ms } => {
+                spawn_local(reconnect_shared(run.clone(), k, delay_ms))
+            }
             Effect::Vanished(index) => device::vanished(run, index),
         }
     }
@@ -57,7 +66,10 @@ fn carry_out(run: &Run, effects: Vec<Effect>) {
 
 /// Whether the run still wants its sockets (not deleting, not failed).
 fn wants_sockets(inner: &Inner) -> bool {
-    !matches!(inner.phase, Phase::Deleting | Phase::Deleted | Phase::Failed(_))
+    !matches!(
+        inner.phase,
+        Phase::Deleting | Phase::Deleted | Phase::Failed(_)
+    )
 }
 
 /// Starts device `index`'s subscription as the configured mode does it.
@@ -68,7 +80,8 @@ pub(crate) fn subscribe(run: &Run, index: u32) {
         SocketsMode::PerDevice => open_device_socket(run, index),
         SocketsMode::Shared => run.with(|inner| {
             let k = shared_socket_of(inner, index);
-            inner.devices[index as usize].subscription = Subscription::Connecting { since_ms: now_ms() };
+            inner.devices[index as usize].subscription =
+                Subscription::Connecting { since_ms: now_ms() };
             if inner.shared.get(k).is_some_and(|s| s.joined) {
                 send_shared_doc(inner, k, index);
             }
@@ -77,7 +90,11 @@ pub(crate) fn subscribe(run: &Run, index: u32) {
 }
 
 fn subscription_doc(reference: Value, id: &str) -> Frame {
-    Frame::doc(reference, graphql::AWAIT_SIGNAL, json!({ "id": id, "signal": "update" }))
+    Frame::doc(
+        reference,
+        graphql::AWAIT_SIGNAL,
+        json!({ "id": id, "signal": "update" }),
+    )
 }
 
 /// A subscription went live at `now`: ends the device's gap, if it had one.
@@ -94,11 +111,19 @@ fn went_live(metrics: &mut RunMetrics, device: &mut Device, sub_id: &str, now: f
 
 /// The node refused a subscription: the sentant is gone (`invalid_signal`
 /// for an id it does not know), or something else is wrong.
-fn refused(metrics: &mut RunMetrics, device: &mut Device, index: u32, response: &Value) -> Option<Effect> {
+fn refused(
+    metrics: &mut RunMetrics,
+    device: &mut Device,
+    index: u32,
+    response: &Value,
+) -> Option<Effect> {
     let why = format!("subscription refused: {response}");
     metrics.record_error("ws_subscribe", &why);
     device.subscription = Subscription::Failed(why);
-    response.to_string().contains("invalid_signal").then_some(Effect::Vanished(index))
+    response
+        .to_string()
+        .contains("invalid_signal")
+        .then_some(Effect::Vanished(index))
 }
 
 /// The socket of a device (or a shared one) dropped at `now`: the device
@@ -143,7 +168,12 @@ pub(crate) fn open_device_socket(run: &Run, index: u32) {
 fn on_device_socket(inner: &mut Inner, index: u32, event: SocketEvent) -> Vec<Effect> {
     let now = now_ms();
     let wants = wants_sockets(inner);
-    let Inner { devices, metrics, sockets_live, .. } = inner;
+    let Inner {
+        devices,
+        metrics,
+        sockets_live,
+        ..
+    } = inner;
     let device = &mut devices[index as usize];
     let mut effects = Vec::new();
     match event {
@@ -174,7 +204,9 @@ fn on_device_socket(inner: &mut Inner, index: u32, event: SocketEvent) -> Vec<Ef
                     effects.push(Effect::UpdateOnConnect(id));
                 }
             }
-            Incoming::Data { result, .. } => device::receive_signal(metrics, device, index, result, now),
+            Incoming::Data { result, .. } => {
+                device::receive_signal(metrics, device, index, result, now)
+            }
             _ => {}
         },
         SocketEvent::Malformed(err) => metrics.record_error("ws_malformed", &err.to_string()),
@@ -183,11 +215,17 @@ fn on_device_socket(inner: &mut Inner, index: u32, event: SocketEvent) -> Vec<Ef
                 *sockets_live = sockets_live.saturating_sub(1);
                 metrics.set_sockets(*sockets_live);
             }
-            metrics.record_error("ws_closed", &format!("socket closed (code {code}) {reason}"));
+            metrics.record_error(
+                "ws_closed",
+                &format!("socket closed (code {code}) {reason}"),
+            );
             if wants && device.is_live() {
                 dropped(device, now);
                 device.reconnect_attempt += 1;
-                effects.push(Effect::Reconnect { index, delay_ms: backoff_ms(device.reconnect_attempt) });
+                effects.push(Effect::Reconnect {
+                    index,
+                    delay_ms: backoff_ms(device.reconnect_attempt),
+                });
             } else {
                 device.subscription = Subscription::Failed(format!("socket closed (code {code})"));
             }
@@ -253,7 +291,10 @@ fn send_shared_doc(inner: &mut Inner, k: usize, index: u32) {
     let reference = shared.next_ref.to_string();
     let device = &mut inner.devices[index as usize];
     let id = device.id().unwrap_or_default();
-    let sent = shared.socket.as_ref().is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
+    let sent = shared
+        .socket
+        .as_ref()
+        .is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
     if sent {
         shared.refs.insert(reference, index);
         device.subscription = Subscription::Requested { since_ms: now_ms() };
@@ -291,7 +332,11 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Vec<Effe
                             .filter(|&i| i as usize % n == k)
                             .filter(|&i| {
                                 let d = &inner.devices[i as usize];
-                                d.is_live() && matches!(d.subscription, Subscription::Connecting { .. } | Subscription::Dropped)
+                                d.is_live()
+                                    && matches!(
+                                        d.subscription,
+                                        Subscription::Connecting { .. } | Subscription::Dropped
+                                    )
                             })
                             .collect();
                         for index in waiting {
@@ -302,19 +347,25 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Vec<Effe
                     }
                     return effects;
                 }
-                let Some(index) = inner.shared[k].refs.remove(&reference) else { return effects };
+                let Some(index) = inner.shared[k].refs.remove(&reference) else {
+                    return effects;
+                };
                 let device = &mut inner.devices[index as usize];
                 match response.get("subscriptionId").and_then(Value::as_str) {
                     Some(sub_id) if status == "ok" => {
                         went_live(&mut inner.metrics, device, sub_id, now);
                         inner.routes.insert(sub_id.to_owned(), index);
                         // As a phone does on "connected": fetch the current value.
-                        effects.extend(device.id().map(|id| Effect::UpdateOnConnect(id.to_owned())));
+                        effects
+                            .extend(device.id().map(|id| Effect::UpdateOnConnect(id.to_owned())));
                     }
                     _ => effects.extend(refused(&mut inner.metrics, device, index, response)),
                 }
             }
-            Incoming::Data { subscription_id, result } => {
+            Incoming::Data {
+                subscription_id,
+                result,
+            } => {
                 if let Some(&index) = inner.routes.get(subscription_id) {
                     let device = &mut inner.devices[index as usize];
                     device::receive_signal(&mut inner.metrics, device, index, result, now);
@@ -328,7 +379,10 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Vec<Effe
                 inner.sockets_live = inner.sockets_live.saturating_sub(1);
                 inner.metrics.set_sockets(inner.sockets_live);
             }
-            inner.metrics.record_error("ws_closed", &format!("shared socket closed (code {code}) {reason}"));
+            inner.metrics.record_error(
+                "ws_closed",
+                &format!("shared socket closed (code {code}) {reason}"),
+            );
             inner.shared[k].joined = false;
             let n = inner.shared.len();
             inner.routes.retain(|_, index| *index as usize % n != k);
@@ -339,7 +393,10 @@ fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Vec<Effe
             }
             if wants_sockets(inner) {
                 inner.shared[k].attempt += 1;
-                effects.push(Effect::ReconnectShared { k, delay_ms: backoff_ms(inner.shared[k].attempt) });
+                effects.push(Effect::ReconnectShared {
+                    k,
+                    delay_ms: backoff_ms(inner.shared[k].attempt),
+                });
             }
         }
     }
@@ -373,6 +430,7 @@ pub(crate) fn close_all(inner: &mut Inner) {
         closed += u64::from(std::mem::take(&mut shared.open));
     }
     inner.routes.clear();
+    closed += super::projector::close_all(&mut inner.projectors);
     inner.sockets_live = inner.sockets_live.saturating_sub(closed);
     inner.metrics.set_sockets(inner.sockets_live);
 }

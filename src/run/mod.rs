@@ -20,6 +20,7 @@ pub mod device;
 pub mod http;
 mod link;
 pub mod probe;
+mod projector;
 mod schedule;
 pub mod socket;
 
@@ -123,6 +124,7 @@ pub struct Snapshot {
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals: u64,
+    pub projector_signals: u64,
     pub errors: u64,
     pub sends_per_s: f64,
     pub signals_per_s: f64,
@@ -156,6 +158,7 @@ pub(crate) struct Inner {
     pub(crate) phase: Phase,
     pub(crate) devices: Vec<Device>,
     pub(crate) shared: Vec<SharedSocket>,
+    pub(crate) projectors: projector::Projectors,
     /// Subscription id → device index (`shared` mode).
     pub(crate) routes: HashMap<String, u32>,
     pub(crate) metrics: RunMetrics,
@@ -199,6 +202,7 @@ impl Run {
             phase: Phase::Creating,
             devices,
             shared: Vec::new(),
+            projectors: Default::default(),
             routes: HashMap::new(),
             metrics: RunMetrics::new(now_ms(), config.devices),
             scheduler: Scheduler::default(),
@@ -256,7 +260,9 @@ impl Run {
         let (http, node) = self.with(|i| (i.http.clone(), i.node.clone()));
         if let Err(contact) = probe::probe(&http, &node).await {
             self.with(|inner| {
-                inner.metrics.record_error(contact.kind(), &contact.to_string());
+                inner
+                    .metrics
+                    .record_error(contact.kind(), &contact.to_string());
                 inner.phase = Phase::Failed(contact.to_string());
                 inner.generation += 1;
             });
@@ -290,6 +296,12 @@ impl Run {
         {
             TimeoutFuture::new(50).await;
         }
+        let viewers = self.with(|i| i.config.viewers);
+        if viewers > 0 && self.is_current(generation) {
+            if let Err(err) = projector::start(self, viewers).await {
+                self.with(|inner| inner.metrics.record_error("projector", &err.to_string()));
+            }
+        }
         if self.is_current(generation) {
             self.enter(Phase::Ready);
         }
@@ -309,7 +321,13 @@ impl Run {
             let (kind, seed) = (inner.config.scenario, inner.config.seed);
             for (index, device) in inner.devices.iter_mut().enumerate() {
                 if device.is_live() {
-                    device.plan(kind, seed, inner.trace.as_ref(), index as u32, (started_ms, ends_ms));
+                    device.plan(
+                        kind,
+                        seed,
+                        inner.trace.as_ref(),
+                        index as u32,
+                        (started_ms, ends_ms),
+                    );
                     if let Some(at_ms) = device.next_send(ends_ms) {
                         inner.scheduler.push(at_ms, index as u32);
                     }
@@ -364,6 +382,7 @@ impl Run {
             .map(|_| delete_worker(self.clone(), queue.clone()))
             .collect();
         futures::future::join_all(workers).await;
+        projector::unload_own(self).await;
         let leftovers = device::own_sentants_on_node(self).await;
         self.with(|inner| {
             inner.leftovers = match leftovers {
@@ -431,6 +450,7 @@ impl Run {
             sends_ok: inner.metrics.sends_ok,
             sends_failed: inner.metrics.sends_failed,
             signals: inner.metrics.signals_received,
+            projector_signals: inner.metrics.projector_signals,
             errors: inner.metrics.errors_total,
             sends_per_s,
             signals_per_s,
@@ -487,11 +507,17 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
         let next = queue.borrow_mut().next();
         let Some((index, id)) = next else { return };
         for attempt in 1..=DELETE_ATTEMPTS {
-            match device::unload(&run, &id).await.map_err(|e| device::gone(&e).then_some(()).ok_or(e)) {
+            match device::unload(&run, &id)
+                .await
+                .map_err(|e| device::gone(&e).then_some(()).ok_or(e))
+            {
                 // Unloaded, or the node no longer knows the id (it restarted,
                 // or someone else unloaded it): either way it is gone.
                 Ok(()) | Err(Ok(())) => {
-                    run.with(|inner| inner.devices[index as usize].mark_deleted());
+                    run.with(|inner| {
+                        inner.devices[index as usize].mark_deleted();
+                        inner.metrics.devices_deleted += 1;
+                    });
                     break;
                 }
                 Err(Err(err)) if attempt == DELETE_ATTEMPTS => {

@@ -33,7 +33,11 @@ pub enum FirstContact {
     #[error("{node} answers HTTP, but /reality2 is not a Reality2 GraphQL endpoint ({detail}). Check the address and port.")]
     NotReality2 { node: String, detail: String },
     #[error("The node at {node} answered with an error (HTTP {status}): {excerpt}")]
-    ServerError { node: String, status: u16, excerpt: String },
+    ServerError {
+        node: String,
+        status: u16,
+        excerpt: String,
+    },
     #[error("The node at {node} took longer than {timeout_s:.0} s to answer.")]
     Timeout { node: String, timeout_s: f64 },
 }
@@ -60,20 +64,39 @@ pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
     match http.request(graphql::SENTANT_ALL, &json!({})).await {
         Ok(response) => match graphql::sentant_list(&response) {
             Ok(_) => Ok(()),
-            Err(err) => Err(FirstContact::NotReality2 { node, detail: err.to_string() }),
+            Err(err) => Err(FirstContact::NotReality2 {
+                node,
+                detail: err.to_string(),
+            }),
         },
         // A GraphQL error message is still a GraphQL answer: a node.
         Err(HttpError::Graphql(_)) => Ok(()),
-        Err(HttpError::Protocol(err)) => Err(FirstContact::NotReality2 { node, detail: err.to_string() }),
+        Err(HttpError::Protocol(err)) => Err(FirstContact::NotReality2 {
+            node,
+            detail: err.to_string(),
+        }),
         Err(HttpError::Status { status, excerpt }) if (400..500).contains(&status) => {
-            Err(FirstContact::NotReality2 { node, detail: format!("HTTP {status}: {excerpt}") })
+            Err(FirstContact::NotReality2 {
+                node,
+                detail: format!("HTTP {status}: {excerpt}"),
+            })
         }
-        Err(HttpError::Status { status, excerpt }) => Err(FirstContact::ServerError { node, status, excerpt }),
-        Err(HttpError::Timeout(ms)) => Err(FirstContact::Timeout { node, timeout_s: f64::from(ms) / 1000.0 }),
+        Err(HttpError::Status { status, excerpt }) => Err(FirstContact::ServerError {
+            node,
+            status,
+            excerpt,
+        }),
+        Err(HttpError::Timeout(ms)) => Err(FirstContact::Timeout {
+            node,
+            timeout_s: f64::from(ms) / 1000.0,
+        }),
         Err(HttpError::Network(_)) => {
             let elapsed = now_ms() - started;
             if elapsed > UNREACHABLE_AFTER_MS {
-                Err(FirstContact::Unreachable { node, after_s: elapsed / 1000.0 })
+                Err(FirstContact::Unreachable {
+                    node,
+                    after_s: elapsed / 1000.0,
+                })
             } else if node != origin() && opaque_request_gets_through(http.url()).await {
                 Err(FirstContact::Cors { node })
             } else if node.starts_with("https://") {
@@ -88,10 +111,14 @@ pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
 /// Whether a `no-cors` request to `url` gets any answer (opaque, unreadable):
 /// then the server is there and only CORS stopped the readable request.
 async fn opaque_request_gets_through(url: &str) -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let init = RequestInit::new();
     init.set_method("GET");
     init.set_mode(RequestMode::NoCors);
     let promise = window.fetch_with_str_and_init(url, &init);
-    JsFuture::from(promise).await.is_ok_and(|r: JsValue| !r.is_undefined())
+    JsFuture::from(promise)
+        .await
+        .is_ok_and(|r: JsValue| !r.is_undefined())
 }

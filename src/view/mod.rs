@@ -1,10 +1,13 @@
 //! Components that only render and dispatch: the control panel, the live
-//! counters, the device tiles and the report.
+//! counters, the device tiles and the report; the phones' QR join ([`qr`])
+//! and the replay trace picker ([`trace`]).
 
 mod chart;
 mod charts;
 mod controls;
+pub mod qr;
 mod report;
+pub mod trace;
 
 pub use charts::Charts;
 pub use controls::Controls;
@@ -51,6 +54,7 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 { cell("signals/s", format!("{:.0}", s.signals_per_s), "signals-rate") }
                 { cell("sends ok", s.sends_ok.to_string(), "sends-ok") }
                 { cell("signals", s.signals.to_string(), "signals") }
+                if s.projector_signals > 0 { { cell("projector signals", s.projector_signals.to_string(), "projector-signals") } }
                 { cell("errors", s.errors.to_string(), "errors") }
                 { cell("in flight", s.fetch_queue.to_string(), "queue") }
             </div>

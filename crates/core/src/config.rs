@@ -42,6 +42,8 @@ pub struct Thresholds {
     pub max_error_pct: Option<f64>,
 }
 
+/// The most projector pages a run simulates.
+pub const MAX_VIEWERS: u32 = 50;
 /// How long a request may take by default before it counts as failed, ms.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
@@ -63,6 +65,8 @@ pub struct RunConfig {
     pub keep: bool,
     /// Load a device's sentant again when it vanished from the node.
     pub recreate: bool,
+    /// Projector pages to simulate, each as the WebApp's view page.
+    pub viewers: u32,
     /// How long a request may take before it counts as failed, ms.
     pub timeout_ms: u32,
     pub thresholds: Thresholds,
@@ -81,6 +85,7 @@ impl Default for RunConfig {
             autostart: false,
             keep: false,
             recreate: false,
+            viewers: 0,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             thresholds: Thresholds::default(),
         }
@@ -234,12 +239,23 @@ impl RunConfig {
                 "autostart" => c.autostart = parse_flag("autostart", value)?,
                 "keep" => c.keep = parse_flag("keep", value)?,
                 "recreate" => c.recreate = parse_flag("recreate", value)?,
+                "viewers" => {
+                    let n = parse_u64("viewers", value)?;
+                    c.viewers = u32::try_from(n)
+                        .ok()
+                        .filter(|n| *n <= MAX_VIEWERS)
+                        .ok_or_else(|| {
+                            out_of_range("viewers", n, format!("must be at most {MAX_VIEWERS}"))
+                        })?;
+                }
                 "timeout_ms" => {
                     let ms = parse_u64("timeout_ms", value)?;
                     c.timeout_ms = u32::try_from(ms)
                         .ok()
                         .filter(|ms| (100..=600_000).contains(ms))
-                        .ok_or_else(|| out_of_range("timeout_ms", ms, "must be from 100 to 600000 ms"))?;
+                        .ok_or_else(|| {
+                            out_of_range("timeout_ms", ms, "must be from 100 to 600000 ms")
+                        })?;
                 }
                 "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
                 "max_error_pct" => {
@@ -302,10 +318,17 @@ impl RunConfig {
             .append_pair("sockets", self.sockets.as_str())
             .append_pair("join_rate", &self.join_rate.to_string())
             .append_pair("seed", &self.seed.to_string());
+        if self.viewers > 0 {
+            q.append_pair("viewers", &self.viewers.to_string());
+        }
         if self.timeout_ms != DEFAULT_TIMEOUT_MS {
             q.append_pair("timeout_ms", &self.timeout_ms.to_string());
         }
-        for (flag, on) in [("autostart", self.autostart), ("keep", self.keep), ("recreate", self.recreate)] {
+        for (flag, on) in [
+            ("autostart", self.autostart),
+            ("keep", self.keep),
+            ("recreate", self.recreate),
+        ] {
             if on {
                 q.append_pair(flag, "1");
             }
@@ -411,6 +434,7 @@ mod tests {
             autostart: true,
             keep: false,
             recreate: true,
+            viewers: 3,
             timeout_ms: 2500,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),

@@ -274,6 +274,10 @@ pub struct RunMetrics {
     pub devices_vanished: u64,
     /// Vanished devices whose sentant this run loaded again.
     pub devices_recreated: u64,
+    /// A device's value sent → the projector's `view` signal carrying it (ms).
+    pub projector_latency: Latency,
+    /// Signals the simulated projectors received (`view`, `monitor`, device list).
+    pub projector_signals: u64,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals_received: u64,
@@ -311,6 +315,8 @@ impl RunMetrics {
             reconnects: 0,
             devices_vanished: 0,
             devices_recreated: 0,
+            projector_latency: Latency::new(),
+            projector_signals: 0,
             sends_ok: 0,
             sends_failed: 0,
             signals_received: 0,

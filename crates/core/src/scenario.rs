@@ -181,26 +181,27 @@ impl Trace {
 
 /// SplitMix64's finaliser: spreads device indices over the seed space.
 fn mix(device_index: u32) -> u64 {
-    let mut z = u64::from(device_index).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    splitmix(u64::from(device_index))
+}
+
+/// One step of SplitMix64: the same on every platform (unlike `SmallRng`,
+/// which is another generator on 32-bit targets such as wasm32).
+fn splitmix(z: u64) -> u64 {
+    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-/// A replay's start offset: drawn from the device's own random numbers, in
-/// `[0, min(period, REPLAY_SPREAD_MS))`.
-fn spread_offset(rng: &mut SmallRng, trace: &Trace) -> f64 {
-    let spread = trace.period_ms().min(REPLAY_SPREAD_MS);
-    rng.random_range(0.0..spread)
-}
-
 /// The time (ms after the run's start) at which device `device_index` of a
-/// run seeded `seed` starts playing `trace` in the `replay` scenario.
+/// run seeded `seed` starts playing `trace` in the `replay` scenario: in
+/// `[0, min(period, REPLAY_SPREAD_MS))`, from SplitMix64 so that the page
+/// (wasm32) and native code agree on it.
 pub fn replay_offset_ms(trace: &Trace, seed: u64, device_index: u32) -> f64 {
-    spread_offset(
-        &mut SmallRng::seed_from_u64(seed ^ mix(device_index)),
-        trace,
-    )
+    let spread = trace.period_ms().min(REPLAY_SPREAD_MS);
+    // 53 random bits as a fraction in [0, 1).
+    let unit = (splitmix(seed ^ mix(device_index)) >> 11) as f64 / (1u64 << 53) as f64;
+    unit * spread
 }
 
 /// A sweep in progress (the seed's `do_in_parallel`).
@@ -318,11 +319,10 @@ impl Scenario {
     /// `start_ms` plus the device's own time offset ([`replay_offset_ms`]):
     /// every device makes the same moves, shifted in time.
     pub fn replay(trace: Arc<Trace>, seed: u64, device_index: u32, start_ms: f64) -> Scenario {
-        let mut rng = SmallRng::seed_from_u64(seed ^ mix(device_index));
-        let offset = spread_offset(&mut rng, &trace);
+        let offset = replay_offset_ms(&trace, seed, device_index);
         Scenario {
             kind: ScenarioKind::Replay,
-            rng,
+            rng: SmallRng::seed_from_u64(seed ^ mix(device_index)),
             next_ms: start_ms,
             motion: Motion::Replay(Replay {
                 trace,

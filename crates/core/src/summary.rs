@@ -75,6 +75,11 @@ pub struct Summary {
     pub reconnects: u64,
     pub devices_vanished: u64,
     pub devices_recreated: u64,
+    /// Projector pages simulated, the signals they received, and the latency
+    /// from a device's value sent to the `view` signal carrying it.
+    pub viewers: u32,
+    pub projector_signals: u64,
+    pub projector_latency_ms: Percentiles,
     /// HTTP round trips per operation ([`Op::as_str`]).
     pub http_latency_ms: BTreeMap<String, Percentiles>,
     /// Websocket set-up, ms from opening: `connect` (open), `joined` (control topic joined), and
@@ -134,6 +139,9 @@ impl Summary {
             reconnects: m.reconnects,
             devices_vanished: m.devices_vanished,
             devices_recreated: m.devices_recreated,
+            viewers: config.viewers,
+            projector_signals: m.projector_signals,
+            projector_latency_ms: m.projector_latency.summary(),
             http_latency_ms: Op::ALL
                 .iter()
                 .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))

@@ -1,11 +1,12 @@
 //! [`Node`]: the state a server shares between its connections — the sentant
-//! registry, the GraphQL schema built over it, and the counters.
+//! registry, the GraphQL schema built over it, the counters and the faults.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::faults::{FaultError, FaultSpec, Faults};
 use crate::schema::{self, R2Schema};
 use crate::sentant::Registry;
 use crate::stats::{Gauge, Stats};
@@ -20,6 +21,7 @@ struct Inner {
     registry: Arc<Registry>,
     schema: R2Schema,
     stats: Arc<Stats>,
+    faults: Faults,
 }
 
 impl Node {
@@ -34,6 +36,7 @@ impl Node {
                 registry,
                 schema,
                 stats,
+                faults: Faults::default(),
             }),
         }
     }
@@ -52,6 +55,22 @@ impl Node {
     /// (for "now" counters such as `sockets`).
     pub fn gauge(&self, pick: fn(&Stats) -> &AtomicU64) -> Gauge {
         self.inner.stats.gauge(pick)
+    }
+
+    /// The faults in force (see [`crate::faults`]).
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// Checks `spec` and makes it the faults in force; `forget` drops every
+    /// sentant now. Call it inside a tokio runtime.
+    pub fn apply_faults(&self, spec: FaultSpec) -> Result<(), FaultError> {
+        spec.validate()?;
+        self.inner.faults.set(&spec);
+        if spec.forget {
+            self.inner.registry.forget();
+        }
+        Ok(())
     }
 
     /// The loaded sentants.

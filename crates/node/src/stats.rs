@@ -16,7 +16,8 @@ macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// The node's counters. Who counts what: the sentant engine counts
         /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals` and
-        /// `subscriptions`; the transport counts `sockets` and `deliveries`.
+        /// `subscriptions`; the transport counts `sockets`, `deliveries`,
+        /// `injected_errors` and `dropped_sockets`.
         #[derive(Debug, Default)]
         pub struct Stats {
             $($(#[$doc])* pub $name: AtomicU64,)*
@@ -48,6 +49,10 @@ counters! {
     sockets,
     /// `awaitSignal` streams alive now.
     subscriptions,
+    /// `/reality2` requests answered 500 by the `error_rate` fault.
+    injected_errors,
+    /// Websockets dropped by the `drop_sockets_every_s` and `refuse_for_s` faults.
+    dropped_sockets,
 }
 
 impl Stats {
@@ -113,13 +118,15 @@ mod tests {
             "deliveries",
             "sockets",
             "subscriptions",
+            "injected_errors",
+            "dropped_sockets",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 8);
+        assert_eq!(snapshot.len(), 10);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);

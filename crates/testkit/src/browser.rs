@@ -61,10 +61,17 @@ impl Browser {
     /// Starts Chromium: `$R2_CHROMIUM`, else `/usr/bin/chromium`, else
     /// `chromium` (or `chromium-browser`) on `PATH`.
     pub async fn launch() -> anyhow::Result<Browser> {
-        Ok(Self::launch_exe(&find_chromium()?).await?)
+        Self::launch_with(&[]).await
     }
 
-    async fn launch_exe(exe: &Path) -> Result<Browser, Error> {
+    /// Starts Chromium as [`Browser::launch`] does, with `args` added to its
+    /// command line (e.g. `--host-resolver-rules=MAP phone.test 127.0.0.1`,
+    /// `--ignore-certificate-errors`).
+    pub async fn launch_with(args: &[&str]) -> anyhow::Result<Browser> {
+        Ok(Self::launch_exe(&find_chromium()?, args).await?)
+    }
+
+    async fn launch_exe(exe: &Path, args: &[&str]) -> Result<Browser, Error> {
         let profile = tempfile::Builder::new()
             .prefix("r2-chromium-")
             .tempdir()
@@ -75,6 +82,7 @@ impl Browser {
         let mut command = Command::new(exe);
         command
             .args(FLAGS)
+            .args(args)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
@@ -309,7 +317,7 @@ mod tests {
         .expect("script");
         std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        match Browser::launch_exe(&exe).await {
+        match Browser::launch_exe(&exe, &[]).await {
             Err(Error::EarlyExit { status, stderr }) => {
                 assert!(status.contains('3'), "status {status}");
                 assert!(stderr.contains("cannot open display"), "stderr {stderr:?}");
@@ -323,7 +331,7 @@ mod tests {
     async fn a_missing_executable_is_a_process_error() {
         let missing = Path::new("/nonexistent/chromium");
         assert!(matches!(
-            Browser::launch_exe(missing).await,
+            Browser::launch_exe(missing, &[]).await,
             Err(Error::Process { .. })
         ));
     }

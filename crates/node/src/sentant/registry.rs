@@ -288,6 +288,17 @@ impl Registry {
         Some(entry.sentant)
     }
 
+    /// Drops every sentant at once, as a restarted node has none: their tasks
+    /// stop and their subscriptions end. Nobody is told, and `unloads` does
+    /// not count them. Returns how many there were.
+    pub fn forget(&self) -> usize {
+        let maps = std::mem::take(&mut *self.write());
+        for entry in maps.by_id.values() {
+            entry.task.abort();
+        }
+        maps.by_id.len()
+    }
+
     /// Sends `__internal` about `sentant` to every sentant listening for it.
     fn tell_internal(&self, sentant: &Sentant, activity: &str) {
         let listeners: Vec<Entry> = self.read().internal.values().cloned().collect();

@@ -1,0 +1,191 @@
+//! The benchmark's order of work: each page series at rising device counts
+//! until a run does not keep up, the baseline at its counts, all within the
+//! time budget; each row is printed as it comes.
+
+use std::time::{Duration, Instant};
+
+use r2_core::names::NAME_PREFIX;
+
+use crate::baseline::run_baseline;
+use crate::machine::MachineFacts;
+use crate::node::NodeHandle;
+use crate::plan::{intended_requests, BenchPlan, JOIN_SPREAD_S};
+use crate::report::{self, PageRow, Report};
+use crate::tab::{run_tab, Outcome};
+
+/// Time a page run is expected to take besides its scenario: browser, idle
+/// page, joining, the page's drain and cleanup.
+const PAGE_OVERHEAD_S: f64 = JOIN_SPREAD_S + 15.0;
+/// Expected extra time per device (joining and deleting).
+const PAGE_PER_DEVICE_S: f64 = 0.01;
+/// Expected time of a baseline run besides its scenario, and per process.
+const BASELINE_OVERHEAD_S: f64 = 10.0;
+const BASELINE_PER_DEVICE_S: f64 = 0.02;
+
+/// Runs `plan` against `node`, passing each line of progress (Markdown
+/// table rows, notes) to `say`.
+pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(String)) -> Report {
+    let started = Instant::now();
+    let mut report = Report {
+        machine: MachineFacts::now(),
+        plan: plan.clone(),
+        node: node.describe().to_owned(),
+        pages: Vec::new(),
+        baselines: Vec::new(),
+        skipped: Vec::new(),
+        failures: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    say(format!(
+        "r2-bench: {} page series at {:?} devices, {} s each; baseline up to {} processes; budget {} s",
+        plan.series.len(),
+        plan.counts,
+        plan.duration_s,
+        plan.baseline_max,
+        plan.budget.as_secs()
+    ));
+    for (index, (scenario, sockets)) in plan.series.iter().enumerate() {
+        if index == plan.baseline_after_series {
+            baselines(plan, node, started, &mut report, say).await;
+        }
+        say(format!("\nseries `{scenario}`, `{sockets}`:\n"));
+        say(report::table_head(report::PAGE_HEADERS));
+        for &devices in &plan.counts {
+            let expected = plan.duration_s + PAGE_OVERHEAD_S + PAGE_PER_DEVICE_S * f64::from(devices);
+            if !fits(plan, started, expected) {
+                let note = format!(
+                    "`{scenario}`, `{sockets}`, {devices} devices and more: not run, the time budget of {} s would be exceeded",
+                    plan.budget.as_secs()
+                );
+                say(note.clone());
+                report.skipped.push(note);
+                break;
+            }
+            let config = plan.run_config(*scenario, *sockets, devices);
+            let run = match run_tab(node, &config, plan.run_timeout(devices)).await {
+                Ok(run) => run,
+                Err(e) => {
+                    let note = format!("`{scenario}`, `{sockets}`, {devices} devices: not measured: {}", chain(&e));
+                    say(note.clone());
+                    report.failures.push(note);
+                    break;
+                }
+            };
+            if report.machine.browser.is_none() {
+                report.machine.browser = Some(run.browser_version.clone());
+            }
+            if run.outcome != Outcome::Finished {
+                // A run cut short leaves its sentants: the page's names only.
+                if let Err(e) = node.unload_named(NAME_PREFIX).await {
+                    report.failures.push(format!("cleaning up after {devices} devices: {}", chain(&e)));
+                }
+            }
+            let row = PageRow {
+                intended: intended_requests(&config),
+                run,
+            };
+            say(report::table_line(&report::page_cells(&row, plan.duration_s, report.machine.cores)));
+            let keeps_up = row.keeps_up();
+            report.pages.push(row);
+            if !keeps_up {
+                let larger: Vec<u32> = plan.counts.iter().copied().filter(|n| *n > devices).collect();
+                if !larger.is_empty() {
+                    report.skipped.push(format!(
+                        "`{scenario}`, `{sockets}` at {larger:?} devices: not run, the series broke at {devices}"
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    if plan.baseline_after_series >= plan.series.len() {
+        baselines(plan, node, started, &mut report, say).await;
+    }
+    report.machine.finish();
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// The baseline at each of its counts, while the budget allows.
+async fn baselines(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let counts = plan.baseline_counts();
+    if counts.is_empty() {
+        return;
+    }
+    say("\nbaseline (one Python process per device, `sweep`):\n".to_owned());
+    say(report::table_head(report::BASELINE_HEADERS));
+    for devices in counts {
+        let expected = plan.duration_s + BASELINE_OVERHEAD_S + BASELINE_PER_DEVICE_S * f64::from(devices);
+        if !fits(plan, started, expected) {
+            let note = format!(
+                "baseline at {devices} processes and more: not run, the time budget of {} s would be exceeded",
+                plan.budget.as_secs()
+            );
+            say(note.clone());
+            report.skipped.push(note);
+            return;
+        }
+        let timeout = Duration::from_secs_f64(plan.duration_s + 60.0 + 0.1 * f64::from(devices));
+        match run_baseline(node, devices, plan.duration_s, plan.seed, timeout).await {
+            Ok(run) => {
+                say(report::table_line(&report::baseline_cells(&run)));
+                report.baselines.push(run);
+            }
+            Err(e) => {
+                let note = format!("baseline at {devices} processes: not measured: {}", chain(&e));
+                say(note.clone());
+                report.failures.push(note);
+                return;
+            }
+        }
+    }
+}
+
+/// Whether a run expected to take `expected_s` still fits the budget.
+fn fits(plan: &BenchPlan, started: Instant, expected_s: f64) -> bool {
+    started.elapsed().as_secs_f64() + expected_s <= plan.budget.as_secs_f64()
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn errors_print_with_their_causes() {
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(chain(&e), "outer: inner");
+    }
+
+    #[test]
+    fn the_budget_counts_what_is_spent() {
+        let plan = BenchPlan {
+            budget: Duration::from_secs(60),
+            ..BenchPlan::quick()
+        };
+        let now = Instant::now();
+        assert!(fits(&plan, now, 59.0));
+        assert!(!fits(&plan, now, 61.0));
+    }
+}

@@ -1,0 +1,98 @@
+//! `r2-bench`: runs the capacity benchmark and writes its Markdown report.
+//!
+//! `cargo xtask bench [--quick]` builds the release page and node and runs
+//! this as `r2-bench --node-bin target/release/r2-node --sites target/r2-sites
+//! [--out bench/RESULTS.md]`. Without `--node-bin` the node runs in-process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use r2_bench::{run_bench, BenchPlan, NodeHandle};
+
+#[derive(Debug, Parser)]
+#[command(name = "r2-bench", about = "The r2-stress capacity benchmark: the page in headless Chromium against the local node, and the seed's Python baseline.")]
+struct Args {
+    /// The quick form: 10 devices, 3 s, `sweep` in both modes, a 10-process baseline.
+    #[arg(long)]
+    quick: bool,
+    /// The r2-node binary to run in its own process (default: in-process).
+    #[arg(long, value_name = "PATH")]
+    node_bin: Option<PathBuf>,
+    /// A sites folder holding the built page at `stresstest/` (default: $R2_SITES_DIR, or trunk builds it).
+    #[arg(long, value_name = "DIR")]
+    sites: Option<PathBuf>,
+    /// Write the Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Device counts, comma-separated (overrides the form's).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    counts: Option<Vec<u32>>,
+    /// Seconds of scenario per run.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// The largest baseline (processes); 0 runs none.
+    #[arg(long, value_name = "N")]
+    baseline_max: Option<u32>,
+    /// The whole invocation's time budget, seconds.
+    #[arg(long, value_name = "S")]
+    budget: Option<u64>,
+}
+
+impl Args {
+    fn plan(&self) -> BenchPlan {
+        let mut plan = if self.quick {
+            BenchPlan::quick()
+        } else {
+            BenchPlan::full()
+        };
+        if let Some(counts) = &self.counts {
+            plan.counts = counts.clone();
+            plan.counts.sort_unstable();
+        }
+        if let Some(duration) = self.duration {
+            plan.duration_s = duration;
+        }
+        if let Some(max) = self.baseline_max {
+            plan.baseline_max = max;
+        }
+        if let Some(budget) = self.budget {
+            plan.budget = Duration::from_secs(budget);
+        }
+        plan
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = args.plan();
+    anyhow::ensure!(
+        plan.duration_s.is_finite() && plan.duration_s > 0.0,
+        "--duration must be more than 0"
+    );
+    let sites = match &args.sites {
+        Some(dir) => dir.clone(),
+        None => r2_testkit::built_page_sites_dir()?,
+    };
+    let node = match &args.node_bin {
+        Some(binary) => NodeHandle::spawn(binary, &sites).await?,
+        None => NodeHandle::in_process(&sites).await?,
+    };
+    println!("r2-bench: node at {} ({})", node.url(), node.describe());
+    let report = run_bench(&plan, &node, &mut |line| println!("{line}")).await;
+    node.stop().await;
+    let markdown = report.to_markdown();
+    println!("\n{markdown}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &markdown).with_context(|| format!("writing {}", out.display()))?;
+        println!("r2-bench: wrote {}", out.display());
+    }
+    anyhow::ensure!(
+        !report.pages.is_empty(),
+        "no page run was measured: {:?}",
+        report.failures
+    );
+    Ok(())
+}

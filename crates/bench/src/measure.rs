@@ -1,0 +1,135 @@
+//! Costs over a run's scenario phase, the same way for the page and the
+//! baseline: a [`Snapshot`] when the scenario starts and one when it stops
+//! give a [`Window`] (CPU seconds of the client's processes, of the node, how
+//! busy the machine was); a [`Peaks`] sampler keeps the largest memory seen.
+
+use std::time::Instant;
+
+use crate::node::NodeHandle;
+use crate::procs::{self, MachineCpu, ProcError, TreeSample, Which};
+
+/// The client's processes (the browser's, or the baseline's) and the node, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    at: Instant,
+    client: TreeSample,
+    /// Chromium's renderers (zero for the baseline).
+    renderers: TreeSample,
+    node_cpu_s: Option<f64>,
+    machine: MachineCpu,
+}
+
+impl Snapshot {
+    /// Reads the CPU counters of `client_root`'s tree (and of its renderers
+    /// when `renderers`), of the node and of the machine.
+    pub async fn take(client_root: u32, renderers: bool, node: &NodeHandle) -> Result<Snapshot, ProcError> {
+        let node_cpu_s = node.cpu_s();
+        let (client, renderers, machine) = blocking(move || {
+            let client = procs::sample_tree(client_root, Which::All, false)?;
+            let renderers = if renderers {
+                procs::sample_tree(client_root, Which::Renderers, false)?
+            } else {
+                TreeSample::default()
+            };
+            Ok((client, renderers, MachineCpu::now()?))
+        })
+        .await?;
+        Ok(Snapshot {
+            at: Instant::now(),
+            client,
+            renderers,
+            node_cpu_s,
+            machine,
+        })
+    }
+}
+
+/// What the scenario phase cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Window {
+    /// Wall-clock seconds between the two snapshots.
+    pub wall_s: f64,
+    /// CPU seconds of the client's processes (all of the browser's, or the
+    /// baseline's driver and device processes).
+    pub client_cpu_s: f64,
+    /// CPU seconds of Chromium's renderers (the tab itself); 0 for the baseline.
+    pub renderer_cpu_s: f64,
+    /// CPU seconds of the node, when it runs in its own process.
+    pub node_cpu_s: Option<f64>,
+    /// Busy share of all the machine's CPUs, percent.
+    pub machine_busy_pct: f64,
+}
+
+impl Window {
+    /// The costs between `start` and `end`.
+    pub fn between(start: &Snapshot, end: &Snapshot) -> Window {
+        Window {
+            wall_s: end.at.saturating_duration_since(start.at).as_secs_f64(),
+            client_cpu_s: (end.client.cpu_s - start.client.cpu_s).max(0.0),
+            renderer_cpu_s: (end.renderers.cpu_s - start.renderers.cpu_s).max(0.0),
+            node_cpu_s: end
+                .node_cpu_s
+                .zip(start.node_cpu_s)
+                .map(|(b, a)| (b - a).max(0.0)),
+            machine_busy_pct: end.machine.busy_pct_since(&start.machine),
+        }
+    }
+
+    /// The same window with the client's CPU counted another way: the
+    /// baseline's device processes have exited and been reaped by the end
+    /// snapshot, so `/proc` no longer holds them, and their CPU comes from
+    /// their parent's `getrusage(RUSAGE_CHILDREN)`.
+    pub fn with_client_cpu_s(self, client_cpu_s: f64) -> Window {
+        Window {
+            client_cpu_s,
+            ..self
+        }
+    }
+
+    /// Cores' worth of CPU the node used over the window.
+    pub fn node_cores(&self) -> Option<f64> {
+        let wall = self.wall_s;
+        self.node_cpu_s
+            .filter(|_| wall > 0.0)
+            .map(|cpu| cpu / wall)
+    }
+}
+
+/// The largest memory seen of a client's process tree (PSS and RSS summed over
+/// its processes), sampled while a run goes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Peaks {
+    pub client: TreeSample,
+    pub renderers: TreeSample,
+}
+
+impl Peaks {
+    /// Samples `client_root`'s tree (and its renderers when `renderers`)
+    /// and keeps the larger figures. A tree that is gone leaves the peaks as
+    /// they were.
+    pub async fn observe(&mut self, client_root: u32, renderers: bool) {
+        let sampled = blocking(move || {
+            let client = procs::sample_tree(client_root, Which::All, true)?;
+            let renderers = if renderers {
+                procs::sample_tree(client_root, Which::Renderers, true)?
+            } else {
+                TreeSample::default()
+            };
+            Ok((client, renderers))
+        })
+        .await;
+        if let Ok((client, renderers)) = sampled {
+            self.client = self.client.with_peaks_of(&client);
+            self.renderers = self.renderers.with_peaks_of(&renderers);
+        }
+    }
+}
+
+/// Runs a `/proc` scan off the async threads.
+async fn blocking<T: Send + 'static>(
+    scan: impl FnOnce() -> Result<T, ProcError> + Send + 'static,
+) -> Result<T, ProcError> {
+    tokio::task::spawn_blocking(scan)
+        .await
+        .unwrap_or_else(|join| Err(ProcError::Read(procfs::ProcError::Other(join.to_string()))))
+}

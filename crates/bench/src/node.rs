@@ -1,0 +1,260 @@
+//! The node under test: the release `r2-node` binary in its own process (so
+//! its CPU can be read from `/proc`), or the in-process [`TestNode`] for the
+//! quick form; either way its URL and its counters at `/r2-node/stats`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use r2_core::graphql;
+use r2_testkit::TestNode;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::procs;
+
+/// How long the node binary may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stats request may take.
+const STATS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the node could not be started or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("could not start {path}")]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} did not print its http address within {START_TIMEOUT:?} (last line: {last:?})")]
+    NoAddress { path: PathBuf, last: String },
+    #[error("starting the in-process node")]
+    InProcess(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("requesting {url}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// The node's counters (`GET /r2-node/stats`) that the benchmark reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct NodeStats {
+    pub loads: u64,
+    pub unloads: u64,
+    pub sends: u64,
+    pub sends_rejected: u64,
+    pub signals: u64,
+    pub deliveries: u64,
+    pub sockets: u64,
+    pub subscriptions: u64,
+    /// Sentants on the node now.
+    pub sentants: u64,
+}
+
+/// How the node runs.
+enum Running {
+    /// A child process, killed when dropped.
+    Process { child: Child, pid: u32 },
+    /// In this process.
+    InProcess(Box<TestNode>),
+}
+
+/// The node the benchmark drives.
+pub struct NodeHandle {
+    running: Running,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl NodeHandle {
+    /// Starts `binary --no-https --http 127.0.0.1:0 --sites SITES` and reads
+    /// its address from the line it prints (`r2-node: http://127.0.0.1:PORT/reality2`).
+    pub async fn spawn(binary: &Path, sites: &Path) -> Result<NodeHandle, NodeError> {
+        let spawn_error = |source| NodeError::Spawn {
+            path: binary.to_owned(),
+            source,
+        };
+        let mut child = Command::new(binary)
+            .args(["--no-https", "--http", "127.0.0.1:0", "--sites"])
+            .arg(sites)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_error)?;
+        let pid = child.id().unwrap_or(0);
+        let no_address = |last: String| NodeError::NoAddress {
+            path: binary.to_owned(),
+            last,
+        };
+        let stdout = child.stdout.take().ok_or_else(|| no_address(String::new()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut last = String::new();
+        let found = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = http_base_url(&line) {
+                    return Some(url);
+                }
+                last = line;
+            }
+            None
+        })
+        .await;
+        let url = match found {
+            Ok(Some(url)) => url,
+            _ => return Err(no_address(last)),
+        };
+        // Keep draining its stdout so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(NodeHandle::new(Running::Process { child, pid }, url))
+    }
+
+    /// Starts the node in this process (its CPU is then not told apart from
+    /// the benchmark's own, and is reported as unknown).
+    pub async fn in_process(sites: &Path) -> Result<NodeHandle, NodeError> {
+        let node = TestNode::start(Some(sites))
+            .await
+            .map_err(|e| NodeError::InProcess(e.into()))?;
+        let url = node.url();
+        Ok(NodeHandle::new(Running::InProcess(Box::new(node)), url))
+    }
+
+    fn new(running: Running, url: String) -> NodeHandle {
+        let http = reqwest::Client::builder()
+            .timeout(STATS_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        NodeHandle { running, url, http }
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The node's own process, when it has one.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Process { pid, .. } => Some(*pid),
+            Running::InProcess(_) => None,
+        }
+    }
+
+    /// How the node runs, in words for the report.
+    pub fn describe(&self) -> &'static str {
+        match &self.running {
+            Running::Process { .. } => "r2-node (release build), its own process",
+            Running::InProcess(_) => "r2-node in the benchmark's process (its CPU is not separated)",
+        }
+    }
+
+    /// CPU seconds the node's process has used, `None` in-process or once gone.
+    pub fn cpu_s(&self) -> Option<f64> {
+        self.pid().and_then(procs::process_cpu_s)
+    }
+
+    /// Resident memory of the node's process, `None` in-process.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.pid().and_then(procs::process_rss_bytes)
+    }
+
+    /// `GET /r2-node/stats`.
+    pub async fn stats(&self) -> Result<NodeStats, NodeError> {
+        let url = format!("{}/r2-node/stats", self.url);
+        self.json(self.http.get(&url), &url).await
+    }
+
+    /// `POST /reality2` with the WebApp's body shape; the JSON answer.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, NodeError> {
+        let url = format!("{}/reality2", self.url);
+        let body = json!({ "query": query, "variables": variables.to_string() });
+        self.json(self.http.post(&url).json(&body), &url).await
+    }
+
+    /// Unloads, by id, every sentant whose name starts with `prefix` (what a
+    /// run that was cut short left); returns how many.
+    pub async fn unload_named(&self, prefix: &str) -> Result<usize, NodeError> {
+        let all = self.graphql(graphql::SENTANT_ALL, json!({})).await?;
+        let ids: Vec<String> = all["data"]["sentantAll"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect();
+        for id in &ids {
+            self.graphql(graphql::SENTANT_UNLOAD, graphql::id_variables(id))
+                .await?;
+        }
+        Ok(ids.len())
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, url: &str) -> Result<T, NodeError> {
+        let request_error = |source| NodeError::Request {
+            url: url.to_owned(),
+            source,
+        };
+        request
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(request_error)?
+            .json()
+            .await
+            .map_err(request_error)
+    }
+
+    /// Stops the node (a child process is killed and reaped).
+    pub async fn stop(self) {
+        match self.running {
+            Running::Process { mut child, .. } => {
+                let _ = child.kill().await;
+            }
+            Running::InProcess(node) => {
+                let _ = node.stop().await;
+            }
+        }
+    }
+}
+
+/// `http://ADDR` from the node's line `r2-node: http://ADDR/reality2`.
+fn http_base_url(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("r2-node: http://")?;
+    let addr = rest.split_whitespace().next()?.strip_suffix("/reality2")?;
+    (!addr.is_empty()).then(|| format!("http://{addr}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_line_gives_the_address() {
+        assert_eq!(
+            http_base_url("r2-node: http://127.0.0.1:39211/reality2").as_deref(),
+            Some("http://127.0.0.1:39211")
+        );
+        assert_eq!(
+            http_base_url("r2-node: https://127.0.0.1:4005/reality2"),
+            None
+        );
+        assert_eq!(http_base_url("r2-node: sites from x: /stresstest"), None);
+        assert_eq!(http_base_url("r2-node: http:///reality2"), None);
+    }
+
+    #[test]
+    fn stats_read_the_node_counters() {
+        let stats: NodeStats = serde_json::from_str(
+            r#"{"loads":3,"unloads":1,"sends":9,"sends_rejected":0,"signals":4,"deliveries":4,"sockets":1,"subscriptions":2,"sentants":2,"extra":7}"#,
+        )
+        .expect("the node's shape");
+        assert_eq!((stats.loads, stats.sends, stats.sentants), (3, 9, 2));
+    }
+}

@@ -1,0 +1,337 @@
+//! One run of the page in a fresh headless Chromium: the idle tab's memory
+//! first, then the page with `autostart=1` until its summary is written after
+//! cleanup, with the costs of its scenario phase and the peaks of its memory.
+//!
+//! Every 250 ms the tab is asked (one `Runtime.evaluate`) for its phase (the
+//! `#r2-phase` counter), its summary once written, and the size of its wasm
+//! memory; every second for its JS heap, and `/proc` for the browser's
+//! memory. The scenario phase runs from the first poll that sees `running` to
+//! the first that sees it over (±250 ms).
+
+use std::time::{Duration, Instant};
+
+use r2_core::config::RunConfig;
+use r2_core::summary::Summary;
+use r2_testkit::{Browser, Page};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::measure::{Peaks, Snapshot, Window};
+use crate::node::{NodeError, NodeHandle, NodeStats};
+use crate::procs::ProcError;
+
+/// How often the tab is polled.
+const POLL: Duration = Duration::from_millis(250);
+/// Memory is sampled every this many polls.
+const MEMORY_EVERY: u32 = 4;
+/// How long the idle page may take to start its wasm.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Keeps the wasm instance the page's Trunk loader announces, so its memory
+/// can be measured.
+const CAPTURE_WASM: &str = "addEventListener('TrunkApplicationStarted', \
+    (e) => { window.__r2bench_wasm = e.detail && e.detail.wasm; });";
+
+/// What the tab reports at each poll.
+const PROBE: &str = "(() => { \
+    const p = document.querySelector('#r2-phase'); \
+    const s = document.querySelector('#r2-summary'); \
+    const w = window.__r2bench_wasm; \
+    const done = s && (s.dataset.phase === 'deleted' || s.dataset.phase === 'failed'); \
+    return { phase: p ? p.textContent : null, \
+             summary: done ? s.textContent : null, \
+             wasm_bytes: w && w.memory ? w.memory.buffer.byteLength : null }; })()";
+
+/// Why a page run could not be measured (a run that breaks is not an error:
+/// see [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TabError {
+    #[error("Chromium: {what}")]
+    Browser {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the page's summary is not what r2-core writes: {text}")]
+    Summary {
+        text: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Proc(#[from] ProcError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+fn browser_error(what: &'static str) -> impl FnOnce(anyhow::Error) -> TabError {
+    move |e| TabError::Browser {
+        what,
+        source: e.into(),
+    }
+}
+
+/// How a page run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The page wrote its summary after cleanup (or after failing to start).
+    Finished,
+    /// The run was still in `phase` when its time was up.
+    TimedOut { after: Duration, phase: String },
+}
+
+/// The tab's memory: JS heap in use plus wasm linear memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TabMemory {
+    /// The loaded page before any run.
+    pub idle_bytes: u64,
+    /// The largest seen during the run.
+    pub peak_bytes: u64,
+    pub heap_peak_bytes: u64,
+    pub wasm_peak_bytes: u64,
+    /// PSS of all of the browser's processes, idle and at the peak.
+    pub browser_idle_pss_bytes: u64,
+    pub browser_peak_pss_bytes: u64,
+    /// PSS of the renderer processes at the peak.
+    pub renderer_peak_pss_bytes: u64,
+}
+
+impl TabMemory {
+    /// Tab memory each device added: (peak − idle) / devices.
+    pub fn per_device_bytes(&self, devices: u64) -> Option<f64> {
+        (devices > 0).then(|| self.peak_bytes.saturating_sub(self.idle_bytes) as f64 / devices as f64)
+    }
+
+    /// Browser PSS each device added: (peak − idle) / devices.
+    pub fn browser_pss_per_device_bytes(&self, devices: u64) -> Option<f64> {
+        (devices > 0).then(|| {
+            self.browser_peak_pss_bytes
+                .saturating_sub(self.browser_idle_pss_bytes) as f64
+                / devices as f64
+        })
+    }
+}
+
+/// One page run, measured.
+#[derive(Debug, Clone)]
+pub struct TabRun {
+    pub config: RunConfig,
+    pub outcome: Outcome,
+    /// The page's summary (none if it timed out first).
+    pub summary: Option<Summary>,
+    /// Costs over the scenario phase (zero if it never ran).
+    pub window: Window,
+    pub memory: TabMemory,
+    /// The node's counters over the whole run (after minus before).
+    pub node: NodeStats,
+    /// Chromium's product string, e.g. `HeadlessChrome/131.0.6778.85`.
+    pub browser_version: String,
+    /// Wall-clock seconds of the whole run, browser start to summary.
+    pub total_s: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Probe {
+    phase: Option<String>,
+    summary: Option<String>,
+    wasm_bytes: Option<f64>,
+}
+
+/// Where the scenario phase is, as the poll loop sees it.
+enum Scenario {
+    NotYet,
+    Running(Snapshot),
+    Over(Window),
+}
+
+/// Runs the page once against `node` with `config` (which should have
+/// `autostart`), giving up after `timeout`.
+pub async fn run_tab(node: &NodeHandle, config: &RunConfig, timeout: Duration) -> Result<TabRun, TabError> {
+    let started = Instant::now();
+    let before = node.stats().await?;
+    let browser = Browser::launch().await.map_err(browser_error("launch"))?;
+    let measured = measure(node, &browser, config, (started, timeout)).await;
+    // The browser goes whatever happened; a failed close only loses its temp profile.
+    let _ = browser.close().await;
+    let (outcome, summary, window, memory, browser_version) = measured?;
+    let after = node.stats().await?;
+    Ok(TabRun {
+        config: config.clone(),
+        outcome,
+        summary,
+        window,
+        memory,
+        node: delta(&before, &after),
+        browser_version,
+        total_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+type Measured = (Outcome, Option<Summary>, Window, TabMemory, String);
+
+async fn measure(
+    node: &NodeHandle,
+    browser: &Browser,
+    config: &RunConfig,
+    (started, timeout): (Instant, Duration),
+) -> Result<Measured, TabError> {
+    let version = browser
+        .call("Browser.getVersion", json!({}))
+        .await
+        .map_err(browser_error("Browser.getVersion"))?["product"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    let page = browser.new_page().await.map_err(browser_error("opening a tab"))?;
+    page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": CAPTURE_WASM }),
+    )
+    .await
+    .map_err(browser_error("adding the wasm probe"))?;
+    let pid = browser.pid();
+    let mut memory = idle_memory(node, &page, pid).await?;
+    let mut peaks = Peaks::default();
+
+    let url = format!("{}/stresstest/?{}", node.url(), config.to_query());
+    page.goto(&url).await.map_err(browser_error("loading the page"))?;
+    let mut scenario = Scenario::NotYet;
+    let mut polls = 0u32;
+    let mut phase = String::from("loading");
+    let (outcome, summary, window) = loop {
+        let probe = probe(&page).await?;
+        if let Some(p) = probe.phase {
+            phase = p;
+        }
+        if let Some(bytes) = probe.wasm_bytes {
+            memory.wasm_peak_bytes = memory.wasm_peak_bytes.max(bytes as u64);
+        }
+        scenario = match scenario {
+            Scenario::NotYet if phase == "running" => Scenario::Running(Snapshot::take(pid, true, node).await?),
+            Scenario::Running(start) if phase != "running" => {
+                Scenario::Over(Window::between(&start, &Snapshot::take(pid, true, node).await?))
+            }
+            other => other,
+        };
+        if polls % MEMORY_EVERY == 0 {
+            let heap = page.js_heap_used_bytes().await.unwrap_or(0);
+            memory.heap_peak_bytes = memory.heap_peak_bytes.max(heap);
+            let wasm = probe.wasm_bytes.map_or(0, |b| b as u64);
+            memory.peak_bytes = memory.peak_bytes.max(heap + wasm);
+            peaks.observe(pid, true).await;
+        }
+        if let Some(text) = probe.summary {
+            let summary =
+                serde_json::from_str(&text).map_err(|source| TabError::Summary { text, source })?;
+            let window = match scenario {
+                Scenario::Over(window) => window,
+                // Over before a poll saw it end: measure up to now.
+                Scenario::Running(start) => {
+                    Window::between(&start, &Snapshot::take(pid, true, node).await?)
+                }
+                Scenario::NotYet => Window::default(),
+            };
+            break (Outcome::Finished, Some(summary), window);
+        }
+        if started.elapsed() >= timeout {
+            let window = match scenario {
+                Scenario::Over(window) => window,
+                _ => Window::default(),
+            };
+            break (Outcome::TimedOut { after: timeout, phase }, None, window);
+        }
+        polls += 1;
+        tokio::time::sleep(POLL).await;
+    };
+    memory.browser_peak_pss_bytes = peaks.client.pss_bytes;
+    memory.renderer_peak_pss_bytes = peaks.renderers.pss_bytes;
+    Ok((outcome, summary, window, memory, version))
+}
+
+/// The page loaded without a run: its JS heap and wasm memory, and the
+/// browser's PSS.
+async fn idle_memory(node: &NodeHandle, page: &Page, pid: u32) -> Result<TabMemory, TabError> {
+    page.goto(&format!("{}/stresstest/", node.url()))
+        .await
+        .map_err(browser_error("loading the idle page"))?;
+    let wasm = page
+        .wait_for(
+            "window.__r2bench_wasm && window.__r2bench_wasm.memory ? window.__r2bench_wasm.memory.buffer.byteLength : 0",
+            IDLE_TIMEOUT,
+        )
+        .await
+        .map_err(browser_error("waiting for the idle page's wasm"))?
+        .as_f64()
+        .unwrap_or(0.0) as u64;
+    let heap = page
+        .js_heap_used_bytes()
+        .await
+        .map_err(browser_error("reading the idle JS heap"))?;
+    let mut peaks = Peaks::default();
+    peaks.observe(pid, false).await;
+    Ok(TabMemory {
+        idle_bytes: heap + wasm,
+        browser_idle_pss_bytes: peaks.client.pss_bytes,
+        ..TabMemory::default()
+    })
+}
+
+async fn probe(page: &Page) -> Result<Probe, TabError> {
+    let value: Value = page.eval(PROBE).await.map_err(browser_error("polling the page"))?;
+    Ok(serde_json::from_value(value).unwrap_or(Probe {
+        phase: None,
+        summary: None,
+        wasm_bytes: None,
+    }))
+}
+
+/// The counters that grew between two reads (gauges as they were after).
+fn delta(before: &NodeStats, after: &NodeStats) -> NodeStats {
+    NodeStats {
+        loads: after.loads.saturating_sub(before.loads),
+        unloads: after.unloads.saturating_sub(before.unloads),
+        sends: after.sends.saturating_sub(before.sends),
+        sends_rejected: after.sends_rejected.saturating_sub(before.sends_rejected),
+        signals: after.signals.saturating_sub(before.signals),
+        deliveries: after.deliveries.saturating_sub(before.deliveries),
+        ..*after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_deltas_subtract_counters_and_keep_gauges() {
+        let before = NodeStats {
+            sends: 10,
+            deliveries: 4,
+            sockets: 3,
+            ..NodeStats::default()
+        };
+        let after = NodeStats {
+            sends: 25,
+            deliveries: 9,
+            sockets: 1,
+            sentants: 2,
+            ..NodeStats::default()
+        };
+        let d = delta(&before, &after);
+        assert_eq!((d.sends, d.deliveries, d.sockets, d.sentants), (15, 5, 1, 2));
+    }
+
+    #[test]
+    fn per_device_memory_is_what_each_device_added() {
+        let m = TabMemory {
+            idle_bytes: 1_000_000,
+            peak_bytes: 3_000_000,
+            browser_idle_pss_bytes: 100,
+            browser_peak_pss_bytes: 50,
+            ..TabMemory::default()
+        };
+        assert_eq!(m.per_device_bytes(100), Some(20_000.0));
+        assert_eq!(m.per_device_bytes(0), None);
+        assert_eq!(m.browser_pss_per_device_bytes(10), Some(0.0));
+    }
+}
