@@ -194,12 +194,14 @@ pub fn app() -> Html {
                       on_edit={on_edit} on_command={on_command} />
             <crate::view::trace::TracePicker on_trace={on_trace} />
             <crate::view::qr::JoinQr prefix={snapshot.as_ref().map(|s| AttrValue::from(s.prefix.clone()))} node={state.fields.get("node").cloned().map(AttrValue::from)} />
-            if let Some(snapshot) = snapshot {
+            if let Some(snapshot) = snapshot.clone() {
                 <Counters snapshot={snapshot.clone()} />
                 <Charts snapshot={snapshot.clone()} />
                 <Tiles snapshot={snapshot.clone()} />
-                <ReportView snapshot={snapshot} />
+                <ReportView snapshot={snapshot.clone()} />
             }
+            <crate::view::leftovers::Leftovers node={state.fields.get("node").cloned().unwrap_or_else(origin)}
+                exclude={snapshot.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>()} />
         </main>
     }
 }

@@ -5,6 +5,7 @@
 mod chart;
 mod charts;
 mod controls;
+pub mod leftovers;
 pub mod qr;
 mod report;
 pub mod trace;

@@ -1,0 +1,85 @@
+//! Several tabs at once, in real headless Chromium: three tabs of one
+//! browser start 30 devices each at the same instant; every name is
+//! distinct, the totals add up to the node's own counts, every tab cleans up
+//! after itself, and a phone's `device 0001` survives.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use r2_core::graphql;
+use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(120);
+const TABS: usize = 3;
+const DEVICES: u64 = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tabs_never_clash() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    node.graphql(graphql::SENTANT_LOAD, json!({ "definition": graphql::device_definition("device 0001") }))
+        .await?;
+
+    let browser = Browser::launch().await?;
+    let mut pages = Vec::new();
+    for _ in 0..TABS {
+        pages.push(browser.new_page().await?);
+    }
+    // Same seed, same settings, started together: only the tab tags tell them apart.
+    let url = format!("{}/stresstest/?devices={DEVICES}&duration=4&join_rate=30&seed=3&autostart=1&keep=1", node.url());
+    futures::future::try_join_all(pages.iter().map(|p| p.goto(&url))).await?;
+
+    let mut summaries = Vec::new();
+    let mut names = BTreeSet::new();
+    for page in &pages {
+        let text = page
+            .wait_for(
+                "(() => { const e = document.querySelector('#r2-summary'); \
+                 return e && e.dataset.phase === 'stopped' ? e.textContent : null; })()",
+                WAIT,
+            )
+            .await?;
+        let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+        assert_eq!(summary["devices_created"], DEVICES, "{summary}");
+        let prefix = summary["run_prefix"].as_str().context("prefix")?.to_owned();
+        summaries.push(summary);
+        let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
+        for s in all["data"]["sentantAll"].as_array().context("list")? {
+            let name = s["name"].as_str().context("name")?;
+            if name.starts_with(&prefix) {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    assert_eq!(names.len(), TABS * DEVICES as usize, "{names:?}");
+
+    let stats = node.stats().await?;
+    let total = |key: &str| summaries.iter().map(|s| s[key].as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!(stats["loads"], 1 + TABS as u64 * DEVICES, "{stats}");
+    assert_eq!(total("sends_ok"), stats["sends"].as_u64().context("sends")?, "{stats}");
+    assert_eq!(total("sends_failed"), 0);
+
+    for page in &pages {
+        page.eval("document.querySelector('#b-delete').click()").await?;
+    }
+    for page in &pages {
+        let text = page
+            .wait_for(
+                "(() => { const e = document.querySelector('#r2-summary'); \
+                 return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
+                WAIT,
+            )
+            .await?;
+        let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+        assert_eq!(summary["devices_deleted"], DEVICES, "{summary}");
+        assert_eq!(summary["leftovers_count"], 0, "{summary}");
+    }
+    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
+    assert_eq!(all["data"]["sentantAll"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(all["data"]["sentantAll"][0]["name"], "device 0001");
+    browser.close().await?;
+    Ok(())
+}
