@@ -9,12 +9,15 @@ use std::sync::Arc;
 
 use gloo_timers::callback::Interval;
 use r2_core::config::RunConfig;
+use r2_core::fleet::{FleetCommand, FleetMessage, TabReport};
 use r2_core::names::RunNames;
 use r2_core::scenario::Trace;
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 use crate::browser::{origin, query_string, random_u64};
+use crate::fleet::{use_fleet, Control, FleetTable};
+use crate::run::Snapshot;
 use crate::run::{Phase, Run};
 use crate::state::{Action, AppState, FIELDS};
 use crate::view::{Charts, Controls, Counters, ReportView, Tiles};
@@ -39,17 +42,43 @@ fn from_url() -> (Result<RunConfig, String>, String) {
     (config, extra)
 }
 
-/// The page: device mode with `?device` in the URL, else the control page.
+/// The page: device mode with `?device` in the URL, the control view of
+/// all tabs with `?control`, else the stress-test page.
 #[function_component(Root)]
 pub fn root() -> Html {
-    let device_mode = query_string()
-        .split('&')
-        .any(|p| p == "device" || p.starts_with("device="));
-    if device_mode {
+    let query = query_string();
+    let has = |flag: &str| query.split('&').any(|p| p == flag || p.starts_with(&format!("{flag}=")));
+    if has("device") {
         html! { <crate::phone::Phone /> }
+    } else if has("control") {
+        html! { <Control /> }
     } else {
         html! { <App /> }
     }
+}
+
+/// This tab's figures for the other tabs.
+fn tab_report(tab: u64, snapshot: Option<&Snapshot>) -> TabReport {
+    let mut report = TabReport {
+        tab: format!("{tab:016x}").chars().take(8).collect(),
+        phase: "idle".into(),
+        at_ms: js_sys::Date::now(),
+        ..TabReport::default()
+    };
+    if let Some(s) = snapshot {
+        report.tab = s.prefix.trim_end_matches('-').to_owned();
+        report.phase = s.phase.label().to_owned();
+        report.devices = u64::from(s.requested);
+        report.live = u64::from(s.live);
+        report.sockets = u64::from(s.sockets_live);
+        report.sends_ok = s.sends_ok;
+        report.sends_failed = s.sends_failed;
+        report.signals = s.signals;
+        report.errors = s.errors;
+        report.sends_per_s = s.sends_per_s;
+        report.signals_per_s = s.signals_per_s;
+    }
+    report
 }
 
 /// A new run of `config`, its devices named for this tab's run `number`;
@@ -148,6 +177,35 @@ pub fn app() -> Html {
         })
     };
 
+    // The other tabs: their figures, and commands from a control view (given
+    // to the latest `on_command`, which sees the latest form).
+    let latest_command = use_mut_ref(Callback::<Command>::noop);
+    *latest_command.borrow_mut() = on_command.clone();
+    let (fleet, channel) = use_fleet({
+        let latest = latest_command.clone();
+        Callback::from(move |command: FleetCommand| {
+            let command = match command {
+                FleetCommand::Create => Command::Create,
+                FleetCommand::Start => Command::Start,
+                FleetCommand::Stop => Command::Stop,
+                FleetCommand::Delete => Command::Delete,
+            };
+            latest.borrow().emit(command);
+        })
+    });
+    {
+        let (run, channel, tab) = (run.clone(), channel.clone(), tab.clone());
+        use_effect_with((), move |_| {
+            let interval = Interval::new(1000, move || {
+                let snapshot = run.borrow().as_ref().map(Run::snapshot);
+                if let Some(channel) = channel.borrow().as_ref() {
+                    channel.post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
+                }
+            });
+            move || drop(interval)
+        });
+    }
+
     {
         // `autostart=1`: the whole run by itself, once, when the trace is settled.
         let run = run.clone();
@@ -199,6 +257,9 @@ pub fn app() -> Html {
                 <Charts snapshot={snapshot.clone()} />
                 <Tiles snapshot={snapshot.clone()} />
                 <ReportView snapshot={snapshot.clone()} />
+            }
+            if !fleet.is_empty() {
+                <FleetTable reports={(*fleet).clone()} own={tab_report(*tab, snapshot.as_deref())} />
             }
             <crate::view::leftovers::Leftovers node={state.fields.get("node").cloned().unwrap_or_else(origin)}
                 exclude={snapshot.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>()} />

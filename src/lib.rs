@@ -6,6 +6,8 @@
 //! - [`app`]: the root components: [`app::Root`] picks the control page
 //!   ([`app::App`]) or device mode ([`phone`], `?device`).
 //! - [`phone`]: device mode: a real phone acting as one device.
+//! - [`fleet`]: tabs of one browser as one fleet (`BroadcastChannel`): per-tab
+//!   figures, totals, and the control view (`?control`).
 //! - [`state`]: the page's pure UI state (`Reducible`, an `Action` enum).
 //! - [`view`]: components that only render and dispatch: the control
 //!   panel, live counters, the device tile grid, the summary.
@@ -20,6 +22,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod fleet;
 pub mod phone;
 pub mod run;
 pub mod state;

@@ -83,3 +83,47 @@ async fn three_tabs_never_clash() -> Result<()> {
     browser.close().await?;
     Ok(())
 }
+
+/// The fleet total as the control view shows it.
+const FLEET_TOTAL: &str = "JSON.parse(document.querySelector('#r2-fleet')?.textContent ?? 'null')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_view_drives_every_tab() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let mut tabs = Vec::new();
+    for _ in 0..TABS {
+        let page = browser.new_page().await?;
+        page.goto(&format!("{}/stresstest/?devices=10&duration=3&scenario=rotate", node.url())).await?;
+        tabs.push(page);
+    }
+    let control = browser.new_page().await?;
+    control.goto(&format!("{}/stresstest/?control", node.url())).await?;
+    let all_tabs = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 0 && \
+        document.querySelectorAll('.fleet tr').length === {}; }})()", TABS + 2);
+    control.wait_for(&all_tabs, WAIT).await?;
+
+    control.eval("document.querySelector('#c-create').click()").await?;
+    for tab in &tabs {
+        tab.wait_for("document.querySelector('#r2-phase')?.textContent === 'ready'", WAIT).await?;
+    }
+    control.eval("document.querySelector('#c-start').click()").await?;
+    for tab in &tabs {
+        tab.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'stopped'", WAIT).await?;
+    }
+    let stats = node.stats().await?;
+    let sends = stats["sends"].as_u64().context("sends")?;
+    let settled = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.live === {} && t.sends_ok === {sends} ? t : null; }})()", TABS * 10);
+    let total = control.wait_for(&settled, WAIT).await?;
+    assert_eq!(total["devices"], 30, "{total}");
+    assert_eq!(stats["loads"], 30, "{stats}");
+
+    control.eval("document.querySelector('#c-delete').click()").await?;
+    for tab in &tabs {
+        tab.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'deleted'", WAIT).await?;
+    }
+    assert_eq!(node.stats().await?["sentants"], 0);
+    browser.close().await?;
+    Ok(())
+}

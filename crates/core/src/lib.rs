@@ -18,13 +18,15 @@
 //! - [`config`]: the run configuration and its query string.
 //! - [`names`]: sentant names unique to a tab and run.
 //! - [`colour`]: the demo's five colour bands.
-//! - `text` (private): the `word_enum!` macro and text excerpts.
+//! - [`fleet`]: several tabs as one fleet: per-tab reports, commands, totals.
+//! - [`text`]: the `word_enum!` macro and text excerpts.
 
 #[macro_use]
 pub mod text;
 
 pub mod colour;
 pub mod config;
+pub mod fleet;
 pub mod graphql;
 pub mod metrics;
 pub mod names;
