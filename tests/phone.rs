@@ -189,7 +189,7 @@ async fn device_mode_sends_what_the_throttle_allows() -> Result<()> {
         "one signal per update (and one for the update on connect): {report}"
     );
     let n = n as u64;
-    let stats = stats_when(&node.running.node, |s| num(s, "sends") >= 2 * n + 1).await?;
+    let stats = stats_when(&node.running.node, |s| num(s, "sends") > 2 * n).await?;
     assert_eq!(
         num(&stats, "sends"),
         2 * n + 1,
@@ -418,7 +418,7 @@ async fn the_phone_url_works_over_https() -> Result<()> {
     let report = report_when(&page, &format!("r.sent.length >= {n}"), SETTLE_TIMEOUT).await?;
     assert_eq!(values(&report), expected);
     let n = n as u64;
-    let stats = stats_when(&running.node, |s| num(s, "sends") >= 2 * n + 1).await?;
+    let stats = stats_when(&running.node, |s| num(s, "sends") > 2 * n).await?;
     assert_eq!(num(&stats, "sends"), 2 * n + 1, "{stats}");
     assert_eq!(
         num(&stats, "subscriptions"),
@@ -627,6 +627,10 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
         .filter(|s| s.intended_ms < offset0 + trace.period_ms())
         .count();
     let expected: Vec<i64> = expected.iter().map(|s| s.value).collect();
+    eprintln!(
+        "replay: {one_loop} values per loop; values sent per device: {:?}",
+        by_device.values().map(|(v, _)| v.len()).collect::<Vec<_>>()
+    );
     for (id, (values, _)) in &by_device {
         assert!(
             values.len() >= one_loop,

@@ -88,7 +88,7 @@ pub fn phone() -> Html {
                 { value.map_or_else(|| "·".to_owned(), |v| v.to_string()) }
             </div>
             if let Some(message) = state.message() {
-                <p class="error" id="r2-phone-message" role="status">{ message }</p>
+                <p class={if state.is_trouble() { "error" } else { "note" }} id="r2-phone-message" role="status">{ message }</p>
             }
             { motion_controls(&state, &dispatch) }
             { colour_buttons(&state, &dispatch) }
@@ -130,8 +130,8 @@ fn motion_controls(state: &PhoneState, dispatch: &UseReducerDispatcher<PhoneStat
             if state.sensor.wants_tap() {
                 <button id="phone-enable" onclick={enable}>{ "Enable motion" }</button>
             }
-            <label>
-                <input type="checkbox" id="phone-no-sensor" checked={state.buttons_shown()}
+            <label style="display:flex;flex-direction:row;align-items:center;gap:.5rem">
+                <input type="checkbox" id="phone-no-sensor" checked={state.buttons_shown()} style="width:auto"
                        disabled={state.sensor.is_unavailable()} onchange={switch} />
                 { " No sensor: use the colour buttons" }
             </label>

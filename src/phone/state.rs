@@ -435,6 +435,11 @@ impl PhoneState {
         (!parts.is_empty()).then(|| parts.join(" "))
     }
 
+    /// Whether the message reports a problem (not just a step to take).
+    pub fn is_trouble(&self) -> bool {
+        matches!(self.link, Link::Failed(_)) || self.sensor.is_unavailable()
+    }
+
     /// What device mode did, as JSON (for `#r2-phone`, read by tests and scripts).
     pub fn report(&self) -> Value {
         json!({
@@ -757,6 +762,10 @@ mod tests {
             })],
         );
         assert!(start.sensor.wants_tap() && !start.sensor.is_listening());
+        assert!(
+            start.message().is_some() && !start.is_trouble(),
+            "a step, not a problem"
+        );
         let denied = run(
             start.clone(),
             [
@@ -767,6 +776,7 @@ mod tests {
         assert_eq!(denied.sensor, Sensor::Denied);
         assert!(denied.message().is_some_and(|m| m.contains("denied")));
         assert!(denied.buttons_shown() && denied.sensor.wants_tap());
+        assert!(denied.is_trouble());
         let granted = run(
             start.clone(),
             [

@@ -290,21 +290,30 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         device.life = Life::Joining;
         device.name.clone()
     });
-    match load(&run, &name).await {
-        Ok(id) => {
-            run.with(|inner| {
-                let device = &mut inner.devices[index as usize];
-                device.id = Some(id);
-                device.life = Life::Live;
-                if again {
-                    inner.metrics.devices_recreated += 1;
-                } else {
-                    inner.metrics.devices_created += 1;
-                }
-            });
-            link::subscribe(&run, index);
+    let id = match load(&run, &name).await {
+        Ok(id) => id,
+        Err(why) => return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+    };
+    // Ours from now on, whatever happens next: Delete will unload it.
+    run.with(|inner| {
+        inner.devices[index as usize].id = Some(id.clone());
+        if again {
+            inner.metrics.devices_recreated += 1;
+        } else {
+            inner.metrics.devices_created += 1;
         }
-        Err(why) => run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+    });
+    // The sensor page reads its sentant with its field list before it subscribes.
+    let got = request(&run, Op::SentantGet, graphql::SENTANT_GET_BY_ID, json!({ "id": id })).await;
+    let live = got.is_ok();
+    run.with(|inner| {
+        inner.devices[index as usize].life = match got {
+            Ok(_) => Life::Live,
+            Err(err) => Life::Failed(err.to_string()),
+        }
+    });
+    if live {
+        link::subscribe(&run, index);
     }
 }
 
@@ -336,7 +345,7 @@ pub(crate) fn vanished(run: &Run, index: u32) {
     }
 }
 
-/// `sentantAll`, `sentantLoad` (only if the name is free), `sentantGet`.
+/// `sentantAll`, then `sentantLoad` (only if the name is free): the new id.
 async fn load(run: &Run, name: &str) -> Result<String, String> {
     let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({}))
         .await
@@ -357,14 +366,6 @@ async fn load(run: &Run, name: &str) -> Result<String, String> {
     .await
     .map_err(|e| e.to_string())?;
     let sentant = graphql::sentant_ref(&loaded, "sentantLoad").map_err(|e| e.to_string())?;
-    request(
-        run,
-        Op::SentantGet,
-        graphql::SENTANT_GET_BY_ID,
-        json!({ "id": sentant.id }),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
     Ok(sentant.id)
 }
 

@@ -52,6 +52,10 @@ const DELETE_CONCURRENCY: usize = 6;
 /// Attempts to unload one sentant before it is reported as not deleted
 /// (with the reconnect back-off between them: about 20 s in all).
 const DELETE_ATTEMPTS: u32 = 12;
+/// First contacts tried when the node answers 5xx or not in time.
+const PROBE_ATTEMPTS: u32 = 3;
+/// The pause before the n-th retry of first contact, times n (ms).
+const PROBE_RETRY_MS: u32 = 300;
 /// The heartbeat period of the real clients.
 const HEARTBEAT_MS: u32 = 30_000;
 /// The hiccup meter's period.
@@ -258,7 +262,22 @@ impl Run {
     pub async fn create(&self) {
         let generation = self.enter(Phase::Creating);
         let (http, node) = self.with(|i| (i.http.clone(), i.node.clone()));
-        if let Err(contact) = probe::probe(&http, &node).await {
+        let mut attempt = 0;
+        let failed = loop {
+            attempt += 1;
+            let result = probe::probe(&http, &node).await;
+            let retry = result.as_ref().err().and_then(probe::FirstContact::retryable_kind);
+            if let (Some(kind), Err(contact)) = (&retry, &result) {
+                self.with(|inner| inner.metrics.record_error(kind, &contact.to_string()));
+            }
+            match result {
+                Err(_) if retry.is_some() && attempt < PROBE_ATTEMPTS => {
+                    TimeoutFuture::new(PROBE_RETRY_MS * attempt).await
+                }
+                result => break result.err(),
+            }
+        };
+        if let Some(contact) = failed {
             self.with(|inner| {
                 inner
                     .metrics
@@ -383,6 +402,13 @@ impl Run {
             .collect();
         futures::future::join_all(workers).await;
         projector::unload_own(self).await;
+        // A load whose answer was lost leaves a sentant this run never learned
+        // the id of: its name, unique to this tab and run, still makes it ours.
+        if let Ok(strays) = device::own_sentants_on_node(self).await {
+            for stray in strays {
+                let _ = device::unload(self, &stray.id).await;
+            }
+        }
         let leftovers = device::own_sentants_on_node(self).await;
         self.with(|inner| {
             inner.leftovers = match leftovers {

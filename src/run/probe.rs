@@ -43,6 +43,16 @@ pub enum FirstContact {
 }
 
 impl FirstContact {
+    /// The request error behind it, under the kind the run's requests are
+    /// counted by (`http_500`, `timeout`), for the failures worth retrying.
+    pub fn retryable_kind(&self) -> Option<String> {
+        match self {
+            FirstContact::ServerError { status, .. } => Some(format!("http_{status}")),
+            FirstContact::Timeout { .. } => Some("timeout".into()),
+            _ => None,
+        }
+    }
+
     /// The short kind the summary counts it under.
     pub fn kind(&self) -> &'static str {
         match self {

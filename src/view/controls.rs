@@ -21,7 +21,7 @@ pub struct ControlsProps {
 /// Choices for the fields that take one of a few words.
 fn choices(field: &str) -> Option<&'static [&'static str]> {
     match field {
-        "scenario" => Some(&["sweep", "rotate", "taps"]),
+        "scenario" => Some(&["sweep", "rotate", "taps", "replay"]),
         "sockets" => Some(&["per-device", "shared", "none"]),
         _ => None,
     }

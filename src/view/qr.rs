@@ -20,6 +20,8 @@ const ORIGIN_STORAGE_KEY: &str = "r2-stress.phone-origin";
 /// The local node's plain HTTP port and its HTTPS port (as the real node's).
 const NODE_HTTP_PORT: &str = "4006";
 const NODE_HTTPS_PORT: &str = "4005";
+/// The URL under the code: readable on the dark page, wrapped anywhere.
+const LINK_STYLE: &str = "color:#8cc8ff;word-break:break-all";
 /// The QR code's smallest side, in CSS pixels.
 const QR_PX: u32 = 220;
 
@@ -173,7 +175,8 @@ pub fn join_qr(props: &JoinQrProps) -> Html {
     let opened_locally =
         split_origin(&page_origin).is_some_and(|(_, host, _)| is_loopback_host(host));
 
-    let body = match checked_origin(&typed) {
+    let usable = checked_origin(&typed);
+    let body = match usable.clone() {
         Ok(phone_origin) => {
             let url = device_url(&phone_origin, &path, props.prefix.as_deref(), node);
             let picture = match qr_svg(&url) {
@@ -186,7 +189,7 @@ pub fn join_qr(props: &JoinQrProps) -> Html {
                 .is_some_and(|(_, h, _)| is_loopback_host(h));
             html! { <>
                 <div id="r2-join-qr" class="qr">{ picture }</div>
-                <p><a id="r2-join-url" href={url.clone()}>{ url }</a></p>
+                <p><a id="r2-join-url" href={url.clone()} style={LINK_STYLE}>{ url }</a></p>
                 if insecure {
                     <p class="warning">{ "This address is plain HTTP: phones will not give it their motion sensor (it needs HTTPS, port 4005 on the local node). They can still use the colour buttons." }</p>
                 }
@@ -208,7 +211,7 @@ pub fn join_qr(props: &JoinQrProps) -> Html {
             <label>{ "Address phones use: " }
                 <input id="join-origin" value={(*typed).clone()} placeholder="https://192.168.1.20:4005" {oninput} />
             </label>
-            if opened_locally {
+            if opened_locally && usable.is_err() {
                 <p class="note">{ "This page was opened via this machine's own name (localhost), which phones cannot reach: enter its address on the local network, as `cargo xtask run` prints it. Phones must accept the node's self-signed certificate once." }</p>
             }
         </section>

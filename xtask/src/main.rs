@@ -4,8 +4,11 @@
 //!   starts the bundled node serving it at `/stresstest/`, then prints the URL.
 //! - `cargo xtask test` runs every test: native, and in headless Chromium
 //!   against the real local node.
+//! - `cargo xtask bench [--quick] [r2-bench args]` runs the capacity
+//!   benchmark (release page and node; not part of CI) and, in its full form,
+//!   writes `bench/RESULTS.md`.
 //!
-//! Both first install what a fresh machine lacks: the wasm target, Trunk,
+//! All first install what a fresh machine lacks: the wasm target, Trunk,
 //! the `wasm-bindgen` CLI of the version in `Cargo.lock`, and (for tests)
 //! Chromium. An install is skipped when the tool is already there.
 
@@ -28,9 +31,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("tools") => ensure_page_tools(),
         _ => {
-            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask tools");
+            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask bench [--quick] [r2-bench args] | cargo xtask tools");
             std::process::exit(2)
         }
     }
@@ -54,9 +58,83 @@ fn run(args: &[String]) -> Result<()> {
     if release {
         cargo.arg("--release");
     }
-    cargo.args(["--", "--sites", SITES]).args(node_args);
+    cargo.args(["--", "--sites", SITES]).args(&node_args);
     println!("xtask: the page will be at http://127.0.0.1:4006/{PAGE_PATH}/ (and https on :4005) once the node is up");
+    print_phone_urls(&node_args);
     status(&mut cargo)
+}
+
+/// Issue 5: the URLs phones on this network use (device mode needs HTTPS
+/// for the motion sensor), with the machine's LAN addresses.
+fn print_phone_urls(node_args: &[&String]) {
+    if node_args.iter().any(|a| *a == "--no-https") {
+        println!("xtask: no HTTPS (--no-https): phones cannot use their motion sensor, only the colour buttons");
+        return;
+    }
+    let port = https_port(node_args);
+    let addresses = lan_ipv4_addresses();
+    if addresses.is_empty() {
+        println!("xtask: no LAN address found; phones open https://THIS-MACHINE:{port}/{PAGE_PATH}/?device");
+        return;
+    }
+    println!("xtask: phones on this network (accept the self-signed certificate once):");
+    for ip in &addresses {
+        println!("xtask:   https://{ip}:{port}/{PAGE_PATH}/?device");
+    }
+    println!(
+        "xtask: the control page with a QR code for phones: http://127.0.0.1:4006/{PAGE_PATH}/?phone=https://{}:{port}",
+        addresses[0]
+    );
+}
+
+/// The HTTPS port the node is given (`--https ADDR`), 4005 by default.
+fn https_port(node_args: &[&String]) -> u16 {
+    let mut args = node_args.iter().map(|a| a.as_str());
+    while let Some(arg) = args.next() {
+        let addr = match arg.strip_prefix("--https=") {
+            Some(addr) => Some(addr),
+            None if arg == "--https" => args.next(),
+            None => None,
+        };
+        if let Some(port) = addr.and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
+            return port.port();
+        }
+    }
+    4005
+}
+
+/// This machine's IPv4 addresses on its networks (`ip -o -4 addr show
+/// scope global`), else the one it routes from (a UDP socket "connected"
+/// to a documentation address: nothing is sent).
+fn lan_ipv4_addresses() -> Vec<std::net::Ipv4Addr> {
+    let listed = output(Command::new("ip").args(["-o", "-4", "addr", "show", "scope", "global"]))
+        .map(|text| parse_ip_addr_show(&text))
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed;
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .ok()
+        .and_then(|a| match a.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+            _ => None,
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The addresses in `ip -o -4 addr show` lines (`2: eth0 inet 192.168.1.20/24 brd ...`).
+fn parse_ip_addr_show(text: &str) -> Vec<std::net::Ipv4Addr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .filter(|ip: &std::net::Ipv4Addr| !ip.is_loopback())
+        .collect()
 }
 
 /// Runs every test of the workspace, the browser ones included.
@@ -71,6 +149,28 @@ fn test(args: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(args)
         .env("R2_SITES_DIR", &sites);
+    status(&mut cargo)
+}
+
+/// The capacity benchmark: the release page and the release node in its own
+/// process, driven by `r2-bench`; the full form writes `bench/RESULTS.md`.
+fn bench(args: &[String]) -> Result<()> {
+    ensure_page_tools()?;
+    ensure_chromium()?;
+    build_page(true)?;
+    status(Command::new("cargo").args(["build", "--release", "--package", "r2-node"]))?;
+    let sites = std::fs::canonicalize(SITES)?;
+    let mut cargo = Command::new("cargo");
+    cargo
+        .args(["run", "--release", "--package", "r2-bench", "--"])
+        .arg("--node-bin")
+        .arg(Path::new("target/release/r2-node").canonicalize()?)
+        .arg("--sites")
+        .arg(&sites);
+    if !args.iter().any(|a| a == "--quick" || a == "--out") {
+        cargo.args(["--out", "bench/RESULTS.md"]);
+    }
+    cargo.args(args).env("R2_SITES_DIR", &sites);
     status(&mut cargo)
 }
 
@@ -174,4 +274,26 @@ fn output(command: &mut Command) -> Option<String> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_urls_use_the_lan_addresses_and_the_https_port() {
+        let text = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                    4: eth0    inet 192.168.1.20/24 brd 192.168.1.255 scope global eth0\\ x\n\
+                    5: wlan0    inet 10.0.0.7/16 scope global dynamic wlan0\n";
+        let found: Vec<String> = parse_ip_addr_show(text)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, ["192.168.1.20", "10.0.0.7"]);
+        let words = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let port = |args: &[&str]| https_port(&words(args).iter().collect::<Vec<_>>());
+        assert_eq!(port(&[]), 4005);
+        assert_eq!(port(&["--https", "0.0.0.0:8443"]), 8443);
+        assert_eq!(port(&["--sites", "x", "--https=[::]:9443"]), 9443);
+    }
 }

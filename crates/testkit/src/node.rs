@@ -53,6 +53,15 @@ impl TestNode {
         Ok(body)
     }
 
+    /// `POST /r2-node/faults`: switches the node's injected faults (`{}` clears
+    /// them); returns the faults now in force.
+    pub async fn set_faults(&self, faults: Value) -> anyhow::Result<Value> {
+        let url = format!("{}/r2-node/faults", self.url());
+        let (status, body) = self.answer(self.http.post(&url).json(&faults), &url).await?;
+        anyhow::ensure!(status.is_success(), "POST {url} answered {status}: {body}");
+        Ok(body)
+    }
+
     /// `POST /reality2` with the WebApp's body shape (`variables` as a string
     /// of JSON). Returns the JSON answer whatever its status,
     /// `{"data": ..., "errors": [...]}` (the node refuses some requests with

@@ -1,0 +1,133 @@
+//! A bad day in the lecture theatre, in real headless Chromium against the
+//! local node's injected faults: a node restart mid-run, HTTP 500s, added
+//! latency, and dropped sockets. Each run is checked from `#r2-summary` and
+//! the node's own counters, and leaves none of its sentants behind.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use r2_testkit::{built_page_sites_dir, Browser, Page, TestNode};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
+    let page = browser.new_page().await?;
+    page.goto(&format!("{}/stresstest/?{query}&autostart=1", node.url())).await?;
+    Ok(page)
+}
+
+async fn summary(page: &Page) -> Result<Value> {
+    let text = page
+        .wait_for(
+            "(() => { const e = document.querySelector('#r2-summary'); \
+             return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
+            WAIT,
+        )
+        .await?;
+    let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+    eprintln!("{summary:#}");
+    Ok(summary)
+}
+
+fn error_count(summary: &Value, kind: &str) -> u64 {
+    summary["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["kind"] == kind))
+        .and_then(|e| e["count"].as_u64())
+        .unwrap_or(0)
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+async fn nothing_left(node: &TestNode) -> Result<()> {
+    node.set_faults(json!({})).await?;
+    let stats = node.stats().await?;
+    assert_eq!(stats["sentants"], 0, "no own sentant left: {stats}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = open(&browser, &node, "devices=20&duration=12&scenario=rotate&recreate=1&join_rate=40").await?;
+    page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT).await?;
+    page.wait_for("Number(document.querySelector('#r2-sends-ok')?.textContent) > 100", WAIT).await?;
+
+    let refuse_s = 2.0;
+    node.set_faults(json!({ "refuse_for_s": refuse_s, "forget": true })).await?;
+    let summary = summary(&page).await?;
+    let stats = node.stats().await?;
+
+    assert_eq!(num(&summary, "devices_vanished"), 20, "{summary}");
+    assert_eq!(num(&summary, "devices_recreated"), 20, "{summary}");
+    assert!(num(&stats, "dropped_sockets") >= 20, "{stats}");
+    // Every device was back and subscribed within 5 s of the node returning.
+    let gap = &summary["subscription_gap_ms"];
+    assert_eq!(gap["count"], 20, "{summary}");
+    assert!(gap["max"].as_f64().context("gap")? <= refuse_s * 1000.0 + 5000.0, "{gap}");
+    assert!(num(&summary, "signals_per_device_min") >= 1, "{summary}");
+    nothing_left(&node).await?;
+    browser.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    node.set_faults(json!({ "error_rate": 0.05 })).await?;
+    let browser = Browser::launch().await?;
+    let page = open(&browser, &node, "devices=20&duration=6&scenario=rotate&join_rate=40").await?;
+    let summary = summary(&page).await?;
+    let stats = node.stats().await?;
+
+    let injected = num(&stats, "injected_errors");
+    assert!(injected > 10, "5 % of a few thousand requests: {stats}");
+    assert_eq!(error_count(&summary, "http_500"), injected, "page {summary}\nnode {stats}");
+    assert!(num(&summary, "sends_failed") > 0, "{summary}");
+    assert_eq!(num(&summary, "sends_ok"), num(&stats, "sends"), "{summary}\n{stats}");
+    nothing_left(&node).await?;
+    browser.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    node.set_faults(json!({ "latency_ms": 200 })).await?;
+    let browser = Browser::launch().await?;
+    let page = open(&browser, &node, "devices=10&duration=5&scenario=rotate&join_rate=40").await?;
+    let summary = summary(&page).await?;
+
+    let p50 = summary["signal_latency_ms"]["p50"].as_f64().context("p50")?;
+    assert!(p50 >= 200.0, "signal latency p50 {p50} ms with 200 ms added: {summary}");
+    assert!(summary["send_latency_ms"]["p50"].as_f64().context("p50")? >= 200.0, "{summary}");
+    nothing_left(&node).await?;
+    browser.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_sockets_come_back_within_the_back_off() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = open(&browser, &node, "devices=10&duration=12&scenario=rotate&join_rate=40").await?;
+    page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT).await?;
+    node.set_faults(json!({ "drop_sockets_every_s": 5 })).await?;
+    let summary = summary(&page).await?;
+    let stats = node.stats().await?;
+
+    assert!(num(&stats, "dropped_sockets") >= 10, "{stats}");
+    assert!(num(&summary, "reconnects") >= 10, "{summary}");
+    // The first retry comes after 10 ms: a device is back well within a second.
+    let gap = &summary["subscription_gap_ms"];
+    assert!(gap["count"].as_u64().unwrap_or(0) >= 10, "{summary}");
+    assert!(gap["max"].as_f64().context("gap")? < 1000.0, "{gap}");
+    nothing_left(&node).await?;
+    browser.close().await
+}
