@@ -181,7 +181,7 @@ pub fn app() -> Html {
     // to the latest `on_command`, which sees the latest form).
     let latest_command = use_mut_ref(Callback::<Command>::noop);
     *latest_command.borrow_mut() = on_command.clone();
-    let (fleet, channel) = use_fleet({
+    let (fleet, fleet_link) = use_fleet({
         let latest = latest_command.clone();
         Callback::from(move |command: FleetCommand| {
             let command = match command {
@@ -194,13 +194,11 @@ pub fn app() -> Html {
         })
     });
     {
-        let (run, channel, tab) = (run.clone(), channel.clone(), tab.clone());
+        let (run, fleet_link, tab) = (run.clone(), fleet_link.clone(), tab.clone());
         use_effect_with((), move |_| {
             let interval = Interval::new(1000, move || {
                 let snapshot = run.borrow().as_ref().map(Run::snapshot);
-                if let Some(channel) = channel.borrow().as_ref() {
-                    channel.post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
-                }
+                fleet_link.borrow().post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
             });
             move || drop(interval)
         });

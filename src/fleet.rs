@@ -1,13 +1,24 @@
-//! Tabs of one browser as one fleet, over a `BroadcastChannel`: every tab
-//! reports its figures once a second, any tab shows the per-tab rows and
-//! totals, and the control view (`?control`) starts and stops them all.
+//! Tabs as one fleet: every tab reports its figures once a second, any tab
+//! shows the per-tab rows and totals, and the control view (`?control`)
+//! starts and stops them all. Tabs of one browser meet on a
+//! `BroadcastChannel`; with `&fleet=NAME`, pages on any machine also meet
+//! through the node, on the control sentant `r2s-control-NAME` ([`NodeFleet`]).
+//! Its traffic is counted apart from the test load.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use r2_core::fleet::{is_fresh, totals, FleetCommand, FleetMessage, TabReport};
+use r2_core::fleet::{control_definition, control_name, is_fresh, totals, FleetCommand, FleetMessage, TabReport};
+use r2_core::graphql;
+use r2_core::phoenix::{Frame, Incoming};
+use serde_json::json;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::browser::{origin, query_string, random_u64};
+use crate::run::http::{GraphqlHttp, HttpError};
+use crate::run::socket::{websocket_url, PhxSocket, SocketEvent};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -48,27 +59,171 @@ impl Drop for FleetChannel {
     }
 }
 
+/// Request timeout for the fleet's own few requests (ms).
+const FLEET_TIMEOUT_MS: u32 = 10_000;
+/// The heartbeat period of the fleet's socket (the node closes idle ones at 60 s).
+const HEARTBEAT_MS: u32 = 30_000;
+
+/// The fleet's link through the node: the control sentant, subscribed to
+/// its `fleet` signal on a socket of its own.
+pub struct NodeFleet {
+    http: GraphqlHttp,
+    id: String,
+    socket: Rc<RefCell<Option<PhxSocket>>>,
+    _heartbeat: Interval,
+    /// Messages posted through the node (shown apart from the test load).
+    pub posted: Rc<Cell<u64>>,
+}
+
+impl NodeFleet {
+    /// Finds (or loads) the control sentant of `fleet` on `node` and
+    /// subscribes to it; every message goes to `on_message`.
+    pub async fn join(node: &str, fleet: &str, on_message: Rc<dyn Fn(FleetMessage)>) -> Result<NodeFleet, HttpError> {
+        let http = GraphqlHttp::new(node, FLEET_TIMEOUT_MS);
+        let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
+        let name = control_name(fleet);
+        let id = match graphql::sentant_list(&all)?.into_iter().find(|s| s.name == name) {
+            Some(found) => found.id,
+            None => {
+                let loaded = http.request(graphql::SENTANT_LOAD, &json!({ "definition": control_definition(fleet) })).await?;
+                graphql::sentant_ref(&loaded, "sentantLoad")?.id
+            }
+        };
+        let socket: Rc<RefCell<Option<PhxSocket>>> = Rc::default();
+        let handler: Rc<dyn Fn(SocketEvent)> = {
+            let (socket, id) = (Rc::downgrade(&socket), id.clone());
+            Rc::new(move |event| {
+                let Some(socket) = socket.upgrade() else { return };
+                let socket = socket.borrow();
+                match event {
+                    SocketEvent::Open => {
+                        socket.as_ref().map(|s| s.send(&Frame::join_control(json!(0))));
+                    }
+                    SocketEvent::Frame(frame) => match frame.classify() {
+                        Incoming::Reply { status: "ok", response } if response.get("subscriptionId").is_none() => {
+                            let doc = Frame::doc(json!(0), graphql::AWAIT_SIGNAL, json!({ "id": id, "signal": "fleet" }));
+                            socket.as_ref().map(|s| s.send(&doc));
+                        }
+                        Incoming::Data { result, .. } => {
+                            let parameters = result.pointer("/data/awaitSignal/parameters");
+                            if let Some(message) = parameters.and_then(FleetMessage::from_value) {
+                                on_message(message);
+                            }
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            })
+        };
+        *socket.borrow_mut() = Some(PhxSocket::open(&websocket_url(node), handler).map_err(HttpError::Network)?);
+        let heartbeat = {
+            let socket = socket.clone();
+            Interval::new(HEARTBEAT_MS, move || {
+                socket.borrow().as_ref().map(|s| s.send(&Frame::heartbeat(json!(0))));
+            })
+        };
+        Ok(NodeFleet { http, id, socket, _heartbeat: heartbeat, posted: Rc::default() })
+    }
+
+    /// Sends `message` to every page of the fleet, through the node.
+    pub fn post(&self, message: &FleetMessage) {
+        let variables = graphql::send_variables(&self.id, "fleet", &message.to_value());
+        let http = self.http.clone();
+        self.posted.set(self.posted.get() + 1);
+        spawn_local(async move {
+            let _ = http.request(graphql::SENTANT_SEND, &variables).await;
+        });
+    }
+}
+
+impl Drop for NodeFleet {
+    fn drop(&mut self) {
+        self.socket.borrow_mut().take();
+    }
+}
+
+/// This page's ways to the rest of the fleet.
+#[derive(Default)]
+pub struct Fleet {
+    channel: Option<FleetChannel>,
+    node: Option<NodeFleet>,
+}
+
+impl Fleet {
+    /// Sends `message` to the other tabs of this browser and, with a fleet
+    /// name, to every page of the fleet through the node.
+    pub fn post(&self, message: &FleetMessage) {
+        if let Some(channel) = &self.channel {
+            channel.post(message);
+        }
+        if let Some(node) = &self.node {
+            node.post(message);
+        }
+    }
+
+    /// The messages this page sent through the node.
+    pub fn node_messages(&self) -> Option<u64> {
+        self.node.as_ref().map(|n| n.posted.get())
+    }
+}
+
+/// The fleet name from the page's URL (`&fleet=NAME`), if any.
+pub fn fleet_name() -> Option<String> {
+    form_urlencoded::parse(query_string().as_bytes())
+        .find(|(k, v)| k == "fleet" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The node the fleet meets on: `&node=` or the page's origin.
+fn fleet_node() -> String {
+    form_urlencoded::parse(query_string().as_bytes())
+        .find(|(k, v)| k == "node" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(origin)
+}
+
 /// The other tabs' latest reports, by tab.
 pub type Reports = BTreeMap<String, TabReport>;
 
 /// Joins the fleet for this component's lifetime: keeps the other tabs'
-/// reports (refreshed once a second), hands commands to `on_command`, and
-/// returns the channel for posting.
+/// reports (refreshed once a second), hands each command to `on_command`
+/// once, and returns the fleet for posting.
 #[hook]
-pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>, Rc<RefCell<Option<FleetChannel>>>) {
+pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>, Rc<RefCell<Fleet>>) {
     let reports = use_state(Reports::new);
-    let channel: Rc<RefCell<Option<FleetChannel>>> = use_mut_ref(|| None);
+    let fleet: Rc<RefCell<Fleet>> = use_mut_ref(Fleet::default);
     {
-        let (reports, channel) = (reports.clone(), channel.clone());
+        let (reports, fleet) = (reports.clone(), fleet.clone());
         use_effect_with((), move |_| {
             let received: Rc<RefCell<Reports>> = Rc::default();
+            let seen: Rc<RefCell<BTreeSet<u64>>> = Rc::default();
             let inbox = received.clone();
-            *channel.borrow_mut() = FleetChannel::open(move |message| match message {
+            let on_message: Rc<dyn Fn(FleetMessage)> = Rc::new(move |message| match message {
                 FleetMessage::Report(report) => {
                     inbox.borrow_mut().insert(report.tab.clone(), report);
                 }
-                FleetMessage::Command { command } => on_command.emit(command),
+                FleetMessage::Command { command, id } => {
+                    if seen.borrow_mut().insert(id) {
+                        on_command.emit(command);
+                    }
+                }
             });
+            fleet.borrow_mut().channel = FleetChannel::open({
+                let on_message = on_message.clone();
+                move |message| on_message(message)
+            });
+            if let Some(name) = fleet_name() {
+                let fleet = Rc::downgrade(&fleet);
+                spawn_local(async move {
+                    let joined = NodeFleet::join(&fleet_node(), &name, on_message).await;
+                    match (fleet.upgrade(), joined) {
+                        (Some(fleet), Ok(node)) => fleet.borrow_mut().node = Some(node),
+                        (_, Err(err)) => web_sys::console::warn_1(&format!("r2-stress: fleet {name}: {err}").into()),
+                        _ => {}
+                    }
+                });
+            }
             let refresh = Interval::new(1000, move || {
                 let now = js_sys::Date::now();
                 received.borrow_mut().retain(|_, r| is_fresh(r, now));
@@ -76,11 +231,11 @@ pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>
             });
             move || {
                 drop(refresh);
-                channel.borrow_mut().take();
+                *fleet.borrow_mut() = Fleet::default();
             }
         });
     }
-    (reports, channel)
+    (reports, fleet)
 }
 
 #[derive(Properties, PartialEq)]
@@ -117,17 +272,16 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
     }
 }
 
-/// The control view (`?control`): every tab's figures, and buttons that
-/// give every tab the same command at once.
+/// The control view (`?control`, with `&fleet=NAME` for pages on other
+/// machines): every tab's figures, and buttons that give every tab the same
+/// command at once.
 #[function_component(Control)]
 pub fn control() -> Html {
-    let (reports, channel) = use_fleet(Callback::noop());
+    let (reports, fleet) = use_fleet(Callback::noop());
     let button = |command: FleetCommand, label: &'static str| {
-        let channel = channel.clone();
+        let fleet = fleet.clone();
         let onclick = Callback::from(move |_| {
-            if let Some(channel) = channel.borrow().as_ref() {
-                channel.post(&FleetMessage::Command { command });
-            }
+            fleet.borrow().post(&FleetMessage::Command { command, id: random_u64() });
         });
         html! { <button id={format!("c-{}", label.to_lowercase())} {onclick}>{ format!("{label} all") }</button> }
     };
@@ -146,6 +300,11 @@ pub fn control() -> Html {
                 </div>
             </section>
             <FleetTable reports={(*reports).clone()} />
+            if let Some(name) = fleet_name() {
+                <p class="hint" id="r2-fleet-node">{ format!(
+                    "Pages on other machines join with &fleet={name} (control sentant {}); its messages are not test load.",
+                    control_name(&name)) }</p>
+            }
         </main>
     }
 }

@@ -127,3 +127,47 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
     browser.close().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    // Two separate browser processes: only the node connects them.
+    let (first, second) = (Browser::launch().await?, Browser::launch().await?);
+    let mut pages = Vec::new();
+    for browser in [&first, &second] {
+        let page = browser.new_page().await?;
+        page.goto(&format!("{}/stresstest/?devices=5&duration=3&scenario=rotate&fleet=t1", node.url())).await?;
+        pages.push(page);
+    }
+    let control = first.new_page().await?;
+    control.goto(&format!("{}/stresstest/?control&fleet=t1", node.url())).await?;
+    control.wait_for("document.querySelectorAll('.fleet tr').length === 4", WAIT).await?;
+
+    control.eval("document.querySelector('#c-create').click()").await?;
+    for page in &pages {
+        page.wait_for("document.querySelector('#r2-phase')?.textContent === 'ready'", WAIT).await?;
+    }
+    let commanded = control.eval("(document.querySelector('#c-start').click(), Date.now())").await?;
+    let commanded = commanded.as_f64().context("command time")?;
+    for page in &pages {
+        let started = page.wait_for("Number(document.querySelector('#r2-started')?.dataset.ms)", WAIT).await?;
+        let started = started.as_f64().context("start time")?;
+        assert!((started - commanded).abs() < 1000.0, "started {} ms after the command", started - commanded);
+    }
+    for page in &pages {
+        page.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'stopped'", WAIT).await?;
+    }
+    let both = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 10 && t.live === 10 && t.sends_ok > 0 ? t : null; }})()");
+    control.wait_for(&both, WAIT).await?;
+
+    control.eval("document.querySelector('#c-delete').click()").await?;
+    for page in &pages {
+        page.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'deleted'", WAIT).await?;
+    }
+    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
+    assert_eq!(all["data"]["sentantAll"].as_array().map(Vec::len), Some(1), "only the control sentant: {all}");
+    assert_eq!(all["data"]["sentantAll"][0]["name"], "r2s-control-t1");
+    first.close().await?;
+    second.close().await
+}

@@ -134,6 +134,7 @@ pub struct Snapshot {
     pub signals_per_s: f64,
     pub fetch_queue: u32,
     pub remaining_s: Option<f64>,
+    pub started_wall_ms: Option<f64>,
     pub tiles: Vec<Tile>,
     /// The last [`LIVE_SECONDS`] 1-second buckets.
     pub series: Rc<Vec<Bucket>>,
@@ -174,6 +175,9 @@ pub(crate) struct Inner {
     pub(crate) summary: Option<Rc<Summary>>,
     pub(crate) leftovers: Vec<SentantRef>,
     pub(crate) run_ms: (f64, f64),
+    /// The wall clock when the scenario started (ms since the epoch), to
+    /// compare starts across machines.
+    pub(crate) started_wall_ms: Option<f64>,
 }
 
 /// A socket carrying many devices' subscriptions (`shared` mode).
@@ -216,6 +220,7 @@ impl Run {
             summary: None,
             leftovers: Vec::new(),
             run_ms: (0.0, 0.0),
+            started_wall_ms: None,
             config,
         };
         Run {
@@ -337,6 +342,7 @@ impl Run {
         });
         self.with(|inner| {
             inner.run_ms = (started_ms, ends_ms);
+            inner.started_wall_ms = Some(js_sys::Date::now());
             let (kind, seed) = (inner.config.scenario, inner.config.seed);
             for (index, device) in inner.devices.iter_mut().enumerate() {
                 if device.is_live() {
@@ -481,6 +487,7 @@ impl Run {
             sends_per_s,
             signals_per_s,
             fetch_queue: inner.fetch_in_flight,
+            started_wall_ms: inner.started_wall_ms,
             remaining_s: match inner.phase {
                 Phase::Running { ends_ms, .. } => Some(((ends_ms - now) / 1000.0).max(0.0)),
                 _ => None,

@@ -45,6 +45,7 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 { s.remaining_s.map(|r| format!(" · {r:.0} s left")).unwrap_or_default() }
                 <span class="prefix">{ format!(" · devices {}…", s.prefix) }</span>
             </div>
+            if let Some(ms) = s.started_wall_ms { <span id="r2-started" hidden=true data-ms={format!("{ms:.0}")}></span> }
             if let Phase::Failed(why) = &s.phase { <p class="error" id="r2-contact-error">{ why }</p> }
             <progress max="1" value={progress.to_string()} />
             <div class="grid">

@@ -1,7 +1,9 @@
 //! Several tabs as one fleet: what each tab reports about itself about once a
 //! second, the commands a control view sends to all of them, and the totals.
-//! (The page carries these over a `BroadcastChannel` between tabs of one
-//! browser.)
+//! The page carries these over a `BroadcastChannel` between tabs of one
+//! browser, and through a control sentant on the node between machines
+//! ([`control_definition`]): the same messages, as the parameters of its
+//! public `fleet` event and signal.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +43,23 @@ pub enum FleetCommand {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FleetMessage {
     Report(TabReport),
-    Command { command: FleetCommand },
+    /// `id` tells copies of one command apart from a new one (a tab hears a
+    /// command both from its browser and through the node).
+    Command { command: FleetCommand, id: u64 },
+}
+
+/// The name of the control sentant of fleet `fleet`.
+pub fn control_name(fleet: &str) -> String {
+    format!("r2s-control-{fleet}")
+}
+
+/// The control sentant: one public event `fleet`, re-published as the public
+/// signal `fleet` with the message as its parameters.
+pub fn control_definition(fleet: &str) -> String {
+    serde_json::json!({"sentant": {"name": control_name(fleet), "automations": [{"name": "fleet", "transitions": [
+        {"event": "fleet", "public": true, "actions": [
+            {"command": "signal", "public": true, "parameters": {"event": "fleet"}}]}]}]}})
+    .to_string()
 }
 
 impl FleetMessage {
@@ -52,6 +70,17 @@ impl FleetMessage {
     /// A message from another tab; `None` for anything else on the channel.
     pub fn from_json(text: &str) -> Option<FleetMessage> {
         serde_json::from_str(text).ok()
+    }
+
+    /// The message as the parameters of the control sentant's `fleet` event.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The message a `fleet` signal's parameters carry (the node adds nothing
+    /// that matters; unknown fields are ignored).
+    pub fn from_value(value: &serde_json::Value) -> Option<FleetMessage> {
+        serde_json::from_value(value.clone()).ok()
     }
 }
 
@@ -96,12 +125,17 @@ mod tests {
     fn messages_round_trip_and_strangers_are_ignored() {
         for m in [
             FleetMessage::Report(report("a", 1, 2.0)),
-            FleetMessage::Command { command: FleetCommand::Start },
+            FleetMessage::Command { command: FleetCommand::Start, id: 7 },
         ] {
             assert_eq!(FleetMessage::from_json(&m.to_json()), Some(m));
         }
         assert_eq!(FleetMessage::from_json(r#"{"type":"start"}"#), None);
         assert_eq!(FleetMessage::from_json("not json"), None);
-        assert!(FleetMessage::Command { command: FleetCommand::Delete }.to_json().contains(r#""command":"delete""#));
+        assert!(FleetMessage::Command { command: FleetCommand::Delete, id: 1 }.to_json().contains(r#""command":"delete""#));
+        // Through the node, a signal's parameters carry the message plus `result`.
+        let mut value = FleetMessage::Command { command: FleetCommand::Stop, id: 9 }.to_value();
+        value["result"] = "ok".into();
+        assert_eq!(FleetMessage::from_value(&value), Some(FleetMessage::Command { command: FleetCommand::Stop, id: 9 }));
+        assert!(control_definition("t1").contains("r2s-control-t1"));
     }
 }
