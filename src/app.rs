@@ -132,7 +132,7 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             let interval = Interval::new(REFRESH_MS, move || {
                 if let Some(run) = run.borrow().as_ref() {
-                    dispatch.dispatch(Action::Snapshot(run.snapshot()));
+                    dispatch.dispatch(Action::Snapshot(Rc::new(run.snapshot())));
                 }
             });
             move || drop(interval)

@@ -41,7 +41,7 @@ pub enum Action {
     /// A form field changed.
     Edit { field: String, value: String },
     /// A fresh snapshot of the run.
-    Snapshot(Snapshot),
+    Snapshot(Rc<Snapshot>),
     /// An error to show above the form.
     Error(String),
 }
@@ -91,10 +91,10 @@ impl Reducible for AppState {
                 next.form_error = next.config().err().map(|e| e.to_string());
             }
             Action::Snapshot(snapshot) => {
-                if self.snapshot.as_deref() == Some(&snapshot) {
+                if self.snapshot.as_deref() == Some(&*snapshot) {
                     return self;
                 }
-                next.snapshot = Some(Rc::new(snapshot));
+                next.snapshot = Some(snapshot);
             }
             Action::Error(message) => next.form_error = Some(message),
         }

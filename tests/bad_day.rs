@@ -19,14 +19,7 @@ async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
 }
 
 async fn summary(page: &Page) -> Result<Value> {
-    let text = page
-        .wait_for(
-            "(() => { const e = document.querySelector('#r2-summary'); \
-             return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
-            WAIT,
-        )
-        .await?;
-    let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+    let summary = page.summary("deleted", WAIT).await?;
     eprintln!("{summary:#}");
     Ok(summary)
 }
@@ -67,10 +60,12 @@ async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
     assert_eq!(num(&summary, "devices_vanished"), 20, "{summary}");
     assert_eq!(num(&summary, "devices_recreated"), 20, "{summary}");
     assert!(num(&stats, "dropped_sockets") >= 20, "{stats}");
-    // Every device was back and subscribed within 5 s of the node returning.
+    // Every device was back and subscribed within 5 s of the node returning
+    // (the longest back-off step), plus 1 s for re-creating its sentant and
+    // subscribing on a loaded machine.
     let gap = &summary["subscription_gap_ms"];
     assert_eq!(gap["count"], 20, "{summary}");
-    assert!(gap["max"].as_f64().context("gap")? <= refuse_s * 1000.0 + 5000.0, "{gap}");
+    assert!(gap["max"].as_f64().context("gap")? <= refuse_s * 1000.0 + 5000.0 + 1000.0, "{gap}");
     assert!(num(&summary, "signals_per_device_min") >= 1, "{summary}");
     nothing_left(&node).await?;
     browser.close().await

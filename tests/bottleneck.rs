@@ -19,14 +19,7 @@ async fn run(node: &TestNode, query: &str, cpu_slowdown: f64) -> Result<Value> {
     }
     page.goto(&format!("{}/stresstest/?{query}", node.url()))
         .await?;
-    let text = page
-        .wait_for(
-            "(() => { const e = document.querySelector('#r2-summary'); \
-             return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
-            RUN_TIMEOUT,
-        )
-        .await?;
-    let summary: Value = serde_json::from_str(text.as_str().context("summary text")?)?;
+    let summary = page.summary("deleted", RUN_TIMEOUT).await?;
     eprintln!("summary of ?{query} at {cpu_slowdown}x slowdown:\n{summary:#}");
     browser.close().await?;
     Ok(summary)

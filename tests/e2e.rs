@@ -14,23 +14,13 @@ use serde_json::{json, Value};
 /// The longest a whole autostart run may take here.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A JS expression: the summary's text once the run has written it in `phase`.
-fn summary_in_phase(phase: &str) -> String {
-    format!(
-        "(() => {{ const e = document.querySelector('#r2-summary'); \
-         return e && e.dataset.phase === '{phase}' ? e.textContent : null; }})()"
-    )
-}
-
 /// Runs the page with `query` on `node` until its summary reaches `phase`.
 async fn run_page(node: &TestNode, query: &str, phase: &str) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     page.goto(&format!("{}/stresstest/?{query}", node.url()))
         .await?;
-    let text = page.wait_for(&summary_in_phase(phase), RUN_TIMEOUT).await?;
-    let summary: Value = serde_json::from_str(text.as_str().context("summary is text")?)
-        .with_context(|| format!("summary is JSON: {text}"))?;
+    let summary = page.summary(phase, RUN_TIMEOUT).await?;
     eprintln!("summary of ?{query}:\n{summary:#}");
     browser.close().await?;
     Ok(summary)

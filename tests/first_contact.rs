@@ -39,14 +39,7 @@ async fn contact(
         .as_str()
         .context("message text")?
         .to_owned();
-    let summary = page
-        .wait_for(
-            "(() => { const e = document.querySelector('#r2-summary'); \
-             return e && e.dataset.phase === 'failed' ? e.textContent : null; })()",
-            WAIT,
-        )
-        .await?;
-    let summary: Value = serde_json::from_str(summary.as_str().context("summary text")?)?;
+    let summary = page.summary("failed", WAIT).await?;
     Ok((message, summary))
 }
 

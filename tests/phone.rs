@@ -593,14 +593,7 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
         node.url()
     ))
     .await?;
-    let summary = page
-        .wait_for(
-            "(() => { const e = document.querySelector('#r2-summary'); \
-             return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
-            RUN_TIMEOUT,
-        )
-        .await?;
-    let summary: Value = serde_json::from_str(summary.as_str().context("text")?)?;
+    let summary = page.summary("deleted", RUN_TIMEOUT).await?;
     let trace_state = page
         .eval("document.querySelector('#r2-trace').dataset.state")
         .await?;

@@ -41,23 +41,12 @@ async fn run_with_projector(node: &TestNode) -> Result<Value> {
         node.url()
     ))
     .await?;
-    let summary = page
-        .wait_for(
-            "(() => { const e = document.querySelector('#r2-summary'); \
-             return e && e.dataset.phase === 'stopped' ? e.textContent : null; })()",
-            WAIT,
-        )
-        .await?;
-    let summary: Value = serde_json::from_str(summary.as_str().context("summary")?)?;
+    let summary = page.summary("stopped", WAIT).await?;
     eprintln!("{summary:#}");
     page.wait_for(ALL_PUSHES_ARRIVED, WAIT).await?;
     page.eval("document.querySelector('#b-delete').click()")
         .await?;
-    page.wait_for(
-        "document.querySelector('#r2-summary')?.dataset.phase === 'deleted'",
-        WAIT,
-    )
-    .await?;
+    page.summary("deleted", WAIT).await?;
     browser.close().await?;
     Ok(summary)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use r2_core::graphql;
 use r2_testkit::{built_page_sites_dir, Browser, TestNode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(120);
 const TABS: usize = 3;
@@ -35,14 +35,7 @@ async fn three_tabs_never_clash() -> Result<()> {
     let mut summaries = Vec::new();
     let mut names = BTreeSet::new();
     for page in &pages {
-        let text = page
-            .wait_for(
-                "(() => { const e = document.querySelector('#r2-summary'); \
-                 return e && e.dataset.phase === 'stopped' ? e.textContent : null; })()",
-                WAIT,
-            )
-            .await?;
-        let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+        let summary = page.summary("stopped", WAIT).await?;
         assert_eq!(summary["devices_created"], DEVICES, "{summary}");
         let prefix = summary["run_prefix"].as_str().context("prefix")?.to_owned();
         summaries.push(summary);
@@ -66,14 +59,7 @@ async fn three_tabs_never_clash() -> Result<()> {
         page.eval("document.querySelector('#b-delete').click()").await?;
     }
     for page in &pages {
-        let text = page
-            .wait_for(
-                "(() => { const e = document.querySelector('#r2-summary'); \
-                 return e && e.dataset.phase === 'deleted' ? e.textContent : null; })()",
-                WAIT,
-            )
-            .await?;
-        let summary: Value = serde_json::from_str(text.as_str().context("summary")?)?;
+        let summary = page.summary("deleted", WAIT).await?;
         assert_eq!(summary["devices_deleted"], DEVICES, "{summary}");
         assert_eq!(summary["leftovers_count"], 0, "{summary}");
     }
@@ -110,7 +96,7 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
     }
     control.eval("document.querySelector('#c-start').click()").await?;
     for tab in &tabs {
-        tab.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'stopped'", WAIT).await?;
+        tab.summary("stopped", WAIT).await?;
     }
     let stats = node.stats().await?;
     let sends = stats["sends"].as_u64().context("sends")?;
@@ -121,7 +107,7 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
 
     control.eval("document.querySelector('#c-delete').click()").await?;
     for tab in &tabs {
-        tab.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'deleted'", WAIT).await?;
+        tab.summary("deleted", WAIT).await?;
     }
     assert_eq!(node.stats().await?["sentants"], 0);
     browser.close().await?;
@@ -156,14 +142,14 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
         assert!((started - commanded).abs() < 1000.0, "started {} ms after the command", started - commanded);
     }
     for page in &pages {
-        page.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'stopped'", WAIT).await?;
+        page.summary("stopped", WAIT).await?;
     }
     let both = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 10 && t.live === 10 && t.sends_ok > 0 ? t : null; }})()");
     control.wait_for(&both, WAIT).await?;
 
     control.eval("document.querySelector('#c-delete').click()").await?;
     for page in &pages {
-        page.wait_for("document.querySelector('#r2-summary')?.dataset.phase === 'deleted'", WAIT).await?;
+        page.summary("deleted", WAIT).await?;
     }
     let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
     assert_eq!(all["data"]["sentantAll"].as_array().map(Vec::len), Some(1), "only the control sentant: {all}");

@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::graphql::{self, GqlResponse, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
@@ -34,6 +35,9 @@ use crate::browser::now_ms;
 /// sends its current value, not a backlog, and a burst of stale sends would
 /// only bury the tab deeper. Its lateness is still recorded.
 const MAX_CATCH_UP_MS: f64 = 1000.0;
+/// Attempts to load a vanished device's sentant again (with the reconnect
+/// back-off between them: about a minute in all).
+const RECREATE_ATTEMPTS: u32 = 20;
 /// Sends remembered per device to match signals to (a device sends ≤ 5/s).
 const RECENT_SENDS: usize = 8;
 
@@ -290,9 +294,17 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         device.life = Life::Joining;
         device.name.clone()
     });
-    let id = match load(&run, &name).await {
-        Ok(id) => id,
-        Err(why) => return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+    let mut attempt = 0;
+    let id = loop {
+        attempt += 1;
+        match load(&run, &name, again).await {
+            Ok(id) => break id,
+            // Re-creating after a restart: the node may not be back yet.
+            Err(_) if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) => {
+                TimeoutFuture::new(link::backoff_ms(attempt)).await
+            }
+            Err(why) => return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+        }
     };
     // Ours from now on, whatever happens next: Delete will unload it.
     run.with(|inner| {
@@ -346,11 +358,17 @@ pub(crate) fn vanished(run: &Run, index: u32) {
 }
 
 /// `sentantAll`, then `sentantLoad` (only if the name is free): the new id.
-async fn load(run: &Run, name: &str) -> Result<String, String> {
+///
+/// When `again` (re-creating), a sentant that already has the name is this
+/// run's own, loaded by an attempt whose answer was lost: it is adopted.
+async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
     let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({}))
         .await
         .map_err(|e| e.to_string())?;
     let existing = graphql::sentant_list(&all).map_err(|e| e.to_string())?;
+    if let Some(own) = existing.iter().find(|s| s.name == name && again) {
+        return Ok(own.id.clone());
+    }
     if existing.iter().any(|s| s.name == name) {
         let why = format!("a sentant named {name:?} already exists: not loading over it");
         run.with(|inner| inner.metrics.record_error("name_taken", &why));

@@ -65,7 +65,7 @@ fn carry_out(run: &Run, effects: Vec<Effect>) {
 }
 
 /// Whether the run still wants its sockets (not deleting, not failed).
-fn wants_sockets(inner: &Inner) -> bool {
+pub(crate) fn wants_sockets(inner: &Inner) -> bool {
     !matches!(
         inner.phase,
         Phase::Deleting | Phase::Deleted | Phase::Failed(_)

@@ -148,6 +148,20 @@ impl Page {
         }
     }
 
+    /// The run summary the r2-stress page writes into `<pre id="r2-summary">`,
+    /// once the phase that wrote it (`data-phase`) is `phase` (`stopped`,
+    /// `deleted`, `failed`), parsed as JSON.
+    pub async fn summary(&self, phase: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let phase_literal = Value::String(phase.to_owned()).to_string();
+        let condition = format!(
+            "(() => {{ const e = document.querySelector('#r2-summary'); \
+             return e && e.dataset.phase === {phase_literal} ? e.textContent : null; }})()"
+        );
+        let text = self.wait_for(&condition, timeout).await?;
+        let text = text.as_str().unwrap_or_default();
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("the summary is not JSON ({e}): {text}"))
+    }
+
     /// The `textContent` of the first element matching a CSS selector, `None`
     /// when nothing matches. An invalid selector is an error.
     pub async fn text(&self, selector: &str) -> anyhow::Result<Option<String>> {
