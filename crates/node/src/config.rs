@@ -1,13 +1,18 @@
 //! Command-line configuration of the node: which addresses to listen on, the
-//! TLS certificate, the folder of web apps, and the websocket idle timeout.
+//! TLS certificate, the folder of web apps, the websocket idle timeout, and
+//! the faults to inject from the start.
 //!
 //! The command line is `r2-node [--https ADDR] [--http ADDR] [--no-https]
-//! [--cert PEM --key PEM] [--sites DIR]`; [`Config::parse_args`] reads it and
-//! [`Config::loopback`] builds the configuration tests use.
+//! [--cert PEM --key PEM] [--sites DIR] [--latency-ms MS] [--jitter-ms MS]
+//! [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]`;
+//! [`Config::parse_args`] reads it and [`Config::loopback`] builds the
+//! configuration tests use.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{error::ErrorKind, CommandFactory, Parser};
+
+use crate::faults::FaultSpec;
 
 /// How long a websocket may stay silent before the node closes it (Phoenix's
 /// default `timeout` for websockets).
@@ -21,7 +26,7 @@ pub const DEFAULT_SOCKET_QUEUE: usize = 1024;
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
 /// Everything a server needs to know besides the [`crate::Node`] it serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// HTTPS listener address; `None` serves no HTTPS.
     pub https: Option<SocketAddr>,
@@ -40,6 +45,8 @@ pub struct Config {
     pub socket_queue: usize,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Faults in force from the start (`refuse_for_s` counts from then).
+    pub faults: FaultSpec,
 }
 
 /// The command line, as clap sees it; turned into a [`Config`].
@@ -68,18 +75,45 @@ struct Args {
     /// Folder of web apps: each sub-folder NAME is served at /NAME.
     #[arg(long, value_name = "DIR")]
     sites: Option<PathBuf>,
+    /// Fault: delay each /reality2 answer and subscription push by this many ms.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    latency_ms: f64,
+    /// Fault: add a uniform random 0..=MS to that delay.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    jitter_ms: f64,
+    /// Fault: answer this share (0..1) of /reality2 requests with HTTP 500.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    error_rate: f64,
+    /// Fault: drop every websocket on this period, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    drop_sockets_every_s: f64,
+    /// Fault: refuse connections (except /r2-node/*) for this long from start, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    refuse_for_s: f64,
 }
 
-impl From<Args> for Config {
-    fn from(args: Args) -> Config {
-        Config {
+impl TryFrom<Args> for Config {
+    type Error = crate::faults::FaultError;
+
+    fn try_from(args: Args) -> Result<Config, Self::Error> {
+        let faults = FaultSpec {
+            latency_ms: args.latency_ms,
+            jitter_ms: args.jitter_ms,
+            error_rate: args.error_rate,
+            drop_sockets_every_s: args.drop_sockets_every_s,
+            refuse_for_s: args.refuse_for_s,
+            forget: false,
+        };
+        faults.validate()?;
+        Ok(Config {
             https: (!args.no_https).then_some(args.https),
             http: Some(args.http),
             cert: args.cert,
             key: args.key,
             sites: args.sites,
+            faults,
             ..Config::default()
-        }
+        })
     }
 }
 
@@ -95,6 +129,7 @@ impl Default for Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             socket_queue: DEFAULT_SOCKET_QUEUE,
             body_limit: DEFAULT_BODY_LIMIT,
+            faults: FaultSpec::default(),
         }
     }
 }
@@ -103,7 +138,7 @@ impl Config {
     /// Reads the process's command line; prints help or an error and exits
     /// the process when it is not valid (clap's usual behaviour).
     pub fn parse_args() -> Config {
-        Args::parse().into()
+        Config::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
 
     /// Reads a command line given as words (the first is the program name).
@@ -112,7 +147,10 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Args::try_parse_from(words).map(Config::from)
+        let args = Args::try_parse_from(words)?;
+        Config::try_from(args).map_err(|e| {
+            Args::command().error(ErrorKind::ValueValidation, format!("invalid fault: {e}"))
+        })
     }
 
     /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS: what tests use.
@@ -167,6 +205,43 @@ mod tests {
         assert_eq!(config.cert, Some(PathBuf::from("c.pem")));
         assert_eq!(config.key, Some(PathBuf::from("k.pem")));
         assert_eq!(config.sites, Some(PathBuf::from("www")));
+    }
+
+    #[test]
+    fn fault_flags_are_read_and_checked() {
+        let config = Config::try_parse_from([
+            "r2-node",
+            "--latency-ms",
+            "120",
+            "--jitter-ms",
+            "30.5",
+            "--error-rate",
+            "0.1",
+            "--drop-sockets-every-s",
+            "20",
+            "--refuse-for-s",
+            "3",
+        ])
+        .expect("valid faults");
+        let expected = FaultSpec {
+            latency_ms: 120.0,
+            jitter_ms: 30.5,
+            error_rate: 0.1,
+            drop_sockets_every_s: 20.0,
+            refuse_for_s: 3.0,
+            forget: false,
+        };
+        assert_eq!(config.faults, expected);
+        assert_eq!(Config::default().faults, FaultSpec::default());
+        for words in [
+            &["r2-node", "--error-rate", "1.5"][..],
+            &["r2-node", "--latency-ms=-5"],
+            &["r2-node", "--refuse-for-s", "NaN"],
+            &["r2-node", "--drop-sockets-every-s", "0.0001"],
+        ] {
+            let refused = Config::try_parse_from(words).expect_err("out of range");
+            assert_eq!(refused.kind(), ErrorKind::ValueValidation, "{words:?}");
+        }
     }
 
     #[test]

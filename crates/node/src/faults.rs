@@ -112,7 +112,13 @@ pub enum FaultError {
 impl FaultSpec {
     /// Reads and checks a `POST /r2-node/faults` body.
     pub fn from_json(body: &[u8]) -> Result<FaultSpec, FaultError> {
-        let spec: FaultSpec = serde_json::from_slice(body).map_err(FaultError::Body)?;
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(FaultError::Body)?;
+        if !value.is_object() {
+            // serde would also read a struct from an array.
+            let error = serde::de::Error::custom(format!("expected a JSON object, not {value}"));
+            return Err(FaultError::Body(error));
+        }
+        let spec = FaultSpec::deserialize(value).map_err(FaultError::Body)?;
         spec.validate()?;
         Ok(spec)
     }
@@ -217,7 +223,10 @@ struct Sockets(Mutex<CancellationToken>);
 
 impl Sockets {
     fn token(&self) -> CancellationToken {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn drop_all(&self) {
@@ -291,8 +300,12 @@ impl Faults {
         } else {
             Refusal::Serving
         };
-        state.dropper = (spec.drop_sockets_every_s > 0.0)
-            .then(|| dropper(Arc::clone(&self.sockets), seconds(spec.drop_sockets_every_s)));
+        state.dropper = (spec.drop_sockets_every_s > 0.0).then(|| {
+            dropper(
+                Arc::clone(&self.sockets),
+                seconds(spec.drop_sockets_every_s),
+            )
+        });
         self.active.store(state.active(), Ordering::Relaxed);
         drop(state);
         if refusing {
@@ -394,10 +407,8 @@ where
 {
     type Response = Response;
     type Error = Refused;
-    type Future = Either<
-        MapErr<S::Future, fn(Infallible) -> Refused>,
-        Ready<Result<Response, Refused>>,
-    >;
+    type Future =
+        Either<MapErr<S::Future, fn(Infallible) -> Refused>, Ready<Result<Response, Refused>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Refused>> {
         self.inner.poll_ready(cx).map_err(never)
@@ -421,12 +432,17 @@ mod tests {
         assert_eq!(spec.latency_ms, 5.0);
         assert_eq!(spec.error_rate, 0.5);
         assert_eq!(spec.jitter_ms, 0.0);
-        assert_eq!(FaultSpec::from_json(b"{}").expect("empty"), FaultSpec::default());
+        assert_eq!(
+            FaultSpec::from_json(b"{}").expect("empty"),
+            FaultSpec::default()
+        );
         for bad in [
             &br#"{"latency": 5}"#[..],
             br#"{"latency_ms": "5"}"#,
             br#"{"latency_ms": null}"#,
             b"[]",
+            b"[5]",
+            b"null",
             b"",
             b"{",
         ] {
@@ -448,7 +464,10 @@ mod tests {
         assert_eq!(out(r#"{"latency_ms": -1}"#), "latency_ms");
         assert_eq!(out(r#"{"jitter_ms": 1e300}"#), "jitter_ms");
         assert_eq!(out(r#"{"refuse_for_s": -0.5}"#), "refuse_for_s");
-        assert_eq!(out(r#"{"drop_sockets_every_s": 1e9}"#), "drop_sockets_every_s");
+        assert_eq!(
+            out(r#"{"drop_sockets_every_s": 1e9}"#),
+            "drop_sockets_every_s"
+        );
         assert!(matches!(
             FaultSpec::from_json(br#"{"drop_sockets_every_s": 0.001}"#),
             Err(FaultError::DropPeriodTooShort(_))
@@ -492,9 +511,7 @@ mod tests {
             ..FaultSpec::default()
         };
         node.apply_faults(spec).expect("valid");
-        let draws: Vec<RequestFault> = (0..4000)
-            .filter_map(|_| node.faults().request())
-            .collect();
+        let draws: Vec<RequestFault> = (0..4000).filter_map(|_| node.faults().request()).collect();
         assert_eq!(draws.len(), 4000, "every request is delayed");
         let failed = draws.iter().filter(|d| d.fail).count();
         assert!((800..1200).contains(&failed), "{failed} of 4000 failed");
@@ -502,7 +519,10 @@ mod tests {
         let (min, max) = (delays.iter().min(), delays.iter().max());
         assert!(min >= Some(&Duration::from_millis(100)), "{min:?}");
         assert!(max <= Some(&Duration::from_millis(150)), "{max:?}");
-        assert!(max > Some(&Duration::from_millis(140)), "jitter spreads: {max:?}");
+        assert!(
+            max > Some(&Duration::from_millis(140)),
+            "jitter spreads: {max:?}"
+        );
     }
 
     #[tokio::test]

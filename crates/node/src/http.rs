@@ -1,6 +1,7 @@
 //! The HTTP side of the node: the axum [`Router`] with GraphQL at `/reality2`,
 //! the websocket at `/reality2/websocket` (see [`crate::ws`]), counters at
-//! `/r2-node/stats`, web apps from `--sites`, permissive CORS and a body limit.
+//! `/r2-node/stats`, faults at `/r2-node/faults` (see [`crate::faults`]), web
+//! apps from `--sites`, permissive CORS and a body limit.
 //!
 //! `/reality2` takes requests the way Absinthe.Plug behind Plug.Parsers does
 //! (the real node's endpoint):
@@ -21,6 +22,12 @@
 //!   one that did not parse or validate has `errors` and no `data`.
 //!
 //! Batched requests (a JSON array body) are not supported: they get 400.
+//!
+//! `/r2-node/faults`: `GET` answers the faults in force as a JSON object
+//! (`{"latency_ms", "jitter_ms", "error_rate", "drop_sockets_every_s",
+//! "refuse_for_s", "forget"}`); `POST` with such an object (any content
+//! type) replaces them and answers the same; a body that is not valid gets
+//! 400 `{"errors":{"detail": "<what is wrong>"}}`.
 
 use std::{
     collections::HashMap,
@@ -43,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::{cors::CorsLayer, services::ServeDir};
 
-use crate::{ws, Config, Node};
+use crate::{faults::FaultSpec, stats::Stats, ws, Config, Node};
 
 /// The message Absinthe.Plug answers when there is no document.
 pub const NO_QUERY: &str = "No query document supplied";
@@ -77,6 +84,7 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
         .route("/reality2/", get(graphql_get).post(graphql_post))
         .route("/reality2/websocket", get(ws::upgrade))
         .route("/r2-node/stats", get(stats))
+        .route("/r2-node/faults", get(faults_get).post(faults_post))
         .fallback(site)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(CorsLayer::permissive())
@@ -227,7 +235,7 @@ fn variables(value: Option<&Value>) -> Option<Value> {
 
 /// The type of the operation `request` would run, if its document parses
 /// and names one operation (the parsed document stays in the request).
-pub(crate) fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+pub fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
     match (&request.parsed_query().ok()?.operations, name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
@@ -307,25 +315,36 @@ fn query_params(query: Option<&str>) -> Result<Params, Refusal> {
     urlencoded(query.unwrap_or("").as_bytes())
 }
 
-/// The body's media type, lower-case, without parameters.
-fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+/// A `Content-Type` header's media type, lower-case, without parameters.
+fn media_type(content_type: Option<&str>) -> String {
+    content_type
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+/// What `POST /reality2` makes of its query string, `Content-Type` and body
+/// before running anything: the GraphQL request (its document not parsed
+/// yet: see [`operation_type`]), or the refusal answered instead. Pure, so
+/// that it can be fuzzed.
+pub fn parse_graphql_request(
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<async_graphql::Request, Refusal> {
+    post_params(query, content_type, body)
+        .and_then(|(params, raw)| graphql_request(&params, raw.as_deref()))
 }
 
 /// Params from the query string overlaid with the body's (Plug.Parsers'
 /// `:json` and `:urlencoded`), plus the raw body when no parser took it.
 fn post_params(
     query: Option<&str>,
-    headers: &HeaderMap,
-    body: &Bytes,
+    content_type: Option<&str>,
+    body: &[u8],
 ) -> Result<(Params, Option<String>), Refusal> {
     let mut params = query_params(query)?;
-    let media = media_type(headers);
+    let media = media_type(content_type);
     if media == "application/json" || media.ends_with("+json") {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => params.extend(map),
@@ -350,12 +369,29 @@ async fn execute(state: &AppState, request: async_graphql::Request) -> Response 
     json_response(StatusCode::OK, &GraphqlBody::of(&response))
 }
 
+/// Applies the faults of a `/reality2` request: waits out its latency, and
+/// answers an injected error instead of running it.
+async fn injected_fault(state: &AppState) -> Option<Response> {
+    let fault = state.node.faults().request()?;
+    if let Some(delay) = fault.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if !fault.fail {
+        return None;
+    }
+    Stats::bump(&state.node.stats().injected_errors);
+    Some(Refusal::Phoenix(StatusCode::INTERNAL_SERVER_ERROR).into_response())
+}
+
 async fn graphql_post(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(injected) = injected_fault(&state).await {
+        return injected;
+    }
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -363,15 +399,19 @@ async fn graphql_post(
         }
         Err(_) => return Refusal::Phoenix(StatusCode::BAD_REQUEST).into_response(),
     };
-    let request = post_params(query.as_deref(), &headers, &body)
-        .and_then(|(params, raw)| graphql_request(&params, raw.as_deref()));
-    match request {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match parse_graphql_request(query.as_deref(), content_type, &body) {
         Ok(request) => execute(&state, request).await,
         Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn graphql_get(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    if let Some(injected) = injected_fault(&state).await {
+        return injected;
+    }
     let request = query_params(query.as_deref())
         .and_then(|p| graphql_request(&p, None))
         .map(|request| state.ws.documents.prepare(request));
@@ -389,6 +429,32 @@ async fn graphql_get(State(state): State<AppState>, RawQuery(query): RawQuery) -
 
 async fn stats(State(state): State<AppState>) -> Json<Value> {
     Json(state.node.stats_json())
+}
+
+async fn faults_get(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &state.node.faults().current())
+}
+
+async fn faults_post(State(state): State<AppState>, body: Bytes) -> Response {
+    match FaultSpec::from_json(&body).and_then(|spec| state.node.apply_faults(spec)) {
+        Ok(()) => faults_get(State(state)).await,
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "errors": { "detail": with_causes(&e) } }),
+        ),
+    }
+}
+
+/// `error` and its causes, `": "`-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 // ---------------------------------------------------------------- sites
@@ -521,41 +587,31 @@ mod tests {
 
     #[test]
     fn body_params_overlay_the_query_string() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        let body = Bytes::from_static(b"query=%7B+a+%7D&variables=%7B%7D");
-        let (p, raw) = post_params(Some("query=ignored&operationName=X"), &headers, &body)
-            .expect("form parses");
+        let form = Some("application/x-www-form-urlencoded");
+        let body = b"query=%7B+a+%7D&variables=%7B%7D";
+        let (p, raw) =
+            post_params(Some("query=ignored&operationName=X"), form, body).expect("form parses");
         assert_eq!(p["query"], json!("{ a }"));
         assert_eq!(p["variables"], json!("{}"));
         assert_eq!(p["operationName"], json!("X"));
         assert_eq!(raw, None);
 
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("Application/JSON; charset=utf-8"),
-        );
-        let (p, _) = post_params(None, &headers, &Bytes::from_static(br#"{"query":"{ b }"}"#))
-            .expect("json parses");
+        let json = Some("Application/JSON; charset=utf-8");
+        let (p, _) = post_params(None, json, br#"{"query":"{ b }"}"#).expect("json parses");
         assert_eq!(p["query"], json!("{ b }"));
         assert_eq!(
-            post_params(None, &headers, &Bytes::from_static(b"{nope")),
+            post_params(None, json, b"{nope"),
             Err(Refusal::Phoenix(StatusCode::BAD_REQUEST))
         );
         assert_eq!(
-            post_params(None, &headers, &Bytes::from_static(b"[1]")),
+            post_params(None, json, b"[1]"),
             Err(Refusal::Absinthe(StatusCode::BAD_REQUEST, NO_QUERY))
         );
 
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/graphql"),
-        );
-        let (_, raw) = post_params(None, &headers, &Bytes::from_static(b"{ c }")).expect("raw");
+        let (_, raw) = post_params(None, Some("application/graphql"), b"{ c }").expect("raw");
         assert_eq!(raw.as_deref(), Some("{ c }"));
+        let (_, raw) = post_params(None, None, b"{ d }").expect("no content type: raw");
+        assert_eq!(raw.as_deref(), Some("{ d }"));
     }
 
     #[test]

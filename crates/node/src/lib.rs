@@ -4,25 +4,35 @@
 //! the real Elixir node): GraphQL over HTTP at `/reality2`, Absinthe
 //! subscriptions over Phoenix Channels at `/reality2/websocket`, sentants whose
 //! automations run the IoT demo, web apps served from `--sites`, HTTPS with a
-//! self-signed certificate, and counters at `/r2-node/stats`.
+//! self-signed certificate, counters at `/r2-node/stats`, and faults injected
+//! on demand at `/r2-node/faults`.
 //!
 //! # Layout
 //!
 //! - [`sentant`]: sentant definitions (JSON or YAML), the automation state
 //!   machine, actions, and the registry of loaded sentants with their signal bus.
-//! - [`node`]: [`Node`], the shared state a server holds (registry, schema, stats).
+//! - [`node`]: [`Node`], the shared state a server holds (registry, schema,
+//!   stats, faults).
+//! - [`faults`]: fault injection (latency, injected errors, dropped sockets,
+//!   refused connections, forgotten sentants) and the [`faults::Gate`] that
+//!   refuses connections.
 //! - [`schema`]: the GraphQL schema (async-graphql), tested with `execute` and
 //!   `execute_stream`.
 //! - [`stats`]: counters since start, served as JSON.
 //! - [`config`]: command-line configuration.
 //! - [`http`]: the axum router: `/reality2` (POST JSON/form, GET), stats,
-//!   CORS, body limit, sites.
+//!   faults, CORS, body limit, sites.
 //! - [`ws`]: the Phoenix V1/V2 socket carrying Absinthe subscriptions, generic
 //!   over `Sink`/`Stream`.
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
 //! - [`server`]: [`run`], which serves listeners until `shutdown` resolves.
+//! - [`fuzz`]: entry points for fuzzing the parsers of untrusted input
+//!   (websocket frames, `/reality2` requests, sentant definitions), used by
+//!   the cargo-fuzz targets in `crates/node/fuzz/` and a stable test.
 
 pub mod config;
+pub mod faults;
+pub mod fuzz;
 pub mod http;
 pub mod node;
 pub mod schema;
@@ -33,5 +43,6 @@ pub mod tls;
 pub mod ws;
 
 pub use config::Config;
+pub use faults::FaultSpec;
 pub use node::Node;
 pub use server::{run, Listeners, Running};

@@ -1,7 +1,8 @@
 //! `r2-node`: runs a Reality2-compatible node from the command line.
 //!
-//! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]`
-//! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`). It prints one line
+//! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]
+//! [--latency-ms MS] [--jitter-ms MS] [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]`
+//! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`, no faults). It prints one line
 //! per listener, `r2-node: http://127.0.0.1:4006/reality2`, then serves until
 //! Ctrl-C, when it shuts down gracefully.
 
@@ -31,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
             ),
             Err(e) => eprintln!("r2-node: cannot read sites folder {}: {e}", sites.display()),
         }
+    }
+    if config.faults != r2_node::FaultSpec::default() {
+        let faults = serde_json::to_string(&config.faults).unwrap_or_default();
+        println!("r2-node: faults {faults} (change them at /r2-node/faults)");
     }
     let shutdown = async {
         // If Ctrl-C cannot be watched, run until killed.

@@ -5,14 +5,25 @@
 //!
 //! On shutdown the listeners stop accepting, every websocket is closed (1001)
 //! and requests in flight get [`SHUTDOWN_GRACE`] to finish.
+//!
+//! Both listeners are served by axum-server through a [`Gate`], which lets
+//! the `refuse_for_s` fault close connections without an answer; the
+//! configuration's faults are applied before serving starts.
 
 use std::{future::Future, io, net::SocketAddr, time::Duration};
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum::routing::IntoMakeService;
+use axum_server::{tls_rustls::RustlsConfig, Handle};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::{http, tls::Identity, tls::TlsError, Config, Node};
+use crate::{
+    faults::{FaultError, Gate},
+    http,
+    tls::Identity,
+    tls::TlsError,
+    Config, Node,
+};
 
 /// How long requests in flight may run on after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,6 +45,9 @@ pub enum ServerError {
     /// HTTPS could not be set up.
     #[error("HTTPS setup failed")]
     Tls(#[from] TlsError),
+    /// The configured faults are not valid.
+    #[error("invalid faults")]
+    Faults(#[from] FaultError),
     /// A server stopped with an I/O error.
     #[error("the {scheme} server failed")]
     Serve {
@@ -113,6 +127,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let tls = tls_config(&config, listeners.https.is_some())?;
+    node.apply_faults(config.faults)?;
     serve(node, config, listeners, tls, shutdown).await
 }
 
@@ -124,6 +139,14 @@ fn tls_config(config: &Config, wanted: bool) -> Result<Option<RustlsConfig>, Ser
     Ok(Some(Identity::for_config(config)?.rustls_config()?))
 }
 
+/// The make-service axum-server wants, for the node's gated router.
+fn make_service(app: Gate<axum::Router>) -> IntoMakeService<Gate<axum::Router>> {
+    axum::ServiceExt::<axum::extract::Request>::into_make_service(app)
+}
+
+/// One listener's server, as axum-server runs it.
+type ServerFuture = std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
 /// [`run`] with the HTTPS configuration already made (`tls` is needed when
 /// there is an HTTPS listener).
 async fn serve(
@@ -134,33 +157,31 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let closing = CancellationToken::new();
-    let app = http::router(node, &config, closing.clone());
-    let tls_handle = axum_server::Handle::new();
+    let app = Gate::new(node.clone(), http::router(node, &config, closing.clone()));
+    let handle = Handle::new();
     let mut servers = JoinSet::new();
+    let mut spawn = |scheme: &'static str, server: ServerFuture| {
+        servers.spawn(async move {
+            match server.await {
+                Ok(()) => Ok(scheme),
+                Err(source) => Err(ServerError::Serve { scheme, source }),
+            }
+        });
+    };
 
     if let Some(listener) = listeners.http {
-        let stop = closing.clone().cancelled_owned();
-        let server = axum::serve(listener, app.clone()).with_graceful_shutdown(stop);
-        servers.spawn(async move {
-            server.await.map_err(|source| ServerError::Serve {
-                scheme: "http",
-                source,
-            })?;
-            Ok("http")
-        });
+        let listener = listener.into_std().map_err(ServerError::Listener)?;
+        let server = axum_server::from_tcp(listener)
+            .handle(handle.clone())
+            .serve(make_service(app.clone()));
+        spawn("http", Box::pin(server));
     }
     if let (Some(listener), Some(tls)) = (listeners.https, tls) {
         let listener = listener.into_std().map_err(ServerError::Listener)?;
         let server = axum_server::from_tcp_rustls(listener, tls)
-            .handle(tls_handle.clone())
-            .serve(app.into_make_service());
-        servers.spawn(async move {
-            server.await.map_err(|source| ServerError::Serve {
-                scheme: "https",
-                source,
-            })?;
-            Ok("https")
-        });
+            .handle(handle.clone())
+            .serve(make_service(app));
+        spawn("https", Box::pin(server));
     }
     if servers.is_empty() {
         return Err(ServerError::NoListener);
@@ -171,7 +192,7 @@ async fn serve(
         Some(stopped) = servers.join_next() => Some(stopped),
     };
     closing.cancel();
-    tls_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
     if let Some(stopped) = early {
         servers.abort_all();
         return Err(match stopped? {
@@ -221,6 +242,7 @@ impl Running {
         // HTTPS is set up here so that its errors are reported by `start`.
         let tls = tls_config(&config, https.is_some())?;
         let node = Node::new();
+        node.apply_faults(config.faults)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             // Either a stop request or the sender being dropped.
@@ -244,6 +266,11 @@ impl Running {
     /// `https://127.0.0.1:PORT`, when HTTPS is served.
     pub fn https_url(&self) -> Option<String> {
         self.https.map(|addr| base_url("https", addr))
+    }
+
+    /// Whether the server is still serving (it has not stopped or failed).
+    pub fn is_serving(&self) -> bool {
+        !self.task.is_finished()
     }
 
     /// Shuts the server down gracefully and reports how it ended.

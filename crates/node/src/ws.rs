@@ -28,6 +28,9 @@
 //! - A frame that is not a Phoenix frame (not JSON, wrong shape): Phoenix's
 //!   socket process exits, so the socket closes (code 1011).
 //! - Nothing received for `idle_timeout` (60 s by default): closed (1000).
+//! - Dropped by a fault (see [`crate::faults`]): closed abruptly, with no
+//!   close frame; subscription pushes wait out the `latency_ms`/`jitter_ms`
+//!   fault in order.
 //!
 //! # Slow clients
 //!
@@ -71,6 +74,7 @@ use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 use crate::{
     http::{operation_type, AppState, Documents, GraphqlBody},
+    stats::Stats,
     Node,
 };
 
@@ -143,6 +147,9 @@ pub enum Ended {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ServerClosing,
+    /// A fault dropped the socket (`drop_sockets_every_s`, `refuse_for_s`).
+    #[error("dropped by fault injection")]
+    Dropped,
 }
 
 impl Ended {
@@ -153,7 +160,9 @@ impl Ended {
             Ended::ServerClosing => Some((1001, "server shutting down")),
             Ended::SlowClient => Some((1008, "slow client")),
             Ended::BadFrame(_) => Some((1011, "not a Phoenix frame")),
-            Ended::ClientClosed | Ended::ReadFailed(_) | Ended::WriteFailed => None,
+            Ended::ClientClosed | Ended::ReadFailed(_) | Ended::WriteFailed | Ended::Dropped => {
+                None
+            }
         }
     }
 }
@@ -194,6 +203,10 @@ async fn run_websocket(socket: WebSocket, node: Node, settings: Settings, vsn: V
         (&mut sink).with(|text: String| ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
     let ended = serve(node, settings, vsn, &mut text_sink, inbound).await;
     drop(text_sink);
+    if let Ended::Dropped = ended {
+        // Abruptly: dropping both halves closes the connection.
+        return;
+    }
     if let Some((code, reason)) = ended.close_frame() {
         let close = CloseFrame {
             code,
@@ -207,7 +220,8 @@ async fn run_websocket(socket: WebSocket, node: Node, settings: Settings, vsn: V
 
 /// Runs one Phoenix socket until it ends, reading frames from `inbound` and
 /// writing frames to `outbound`. Counts the socket in `stats.sockets` while it
-/// runs and each pushed result in `stats.deliveries`.
+/// runs, each pushed result in `stats.deliveries`, and the socket in
+/// `stats.dropped_sockets` if a fault drops it.
 pub async fn serve<Tx, Rx, M, E>(
     node: Node,
     settings: Settings,
@@ -222,6 +236,32 @@ where
     E: std::fmt::Display,
 {
     let _open = node.gauge(|stats| &stats.sockets);
+    let ended = run_session(node.clone(), settings, vsn, outbound, inbound).await;
+    if let Ended::Dropped = ended {
+        Stats::bump(&node.stats().dropped_sockets);
+    }
+    ended
+}
+
+/// [`serve`] without the counting of the socket itself.
+async fn run_session<Tx, Rx, M, E>(
+    node: Node,
+    settings: Settings,
+    vsn: Vsn,
+    outbound: &mut Tx,
+    inbound: Rx,
+) -> Ended
+where
+    Tx: Sink<String> + Unpin,
+    Rx: Stream<Item = Result<M, E>>,
+    M: Into<Inbound>,
+    E: std::fmt::Display,
+{
+    if node.faults().refusing() {
+        // Upgraded just as a refusal began.
+        return Ended::Dropped;
+    }
+    let dropped = node.faults().socket_token();
     let (queue, mut queued) = mpsc::channel(settings.queue.max(1));
     let mut session = Session {
         node,
@@ -229,9 +269,14 @@ where
         outbound,
         idle: Box::pin(sleep(settings.idle_timeout)),
         idle_timeout: settings.idle_timeout,
-        closing: settings.closing,
+        held: None,
+        hold: Box::pin(sleep(Duration::ZERO)),
+        ends: Ends {
+            closing: settings.closing,
+            overflow: dropped.child_token(),
+            dropped,
+        },
         documents: settings.documents,
-        overflow: CancellationToken::new(),
         queue,
         control: Control::Left,
         subscriptions: HashMap::new(),
@@ -240,15 +285,16 @@ where
     loop {
         let step = tokio::select! {
             biased;
-            _ = session.closing.cancelled() => Err(Ended::ServerClosing),
-            _ = session.overflow.cancelled() => Err(Ended::SlowClient),
+            _ = session.ends.closing.cancelled() => Err(Ended::ServerClosing),
+            _ = session.ends.overflow.cancelled() => Err(session.ends.overflowed()),
             _ = &mut session.idle => Err(Ended::IdleTimeout),
             received = inbound.next() => match received {
                 None => Err(Ended::ClientClosed),
                 Some(Err(e)) => Err(Ended::ReadFailed(e.to_string())),
                 Some(Ok(message)) => session.received(message.into()).await,
             },
-            Some(text) = queued.recv() => session.push(text, &mut queued).await,
+            _ = &mut session.hold, if session.held.is_some() => session.push_held(&mut queued).await,
+            Some(item) = queued.recv(), if session.held.is_none() => session.push(item, &mut queued).await,
         };
         if let Err(ended) = step {
             return ended;
@@ -266,6 +312,35 @@ enum Control {
 /// Most results written to the client before one flush.
 const PUSH_BATCH: usize = 64;
 
+/// A subscription result on its way to the socket.
+struct Queued {
+    text: String,
+    /// Not to be written before this (the latency fault).
+    due: Option<Instant>,
+}
+
+/// What ends a socket from the node's side.
+struct Ends {
+    /// Cancelled when the server shuts down.
+    closing: CancellationToken,
+    /// Cancelled by a subscription task that found the queue full, and (as
+    /// a child of `dropped`) when a fault drops the socket.
+    overflow: CancellationToken,
+    /// Cancelled when a fault drops the sockets open now.
+    dropped: CancellationToken,
+}
+
+impl Ends {
+    /// Why `overflow` was cancelled.
+    fn overflowed(&self) -> Ended {
+        if self.dropped.is_cancelled() {
+            Ended::Dropped
+        } else {
+            Ended::SlowClient
+        }
+    }
+}
+
 /// One socket's state.
 struct Session<'a, Tx> {
     node: Node,
@@ -273,29 +348,31 @@ struct Session<'a, Tx> {
     outbound: &'a mut Tx,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
-    closing: CancellationToken,
+    /// A result not due yet (latency fault); nothing after it is written
+    /// before it.
+    held: Option<String>,
+    /// When `held` is due.
+    hold: Pin<Box<Sleep>>,
+    ends: Ends,
     documents: Arc<Documents>,
-    /// Cancelled by a subscription task that found the queue full.
-    overflow: CancellationToken,
-    queue: mpsc::Sender<String>,
+    queue: mpsc::Sender<Queued>,
     control: Control,
     /// Running subscriptions by id; dropping one ends it.
     subscriptions: HashMap<String, AbortOnDropHandle<()>>,
 }
 
 /// Waits for `work` unless the socket must end first (server closing, queue
-/// overflow, idle timeout): a client that stops reading cannot hold the
-/// socket open by leaving a write pending.
+/// overflow, fault, idle timeout): a client that stops reading cannot hold
+/// the socket open by leaving a write pending.
 async fn unless_ending<T>(
     work: impl Future<Output = T>,
     idle: &mut Pin<Box<Sleep>>,
-    closing: &CancellationToken,
-    overflow: &CancellationToken,
+    ends: &Ends,
 ) -> Result<T, Ended> {
     tokio::select! {
         biased;
-        _ = closing.cancelled() => Err(Ended::ServerClosing),
-        _ = overflow.cancelled() => Err(Ended::SlowClient),
+        _ = ends.closing.cancelled() => Err(Ended::ServerClosing),
+        _ = ends.overflow.cancelled() => Err(ends.overflowed()),
         _ = idle => Err(Ended::IdleTimeout),
         done = work => Ok(done),
     }
@@ -306,23 +383,29 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
     async fn send(&mut self, frame: Frame) -> Result<(), Ended> {
         let text = frame.encode(self.vsn);
         let sent = self.outbound.send(text);
-        unless_ending(sent, &mut self.idle, &self.closing, &self.overflow)
+        unless_ending(sent, &mut self.idle, &self.ends)
             .await?
             .map_err(|_| Ended::WriteFailed)
     }
 
     /// Writes `first` and whatever else is queued (up to a batch), then
-    /// flushes once.
+    /// flushes once. A result not due yet is held, and the batch ends there.
     async fn push(
         &mut self,
-        first: String,
-        queued: &mut mpsc::Receiver<String>,
+        first: Queued,
+        queued: &mut mpsc::Receiver<Queued>,
     ) -> Result<(), Ended> {
         let outbound = &mut *self.outbound;
+        let (held, hold) = (&mut self.held, &mut self.hold);
         let mut count = 0u64;
         let write = async {
             let mut next = Some(first);
-            while let Some(text) = next {
+            while let Some(Queued { text, due }) = next {
+                if let Some(due) = due.filter(|due| *due > Instant::now()) {
+                    hold.as_mut().reset(due);
+                    *held = Some(text);
+                    break;
+                }
                 outbound.feed(text).await?;
                 count += 1;
                 next = if count < PUSH_BATCH as u64 {
@@ -333,12 +416,20 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
             }
             outbound.flush().await
         };
-        let written = unless_ending(write, &mut self.idle, &self.closing, &self.overflow).await?;
+        let written = unless_ending(write, &mut self.idle, &self.ends).await?;
         self.node
             .stats()
             .deliveries
             .fetch_add(count, Ordering::Relaxed);
         written.map_err(|_| Ended::WriteFailed)
+    }
+
+    /// Writes the held result, now due, and what follows it.
+    async fn push_held(&mut self, queued: &mut mpsc::Receiver<Queued>) -> Result<(), Ended> {
+        match self.held.take() {
+            Some(text) => self.push(Queued { text, due: None }, queued).await,
+            None => Ok(()),
+        }
     }
 
     /// Handles one thing from the client.
@@ -452,8 +543,9 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
             first,
             id.clone(),
             self.vsn,
+            self.node.clone(),
             self.queue.clone(),
-            self.overflow.clone(),
+            self.ends.overflow.clone(),
         );
         self.subscriptions
             .insert(id, AbortOnDropHandle::new(tokio::spawn(task)));
@@ -506,12 +598,14 @@ fn subscription_id() -> String {
 
 /// Forwards one subscription's results into the socket's queue until the
 /// stream ends, the socket goes, or the queue is full (which ends the socket).
+/// Each result gets its due time from `node`'s latency fault.
 async fn forward(
     mut stream: BoxStream<'static, async_graphql::Response>,
     first: Option<async_graphql::Response>,
     id: String,
     vsn: Vsn,
-    queue: mpsc::Sender<String>,
+    node: Node,
+    queue: mpsc::Sender<Queued>,
     overflow: CancellationToken,
 ) {
     let mut next = first;
@@ -524,7 +618,11 @@ async fn forward(
             },
         };
         let text = Frame::subscription_data(&id, GraphqlBody::of(&response).to_json()).encode(vsn);
-        match queue.try_send(text) {
+        let due = node
+            .faults()
+            .delivery_delay()
+            .map(|delay| Instant::now() + delay);
+        match queue.try_send(Queued { text, due }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return overflow.cancel(),
             Err(TrySendError::Closed(_)) => return,

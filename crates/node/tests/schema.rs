@@ -610,7 +610,8 @@ async fn sentant_all_lists_oldest_first_and_counters_add_up() -> Result<()> {
 
     let stats = node.stats_json();
     let expected = json!({"sentants": 2, "loads": 3, "unloads": 1, "sends": 1, "sends_rejected": 2,
-        "signals": 1, "deliveries": 0, "sockets": 0, "subscriptions": 1});
+        "signals": 1, "deliveries": 0, "sockets": 0, "subscriptions": 1,
+        "injected_errors": 0, "dropped_sockets": 0});
     assert_eq!(stats, expected);
     Ok(())
 }

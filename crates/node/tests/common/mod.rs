@@ -93,6 +93,26 @@ impl TestNode {
         Ok(self.http.get(url).send().await?.json().await?)
     }
 
+    /// `POST /r2-node/faults` with `body` (any JSON, or text that is not);
+    /// returns the status and the JSON answer.
+    pub async fn post_faults(&self, body: impl Into<reqwest::Body>) -> Result<(u16, Value)> {
+        let url = format!("{}/r2-node/faults", self.base);
+        answer(self.http.post(url).body(body).send().await?).await
+    }
+
+    /// Sets faults that must be accepted; returns them as read back.
+    pub async fn set_faults(&self, faults: Value) -> Result<Value> {
+        let (status, body) = self.post_faults(faults.to_string()).await?;
+        ensure!(status == 200, "faults refused: {status} {body}");
+        Ok(body)
+    }
+
+    /// `GET /r2-node/faults`.
+    pub async fn faults(&self) -> Result<Value> {
+        let url = format!("{}/r2-node/faults", self.base);
+        Ok(self.http.get(url).send().await?.json().await?)
+    }
+
     /// Opens a V1 socket and joins the control topic.
     pub async fn socket(
         &self,
