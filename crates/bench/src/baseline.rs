@@ -79,7 +79,9 @@ pub struct BaselineReport {
 pub enum BaselineOutcome {
     Finished(BaselineReport),
     /// Killed (with all its processes) after `after`; its sentants were unloaded here.
-    TimedOut { after: Duration },
+    TimedOut {
+        after: Duration,
+    },
 }
 
 /// One baseline run, measured.
@@ -160,7 +162,11 @@ pub async fn run_baseline(
         Err(_elapsed) => {
             kill_group(&mut child, pid).await;
             node.unload_named(&prefix).await?;
-            (BaselineOutcome::TimedOut { after: timeout }, Window::default(), Peaks::default())
+            (
+                BaselineOutcome::TimedOut { after: timeout },
+                Window::default(),
+                Peaks::default(),
+            )
         }
     };
     let after = node.stats().await?;
@@ -240,13 +246,19 @@ mod tests {
     fn the_script_is_where_the_crate_says() {
         let text = std::fs::read_to_string(SCRIPT).expect("bench/baseline.py");
         assert!(text.contains("multiprocessing.Process"));
-        assert!(!text.contains("\"device \" +"), "never names sentants `device NNNN`");
+        assert!(
+            !text.contains("\"device \" +"),
+            "never names sentants `device NNNN`"
+        );
     }
 
     #[test]
     fn the_report_line_reads() {
         let line = r#"{"phase": "done", "devices_requested": 5, "devices_created": 5, "devices_deleted": 5, "processes": 5, "sends_ok": 80, "sends_failed": 0, "requests_intended": 82, "ran_s": 3.1, "workers_cpu_s": 0.9, "driver_cpu_s": 0.2, "children_max_rss_kb": 11000, "errors": [], "python": "3.11.7"}"#;
         let report: BaselineReport = serde_json::from_str(line).expect("reads");
-        assert_eq!((report.processes, report.sends_ok, report.requests_intended), (5, 80, 82));
+        assert_eq!(
+            (report.processes, report.sends_ok, report.requests_intended),
+            (5, 80, 82)
+        );
     }
 }

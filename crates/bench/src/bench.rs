@@ -1,16 +1,20 @@
 //! The benchmark's order of work: each page series at rising device counts
 //! until a run does not keep up, the baseline at its counts, all within the
-//! time budget; each row is printed as it comes.
+//! time budget; each row is printed as it comes. A run that does not keep up
+//! while other processes take much of the CPU (this machine is shared) is run
+//! again once the machine is quieter.
 
 use std::time::{Duration, Instant};
 
+use r2_core::config::RunConfig;
 use r2_core::names::NAME_PREFIX;
 
 use crate::baseline::run_baseline;
 use crate::machine::MachineFacts;
 use crate::node::NodeHandle;
-use crate::plan::{intended_requests, BenchPlan, JOIN_SPREAD_S};
-use crate::report::{self, PageRow, Report};
+use crate::plan::{BenchPlan, JOIN_SPREAD_S};
+use crate::procs::MachineCpu;
+use crate::report::{self, PageRow, Report, DISTURBED_CORES};
 use crate::tab::{run_tab, Outcome};
 
 /// Time a page run is expected to take besides its scenario: browser, idle
@@ -18,6 +22,10 @@ use crate::tab::{run_tab, Outcome};
 const PAGE_OVERHEAD_S: f64 = JOIN_SPREAD_S + 15.0;
 /// Expected extra time per device (joining and deleting).
 const PAGE_PER_DEVICE_S: f64 = 0.01;
+/// How long to wait at most for a quieter machine before running a disturbed run again.
+const QUIET_WAIT: Duration = Duration::from_secs(60);
+/// How long the machine's CPU is sampled to tell whether it is quiet.
+const QUIET_SAMPLE: Duration = Duration::from_secs(2);
 /// Expected time of a baseline run besides its scenario, and per process.
 const BASELINE_OVERHEAD_S: f64 = 10.0;
 const BASELINE_PER_DEVICE_S: f64 = 0.02;
@@ -51,44 +59,38 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         say(format!("\nseries `{scenario}`, `{sockets}`:\n"));
         say(report::table_head(report::PAGE_HEADERS));
         for &devices in &plan.counts {
-            let expected = plan.duration_s + PAGE_OVERHEAD_S + PAGE_PER_DEVICE_S * f64::from(devices);
-            if !fits(plan, started, expected) {
-                let note = format!(
-                    "`{scenario}`, `{sockets}`, {devices} devices and more: not run, the time budget of {} s would be exceeded",
-                    plan.budget.as_secs()
-                );
-                say(note.clone());
-                report.skipped.push(note);
-                break;
-            }
             let config = plan.run_config(*scenario, *sockets, devices);
-            let run = match run_tab(node, &config, plan.run_timeout(devices)).await {
-                Ok(run) => run,
-                Err(e) => {
-                    let note = format!("`{scenario}`, `{sockets}`, {devices} devices: not measured: {}", chain(&e));
-                    say(note.clone());
-                    report.failures.push(note);
+            let Some(mut row) = page_run(plan, node, &config, started, &mut report, say).await
+            else {
+                break;
+            };
+            let others = row.run.window.others_cores(report.machine.cores);
+            if plan.rerun_disturbed && !row.keeps_up() && others >= DISTURBED_CORES {
+                row.disturbed = true;
+                report.pages.push(row);
+                say(format!(
+                    "other processes used {others:.1} cores during that run: waiting (a minute at most) for a quieter machine to run it again"
+                ));
+                if !wait_for_quiet(report.machine.cores).await {
+                    say(
+                        "the machine did not get quieter: running it again all the same".to_owned(),
+                    );
+                }
+                let Some(again) = page_run(plan, node, &config, started, &mut report, say).await
+                else {
                     break;
-                }
-            };
-            if report.machine.browser.is_none() {
-                report.machine.browser = Some(run.browser_version.clone());
+                };
+                row = again;
             }
-            if run.outcome != Outcome::Finished {
-                // A run cut short leaves its sentants: the page's names only.
-                if let Err(e) = node.unload_named(NAME_PREFIX).await {
-                    report.failures.push(format!("cleaning up after {devices} devices: {}", chain(&e)));
-                }
-            }
-            let row = PageRow {
-                intended: intended_requests(&config),
-                run,
-            };
-            say(report::table_line(&report::page_cells(&row, plan.duration_s, report.machine.cores)));
             let keeps_up = row.keeps_up();
             report.pages.push(row);
             if !keeps_up {
-                let larger: Vec<u32> = plan.counts.iter().copied().filter(|n| *n > devices).collect();
+                let larger: Vec<u32> = plan
+                    .counts
+                    .iter()
+                    .copied()
+                    .filter(|n| *n > devices)
+                    .collect();
                 if !larger.is_empty() {
                     report.skipped.push(format!(
                         "`{scenario}`, `{sockets}` at {larger:?} devices: not run, the series broke at {devices}"
@@ -106,6 +108,84 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     report
 }
 
+/// One page run, printed as a row; `None` (with a note) when the budget
+/// would be exceeded or it could not be measured.
+async fn page_run(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    config: &RunConfig,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) -> Option<PageRow> {
+    let (scenario, sockets, devices) = (config.scenario, config.sockets, config.devices);
+    let expected = plan.duration_s + PAGE_OVERHEAD_S + PAGE_PER_DEVICE_S * f64::from(devices);
+    if !fits(plan, started, expected) {
+        let note = format!(
+            "`{scenario}`, `{sockets}`, {devices} devices and more: not run, the time budget of {} s would be exceeded",
+            plan.budget.as_secs()
+        );
+        say(note.clone());
+        report.skipped.push(note);
+        return None;
+    }
+    let run = match run_tab(node, config, plan.run_timeout(devices)).await {
+        Ok(run) => run,
+        Err(e) => {
+            let note = format!(
+                "`{scenario}`, `{sockets}`, {devices} devices: not measured: {}",
+                chain(&e)
+            );
+            say(note.clone());
+            report.failures.push(note);
+            return None;
+        }
+    };
+    if report.machine.browser.is_none() {
+        report.machine.browser = Some(run.browser_version.clone());
+    }
+    if run.outcome != Outcome::Finished {
+        // A run cut short leaves its sentants: the page's names only.
+        if let Err(e) = node.unload_named(NAME_PREFIX).await {
+            report.failures.push(format!(
+                "cleaning up after {devices} devices: {}",
+                chain(&e)
+            ));
+        }
+    }
+    let row = PageRow {
+        run,
+        disturbed: false,
+    };
+    let before = report::previous(&report.pages, &row);
+    say(report::table_line(&report::page_cells(
+        &row,
+        before,
+        plan.duration_s,
+        report.machine.cores,
+    )));
+    Some(row)
+}
+
+/// Waits (up to [`QUIET_WAIT`]) until other processes use less than
+/// [`DISTURBED_CORES`] over a [`QUIET_SAMPLE`]; whether they did.
+async fn wait_for_quiet(cores: usize) -> bool {
+    let deadline = Instant::now() + QUIET_WAIT;
+    while Instant::now() < deadline {
+        let Ok(before) = MachineCpu::now() else {
+            return false;
+        };
+        tokio::time::sleep(QUIET_SAMPLE).await;
+        let Ok(after) = MachineCpu::now() else {
+            return false;
+        };
+        if after.busy_pct_since(&before) / 100.0 * (cores as f64) < DISTURBED_CORES {
+            return true;
+        }
+    }
+    false
+}
+
 /// The baseline at each of its counts, while the budget allows.
 async fn baselines(
     plan: &BenchPlan,
@@ -121,7 +201,8 @@ async fn baselines(
     say("\nbaseline (one Python process per device, `sweep`):\n".to_owned());
     say(report::table_head(report::BASELINE_HEADERS));
     for devices in counts {
-        let expected = plan.duration_s + BASELINE_OVERHEAD_S + BASELINE_PER_DEVICE_S * f64::from(devices);
+        let expected =
+            plan.duration_s + BASELINE_OVERHEAD_S + BASELINE_PER_DEVICE_S * f64::from(devices);
         if !fits(plan, started, expected) {
             let note = format!(
                 "baseline at {devices} processes and more: not run, the time budget of {} s would be exceeded",
@@ -138,7 +219,10 @@ async fn baselines(
                 report.baselines.push(run);
             }
             Err(e) => {
-                let note = format!("baseline at {devices} processes: not measured: {}", chain(&e));
+                let note = format!(
+                    "baseline at {devices} processes: not measured: {}",
+                    chain(&e)
+                );
                 say(note.clone());
                 report.failures.push(note);
                 return;

@@ -78,10 +78,16 @@ mod tests {
         let mut facts = MachineFacts::now();
         assert!(facts.cores >= 1);
         assert!(facts.memory_gib > 0.1, "{facts:?}");
-        assert!(facts.date.ends_with('Z') && facts.date.len() == 20, "{}", facts.date);
+        assert!(
+            facts.date.ends_with('Z') && facts.date.len() == 20,
+            "{}",
+            facts.date
+        );
         assert!(facts.kernel != "unknown");
         assert!(facts.load_at_end.is_none());
         facts.finish();
-        assert!(facts.load_at_end.is_some_and(|l| l.iter().all(|x| *x >= 0.0)));
+        assert!(facts
+            .load_at_end
+            .is_some_and(|l| l.iter().all(|x| *x >= 0.0)));
     }
 }

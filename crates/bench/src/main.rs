@@ -12,7 +12,10 @@ use clap::Parser;
 use r2_bench::{run_bench, BenchPlan, NodeHandle};
 
 #[derive(Debug, Parser)]
-#[command(name = "r2-bench", about = "The r2-stress capacity benchmark: the page in headless Chromium against the local node, and the seed's Python baseline.")]
+#[command(
+    name = "r2-bench",
+    about = "The r2-stress capacity benchmark: the page in headless Chromium against the local node, and the seed's Python baseline."
+)]
 struct Args {
     /// The quick form: 10 devices, 3 s, `sweep` in both modes, a 10-process baseline.
     #[arg(long)]

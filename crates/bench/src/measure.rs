@@ -16,14 +16,26 @@ pub struct Snapshot {
     /// Chromium's renderers (zero for the baseline).
     renderers: TreeSample,
     node_cpu_s: Option<f64>,
+    /// This benchmark's own process, when the node is not in it.
+    bench_cpu_s: f64,
     machine: MachineCpu,
 }
 
 impl Snapshot {
     /// Reads the CPU counters of `client_root`'s tree (and of its renderers
     /// when `renderers`), of the node and of the machine.
-    pub async fn take(client_root: u32, renderers: bool, node: &NodeHandle) -> Result<Snapshot, ProcError> {
+    pub async fn take(
+        client_root: u32,
+        renderers: bool,
+        node: &NodeHandle,
+    ) -> Result<Snapshot, ProcError> {
         let node_cpu_s = node.cpu_s();
+        let me = std::process::id();
+        let bench_cpu_s = if node.pid() == me {
+            0.0
+        } else {
+            procs::process_cpu_s(me).unwrap_or(0.0)
+        };
         let (client, renderers, machine) = blocking(move || {
             let client = procs::sample_tree(client_root, Which::All, false)?;
             let renderers = if renderers {
@@ -39,6 +51,7 @@ impl Snapshot {
             client,
             renderers,
             node_cpu_s,
+            bench_cpu_s,
             machine,
         })
     }
@@ -54,8 +67,12 @@ pub struct Window {
     pub client_cpu_s: f64,
     /// CPU seconds of Chromium's renderers (the tab itself); 0 for the baseline.
     pub renderer_cpu_s: f64,
-    /// CPU seconds of the node, when it runs in its own process.
+    /// CPU seconds of the node's process (in-process: the benchmark's,
+    /// which holds the node).
     pub node_cpu_s: Option<f64>,
+    /// CPU seconds of this benchmark's process (measuring), when the node
+    /// is not in it.
+    pub bench_cpu_s: f64,
     /// Busy share of all the machine's CPUs, percent.
     pub machine_busy_pct: f64,
 }
@@ -71,6 +88,7 @@ impl Window {
                 .node_cpu_s
                 .zip(start.node_cpu_s)
                 .map(|(b, a)| (b - a).max(0.0)),
+            bench_cpu_s: (end.bench_cpu_s - start.bench_cpu_s).max(0.0),
             machine_busy_pct: end.machine.busy_pct_since(&start.machine),
         }
     }
@@ -86,12 +104,22 @@ impl Window {
         }
     }
 
+    /// Cores' worth of CPU that other processes (neither the client, the
+    /// node nor this benchmark) used over the window, on a machine of
+    /// `cores` CPUs.
+    pub fn others_cores(&self, cores: usize) -> f64 {
+        if self.wall_s <= 0.0 {
+            return 0.0;
+        }
+        let busy_s = self.machine_busy_pct / 100.0 * cores as f64 * self.wall_s;
+        let ours = self.client_cpu_s + self.node_cpu_s.unwrap_or(0.0) + self.bench_cpu_s;
+        ((busy_s - ours) / self.wall_s).max(0.0)
+    }
+
     /// Cores' worth of CPU the node used over the window.
     pub fn node_cores(&self) -> Option<f64> {
         let wall = self.wall_s;
-        self.node_cpu_s
-            .filter(|_| wall > 0.0)
-            .map(|cpu| cpu / wall)
+        self.node_cpu_s.filter(|_| wall > 0.0).map(|cpu| cpu / wall)
     }
 }
 

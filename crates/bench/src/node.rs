@@ -30,7 +30,9 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} did not print its http address within {START_TIMEOUT:?} (last line: {last:?})")]
+    #[error(
+        "{path} did not print its http address within {START_TIMEOUT:?} (last line: {last:?})"
+    )]
     NoAddress { path: PathBuf, last: String },
     #[error("starting the in-process node")]
     InProcess(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -94,7 +96,10 @@ impl NodeHandle {
             path: binary.to_owned(),
             last,
         };
-        let stdout = child.stdout.take().ok_or_else(|| no_address(String::new()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| no_address(String::new()))?;
         let mut lines = BufReader::new(stdout).lines();
         let mut last = String::new();
         let found = tokio::time::timeout(START_TIMEOUT, async {
@@ -117,7 +122,7 @@ impl NodeHandle {
     }
 
     /// Starts the node in this process (its CPU is then not told apart from
-    /// the benchmark's own, and is reported as unknown).
+    /// the benchmark's own).
     pub async fn in_process(sites: &Path) -> Result<NodeHandle, NodeError> {
         let node = TestNode::start(Some(sites))
             .await
@@ -139,11 +144,11 @@ impl NodeHandle {
         &self.url
     }
 
-    /// The node's own process, when it has one.
-    pub fn pid(&self) -> Option<u32> {
+    /// The process the node runs in: its own, or this one.
+    pub fn pid(&self) -> u32 {
         match &self.running {
-            Running::Process { pid, .. } => Some(*pid),
-            Running::InProcess(_) => None,
+            Running::Process { pid, .. } => *pid,
+            Running::InProcess(_) => std::process::id(),
         }
     }
 
@@ -151,18 +156,15 @@ impl NodeHandle {
     pub fn describe(&self) -> &'static str {
         match &self.running {
             Running::Process { .. } => "r2-node (release build), its own process",
-            Running::InProcess(_) => "r2-node in the benchmark's process (its CPU is not separated)",
+            Running::InProcess(_) => {
+                "r2-node in the benchmark's process (its CPU is not separated)"
+            }
         }
     }
 
-    /// CPU seconds the node's process has used, `None` in-process or once gone.
+    /// CPU seconds the node's process has used, `None` once it is gone.
     pub fn cpu_s(&self) -> Option<f64> {
-        self.pid().and_then(procs::process_cpu_s)
-    }
-
-    /// Resident memory of the node's process, `None` in-process.
-    pub fn rss_bytes(&self) -> Option<u64> {
-        self.pid().and_then(procs::process_rss_bytes)
+        procs::process_cpu_s(self.pid())
     }
 
     /// `GET /r2-node/stats`.
@@ -196,7 +198,11 @@ impl NodeHandle {
         Ok(ids.len())
     }
 
-    async fn json<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, url: &str) -> Result<T, NodeError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T, NodeError> {
         let request_error = |source| NodeError::Request {
             url: url.to_owned(),
             source,

@@ -123,12 +123,6 @@ pub fn process_cpu_s(pid: u32) -> Option<f64> {
     Some(stat.utime.saturating_add(stat.stime) as f64 / procfs::ticks_per_second().max(1) as f64)
 }
 
-/// Resident memory of one process, bytes.
-pub fn process_rss_bytes(pid: u32) -> Option<u64> {
-    let stat = Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
-    Some(stat.rss.saturating_mul(procfs::page_size()))
-}
-
 /// The processes below `root` (not `root` itself).
 fn descendants(table: &HashMap<u32, Entry>, root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -240,7 +234,6 @@ mod tests {
         let renderers = sample_tree(me, Which::Renderers, false).expect("own tree");
         assert_eq!(renderers.processes, 0);
         assert!(process_cpu_s(me).is_some_and(|s| s > 0.0));
-        assert!(process_rss_bytes(me).is_some_and(|b| b > 0));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use r2_core::scenario::ScenarioKind;
 use crate::baseline::{BaselineOutcome, BaselineRun};
 use crate::machine::MachineFacts;
 use crate::plan::{BenchPlan, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO};
-use crate::tab::{Outcome, TabRun};
+use crate::tab::{Marginal, Outcome, TabRun};
 
 /// The machine is called saturated at this busy share of all its CPUs.
 pub const SATURATED_PCT: f64 = 90.0;
@@ -45,6 +45,8 @@ pub enum Limit {
         busy_pct: f64,
         browser_s: f64,
         node_s: Option<f64>,
+        bench_s: f64,
+        others_s: f64,
         wall_s: f64,
     },
     /// Requests queued in the tab beyond the browser's connections.
@@ -53,6 +55,21 @@ pub enum Limit {
     Errors { count: u64, kind: String },
     /// Fewer requests were answered than intended, with no other sign.
     Sends { ratio: f64 },
+    /// Per device the page spends more CPU than a baseline process: its cost
+    /// is per request, and the browser's is larger.
+    CpuPerRequest { page_ms: f64, baseline_ms: f64 },
+    /// The browser's fixed memory outweighs the devices.
+    MemoryFloor {
+        idle_mib: f64,
+        page_kib_per_device: f64,
+        baseline_kib_per_device: f64,
+    },
+    /// Each device adds too much to the tab.
+    TabMemory {
+        kib_per_device: f64,
+        heap_mib: f64,
+        wasm_mib: f64,
+    },
 }
 
 impl Limit {
@@ -76,18 +93,39 @@ impl Limit {
                 busy_pct,
                 browser_s,
                 node_s,
+                bench_s,
+                others_s,
                 wall_s,
-            } => format!(
-                "CPU: the machine's {cores} cores were {busy_pct:.0} % busy (browser {browser_s:.1} s, node {} of CPU in {wall_s:.1} s)",
-                node_s.map_or("?".to_owned(), |n| format!("{n:.1} s"))
-            ),
+            } => {
+                format!(
+                    "CPU: the machine's {cores} cores were {busy_pct:.0} % busy over {wall_s:.1} s: browser {browser_s:.1} s, node {}, measuring {bench_s:.1} s, other processes {others_s:.1} s of CPU",
+                    node_s.map_or("?".to_owned(), |n| format!("{n:.1} s"))
+                )
+            }
             Limit::Http { in_flight } => format!(
                 "HTTP: up to {in_flight} requests in flight over the browser's {BROWSER_CONNECTIONS} connections to the node"
             ),
-            Limit::Errors { count, kind } => format!("errors: {count} ({kind})"),
+            Limit::Errors { count, kind } => format!("errors: {count} (most: `{kind}`)"),
             Limit::Sends { ratio } => {
                 format!("sends: {:.1} % of the intended requests answered", 100.0 * ratio)
             }
+            Limit::CpuPerRequest { page_ms, baseline_ms } => format!(
+                "CPU per request: the browser spent {page_ms:.2} ms of CPU per answered request (renderer, network service, browser process), a baseline process {baseline_ms:.2} ms; the baseline's processes sleep between requests, so per device both pay per request"
+            ),
+            Limit::MemoryFloor {
+                idle_mib,
+                page_kib_per_device,
+                baseline_kib_per_device,
+            } => format!(
+                "memory: the browser holds {idle_mib:.0} MiB before any device; each device then adds {page_kib_per_device:.0} KiB against {baseline_kib_per_device:.0} KiB per baseline process"
+            ),
+            Limit::TabMemory {
+                kib_per_device,
+                heap_mib,
+                wasm_mib,
+            } => format!(
+                "tab memory: {kib_per_device:.1} KB per device (JS heap {heap_mib:.1} MB, wasm {wasm_mib:.1} MB at the peak)"
+            ),
         }
     }
 
@@ -97,19 +135,31 @@ impl Limit {
             Limit::Time { .. } => "joining is quadratic (each device's `sentantAll` lists every sentant, as a phone's does): one listing per batch of joining devices, and more unloads in flight while deleting",
             Limit::Devices { .. } => "a browser opens about 255 websockets: `shared` subscriptions (or more tabs and machines) for more devices",
             Limit::MainThread { .. } => "move the device timers, throttle and send scheduler into a Web Worker (or several), and repaint the device tiles less often at high counts",
-            Limit::MachineCpu { .. } => "give the node its own machine: on these 2 cores Chromium, the node and the measurement share the CPU",
+            Limit::MachineCpu { .. } => "more cores for the browser (its renderer and network service work in parallel processes), the node on its own machine, and no other load on the machine: on these 2 cores they all share the CPU",
             Limit::Http { .. } | Limit::Sends { .. } => "HTTP/2 to the node (many requests on one connection instead of 6 per host over HTTP/1.1), or batching several devices' sends into one request",
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
+            Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
+            Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
+            Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
     }
 }
 
-/// One page run with what it intended.
+/// The error kind the page records for a planned send it skipped because
+/// the tab fell more than a second behind (`src/run/device.rs`).
+pub const SKIPPED_LATE: &str = "skipped_late";
+
+/// Other processes using this many cores' worth of CPU during a run that
+/// did not keep up make it disturbed: it is run again.
+pub const DISTURBED_CORES: f64 = 0.5;
+
+/// One page run, judged.
 #[derive(Debug, Clone)]
 pub struct PageRow {
     pub run: TabRun,
-    /// `sentantSend` requests the run intended ([`crate::plan::intended_requests`]).
-    pub intended: u64,
+    /// It did not keep up while other processes used ≥ [`DISTURBED_CORES`],
+    /// and was run again (the next row of its series).
+    pub disturbed: bool,
 }
 
 impl PageRow {
@@ -130,9 +180,37 @@ impl PageRow {
         self.run.summary.as_ref().map_or(0, |s| s.sends_ok)
     }
 
+    /// The `sentantSend` requests the run intended, as the page accounts for
+    /// every send its devices' scenarios planned within the duration: each
+    /// was made (answered or failed) or skipped as too late, two requests per
+    /// planned value, plus the `update` each device sends on connecting.
+    pub fn intended(&self) -> u64 {
+        self.run.summary.as_ref().map_or(0, |s| {
+            let skipped: u64 = s
+                .errors
+                .iter()
+                .filter(|e| e.kind == SKIPPED_LATE)
+                .map(|e| 2 * e.count)
+                .sum();
+            s.sends_ok + s.sends_failed + skipped
+        })
+    }
+
     /// Achieved / intended (0 when nothing was intended).
     pub fn ratio(&self) -> f64 {
-        ratio(self.achieved(), self.intended)
+        ratio(self.achieved(), self.intended())
+    }
+
+    /// Answered requests of the scenario phase: all answered, less the
+    /// `update` each device sent on connecting (while joining).
+    pub fn scenario_requests(&self) -> u64 {
+        self.run.summary.as_ref().map_or(0, |s| {
+            let on_connect = match s.sockets_mode {
+                SocketsMode::None => 0,
+                SocketsMode::PerDevice | SocketsMode::Shared => s.devices_created,
+            };
+            s.sends_ok.saturating_sub(on_connect)
+        })
     }
 
     pub fn lag_p99_ms(&self) -> Option<f64> {
@@ -147,9 +225,15 @@ impl PageRow {
             .map_or(0, |s| s.errors.iter().map(|e| e.count).sum())
     }
 
-    /// Lag p99 ≤ 20 ms and at least 99 % of the intended requests answered.
+    /// Every device created, lag p99 ≤ 20 ms and at least 99 % of the
+    /// intended requests answered.
     pub fn keeps_up(&self) -> bool {
         self.run.outcome == Outcome::Finished
+            && self
+                .run
+                .summary
+                .as_ref()
+                .is_some_and(|s| s.devices_created == u64::from(s.devices_requested))
             && self.lag_p99_ms().is_some_and(|lag| lag <= MAX_LAG_P99_MS)
             && self.ratio() >= MIN_ACHIEVED_RATIO
     }
@@ -173,6 +257,8 @@ impl PageRow {
                 busy_pct: window.machine_busy_pct,
                 browser_s: window.client_cpu_s,
                 node_s: window.node_cpu_s,
+                bench_s: window.bench_cpu_s,
+                others_s: window.others_cores(cores) * window.wall_s,
                 wall_s: window.wall_s,
             });
         }
@@ -205,10 +291,35 @@ impl PageRow {
             });
         }
         if limits.is_empty() {
-            limits.push(Limit::Sends { ratio: self.ratio() });
+            limits.push(Limit::Sends {
+                ratio: self.ratio(),
+            });
         }
         limits
     }
+}
+
+/// The run a row's memory slope is taken from: the last finished,
+/// undisturbed run of the same series at fewer devices.
+pub fn previous<'a>(pages: &'a [PageRow], row: &PageRow) -> Option<&'a PageRow> {
+    pages
+        .iter()
+        .filter(|p| {
+            p.scenario() == row.scenario()
+                && p.sockets() == row.sockets()
+                && p.devices() < row.devices()
+                && !p.disturbed
+                && p.run.outcome == Outcome::Finished
+        })
+        .max_by_key(|p| p.devices())
+}
+
+/// What each device of `row` added ([`crate::tab::TabMemory::marginal`]).
+pub fn marginal(row: &PageRow, previous: Option<&PageRow>) -> Option<Marginal> {
+    row.run.memory.marginal(
+        row.devices(),
+        previous.map(|p| (p.devices(), &p.run.memory)),
+    )
 }
 
 /// `a / b`, 0 when `b` is 0.
@@ -228,6 +339,11 @@ pub struct Ratio {
     /// CPU ms per device per second of scenario: page (all browser processes), baseline (device processes).
     pub page_cpu_ms: f64,
     pub baseline_cpu_ms: f64,
+    /// CPU ms per answered request over the scenario phase, page : baseline.
+    pub page_cpu_per_request_ms: f64,
+    pub baseline_cpu_per_request_ms: f64,
+    /// PSS of the idle browser (the loaded page before the run).
+    pub page_idle_pss_mib: f64,
     /// PSS peak, all processes: page (the browser), baseline (driver and device processes).
     pub page_pss_mib: f64,
     pub baseline_pss_mib: f64,
@@ -249,7 +365,10 @@ impl Ratio {
 
     /// How many times more memory each baseline device added.
     pub fn memory_per_device(&self) -> f64 {
-        times(self.baseline_pss_per_device_kib, self.page_pss_per_device_kib)
+        times(
+            self.baseline_pss_per_device_kib,
+            self.page_pss_per_device_kib,
+        )
     }
 }
 
@@ -261,6 +380,15 @@ fn times(a: f64, b: f64) -> f64 {
         f64::INFINITY
     } else {
         0.0
+    }
+}
+
+/// A ratio as `3.2×`; `–` when the page's side was too small to measure.
+fn times_text(times: f64) -> String {
+    if times.is_finite() {
+        format!("{times:.1}×")
+    } else {
+        dash()
     }
 }
 
@@ -290,7 +418,11 @@ impl Report {
             .max()
     }
 
-    fn series(&self, scenario: ScenarioKind, sockets: SocketsMode) -> impl Iterator<Item = &PageRow> {
+    fn series(
+        &self,
+        scenario: ScenarioKind,
+        sockets: SocketsMode,
+    ) -> impl Iterator<Item = &PageRow> {
         self.pages
             .iter()
             .filter(move |row| row.scenario() == scenario && row.sockets() == sockets)
@@ -298,7 +430,8 @@ impl Report {
 
     /// The first run of a series that did not keep up.
     fn first_break(&self, scenario: ScenarioKind, sockets: SocketsMode) -> Option<&PageRow> {
-        self.series(scenario, sockets).find(|row| !row.keeps_up())
+        self.series(scenario, sockets)
+            .find(|row| !row.keeps_up() && !row.disturbed)
     }
 
     /// Page : baseline at each count where both ran the sweep and finished.
@@ -313,6 +446,7 @@ impl Report {
                 row.scenario() == ScenarioKind::Sweep
                     && row.devices() == base.devices
                     && row.run.outcome == Outcome::Finished
+                    && !row.disturbed
                     && row.run.window.wall_s > 0.0
             });
             for row in pages {
@@ -321,15 +455,21 @@ impl Report {
                 ratios.push(Ratio {
                     devices: base.devices,
                     sockets: row.sockets(),
-                    page_cpu_ms: 1000.0 * row.run.window.client_cpu_s / devices / row.run.window.wall_s,
+                    page_cpu_ms: 1000.0 * row.run.window.client_cpu_s
+                        / devices
+                        / row.run.window.wall_s,
                     baseline_cpu_ms: 1000.0 * base.window.client_cpu_s
                         / processes as f64
                         / report.ran_s.max(f64::MIN_POSITIVE),
+                    page_cpu_per_request_ms: 1000.0 * row.run.window.client_cpu_s
+                        / row.scenario_requests().max(1) as f64,
+                    baseline_cpu_per_request_ms: 1000.0 * base.window.client_cpu_s
+                        / report.sends_ok.max(1) as f64,
+                    page_idle_pss_mib: memory.browser_idle_pss_bytes as f64 / MIB,
                     page_pss_mib: memory.browser_peak_pss_bytes as f64 / MIB,
                     baseline_pss_mib: base.peaks.client.pss_bytes as f64 / MIB,
-                    page_pss_per_device_kib: memory
-                        .browser_pss_per_device_bytes(u64::from(row.devices()))
-                        .unwrap_or(0.0)
+                    page_pss_per_device_kib: marginal(row, previous(&self.pages, row))
+                        .map_or(0.0, |m| m.browser_pss_bytes)
                         / 1024.0,
                     baseline_pss_per_device_kib: base.peaks.client.pss_bytes as f64
                         / processes as f64
@@ -352,15 +492,16 @@ impl Report {
             .collect();
         for scenario in scenarios {
             let capacity = self.capacity(scenario, SocketsMode::Shared);
-            let limits = self
-                .first_break(scenario, SocketsMode::Shared)
-                .map(|row| row.limits(self.machine.cores))
-                .unwrap_or_default();
+            let broke = self.first_break(scenario, SocketsMode::Shared);
+            let kept = capacity.map_or("no count kept up".to_owned(), |n| format!("{n} devices"));
             goals.push(Goal {
                 name: format!("≥ {GOAL_DEVICES} devices in one tab, `shared`, `{scenario}`, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
-                measured: capacity.map_or("no count kept up".to_owned(), |n| format!("{n} devices")),
+                measured: match broke {
+                    Some(row) => format!("{kept}; the series broke at {}", row.devices()),
+                    None => kept,
+                },
                 met: capacity.is_some_and(|n| n >= GOAL_DEVICES),
-                limits,
+                limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
             });
         }
         let ratios = self.ratios();
@@ -371,41 +512,67 @@ impl Report {
             .or_else(|| ratios.iter().max_by_key(|r| r.devices));
         if let Some(r) = sweep_shared {
             let worst = r.cpu().min(r.memory());
+            let mut limits = Vec::new();
+            if r.cpu() < GOAL_RATIO {
+                limits.push(Limit::CpuPerRequest {
+                    page_ms: r.page_cpu_per_request_ms,
+                    baseline_ms: r.baseline_cpu_per_request_ms,
+                });
+            }
+            if r.memory() < GOAL_RATIO {
+                limits.push(Limit::MemoryFloor {
+                    idle_mib: r.page_idle_pss_mib,
+                    page_kib_per_device: r.page_pss_per_device_kib,
+                    baseline_kib_per_device: r.baseline_pss_per_device_kib,
+                });
+            }
             goals.push(Goal {
                 name: format!("≥ {GOAL_RATIO}× less CPU and memory per device than the baseline"),
                 measured: format!(
-                    "at {} devices (`{}`): CPU {:.1}×, memory {:.1}× all-in ({:.1}× per added device)",
+                    "at {} devices (`{}`): CPU {}, memory {} all-in ({} per added device)",
                     r.devices,
                     r.sockets,
-                    r.cpu(),
-                    r.memory(),
-                    r.memory_per_device()
+                    times_text(r.cpu()),
+                    times_text(r.memory()),
+                    times_text(r.memory_per_device())
                 ),
                 met: worst >= GOAL_RATIO,
-                limits: Vec::new(),
+                limits,
             });
         }
         let largest_shared = self
             .pages
             .iter()
-            .filter(|row| row.sockets() == SocketsMode::Shared && row.run.outcome == Outcome::Finished)
+            .filter(|row| {
+                row.sockets() == SocketsMode::Shared
+                    && row.run.outcome == Outcome::Finished
+                    && !row.disturbed
+            })
             .max_by_key(|row| row.devices());
-        if let Some(row) = largest_shared {
-            let per_device = row
-                .run
-                .memory
-                .per_device_bytes(u64::from(row.devices()))
-                .unwrap_or(0.0);
+        let tab =
+            largest_shared.and_then(|row| Some((row, marginal(row, previous(&self.pages, row))?)));
+        if let Some((row, added)) = tab {
+            let per_device = added.tab_bytes;
+            let memory = &row.run.memory;
+            let limits = vec![Limit::TabMemory {
+                kib_per_device: per_device / 1024.0,
+                heap_mib: memory.heap_peak_bytes as f64 / MIB,
+                wasm_mib: memory.wasm_peak_bytes as f64 / MIB,
+            }];
             goals.push(Goal {
                 name: "≤ 20 KB of tab memory (JS heap + wasm) per virtual device".to_owned(),
                 measured: format!(
-                    "{:.1} KB per device at {} devices (`{}`, `shared`)",
+                    "{:.1} KB per device at {} devices (`{}`, `shared`; {})",
                     per_device / 1024.0,
                     row.devices(),
-                    row.scenario()
+                    row.scenario(),
+                    added.from.map_or(
+                        "from the idle page: an upper bound".to_owned(),
+                        |n| format!("the slope from {n} devices")
+                    )
                 ),
                 met: per_device <= GOAL_TAB_BYTES_PER_DEVICE,
-                limits: Vec::new(),
+                limits,
             });
         }
         goals
@@ -416,7 +583,8 @@ impl Report {
         let mut out = String::new();
         let m = &self.machine;
         let _ = writeln!(out, "# r2-stress capacity benchmark\n");
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
             "Written by `cargo xtask bench` ({} form) on {}; the whole invocation took {:.0} s.\n",
             if self.plan.counts.len() == 1 { "quick" } else { "full" },
@@ -434,13 +602,19 @@ impl Report {
                 "load average at end",
                 m.load_at_end.as_ref().map_or("?".to_owned(), load),
             ),
-            ("browser", m.browser.clone().unwrap_or_else(|| "?".to_owned())),
+            (
+                "browser",
+                m.browser.clone().unwrap_or_else(|| "?".to_owned()),
+            ),
             ("baseline", m.python.clone()),
             ("node", self.node.clone()),
         ];
         out.push_str(&table(
             &["", ""],
-            facts.into_iter().map(|(k, v)| vec![k.to_owned(), v]).collect(),
+            facts
+                .into_iter()
+                .map(|(k, v)| vec![k.to_owned(), v])
+                .collect(),
         ));
         let plan = &self.plan;
         let _ = writeln!(
@@ -467,7 +641,10 @@ impl Report {
         let rows = self
             .pages
             .iter()
-            .map(|row| page_cells(row, self.plan.duration_s, self.machine.cores))
+            .map(|row| {
+                let before = previous(&self.pages, row);
+                page_cells(row, before, self.plan.duration_s, self.machine.cores)
+            })
             .collect();
         format!("## The page, one tab\n\n{}", table(PAGE_HEADERS, rows))
     }
@@ -478,11 +655,14 @@ impl Report {
         );
         for (scenario, sockets) in &self.plan.series {
             let capacity = self.capacity(*scenario, *sockets);
-            let _ = writeln!(
-                out,
-                "- `{scenario}`, `{sockets}`: {}",
-                capacity.map_or("none of the counts run".to_owned(), |n| format!("**{n}** devices"))
-            );
+            let broke = self.first_break(*scenario, *sockets).map(PageRow::devices);
+            let text = match (capacity, broke) {
+                (Some(n), Some(b)) => format!("**{n}** devices (the series broke at {b})"),
+                (Some(n), None) => format!("**{n}** devices (the largest count run)"),
+                (None, Some(b)) => format!("none: the series broke at its first count, {b}"),
+                (None, None) => "not run".to_owned(),
+            };
+            let _ = writeln!(out, "- `{scenario}`, `{sockets}`: {text}");
         }
         out
     }
@@ -491,11 +671,7 @@ impl Report {
         if self.baselines.is_empty() {
             return String::new();
         }
-        let rows = self
-            .baselines
-            .iter()
-            .map(|run| baseline_cells(run))
-            .collect();
+        let rows = self.baselines.iter().map(baseline_cells).collect();
         format!(
             "\n## The baseline: the seed's script, one Python process per device (`sweep`, no subscriptions)\n\n{}\nThe baseline runs at the counts up to {} only: each device is a whole Python process (see the largest process's RSS), and thousands would not fit this machine.\n",
             table(BASELINE_HEADERS, rows),
@@ -515,11 +691,18 @@ impl Report {
                     r.devices.to_string(),
                     format!("`{}`", r.sockets),
                     format!("{:.2} : {:.2}", r.page_cpu_ms, r.baseline_cpu_ms),
-                    format!("**{:.1}×**", r.cpu()),
+                    format!("**{}**", times_text(r.cpu())),
+                    format!(
+                        "{:.2} : {:.2}",
+                        r.page_cpu_per_request_ms, r.baseline_cpu_per_request_ms
+                    ),
                     format!("{:.0} : {:.0}", r.page_pss_mib, r.baseline_pss_mib),
-                    format!("**{:.1}×**", r.memory()),
-                    format!("{:.1} : {:.0}", r.page_pss_per_device_kib, r.baseline_pss_per_device_kib),
-                    format!("{:.1}×", r.memory_per_device()),
+                    format!("**{}**", times_text(r.memory())),
+                    format!(
+                        "{:.1} : {:.0}",
+                        r.page_pss_per_device_kib, r.baseline_pss_per_device_kib
+                    ),
+                    times_text(r.memory_per_device()),
                 ]
             })
             .collect();
@@ -531,6 +714,7 @@ impl Report {
                     "page sockets",
                     "CPU ms per device-second, page : baseline",
                     "baseline uses",
+                    "CPU ms per request, page : baseline",
                     "PSS MiB, page : baseline",
                     "baseline uses",
                     "PSS KiB added per device, page : baseline",
@@ -552,9 +736,10 @@ impl Report {
                 if goal.met { "met" } else { "missed" },
                 goal.measured
             );
-            if !goal.met {
+            if !goal.met && !goal.limits.is_empty() {
+                let _ = writeln!(out, "  - why:");
                 for limit in &goal.limits {
-                    let _ = writeln!(out, "  - ran out of {}", limit.describe());
+                    let _ = writeln!(out, "    - {}", limit.describe());
                     if !remedies.contains(&limit.remedy()) {
                         remedies.push(limit.remedy());
                     }
@@ -598,8 +783,9 @@ pub const PAGE_HEADERS: &[&str] = &[
     "lag p99 ms",
     "fetch queue max",
     "signal p50 / p99 ms",
-    "tab MB (heap+wasm)",
-    "tab KB/ device",
+    "JS heap / wasm MB",
+    "tab KB/ device added",
+    "renderer PSS MB",
     "renderer CPU s",
     "browser CPU s",
     "node CPU s",
@@ -610,7 +796,14 @@ pub const PAGE_HEADERS: &[&str] = &[
 ];
 
 /// The cells of one page row.
-pub fn page_cells(row: &PageRow, duration_s: f64, cores: usize) -> Vec<String> {
+/// The cells of one page row; `previous` is the run its memory slope is
+/// taken from ([`previous`]).
+pub fn page_cells(
+    row: &PageRow,
+    previous: Option<&PageRow>,
+    duration_s: f64,
+    cores: usize,
+) -> Vec<String> {
     let run = &row.run;
     let summary = run.summary.as_ref();
     let devices = match summary {
@@ -627,22 +820,40 @@ pub fn page_cells(row: &PageRow, duration_s: f64, cores: usize) -> Vec<String> {
         format!("`{}`", row.scenario()),
         format!("`{}`", row.sockets()),
         devices,
-        format!("{:.0}", row.intended as f64 / duration_s),
+        format!("{:.0}", row.intended() as f64 / duration_s),
         format!("{:.0}", row.achieved() as f64 / duration_s),
         format!("{:.3}", row.ratio()),
         row.lag_p99_ms().map_or_else(dash, |l| format!("{l:.1}")),
         summary.map_or_else(dash, |s| s.fetch_queue_max.to_string()),
         signal,
-        format!("{:.1}", run.memory.peak_bytes as f64 / MIB),
-        run.memory
-            .per_device_bytes(u64::from(row.devices()))
-            .map_or_else(dash, |b| format!("{:.1}", b / 1024.0)),
+        format!(
+            "{:.1} / {:.1}",
+            run.memory.heap_peak_bytes as f64 / MIB,
+            run.memory.wasm_peak_bytes as f64 / MIB
+        ),
+        marginal(row, previous).map_or_else(dash, |m| {
+            let kib = m.tab_bytes / 1024.0;
+            match m.from {
+                Some(_) => format!("{kib:.1}"),
+                None => format!("≤ {kib:.1}"),
+            }
+        }),
+        format!("{:.0}", run.memory.renderer_peak_pss_bytes as f64 / MIB),
         format!("{:.1}", window.renderer_cpu_s),
         format!("{:.1}", window.client_cpu_s),
         window.node_cpu_s.map_or_else(dash, |s| format!("{s:.1}")),
         format!("{:.0}", window.machine_busy_pct),
         row.errors().to_string(),
-        if row.keeps_up() { "yes" } else { "**no**" }.to_owned(),
+        if row.keeps_up() {
+            "yes".to_owned()
+        } else if row.disturbed {
+            format!(
+                "**no**, disturbed: other processes used {:.1} cores; run again",
+                window.others_cores(cores)
+            )
+        } else {
+            "**no**".to_owned()
+        },
         row.limits(cores)
             .iter()
             .map(Limit::describe)
@@ -689,7 +900,9 @@ pub fn baseline_cells(run: &BaselineRun) -> Vec<String> {
         format!("{:.3}", ratio(report.sends_ok, report.requests_intended)),
         format!("{:.1}", run.window.client_cpu_s),
         format!("{:.1}", report.driver_cpu_s),
-        run.window.node_cpu_s.map_or_else(dash, |s| format!("{s:.1}")),
+        run.window
+            .node_cpu_s
+            .map_or_else(dash, |s| format!("{s:.1}")),
         format!("{:.0}", run.window.machine_busy_pct),
         format!("{:.0}", run.peaks.client.pss_bytes as f64 / MIB),
         format!("{:.0}", run.peaks.client.rss_bytes as f64 / MIB),
@@ -735,22 +948,212 @@ pub fn table_line<S: AsRef<str>>(cells: &[S]) -> String {
 const DEFINITIONS: &str = "
 ## How the figures are defined
 
-- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: for each device, two per send its scenario plans within the duration (r2-core's `Planner`, same seed and device index as the page: change-only, at most every 200 ms), plus the `update` each device sends when its subscription connects. **req/s achieved**: the requests the node answered (the page's `sends_ok`, which also counts the on-connect updates), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
+- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update` each device sends when its subscription connects. The page accounts for every one: made (answered or failed), or skipped because the tab fell more than 1 s behind (`skipped_late`). (It is not recomputed here: r2-core's `SmallRng` draws differently on wasm32 than natively, so a native `Planner` plans other values.) **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
 - **lag p99**: the page's hiccup meter (a 10 ms timer's lateness), p99 over joining and the scenario. **fetch queue max**: the most requests in flight in the tab at once. **signal p50 / p99**: from a send to its `update` signal arriving on the subscription.
-- **tab MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) plus its wasm linear memory, the largest seen (sampled each second). **tab KB/device**: that peak minus the same figure for the loaded page before the run, per device.
-- **CPU s**: over the scenario phase (from the first poll that sees `running` to the first that sees it over): the tab's renderer processes, all of the browser's processes, and the node's process, from `/proc`. **machine busy %**: all CPUs, from `/proc/stat`, over the same window.
+- **JS heap / wasm MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) and its wasm linear memory, the largest seen (sampled each second). **tab KB/device added**: what each device added to their sum: the slope from the previous count of the series (peak minus peak, per device between them); for a series' first count, the peak minus the loaded page's before the run, per device, marked ≤: an upper bound, as it also holds what any run adds whatever its size. **renderer PSS**: the tab's renderer processes, from `/proc`, the largest seen.
+- **CPU s**: over the scenario phase (from the first poll that sees `running` to the first that sees it over): the tab's renderer processes, all of the browser's processes, and the node's process, from `/proc`. **machine busy %**: all CPUs, from `/proc/stat`, over the same window; what the browser, the node and this benchmark (measuring) did not use of it went to other processes (the machine is shared), named in **what ran out**.
 - **baseline CPU**: the device processes' user + system time, `getrusage(RUSAGE_CHILDREN)` in the driver after joining them all; the driver's own (loading, forking, unloading) is apart. **PSS**: proportional set size summed over every process of the tree (shared pages divided among their sharers, from `/proc/PID/smaps_rollup`), the largest seen sampling every 0.5 s (page: every second); RSS sums overstate forked processes and are shown for comparison.
-- **page : baseline**: CPU per device per second of scenario (page: all browser processes; baseline: device processes); memory all-in (the whole browser against the whole script) and per added device (browser PSS at the peak minus the idle browser's, per device; the script's PSS per process).
-- **keeps up**: finished, lag p99 ≤ 20 ms, and achieved/intended ≥ 0.99. **what ran out**: for a run that did not keep up, every sign seen: the page's own bottleneck check (late timers, sends behind plan, a piling fetch queue), the machine's CPUs ≥ 90 % busy, devices not created, errors.
+- **page : baseline**: CPU per device per second of scenario and per answered request (page: all browser processes; baseline: device processes); memory all-in (the whole browser against the whole script) and per added device (the browser's PSS slope as for the tab's memory; the script's PSS per process).
+- **keeps up**: finished with every device created, lag p99 ≤ 20 ms, and achieved/intended ≥ 0.99. A run that does not keep up while other processes (neither the browser nor the node) used half a core or more is marked disturbed and, once the machine is quieter (or after a minute), run again; both rows are shown, and the second counts. **what ran out**: for a run that did not keep up, every sign seen: the page's own bottleneck check (late timers, sends behind plan, a piling fetch queue), the machine's CPUs ≥ 90 % busy, devices not created, errors.
 ";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::Window;
+    use crate::node::NodeStats;
+    use crate::tab::TabMemory;
+    use r2_core::config::RunConfig;
+    use r2_core::metrics::RunMetrics;
+    use r2_core::summary::{RunFacts, Summary};
+
+    /// A finished run of `devices` devices (`created` of them live) that
+    /// answered `ok` sends, failed `failed`, skipped `late` planned values,
+    /// with the hiccup meter at `lag_ms`, on a machine `busy_pct` busy.
+    fn row(
+        devices: u32,
+        created: u32,
+        (ok, failed, late): (u64, u64, u64),
+        lag_ms: f64,
+        busy_pct: f64,
+    ) -> PageRow {
+        let config = RunConfig {
+            devices,
+            sockets: SocketsMode::Shared,
+            ..RunConfig::default()
+        };
+        let mut m = RunMetrics::new(0.0, devices);
+        m.devices_created = created.into();
+        (0..ok).for_each(|i| m.record_send(i as f64, i as f64, i as f64 + 5.0));
+        (0..failed).for_each(|_| m.record_send_failed("timeout", "no answer in 10 s"));
+        (0..late)
+            .for_each(|_| m.record_error(SKIPPED_LATE, "a send planned 1200 ms ago was skipped"));
+        (0..200).for_each(|_| m.record_scheduler_lag(lag_ms));
+        let facts = RunFacts {
+            node: "http://127.0.0.1:1".into(),
+            run_prefix: "r2s-x-1-".into(),
+            duration_s: 15.0,
+            leftovers: Vec::new(),
+        };
+        let summary = Summary::from_metrics(&m, &config, facts);
+        PageRow {
+            disturbed: false,
+            run: TabRun {
+                config,
+                outcome: Outcome::Finished,
+                summary: Some(summary),
+                window: Window {
+                    wall_s: 15.0,
+                    client_cpu_s: 20.0,
+                    renderer_cpu_s: 12.0,
+                    node_cpu_s: Some(8.0),
+                    bench_cpu_s: 0.0,
+                    machine_busy_pct: busy_pct,
+                },
+                memory: TabMemory::default(),
+                node: NodeStats::default(),
+                browser_version: "HeadlessChrome/1".into(),
+                total_s: 30.0,
+            },
+        }
+    }
+
+    #[test]
+    fn intended_counts_every_planned_request_the_page_accounted_for() {
+        let r = row(10, 10, (990, 4, 3), 2.0, 50.0);
+        assert_eq!(r.intended(), 990 + 4 + 2 * 3);
+        assert_eq!(r.achieved(), 990);
+        assert!((r.ratio() - 0.99).abs() < 1e-12);
+        assert!(r.keeps_up(), "{:?}", r.limits(2));
+        assert!(r.limits(2).is_empty());
+        let cells = page_cells(&r, None, 15.0, 2);
+        assert_eq!(cells.len(), PAGE_HEADERS.len());
+        assert_eq!(&cells[3..6], ["67", "66", "0.990"]);
+        assert_eq!(cells[17], "yes");
+    }
+
+    #[test]
+    fn a_run_that_falls_behind_says_what_ran_out() {
+        let late = row(10, 10, (900, 0, 50), 45.0, 97.0);
+        assert!(!late.keeps_up());
+        let limits = late.limits(2);
+        assert!(
+            matches!(limits[0], Limit::MachineCpu { cores: 2, .. }),
+            "{limits:?}"
+        );
+        assert!(
+            limits.iter().any(|l| matches!(l, Limit::MainThread { .. })),
+            "{limits:?}"
+        );
+        assert!(
+            limits
+                .iter()
+                .any(|l| matches!(l, Limit::Errors { count: 50, .. })),
+            "{limits:?}"
+        );
+        let missing = row(10, 7, (1000, 0, 0), 2.0, 40.0);
+        assert!(!missing.keeps_up(), "3 devices were not created");
+        assert!(matches!(
+            missing.limits(2)[0],
+            Limit::Devices {
+                created: 7,
+                requested: 10,
+                ..
+            }
+        ));
+        let failing = row(10, 10, (980, 20, 0), 2.0, 40.0);
+        assert!(!failing.keeps_up(), "98 % answered");
+        assert!(matches!(
+            failing.limits(2)[0],
+            Limit::Errors { count: 20, .. }
+        ));
+    }
+
+    #[test]
+    fn capacity_is_the_largest_count_that_kept_up() {
+        // 100 devices first fell behind while other processes took the CPU
+        // (99 % of 2 cores over 15 s, 10 + 8 s of it ours: 0.8 core others),
+        // so it was run again.
+        let mut disturbed = row(100, 100, (2000, 0, 300), 60.0, 99.0);
+        disturbed.run.window.client_cpu_s = 10.0;
+        disturbed.disturbed = true;
+        let mut pages = vec![
+            row(50, 50, (1000, 0, 0), 3.0, 30.0),
+            disturbed,
+            row(100, 100, (2000, 0, 0), 9.0, 60.0),
+            row(200, 200, (2000, 0, 900), 80.0, 99.0),
+        ];
+        for (page, peak) in pages.iter_mut().zip([4u64, 99, 6, 10]) {
+            page.run.memory.peak_bytes = peak << 20;
+        }
+        let before = previous(&pages, &pages[3]).expect("a smaller run");
+        assert_eq!((before.devices(), before.disturbed), (100, false));
+        let slope = marginal(&pages[3], Some(before)).expect("devices");
+        assert_eq!(
+            (slope.tab_bytes, slope.from),
+            (f64::from(4u32 << 20) / 100.0, Some(100))
+        );
+        let cells = page_cells(&pages[1], previous(&pages, &pages[1]), 15.0, 2);
+        assert!(
+            cells[17].contains("disturbed: other processes used 0.8 cores"),
+            "{}",
+            cells[17]
+        );
+        let report = Report {
+            machine: MachineFacts::now(),
+            plan: BenchPlan::full(),
+            node: "test".into(),
+            pages,
+            baselines: Vec::new(),
+            skipped: Vec::new(),
+            failures: Vec::new(),
+            elapsed: Duration::from_secs(60),
+        };
+        assert_eq!(
+            report.capacity(ScenarioKind::Sweep, SocketsMode::Shared),
+            Some(100)
+        );
+        assert_eq!(
+            report.capacity(ScenarioKind::Rotate, SocketsMode::Shared),
+            None
+        );
+        let goals = report.goals();
+        let devices = &goals[0];
+        assert!(
+            !devices.met && devices.measured == "100 devices; the series broke at 200",
+            "{devices:?}"
+        );
+        assert!(devices
+            .limits
+            .iter()
+            .any(|l| matches!(l, Limit::MachineCpu { .. })));
+        let markdown = report.to_markdown();
+        assert!(
+            markdown.contains("- `sweep`, `shared`: **100** devices (the series broke at 200)"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("- `rotate`, `shared`: not run"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("What would move the limits seen here"),
+            "{markdown}"
+        );
+        let tab = goals.last().expect("the tab memory goal");
+        assert!(
+            tab.measured
+                .starts_with("41.0 KB per device at 200 devices"),
+            "{tab:?}"
+        );
+    }
 
     #[test]
     fn tables_have_a_rule_and_one_line_per_row() {
-        let t = table(&["a", "b"], vec![vec!["1".into(), "2".into()], vec!["3".into(), "4".into()]]);
+        let t = table(
+            &["a", "b"],
+            vec![vec!["1".into(), "2".into()], vec!["3".into(), "4".into()]],
+        );
         assert_eq!(t, "| a | b |\n| --- | --- |\n| 1 | 2 |\n| 3 | 4 |\n");
     }
 
@@ -761,6 +1164,8 @@ mod tests {
         assert_eq!(times(1.0, 0.0), f64::INFINITY);
         assert_eq!(times(0.0, 0.0), 0.0);
         assert_eq!(times(30.0, 1.5), 20.0);
+        assert_eq!(times_text(times(30.0, 1.5)), "20.0×");
+        assert_eq!(times_text(times(1.0, 0.0)), "–");
     }
 
     #[test]
@@ -781,6 +1186,8 @@ mod tests {
                 busy_pct: 97.0,
                 browser_s: 20.0,
                 node_s: Some(9.0),
+                bench_s: 0.05,
+                others_s: 0.05,
                 wall_s: 15.0,
             },
             Limit::Http { in_flight: 400 },
@@ -789,12 +1196,32 @@ mod tests {
                 kind: "timeout".into(),
             },
             Limit::Sends { ratio: 0.9 },
+            Limit::CpuPerRequest {
+                page_ms: 2.4,
+                baseline_ms: 0.7,
+            },
+            Limit::MemoryFloor {
+                idle_mib: 250.0,
+                page_kib_per_device: 900.0,
+                baseline_kib_per_device: 3100.0,
+            },
+            Limit::TabMemory {
+                kib_per_device: 58.0,
+                heap_mib: 20.0,
+                wasm_mib: 9.0,
+            },
         ];
         for limit in &limits {
             assert!(!limit.describe().is_empty() && !limit.remedy().is_empty());
         }
         assert!(limits[1].describe().contains("255 of 500"));
-        assert!(limits[3].describe().contains("97 %"));
+        assert!(
+            limits[3].describe().contains(
+                "97 % busy over 15.0 s: browser 20.0 s, node 9.0 s, measuring 0.1 s, other processes 0.1 s"
+            ),
+            "{}",
+            limits[3].describe()
+        );
         assert!(limits[6].describe().contains("90.0 %"));
     }
 }

@@ -97,19 +97,46 @@ pub struct TabMemory {
 }
 
 impl TabMemory {
-    /// Tab memory each device added: (peak − idle) / devices.
-    pub fn per_device_bytes(&self, devices: u64) -> Option<f64> {
-        (devices > 0).then(|| self.peak_bytes.saturating_sub(self.idle_bytes) as f64 / devices as f64)
+    /// What each device added to the tab (JS heap + wasm) and to the whole
+    /// browser (PSS). With `previous`, a run of the same series at fewer
+    /// devices, the slope between the two peaks; without, (peak − idle) /
+    /// devices, an upper bound: it also holds what a run adds whatever its
+    /// size (buffers, caches, compiled code). `None` for no devices.
+    pub fn marginal(&self, devices: u32, previous: Option<(u32, &TabMemory)>) -> Option<Marginal> {
+        let per_device = |peak: u64, base: u64, count: u32| {
+            (peak as f64 - base as f64).max(0.0) / f64::from(count)
+        };
+        match previous {
+            Some((fewer, before)) if fewer < devices => Some(Marginal {
+                tab_bytes: per_device(self.peak_bytes, before.peak_bytes, devices - fewer),
+                browser_pss_bytes: per_device(
+                    self.browser_peak_pss_bytes,
+                    before.browser_peak_pss_bytes,
+                    devices - fewer,
+                ),
+                from: Some(fewer),
+            }),
+            _ if devices > 0 => Some(Marginal {
+                tab_bytes: per_device(self.peak_bytes, self.idle_bytes, devices),
+                browser_pss_bytes: per_device(
+                    self.browser_peak_pss_bytes,
+                    self.browser_idle_pss_bytes,
+                    devices,
+                ),
+                from: None,
+            }),
+            _ => None,
+        }
     }
+}
 
-    /// Browser PSS each device added: (peak − idle) / devices.
-    pub fn browser_pss_per_device_bytes(&self, devices: u64) -> Option<f64> {
-        (devices > 0).then(|| {
-            self.browser_peak_pss_bytes
-                .saturating_sub(self.browser_idle_pss_bytes) as f64
-                / devices as f64
-        })
-    }
+/// Memory each device added ([`TabMemory::marginal`]), bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marginal {
+    pub tab_bytes: f64,
+    pub browser_pss_bytes: f64,
+    /// The smaller run the slope is from; `None`: from the idle page (an upper bound).
+    pub from: Option<u32>,
 }
 
 /// One page run, measured.
@@ -146,7 +173,11 @@ enum Scenario {
 
 /// Runs the page once against `node` with `config` (which should have
 /// `autostart`), giving up after `timeout`.
-pub async fn run_tab(node: &NodeHandle, config: &RunConfig, timeout: Duration) -> Result<TabRun, TabError> {
+pub async fn run_tab(
+    node: &NodeHandle,
+    config: &RunConfig,
+    timeout: Duration,
+) -> Result<TabRun, TabError> {
     let started = Instant::now();
     let before = node.stats().await?;
     let browser = Browser::launch().await.map_err(browser_error("launch"))?;
@@ -182,7 +213,10 @@ async fn measure(
         .as_str()
         .unwrap_or("unknown")
         .to_owned();
-    let page = browser.new_page().await.map_err(browser_error("opening a tab"))?;
+    let page = browser
+        .new_page()
+        .await
+        .map_err(browser_error("opening a tab"))?;
     page.call(
         "Page.addScriptToEvaluateOnNewDocument",
         json!({ "source": CAPTURE_WASM }),
@@ -194,7 +228,9 @@ async fn measure(
     let mut peaks = Peaks::default();
 
     let url = format!("{}/stresstest/?{}", node.url(), config.to_query());
-    page.goto(&url).await.map_err(browser_error("loading the page"))?;
+    page.goto(&url)
+        .await
+        .map_err(browser_error("loading the page"))?;
     let mut scenario = Scenario::NotYet;
     let mut polls = 0u32;
     let mut phase = String::from("loading");
@@ -207,13 +243,16 @@ async fn measure(
             memory.wasm_peak_bytes = memory.wasm_peak_bytes.max(bytes as u64);
         }
         scenario = match scenario {
-            Scenario::NotYet if phase == "running" => Scenario::Running(Snapshot::take(pid, true, node).await?),
-            Scenario::Running(start) if phase != "running" => {
-                Scenario::Over(Window::between(&start, &Snapshot::take(pid, true, node).await?))
+            Scenario::NotYet if phase == "running" => {
+                Scenario::Running(Snapshot::take(pid, true, node).await?)
             }
+            Scenario::Running(start) if phase != "running" => Scenario::Over(Window::between(
+                &start,
+                &Snapshot::take(pid, true, node).await?,
+            )),
             other => other,
         };
-        if polls % MEMORY_EVERY == 0 {
+        if polls.is_multiple_of(MEMORY_EVERY) {
             let heap = page.js_heap_used_bytes().await.unwrap_or(0);
             memory.heap_peak_bytes = memory.heap_peak_bytes.max(heap);
             let wasm = probe.wasm_bytes.map_or(0, |b| b as u64);
@@ -238,7 +277,14 @@ async fn measure(
                 Scenario::Over(window) => window,
                 _ => Window::default(),
             };
-            break (Outcome::TimedOut { after: timeout, phase }, None, window);
+            break (
+                Outcome::TimedOut {
+                    after: timeout,
+                    phase,
+                },
+                None,
+                window,
+            );
         }
         polls += 1;
         tokio::time::sleep(POLL).await;
@@ -277,7 +323,10 @@ async fn idle_memory(node: &NodeHandle, page: &Page, pid: u32) -> Result<TabMemo
 }
 
 async fn probe(page: &Page) -> Result<Probe, TabError> {
-    let value: Value = page.eval(PROBE).await.map_err(browser_error("polling the page"))?;
+    let value: Value = page
+        .eval(PROBE)
+        .await
+        .map_err(browser_error("polling the page"))?;
     Ok(serde_json::from_value(value).unwrap_or(Probe {
         phase: None,
         summary: None,
@@ -318,20 +367,43 @@ mod tests {
             ..NodeStats::default()
         };
         let d = delta(&before, &after);
-        assert_eq!((d.sends, d.deliveries, d.sockets, d.sentants), (15, 5, 1, 2));
+        assert_eq!(
+            (d.sends, d.deliveries, d.sockets, d.sentants),
+            (15, 5, 1, 2)
+        );
     }
 
     #[test]
-    fn per_device_memory_is_what_each_device_added() {
-        let m = TabMemory {
+    fn per_device_memory_is_the_slope_between_runs() {
+        let small = TabMemory {
             idle_bytes: 1_000_000,
             peak_bytes: 3_000_000,
-            browser_idle_pss_bytes: 100,
-            browser_peak_pss_bytes: 50,
+            browser_idle_pss_bytes: 100_000_000,
+            browser_peak_pss_bytes: 300_000_000,
             ..TabMemory::default()
         };
-        assert_eq!(m.per_device_bytes(100), Some(20_000.0));
-        assert_eq!(m.per_device_bytes(0), None);
-        assert_eq!(m.browser_pss_per_device_bytes(10), Some(0.0));
+        let large = TabMemory {
+            peak_bytes: 5_000_000,
+            browser_peak_pss_bytes: 320_000_000,
+            ..small
+        };
+        let alone = small.marginal(100, None).expect("devices");
+        assert_eq!((alone.tab_bytes, alone.from), (20_000.0, None));
+        assert_eq!(alone.browser_pss_bytes, 2_000_000.0, "an upper bound");
+        let slope = large.marginal(200, Some((100, &small))).expect("devices");
+        assert_eq!(
+            (slope.tab_bytes, slope.browser_pss_bytes, slope.from),
+            (20_000.0, 200_000.0, Some(100))
+        );
+        let shrunk = small.marginal(200, Some((100, &large))).expect("devices");
+        assert_eq!(shrunk.tab_bytes, 0.0, "noise never gives negative memory");
+        assert_eq!(small.marginal(0, None), None);
+        assert_eq!(
+            small
+                .marginal(100, Some((100, &large)))
+                .and_then(|m| m.from),
+            None,
+            "no slope over zero devices"
+        );
     }
 }

@@ -24,24 +24,38 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     })
     .await;
     ensure!(report.failures.is_empty(), "{:?}", report.failures);
-    ensure!(report.elapsed < Duration::from_secs(90), "{:?}", report.elapsed);
+    ensure!(
+        report.elapsed < Duration::from_secs(90),
+        "{:?}",
+        report.elapsed
+    );
 
     let modes: Vec<SocketsMode> = report.pages.iter().map(|row| row.sockets()).collect();
     assert_eq!(modes, vec![SocketsMode::Shared, SocketsMode::PerDevice]);
     for row in &report.pages {
         let run = &row.run;
         assert_eq!(run.outcome, Outcome::Finished, "{row:?}");
-        let summary = run.summary.as_ref().context("a finished run has a summary")?;
+        let summary = run
+            .summary
+            .as_ref()
+            .context("a finished run has a summary")?;
         assert_eq!(summary.devices_created, 10, "{summary:?}");
         assert_eq!(summary.devices_deleted, 10, "{summary:?}");
-        assert!(row.intended > 10, "two requests per planned send: {}", row.intended);
-        assert_eq!(run.node.sends, summary.sends_ok, "the node answered what the page counted");
         assert!(
-            row.ratio() > 0.5 && row.ratio() <= 1.0 + 1.0 / row.intended as f64,
+            row.intended() > 10 * 3,
+            "sends in 3 s of sweep: {}",
+            row.intended()
+        );
+        assert_eq!(
+            run.node.sends, summary.sends_ok,
+            "the node answered what the page counted"
+        );
+        assert!(
+            row.ratio() > 0.5 && row.ratio() <= 1.0,
             "achieved/intended {} ({} of {})",
             row.ratio(),
             row.achieved(),
-            row.intended
+            row.intended()
         );
         assert!(summary.scheduler_lag_ms.count > 0, "the hiccup meter ran");
         let window = &run.window;
@@ -51,12 +65,25 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         );
         assert!(window.renderer_cpu_s > 0.0, "{window:?}");
         assert!(window.client_cpu_s >= window.renderer_cpu_s, "{window:?}");
-        assert_eq!(window.node_cpu_s, None, "an in-process node's CPU is not separated");
+        assert!(
+            window.node_cpu_s.is_some_and(|s| s > 0.0),
+            "the in-process node's (and the benchmark's) CPU: {window:?}"
+        );
         let memory = &run.memory;
-        assert!(memory.idle_bytes > 0 && memory.peak_bytes >= memory.idle_bytes, "{memory:?}");
-        assert!(memory.wasm_peak_bytes >= 1 << 16, "a wasm page at least: {memory:?}");
+        assert!(
+            memory.idle_bytes > 0 && memory.peak_bytes >= memory.idle_bytes,
+            "{memory:?}"
+        );
+        assert!(
+            memory.wasm_peak_bytes >= 1 << 16,
+            "a wasm page at least: {memory:?}"
+        );
         assert!(memory.browser_peak_pss_bytes > 10 << 20, "{memory:?}");
-        assert!(run.browser_version.contains("Chrome"), "{}", run.browser_version);
+        assert!(
+            run.browser_version.contains("Chrome"),
+            "{}",
+            run.browser_version
+        );
     }
 
     assert_eq!(report.baselines.len(), 1);
@@ -64,11 +91,25 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     let BaselineOutcome::Finished(figures) = &base.outcome else {
         panic!("the baseline finished: {base:?}");
     };
-    assert_eq!((figures.processes, figures.devices_deleted), (10, 10), "{figures:?}");
-    assert!(figures.sends_ok > 10 && figures.sends_failed == 0, "{figures:?}");
-    assert_eq!(base.node.sends, figures.sends_ok + 10, "sweeps plus the initial set_sensor of each");
+    assert_eq!(
+        (figures.processes, figures.devices_deleted),
+        (10, 10),
+        "{figures:?}"
+    );
+    assert!(
+        figures.sends_ok > 10 && figures.sends_failed == 0,
+        "{figures:?}"
+    );
+    assert_eq!(
+        base.node.sends,
+        figures.sends_ok + 10,
+        "sweeps plus the initial set_sensor of each"
+    );
     assert!(base.window.client_cpu_s > 0.0, "{base:?}");
-    assert!(base.peaks.client.processes >= 11, "driver and ten device processes: {base:?}");
+    assert!(
+        base.peaks.client.processes >= 11,
+        "driver and ten device processes: {base:?}"
+    );
     assert!(base.peaks.client.pss_bytes > 10 << 20, "{base:?}");
 
     let ratios = report.ratios();
@@ -80,10 +121,24 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     assert_eq!(node.stats().await?.sentants, 0, "every run cleaned up");
 
     let markdown = report.to_markdown();
-    for part in ["| `sweep` | `shared` | 10 |", "## The baseline", "## Page : baseline", "## Goals", "load average"] {
-        assert!(markdown.contains(part), "{part:?} missing from:\n{markdown}");
+    for part in [
+        "| `sweep` | `shared` | 10 |",
+        "## The baseline",
+        "## Page : baseline",
+        "## Goals",
+        "load average",
+    ] {
+        assert!(
+            markdown.contains(part),
+            "{part:?} missing from:\n{markdown}"
+        );
     }
-    assert!(lines.iter().any(|l| l.starts_with("| `sweep` | `per-device` | 10 |")), "rows printed as they come");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("| `sweep` | `per-device` | 10 |")),
+        "rows printed as they come"
+    );
     node.stop().await;
     Ok(())
 }
