@@ -40,16 +40,6 @@ async fn load_phone(node: &TestNode) -> Result<String> {
         .context("the phone's sentant loaded")
 }
 
-async fn sentant_names(node: &TestNode) -> Result<Vec<String>> {
-    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
-    Ok(all["data"]["sentantAll"]
-        .as_array()
-        .context("sentantAll is a list")?
-        .iter()
-        .filter_map(|s| s["name"].as_str().map(str::to_owned))
-        .collect())
-}
-
 fn num(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
@@ -114,7 +104,7 @@ async fn fifty_phones_per_device_sockets() -> Result<()> {
         Some(phone_id.as_str()),
         "{phone}"
     );
-    assert_eq!(sentant_names(&node).await?, vec!["device 0001".to_owned()]);
+    assert_eq!(node.sentant_names().await?, vec!["device 0001".to_owned()]);
     Ok(())
 }
 

@@ -126,16 +126,6 @@ fn values(report: &Value) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-async fn sentant_names(node: &TestNode) -> Result<Vec<String>> {
-    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
-    Ok(all["data"]["sentantAll"]
-        .as_array()
-        .context("sentantAll is a list")?
-        .iter()
-        .filter_map(|s| s["name"].as_str().map(str::to_owned))
-        .collect())
-}
-
 async fn click(page: &Page, selector: &str) -> Result<()> {
     let found = page
         .eval(&format!(
@@ -201,7 +191,7 @@ async fn device_mode_sends_what_the_throttle_allows() -> Result<()> {
     // Leave unloads this phone's sentant, and only it.
     click(&page, "#phone-leave").await?;
     report_when(&page, "r.state === 'left'", SETTLE_TIMEOUT).await?;
-    assert_eq!(sentant_names(&node).await?, vec!["device 0001".to_owned()]);
+    assert_eq!(node.sentant_names().await?, vec!["device 0001".to_owned()]);
     let stats = stats_when(&node.running.node, |s| num(s, "sockets") == 0).await?;
     assert_eq!(num(&stats, "unloads"), 1, "{stats}");
     browser.close().await?;
@@ -520,7 +510,7 @@ async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
         JOIN_TIMEOUT,
     )
     .await?;
-    assert_eq!(sentant_names(&node).await?, vec![name.to_owned()]);
+    assert_eq!(node.sentant_names().await?, vec![name.to_owned()]);
     browser.close().await?;
     Ok(())
 }

@@ -21,18 +21,6 @@ const ALL_PUSHES_ARRIVED: &str = "(async () => {
     return stats.deliveries > 0 && stats.deliveries === n('#r2-signals') + n('#r2-projector-signals');
 })()";
 
-async fn names(node: &TestNode) -> Result<Vec<String>> {
-    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
-    let mut names: Vec<String> = all["data"]["sentantAll"]
-        .as_array()
-        .context("list")?
-        .iter()
-        .filter_map(|s| s["name"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 async fn run_with_projector(node: &TestNode) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
@@ -83,7 +71,7 @@ async fn one_projector_sees_every_device() -> Result<()> {
         "phones {phones}, projector {projector}"
     );
     // The run loaded `view` and `monitor`, so it unloaded them too.
-    assert_eq!(names(&node).await?, Vec::<String>::new());
+    assert_eq!(node.sentant_names().await?, Vec::<String>::new());
     Ok(())
 }
 
@@ -100,7 +88,7 @@ async fn a_projector_already_there_is_left_alone() -> Result<()> {
     run_with_projector(&node).await?;
 
     assert_eq!(
-        names(&node).await?,
+        node.sentant_names().await?,
         vec!["monitor".to_owned(), "view".to_owned()]
     );
     let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;

@@ -57,7 +57,9 @@ impl TestNode {
     /// them); returns the faults now in force.
     pub async fn set_faults(&self, faults: Value) -> anyhow::Result<Value> {
         let url = format!("{}/r2-node/faults", self.url());
-        let (status, body) = self.answer(self.http.post(&url).json(&faults), &url).await?;
+        let (status, body) = self
+            .answer(self.http.post(&url).json(&faults), &url)
+            .await?;
         anyhow::ensure!(status.is_success(), "POST {url} answered {status}: {body}");
         Ok(body)
     }
@@ -72,6 +74,22 @@ impl TestNode {
         let body = json!({ "query": query, "variables": variables.to_string() });
         let (_status, answer) = self.answer(self.http.post(&url).json(&body), &url).await?;
         Ok(answer)
+    }
+
+    /// The names of every sentant on the node (`sentantAll`), sorted.
+    pub async fn sentant_names(&self) -> anyhow::Result<Vec<String>> {
+        let all = self
+            .graphql("{ sentantAll { id name } }", json!({}))
+            .await?;
+        let list = all["data"]["sentantAll"]
+            .as_array()
+            .with_context(|| format!("sentantAll is a list: {all}"))?;
+        let mut names: Vec<String> = list
+            .iter()
+            .filter_map(|s| s["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Stops the node gracefully (dropping a `TestNode` also stops it).

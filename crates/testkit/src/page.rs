@@ -159,7 +159,8 @@ impl Page {
         );
         let text = self.wait_for(&condition, timeout).await?;
         let text = text.as_str().unwrap_or_default();
-        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("the summary is not JSON ({e}): {text}"))
+        serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("the summary is not JSON ({e}): {text}"))
     }
 
     /// The `textContent` of the first element matching a CSS selector, `None`
