@@ -77,8 +77,29 @@ fn tab_report(tab: u64, snapshot: Option<&Snapshot>) -> TabReport {
         report.errors = s.errors;
         report.sends_per_s = s.sends_per_s;
         report.signals_per_s = s.signals_per_s;
+        report.hidden_s = s.hidden_s;
     }
+    report.hidden = crate::browser::is_hidden();
     report
+}
+
+/// A warning for Start when this page or another tab of the fleet is hidden:
+/// a hidden tab's timers are throttled, and its run will be invalid.
+fn hidden_warning(others: &crate::fleet::Reports) -> Option<String> {
+    let now = js_sys::Date::now();
+    let hidden: Vec<&str> = others
+        .values()
+        .filter(|r| r.hidden && r2_core::fleet::is_fresh(r, now))
+        .map(|r| r.tab.as_str())
+        .collect();
+    match (crate::browser::is_hidden(), hidden.is_empty()) {
+        (true, _) => Some("warning: this tab is hidden, so the browser throttles its timers and the run will be invalid: bring it to the front, one window per tab".into()),
+        (false, false) => Some(format!(
+            "warning: tab(s) {} of the fleet are hidden, so their runs will be invalid: give every tab its own visible window",
+            hidden.join(", ")
+        )),
+        (false, true) => None,
+    }
 }
 
 /// A new run of `config`, its devices named for this tab's run `number`;
@@ -139,7 +160,10 @@ pub fn app() -> Html {
         });
     }
 
+    // The other tabs' latest reports, for the hidden-tab warning at Start.
+    let fleet_reports: Rc<RefCell<crate::fleet::Reports>> = use_mut_ref(Default::default);
     let on_command = {
+        let fleet_reports = fleet_reports.clone();
         let state = state.clone();
         let run = run.clone();
         let tab = tab.clone();
@@ -169,7 +193,12 @@ pub fn app() -> Html {
                         Err(e) => state.dispatch(Action::Error(e.to_string())),
                     }
                 }
-                (Command::Start, Some(r)) => spawn_local(async move { r.start().await }),
+                (Command::Start, Some(r)) => {
+                    if let Some(warning) = hidden_warning(&fleet_reports.borrow()) {
+                        state.dispatch(Action::Error(warning));
+                    }
+                    spawn_local(async move { r.start().await })
+                }
                 (Command::Stop, Some(r)) => spawn_local(async move { r.stop().await }),
                 (Command::Delete, Some(r)) => spawn_local(async move { r.delete().await }),
                 (_, None) => {}
@@ -193,6 +222,19 @@ pub fn app() -> Html {
             latest.borrow().emit(command);
         })
     });
+    *fleet_reports.borrow_mut() = (*fleet).clone();
+    {
+        // A hidden page's timers are throttled: the run counts the time hidden.
+        let run = run.clone();
+        use_effect_with((), move |_| {
+            let listener = crate::browser::on_visibility_change(move |hidden| {
+                if let Some(run) = run.borrow().as_ref() {
+                    run.set_hidden(hidden);
+                }
+            });
+            move || drop(listener)
+        });
+    }
     {
         let (run, fleet_link, tab) = (run.clone(), fleet_link.clone(), tab.clone());
         use_effect_with((), move |_| {

@@ -40,6 +40,23 @@ pub fn random_u64() -> u64 {
     }
 }
 
+/// Whether the page is hidden now (another tab in front, the window
+/// minimised or covered): the browser then throttles its timers.
+pub fn is_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
+}
+
+/// Calls `on_change(hidden)` at every `visibilitychange` of the page, until
+/// the returned listener is dropped.
+pub fn on_visibility_change(on_change: impl Fn(bool) + 'static) -> Option<gloo_events::EventListener> {
+    let document = web_sys::window()?.document()?;
+    Some(gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+        on_change(is_hidden())
+    }))
+}
+
 /// The text of a JavaScript error value, for messages shown to the user.
 pub fn js_error_text(err: &JsValue) -> String {
     if let Some(e) = err.dyn_ref::<js_sys::Error>() {

@@ -256,6 +256,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
             <td>{ &r.tab }</td><td>{ &r.phase }</td><td>{ format!("{}/{}", r.live, r.devices) }</td>
             <td>{ r.sockets }</td><td>{ r.sends_ok }</td><td>{ r.sends_failed }</td><td>{ r.signals }</td>
             <td>{ r.errors }</td><td>{ format!("{:.0}", r.sends_per_s) }</td>
+            <td>{ if r.hidden { format!("hidden ({:.0} s)", r.hidden_s) } else if r.hidden_s > 0.0 { format!("{:.0} s", r.hidden_s) } else { String::new() } }</td>
         </tr> }
     };
     html! {
@@ -263,7 +264,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
             <h2>{ format!("All tabs ({})", rows.len()) }</h2>
             <table>
                 <tr><th>{ "tab" }</th><th>{ "phase" }</th><th>{ "live" }</th><th>{ "sockets" }</th><th>{ "sends ok" }</th>
-                    <th>{ "failed" }</th><th>{ "signals" }</th><th>{ "errors" }</th><th>{ "sends/s" }</th></tr>
+                    <th>{ "failed" }</th><th>{ "signals" }</th><th>{ "errors" }</th><th>{ "sends/s" }</th><th>{ "hidden" }</th></tr>
                 { for rows.iter().map(|r| row(r, None)) }
                 { row(&total, Some("r2-fleet-total")) }
             </table>

@@ -14,9 +14,11 @@ use crate::run::Snapshot;
 pub const FIELDS: &[(&str, &str)] = &[
     ("node", "Node address"),
     ("devices", "Devices"),
+    ("profile", "Profile"),
     ("scenario", "Scenario"),
     ("duration", "Duration (s)"),
     ("sockets", "Subscriptions"),
+    ("reconnect", "On a dropped socket"),
     ("join_rate", "Join rate (devices/s)"),
     ("seed", "Seed"),
     ("max_p99_ms", "Pass if p99 ≤ (ms)"),

@@ -144,6 +144,9 @@ pub struct Snapshot {
     pub latency_histogram: Vec<(String, u64)>,
     pub summary: Option<Rc<Summary>>,
     pub leftovers: Vec<String>,
+    /// Whether the page is hidden now, and for how long it was during the run (s).
+    pub hidden: bool,
+    pub hidden_s: f64,
 }
 
 /// A run of virtual devices; clones share the run.
@@ -178,6 +181,18 @@ pub(crate) struct Inner {
     /// The wall clock when the scenario started (ms since the epoch), to
     /// compare starts across machines.
     pub(crate) started_wall_ms: Option<f64>,
+    /// Since when the page has been hidden, if it is (not yet counted).
+    pub(crate) hidden_since: Option<f64>,
+}
+
+impl Inner {
+    /// Counts the time hidden so far in the current phase.
+    fn flush_hidden(&mut self, now: f64) {
+        if let Some(since) = self.hidden_since.replace(now) {
+            let sending = matches!(self.phase, Phase::Running { .. });
+            self.metrics.record_hidden(now - since, sending);
+        }
+    }
 }
 
 /// A socket carrying many devices' subscriptions (`shared` mode).
@@ -221,6 +236,7 @@ impl Run {
             leftovers: Vec::new(),
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
+            hidden_since: crate::browser::is_hidden().then(now_ms),
             config,
         };
         Run {
@@ -250,8 +266,18 @@ impl Run {
         self.inner.borrow().names.prefix().to_owned()
     }
 
+    /// The page became hidden or visible again.
+    pub fn set_hidden(&self, hidden: bool) {
+        self.with(|inner| {
+            let now = now_ms();
+            inner.flush_hidden(now);
+            inner.hidden_since = hidden.then_some(now);
+        })
+    }
+
     fn enter(&self, phase: Phase) -> u64 {
         self.with(|inner| {
+            inner.flush_hidden(now_ms());
             inner.phase = phase;
             inner.generation += 1;
             inner.generation
@@ -266,6 +292,10 @@ impl Run {
     /// either joined or failed.
     pub async fn create(&self) {
         let generation = self.enter(Phase::Creating);
+        // Never lose sockets silently: refuse a run one browser cannot hold.
+        if let Err(cap) = self.with(|i| i.config.load().check_socket_cap()) {
+            return self.fail("socket_cap", cap.to_string());
+        }
         let (http, node) = self.with(|i| (i.http.clone(), i.node.clone()));
         let mut attempt = 0;
         let failed = loop {
@@ -283,15 +313,7 @@ impl Run {
             }
         };
         if let Some(contact) = failed {
-            self.with(|inner| {
-                inner
-                    .metrics
-                    .record_error(contact.kind(), &contact.to_string());
-                inner.phase = Phase::Failed(contact.to_string());
-                inner.generation += 1;
-            });
-            self.write_summary();
-            return;
+            return self.fail(contact.kind(), contact.to_string());
         }
         let (count, rate, mode) =
             self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
@@ -320,7 +342,7 @@ impl Run {
         {
             TimeoutFuture::new(50).await;
         }
-        let viewers = self.with(|i| i.config.viewers);
+        let viewers = self.with(|i| i.config.viewers());
         if viewers > 0 && self.is_current(generation) {
             if let Err(err) = projector::start(self, viewers).await {
                 self.with(|inner| inner.metrics.record_error("projector", &err.to_string()));
@@ -329,6 +351,17 @@ impl Run {
         if self.is_current(generation) {
             self.enter(Phase::Ready);
         }
+    }
+
+    /// Ends the run before any device joined: the node (or the browser)
+    /// cannot be used; the summary says why.
+    fn fail(&self, kind: &str, why: String) {
+        self.with(|inner| {
+            inner.metrics.record_error(kind, &why);
+            inner.phase = Phase::Failed(why);
+            inner.generation += 1;
+        });
+        self.write_summary();
     }
 
     /// Runs every live device's scenario for the configured duration, then stops.
@@ -443,6 +476,7 @@ impl Run {
 
     fn write_summary(&self) {
         self.with(|inner| {
+            inner.flush_hidden(now_ms());
             inner.metrics.tick(now_ms());
             let facts = RunFacts {
                 node: inner.node.clone(),
@@ -511,6 +545,9 @@ impl Run {
             },
             summary: inner.summary.clone(),
             leftovers: inner.leftovers.iter().map(|s| s.name.clone()).collect(),
+            hidden: inner.hidden_since.is_some(),
+            hidden_s: (inner.metrics.hidden_ms + inner.hidden_since.map_or(0.0, |since| now - since))
+                / 1000.0,
         }
     }
 }

@@ -23,24 +23,21 @@ fn choices(field: &str) -> Option<&'static [&'static str]> {
     match field {
         "scenario" => Some(&["sweep", "rotate", "taps", "replay"]),
         "sockets" => Some(&["per-device", "shared", "none"]),
+        "profile" => Some(r2_core::profile::Profile::WORDS),
+        "reconnect" => Some(r2_core::profile::Reconnect::WORDS),
         _ => None,
     }
 }
 
-/// Websockets a browser lets one profile open at once (Chromium: 255);
-/// beyond this in `per-device` mode, sockets queue or fail.
-pub const BROWSER_WEBSOCKET_CAP: u32 = 255;
-
-/// A warning when `per-device` mode asks for more sockets than a browser opens.
+/// The form's run, refused before it starts when one browser cannot hold its
+/// websockets (with the way out).
 fn socket_cap_warning(fields: &BTreeMap<String, String>) -> Option<String> {
-    let devices: u32 = fields.get("devices")?.trim().parse().ok()?;
-    let per_device = fields.get("sockets").is_none_or(|s| s == "per-device");
-    (per_device && devices > BROWSER_WEBSOCKET_CAP).then(|| {
-        format!(
-            "{devices} devices in per-device mode need {devices} websockets, but a browser opens about \
-             {BROWSER_WEBSOCKET_CAP} at once: choose subscriptions \"shared\" to go past it, or split the devices over several tabs or machines."
-        )
-    })
+    let state = crate::state::AppState {
+        fields: fields.clone(),
+        ..Default::default()
+    };
+    let config = state.config().ok()?;
+    config.load().check_socket_cap().err().map(|e| e.to_string())
 }
 
 #[function_component(Controls)]

@@ -22,6 +22,7 @@ pub fn report_view(props: &SnapshotProps) -> Html {
     let (verdict_class, verdict_word) = match summary.verdict {
         Verdict::Pass => ("verdict pass", "PASS"),
         Verdict::Fail => ("verdict fail", "FAIL"),
+        Verdict::Invalid => ("verdict invalid", "INVALID"),
     };
     let on_json = {
         let (json, prefix) = (json.clone(), s.prefix.clone());

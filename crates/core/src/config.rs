@@ -1,5 +1,8 @@
 //! A run's configuration, read from (and written to) the page's query string:
-//! `?node=URL&devices=N&scenario=sweep|rotate|taps|replay&duration=S&sockets=per-device|shared|none&join_rate=R&seed=K&autostart=1&keep=1&max_p99_ms=..&max_error_pct=..`.
+//! `?node=URL&devices=N&profile=webapp|lean|seed&scenario=sweep|rotate|taps|replay&duration=S&sockets=per-device|shared|none&reconnect=phoenix|webapp&assets=1&join_rate=R&seed=K&autostart=1&keep=1&max_p99_ms=..&max_error_pct=..`.
+//!
+//! `sockets=none` without a `profile` means the seed's script
+//! ([`Profile::Seed`]); a profile that holds sockets cannot be run without them.
 //!
 //! Values are percent-decoded (`form_urlencoded`). Unknown parameters are
 //! ignored (the page may carry others); a repeated one takes its last value; a
@@ -9,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::{Profile, Reconnect};
 use crate::scenario::ScenarioKind;
 use crate::text::UnknownWord;
 
@@ -53,9 +57,15 @@ pub struct RunConfig {
     /// The node's base URL (`https://host:4005`); `None` = the page's own origin.
     pub node: Option<String>,
     pub devices: u32,
+    /// What kind of client each device is.
+    pub profile: Profile,
     pub scenario: ScenarioKind,
     pub duration_s: f64,
     pub sockets: SocketsMode,
+    /// What a device does when its socket drops.
+    pub reconnect: Reconnect,
+    /// Download the WebApp's page assets on each page load (`webapp`).
+    pub assets: bool,
     /// Devices joining per second.
     pub join_rate: f64,
     pub seed: u64,
@@ -65,9 +75,11 @@ pub struct RunConfig {
     pub keep: bool,
     /// Load a device's sentant again when it vanished from the node.
     pub recreate: bool,
-    /// Projector pages to simulate, each as the WebApp's view page.
-    pub viewers: u32,
-    /// How long a request may take before it counts as failed, ms.
+    /// Projector pages to simulate, each as the WebApp's view page; `None`:
+    /// the profile's default (see [`RunConfig::viewers`]).
+    pub viewers: Option<u32>,
+    /// How long a request may take before it counts as failed, ms (not used
+    /// with `reconnect=webapp`: the WebApp never times a request out).
     pub timeout_ms: u32,
     pub thresholds: Thresholds,
 }
@@ -77,15 +89,18 @@ impl Default for RunConfig {
         RunConfig {
             node: None,
             devices: 10,
+            profile: Profile::WebApp,
             scenario: ScenarioKind::Sweep,
             duration_s: 30.0,
             sockets: SocketsMode::PerDevice,
+            reconnect: Reconnect::Phoenix,
+            assets: false,
             join_rate: 10.0,
             seed: 1,
             autostart: false,
             keep: false,
             recreate: false,
-            viewers: 0,
+            viewers: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             thresholds: Thresholds::default(),
         }
@@ -123,6 +138,8 @@ pub enum ConfigError {
     },
     #[error("node: {value:?} is not an http:// or https:// URL with a host")]
     BadNode { value: String },
+    #[error("sockets: none does not fit profile={profile}: its devices hold sockets (profile=seed sends without any)")]
+    ProfileWithoutSockets { profile: Profile },
 }
 
 fn out_of_range(field: &'static str, value: impl ToString, why: impl Into<String>) -> ConfigError {
@@ -222,6 +239,7 @@ impl RunConfig {
     pub fn from_query(query: &str) -> Result<RunConfig, ConfigError> {
         let query = query.strip_prefix('?').unwrap_or(query);
         let mut c = RunConfig::default();
+        let mut profile_given = false;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             let value = value.as_ref();
             match key.as_ref() {
@@ -231,6 +249,12 @@ impl RunConfig {
                     c.devices = u32::try_from(n)
                         .map_err(|_| out_of_range("devices", n, too_many_devices()))?;
                 }
+                "profile" => {
+                    c.profile = parse_word("profile", value)?;
+                    profile_given = true;
+                }
+                "reconnect" => c.reconnect = parse_word("reconnect", value)?,
+                "assets" => c.assets = parse_flag("assets", value)?,
                 "scenario" => c.scenario = parse_word("scenario", value)?,
                 "duration" => c.duration_s = parse_f64("duration", value)?,
                 "sockets" => c.sockets = parse_word("sockets", value)?,
@@ -241,12 +265,9 @@ impl RunConfig {
                 "recreate" => c.recreate = parse_flag("recreate", value)?,
                 "viewers" => {
                     let n = parse_u64("viewers", value)?;
-                    c.viewers = u32::try_from(n)
-                        .ok()
-                        .filter(|n| *n <= MAX_VIEWERS)
-                        .ok_or_else(|| {
-                            out_of_range("viewers", n, format!("must be at most {MAX_VIEWERS}"))
-                        })?;
+                    c.viewers = Some(u32::try_from(n).ok().filter(|n| *n <= MAX_VIEWERS).ok_or_else(
+                        || out_of_range("viewers", n, format!("must be at most {MAX_VIEWERS}")),
+                    )?);
                 }
                 "timeout_ms" => {
                     let ms = parse_u64("timeout_ms", value)?;
@@ -264,14 +285,49 @@ impl RunConfig {
                 _ => {}
             }
         }
+        if c.sockets == SocketsMode::None && !profile_given {
+            c.profile = Profile::Seed;
+        }
         c.validate()?;
         Ok(c)
+    }
+
+    /// Projector pages the run simulates: as given, else the profile's default.
+    pub fn viewers(&self) -> u32 {
+        self.viewers
+            .unwrap_or_else(|| self.profile.default_viewers())
+    }
+
+    /// How long a request may take before it counts as failed; `None` as the
+    /// WebApp (`reconnect=webapp`), which never times a request out.
+    pub fn request_timeout_ms(&self) -> Option<u32> {
+        (self.reconnect == Reconnect::Phoenix).then_some(self.timeout_ms)
+    }
+
+    /// How the devices hold their subscriptions: a profile without sockets
+    /// holds none, whatever `sockets` says.
+    pub fn sockets_mode(&self) -> SocketsMode {
+        if self.profile.has_sockets() {
+            self.sockets
+        } else {
+            SocketsMode::None
+        }
+    }
+
+    /// The load this run puts on a node, as its profile makes it.
+    pub fn load(&self) -> crate::profile::Load {
+        crate::profile::Load::new(self.profile, self.sockets_mode(), self.devices, self.viewers())
     }
 
     /// Checks every value's range (for the page's form, and after parsing).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(node) = &self.node {
             check_node(node)?;
+        }
+        if self.sockets == SocketsMode::None && self.profile.has_sockets() {
+            return Err(ConfigError::ProfileWithoutSockets {
+                profile: self.profile,
+            });
         }
         if self.devices == 0 || self.devices > MAX_DEVICES {
             return Err(out_of_range("devices", self.devices, too_many_devices()));
@@ -313,19 +369,24 @@ impl RunConfig {
             q.append_pair("node", node);
         }
         q.append_pair("devices", &self.devices.to_string())
+            .append_pair("profile", self.profile.as_str())
             .append_pair("scenario", self.scenario.as_str())
             .append_pair("duration", &self.duration_s.to_string())
             .append_pair("sockets", self.sockets.as_str())
             .append_pair("join_rate", &self.join_rate.to_string())
             .append_pair("seed", &self.seed.to_string());
-        if self.viewers > 0 {
-            q.append_pair("viewers", &self.viewers.to_string());
+        if let Some(viewers) = self.viewers {
+            q.append_pair("viewers", &viewers.to_string());
+        }
+        if self.reconnect != Reconnect::default() {
+            q.append_pair("reconnect", self.reconnect.as_str());
         }
         if self.timeout_ms != DEFAULT_TIMEOUT_MS {
             q.append_pair("timeout_ms", &self.timeout_ms.to_string());
         }
         for (flag, on) in [
             ("autostart", self.autostart),
+            ("assets", self.assets),
             ("keep", self.keep),
             ("recreate", self.recreate),
         ] {
@@ -361,6 +422,7 @@ mod tests {
             | ConfigError::OutOfRange { field, .. }
             | ConfigError::NotOneOf { field, .. } => field,
             ConfigError::BadNode { .. } => "node",
+            ConfigError::ProfileWithoutSockets { .. } => "sockets",
         }
     }
 
@@ -422,19 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn profiles_set_their_defaults() {
+        let c = RunConfig::from_query("").expect("defaults");
+        assert_eq!((c.profile, c.viewers(), c.request_timeout_ms()), (Profile::WebApp, 1, Some(DEFAULT_TIMEOUT_MS)));
+        let lean = RunConfig::from_query("profile=lean").expect("lean");
+        assert_eq!(lean.viewers(), 0);
+        let seed = RunConfig::from_query("sockets=none").expect("the seed's script");
+        assert_eq!((seed.profile, seed.sockets_mode()), (Profile::Seed, SocketsMode::None));
+        let seed = RunConfig::from_query("profile=seed").expect("seed");
+        assert_eq!(seed.sockets_mode(), SocketsMode::None);
+        let webapp = RunConfig::from_query("reconnect=webapp&viewers=0&assets").expect("webapp");
+        assert_eq!((webapp.viewers(), webapp.request_timeout_ms(), webapp.assets), (0, None, true));
+    }
+
+    #[test]
     fn to_query_round_trips() {
         let mut c = RunConfig {
             node: Some("http://10.0.0.2:4006".into()),
             devices: 20_000,
+            profile: Profile::Seed,
             scenario: ScenarioKind::Replay,
             duration_s: 0.25,
             sockets: SocketsMode::None,
+            reconnect: Reconnect::WebApp,
+            assets: true,
             join_rate: 1e-3,
             seed: 0,
             autostart: true,
             keep: false,
             recreate: true,
-            viewers: 3,
+            viewers: Some(3),
             timeout_ms: 2500,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),
@@ -478,6 +557,10 @@ mod tests {
             ("node=localhost%3A4005", "node", "http"),
             ("node=https%3A%2F%2F", "node", "host"),
             ("node=http%3A%2F%2F%2Fpath", "node", "host"),
+            ("profile=phone", "profile", "webapp|lean|seed"),
+            ("reconnect=never", "reconnect", "phoenix|webapp"),
+            ("profile=webapp&sockets=none", "sockets", "profile=seed"),
+            ("sockets=none&profile=lean", "sockets", "profile=seed"),
         ];
         for (query, field, words) in cases {
             let err = RunConfig::from_query(query).expect_err(query);

@@ -25,6 +25,11 @@ pub struct TabReport {
     pub errors: u64,
     pub sends_per_s: f64,
     pub signals_per_s: f64,
+    /// Whether the tab is hidden now, and how long it was hidden during its run (s).
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub hidden_s: f64,
     pub at_ms: f64,
 }
 
@@ -97,6 +102,8 @@ pub fn totals<'a>(reports: impl IntoIterator<Item = &'a TabReport>, now_ms: f64)
         total.errors += r.errors;
         total.sends_per_s += r.sends_per_s;
         total.signals_per_s += r.signals_per_s;
+        total.hidden |= r.hidden;
+        total.hidden_s += r.hidden_s;
     }
     total
 }

@@ -16,14 +16,18 @@
 //!   one-second series and the tab-bottleneck check.
 //! - [`summary`]: the run summary JSON and its pass/fail verdict.
 //! - [`config`]: the run configuration and its query string.
+//! - [`profile`]: what kind of client a device is (`webapp`, `lean`, `seed`)
+//!   and the load that makes on a node.
 //! - [`names`]: sentant names unique to a tab and run.
 //! - [`colour`]: the demo's five colour bands.
 //! - [`fleet`]: several tabs as one fleet: per-tab reports, commands, totals.
 //! - [`text`]: the `word_enum!` macro and text excerpts.
+//! - [`assets`]: the WebApp page assets a phone downloads on each page load.
 
 #[macro_use]
 pub mod text;
 
+pub mod assets;
 pub mod colour;
 pub mod config;
 pub mod fleet;
@@ -31,6 +35,7 @@ pub mod graphql;
 pub mod metrics;
 pub mod names;
 pub mod phoenix;
+pub mod profile;
 pub mod scenario;
 pub mod summary;
 pub mod throttle;

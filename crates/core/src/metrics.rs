@@ -242,6 +242,27 @@ pub fn series_csv<'a>(buckets: impl IntoIterator<Item = &'a Bucket>) -> String {
     csv
 }
 
+/// What the run put on the wire, counted as it happened, to set beside what
+/// its profile is expected to put there ([`crate::profile::Load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireCounts {
+    /// Devices whose join (every request up to the sensor card) completed.
+    pub joins: u64,
+    /// GraphQL POSTs made by joins, before the `update` on connect.
+    pub join_posts: u64,
+    /// Websockets opened by the run's devices (first opens and reconnects).
+    pub device_socket_opens: u64,
+    /// Subscription frames (`subscription:data`) the devices' sockets received.
+    pub device_frames: u64,
+    /// `update` events the devices sent (on connect and with each value).
+    pub updates_sent: u64,
+    /// Page loads whose assets were downloaded (`assets=1`), and their bytes.
+    pub asset_loads: u64,
+    pub asset_bytes: u64,
+    /// Heartbeats sent on the devices' sockets.
+    pub heartbeats: u64,
+}
+
 /// Everything measured during one run.
 #[derive(Debug, Clone)]
 pub struct RunMetrics {
@@ -278,6 +299,19 @@ pub struct RunMetrics {
     pub projector_latency: Latency,
     /// Signals the simulated projectors received (`view`, `monitor`, device list).
     pub projector_signals: u64,
+    /// A device's value sent → `view`'s signal carrying it on another
+    /// device's view socket (the WebApp profile's fan-out), ms.
+    pub view_latency: Latency,
+    /// `view` signals the devices received.
+    pub view_signals: u64,
+    /// Page assets downloaded per page load, ms (`assets=1`).
+    pub asset_load: Latency,
+    /// What the run put on the wire.
+    pub wire: WireCounts,
+    /// How long the tab was hidden during the run, and how much of that while
+    /// it was sending (a hidden tab's timers are throttled by the browser).
+    pub hidden_ms: f64,
+    pub hidden_while_sending_ms: f64,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals_received: u64,
@@ -317,6 +351,12 @@ impl RunMetrics {
             devices_recreated: 0,
             projector_latency: Latency::new(),
             projector_signals: 0,
+            view_latency: Latency::new(),
+            view_signals: 0,
+            asset_load: Latency::new(),
+            wire: WireCounts::default(),
+            hidden_ms: 0.0,
+            hidden_while_sending_ms: 0.0,
             sends_ok: 0,
             sends_failed: 0,
             signals_received: 0,
@@ -375,6 +415,15 @@ impl RunMetrics {
         self.current.signals += 1;
         if let Some(n) = self.signals_by_device.get_mut(device as usize) {
             *n += 1;
+        }
+    }
+
+    /// The tab was hidden for `ms`; `sending` when scenarios were running then.
+    pub fn record_hidden(&mut self, ms: f64, sending: bool) {
+        let ms = ms.max(0.0);
+        self.hidden_ms += ms;
+        if sending {
+            self.hidden_while_sending_ms += ms;
         }
     }
 

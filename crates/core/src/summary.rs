@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RunConfig, SocketsMode, Thresholds};
 use crate::graphql::SentantRef;
-use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics};
+use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics, WireCounts};
+use crate::profile::{Load, Profile, Reconnect};
 use crate::scenario::ScenarioKind;
 
 word_enum! {
@@ -16,6 +17,9 @@ word_enum! {
     pub enum Verdict {
         Pass = "pass",
         Fail = "fail",
+        /// The figures do not measure the node: the tab was hidden while
+        /// sending, and the browser throttled its timers.
+        Invalid = "invalid",
     }
 }
 
@@ -40,6 +44,82 @@ pub struct RunFacts {
     pub leftovers: Vec<SentantRef>,
 }
 
+/// One figure of the load a run put on the node: what its profile makes,
+/// and what the run measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub expected: f64,
+    pub observed: f64,
+}
+
+/// What load the node got, per device, so a user can read "60 phones = 180
+/// sockets, 8 POSTs per join, 63 pushes per update".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// GraphQL POSTs per join, before the `update` on connect (the first
+    /// phone of a node also loads `monitor`: one more).
+    pub posts_per_join: Figure,
+    /// Websockets per device: opened by a join, and held at the peak.
+    pub socket_opens_per_join: Figure,
+    pub sockets_peak: Figure,
+    pub sockets_steady: u64,
+    /// Frames the node pushes for one `update`, to every subscriber
+    /// (observed: what this tab's devices received per `update` they sent
+    /// (the projectors' frames are counted apart); the node's own count is
+    /// `deliveries / updates` in its stats).
+    pub device_frames_per_update: Figure,
+    pub pushes_per_update_expected: u64,
+    /// WebApp page assets downloaded (`assets=1`).
+    pub asset_loads: u64,
+    pub asset_bytes: u64,
+    pub asset_load_ms: Percentiles,
+    /// The raw counts behind the figures.
+    pub wire: WireCounts,
+    /// Set when the run's wire shape is not the WebApp's (`sockets=shared`).
+    pub not_webapp_wire: Option<String>,
+}
+
+impl LoadReport {
+    fn new(load: &Load, m: &RunMetrics) -> LoadReport {
+        let w = m.wire;
+        let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        let (sockets_peak, sockets_steady) = load.sockets();
+        let devices_held = load.profile.subscriptions_per_device();
+        LoadReport {
+            posts_per_join: Figure {
+                expected: load.profile.posts_per_join(false) as f64,
+                observed: per(w.join_posts, w.joins),
+            },
+            socket_opens_per_join: Figure {
+                expected: match load.sockets_mode {
+                    SocketsMode::PerDevice => devices_held.0 as f64,
+                    _ => 0.0,
+                },
+                observed: per(w.device_socket_opens, w.joins),
+            },
+            sockets_peak: Figure {
+                expected: sockets_peak as f64,
+                observed: m.sockets.max as f64,
+            },
+            sockets_steady,
+            device_frames_per_update: Figure {
+                // Every device subscription a device update reaches: its own,
+                // and every WebApp phone's view subscription.
+                expected: (load.pushes_per_update() - 2 * load.viewers) as f64,
+                observed: per(w.device_frames, w.updates_sent),
+            },
+            pushes_per_update_expected: load.pushes_per_update(),
+            asset_loads: w.asset_loads,
+            asset_bytes: w.asset_bytes,
+            asset_load_ms: m.asset_load.summary(),
+            wire: w,
+            not_webapp_wire: (load.sockets_mode == SocketsMode::Shared).then(|| {
+                "sockets=shared: subscriptions multiplexed on a few sockets, not one socket each as the WebApp opens them".to_owned()
+            }),
+        }
+    }
+}
+
 /// The run summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -47,6 +127,8 @@ pub struct Summary {
     pub reasons: Vec<String>,
     pub node: String,
     pub run_prefix: String,
+    pub profile: Profile,
+    pub reconnect: Reconnect,
     pub scenario: ScenarioKind,
     pub sockets_mode: SocketsMode,
     pub seed: u64,
@@ -80,6 +162,12 @@ pub struct Summary {
     pub viewers: u32,
     pub projector_signals: u64,
     pub projector_latency_ms: Percentiles,
+    /// `view` signals the devices received, and the latency from a device's
+    /// value sent to `view`'s signal carrying it on another device's socket.
+    pub view_signals: u64,
+    pub view_latency_ms: Percentiles,
+    /// What load the node got: expected by the profile, and observed.
+    pub load: LoadReport,
     /// HTTP round trips per operation ([`Op::as_str`]).
     pub http_latency_ms: BTreeMap<String, Percentiles>,
     /// Websocket set-up, ms from opening: `connect` (open), `joined` (control topic joined), and
@@ -87,7 +175,14 @@ pub struct Summary {
     pub websocket_ms: BTreeMap<String, Percentiles>,
     pub tab_bottleneck: bool,
     pub tab_bottleneck_why: Option<String>,
+    /// Seconds the tab was hidden during the run, and while sending.
+    pub hidden_s: f64,
+    pub hidden_while_sending_s: f64,
 }
+
+/// Hidden this long while sending (ms) makes a run invalid: a browser
+/// throttles a hidden tab's timers to once a second.
+pub const MAX_HIDDEN_WHILE_SENDING_MS: f64 = 0.0;
 
 impl Summary {
     /// Summarises a finished run and judges it.
@@ -105,8 +200,10 @@ impl Summary {
             reasons: Vec::new(),
             node: facts.node,
             run_prefix: facts.run_prefix,
+            profile: config.profile,
+            reconnect: config.reconnect,
             scenario: config.scenario,
-            sockets_mode: config.sockets,
+            sockets_mode: config.sockets_mode(),
             seed: config.seed,
             thresholds: config.thresholds,
             devices_requested: config.devices,
@@ -139,9 +236,12 @@ impl Summary {
             reconnects: m.reconnects,
             devices_vanished: m.devices_vanished,
             devices_recreated: m.devices_recreated,
-            viewers: config.viewers,
+            viewers: config.viewers(),
             projector_signals: m.projector_signals,
             projector_latency_ms: m.projector_latency.summary(),
+            view_signals: m.view_signals,
+            view_latency_ms: m.view_latency.summary(),
+            load: LoadReport::new(&config.load(), m),
             http_latency_ms: Op::ALL
                 .iter()
                 .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))
@@ -156,7 +256,20 @@ impl Summary {
             .collect(),
             tab_bottleneck: bottleneck.is_some(),
             tab_bottleneck_why: bottleneck,
+            hidden_s: m.hidden_ms / 1000.0,
+            hidden_while_sending_s: m.hidden_while_sending_ms / 1000.0,
         };
+        if m.hidden_while_sending_ms > MAX_HIDDEN_WHILE_SENDING_MS {
+            // The lag comes from the browser's throttling, not from load.
+            summary.tab_bottleneck = false;
+            summary.tab_bottleneck_why = None;
+            summary.verdict = Verdict::Invalid;
+            summary.reasons = vec![format!(
+                "invalid run: the tab was hidden for {:.1} s while sending, and a browser throttles a hidden tab's timers (to once a second, after 5 minutes once a minute), so these figures measure the browser, not the node. Keep every r2-stress tab visible: one browser window per tab, none minimised or covered",
+                summary.hidden_while_sending_s
+            )];
+            return summary;
+        }
         summary.reasons = summary.failures(config.keep, &m.signals_by_device);
         if !summary.reasons.is_empty() {
             summary.verdict = Verdict::Fail;
@@ -280,6 +393,70 @@ mod tests {
     }
 
     #[test]
+    fn a_run_hidden_while_sending_is_invalid_not_a_bottleneck() {
+        let config = RunConfig {
+            devices: 2,
+            ..RunConfig::default()
+        };
+        let mut m = healthy(2, 5.0);
+        for _ in 0..100 {
+            m.record_scheduler_lag(990.0);
+        }
+        m.record_hidden(3000.0, false);
+        let s = Summary::from_metrics(&m, &config, facts(vec![]));
+        assert_eq!(s.verdict, Verdict::Fail, "hidden while not sending: judged as usual");
+        assert!(s.tab_bottleneck);
+        m.record_hidden(4000.0, true);
+        let s = Summary::from_metrics(&m, &config, facts(vec![]));
+        assert_eq!(s.verdict, Verdict::Invalid);
+        assert_eq!((s.hidden_s, s.hidden_while_sending_s), (7.0, 4.0));
+        assert!(!s.tab_bottleneck && s.tab_bottleneck_why.is_none());
+        assert_eq!(s.reasons.len(), 1);
+        assert!(s.reasons[0].contains("hidden for 4.0 s while sending"), "{:?}", s.reasons);
+    }
+
+    #[test]
+    fn the_load_report_sets_what_was_observed_beside_what_the_profile_makes() {
+        let config = RunConfig {
+            devices: 4,
+            viewers: Some(1),
+            ..RunConfig::default()
+        };
+        let mut m = healthy(4, 5.0);
+        m.wire = WireCounts {
+            joins: 4,
+            join_posts: 33,
+            device_socket_opens: 20,
+            device_frames: 100,
+            updates_sent: 20,
+            asset_loads: 8,
+            asset_bytes: 8 * 2_500_000,
+            heartbeats: 0,
+        };
+        m.set_sockets(26);
+        let s = Summary::from_metrics(&m, &config, facts(vec![]));
+        let load = &s.load;
+        assert_eq!(s.profile, Profile::WebApp);
+        assert_eq!(load.posts_per_join, Figure { expected: 8.0, observed: 8.25 });
+        assert_eq!(load.socket_opens_per_join, Figure { expected: 5.0, observed: 5.0 });
+        // 4 phones × 5 + the projector's monitor, view and 4 cards.
+        assert_eq!(load.sockets_peak, Figure { expected: 26.0, observed: 26.0 });
+        assert_eq!(load.sockets_steady, 18);
+        // Own subscription + 4 phones' view subscriptions; the node also
+        // pushes 2 per projector.
+        assert_eq!(load.device_frames_per_update, Figure { expected: 5.0, observed: 5.0 });
+        assert_eq!(load.pushes_per_update_expected, 7);
+        assert_eq!((load.asset_loads, load.asset_bytes), (8, 20_000_000));
+        assert_eq!(load.not_webapp_wire, None);
+        let shared = RunConfig {
+            sockets: SocketsMode::Shared,
+            ..config
+        };
+        let s = Summary::from_metrics(&m, &shared, facts(vec![]));
+        assert!(s.load.not_webapp_wire.is_some());
+    }
+
+    #[test]
     fn summary_json_round_trips_with_the_documented_names() {
         let config = RunConfig {
             devices: 2,
@@ -317,6 +494,10 @@ mod tests {
             "node",
             "run_prefix",
             "signals_per_device_min",
+            "profile",
+            "reconnect",
+            "load",
+            "view_latency_ms",
         ] {
             assert!(value.get(key).is_some(), "{key} missing");
         }

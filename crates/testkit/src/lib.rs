@@ -28,6 +28,8 @@
 //! - [`node`]: [`TestNode`], the in-process node with an HTTP client.
 //! - [`site`]: [`built_page_sites_dir`], the page built by trunk.
 //! - [`error`]: [`Error`], what the Chromium side can fail with.
+//! - [`wire`]: what a page put on the wire ([`wire::WireTrace`], recorded by
+//!   [`Page::record_network`]) and its comparison with a reference trace.
 //!
 //! Environment: `R2_CHROMIUM` (browser executable), `R2_SITES_DIR` (a sites
 //! dir holding a built `stresstest/`).
@@ -39,6 +41,7 @@ pub mod node;
 pub mod page;
 pub mod proc_cpu;
 pub mod site;
+pub mod wire;
 
 pub use browser::Browser;
 pub use error::Error;

@@ -204,6 +204,19 @@ impl Page {
     }
 
     /// Closes the tab.
+    /// Starts recording the tab's traffic from Chromium's own network log
+    /// (`Network.*` events): GraphQL POSTs, assets, websockets and frames.
+    pub async fn record_network(&self) -> anyhow::Result<crate::wire::NetworkLog> {
+        // Subscribe first, so nothing after `Network.enable` is missed.
+        let log = crate::wire::NetworkLog::start(self.conn.subscribe(Some(&self.session)));
+        self.command(
+            "Network.enable",
+            json!({ "maxPostDataSize": 1_000_000, "maxTotalBufferSize": 100_000_000 }),
+        )
+        .await?;
+        Ok(log)
+    }
+
     pub async fn close(self) -> anyhow::Result<()> {
         self.conn
             .call(
