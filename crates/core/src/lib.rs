@@ -20,6 +20,9 @@
 //! - [`colour`]: the demo's five colour bands.
 //! - [`fleet`]: several tabs as one fleet: per-tab reports, commands, totals.
 //! - [`text`]: the `word_enum!` macro and text excerpts.
+//! - [`webapp`]: the IoT WebApp's requests, byte for byte.
+//! - [`subscription`]: one websocket's Absinthe subscriptions as a pure state
+//!   machine (join, subscribe, heartbeat, reconnect), typed signals.
 
 #[macro_use]
 pub mod text;
@@ -32,7 +35,9 @@ pub mod metrics;
 pub mod names;
 pub mod phoenix;
 pub mod scenario;
+pub mod subscription;
 pub mod summary;
 pub mod throttle;
+pub mod webapp;
 
 pub use text::UnknownWord;
