@@ -50,7 +50,10 @@ pub enum FleetMessage {
     Report(TabReport),
     /// `id` tells copies of one command apart from a new one (a tab hears a
     /// command both from its browser and through the node).
-    Command { command: FleetCommand, id: u64 },
+    Command {
+        command: FleetCommand,
+        id: u64,
+    },
 }
 
 /// The name of the control sentant of fleet `fleet`.
@@ -91,7 +94,12 @@ impl FleetMessage {
 
 /// The sum of the tabs' reports that are fresh at `now_ms`.
 pub fn totals<'a>(reports: impl IntoIterator<Item = &'a TabReport>, now_ms: f64) -> TabReport {
-    let mut total = TabReport { tab: "all".into(), phase: String::new(), at_ms: now_ms, ..TabReport::default() };
+    let mut total = TabReport {
+        tab: "all".into(),
+        phase: String::new(),
+        at_ms: now_ms,
+        ..TabReport::default()
+    };
     for r in reports.into_iter().filter(|r| is_fresh(r, now_ms)) {
         total.devices += r.devices;
         total.live += r.live;
@@ -118,31 +126,64 @@ mod tests {
     use super::*;
 
     fn report(tab: &str, sends: u64, at_ms: f64) -> TabReport {
-        TabReport { tab: tab.into(), devices: 30, live: 29, sends_ok: sends, signals: sends / 2, at_ms, ..Default::default() }
+        TabReport {
+            tab: tab.into(),
+            devices: 30,
+            live: 29,
+            sends_ok: sends,
+            signals: sends / 2,
+            at_ms,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn totals_add_fresh_tabs_only() {
-        let reports = [report("a", 100, 10_000.0), report("b", 50, 9_000.0), report("c", 7, 1_000.0)];
+        let reports = [
+            report("a", 100, 10_000.0),
+            report("b", 50, 9_000.0),
+            report("c", 7, 1_000.0),
+        ];
         let t = totals(&reports, 10_500.0);
-        assert_eq!((t.devices, t.live, t.sends_ok, t.signals), (60, 58, 150, 75));
+        assert_eq!(
+            (t.devices, t.live, t.sends_ok, t.signals),
+            (60, 58, 150, 75)
+        );
     }
 
     #[test]
     fn messages_round_trip_and_strangers_are_ignored() {
         for m in [
             FleetMessage::Report(report("a", 1, 2.0)),
-            FleetMessage::Command { command: FleetCommand::Start, id: 7 },
+            FleetMessage::Command {
+                command: FleetCommand::Start,
+                id: 7,
+            },
         ] {
             assert_eq!(FleetMessage::from_json(&m.to_json()), Some(m));
         }
         assert_eq!(FleetMessage::from_json(r#"{"type":"start"}"#), None);
         assert_eq!(FleetMessage::from_json("not json"), None);
-        assert!(FleetMessage::Command { command: FleetCommand::Delete, id: 1 }.to_json().contains(r#""command":"delete""#));
+        assert!(FleetMessage::Command {
+            command: FleetCommand::Delete,
+            id: 1
+        }
+        .to_json()
+        .contains(r#""command":"delete""#));
         // Through the node, a signal's parameters carry the message plus `result`.
-        let mut value = FleetMessage::Command { command: FleetCommand::Stop, id: 9 }.to_value();
+        let mut value = FleetMessage::Command {
+            command: FleetCommand::Stop,
+            id: 9,
+        }
+        .to_value();
         value["result"] = "ok".into();
-        assert_eq!(FleetMessage::from_value(&value), Some(FleetMessage::Command { command: FleetCommand::Stop, id: 9 }));
+        assert_eq!(
+            FleetMessage::from_value(&value),
+            Some(FleetMessage::Command {
+                command: FleetCommand::Stop,
+                id: 9
+            })
+        );
         assert!(control_definition("t1").contains("r2s-control-t1"));
     }
 }

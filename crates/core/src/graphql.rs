@@ -120,6 +120,63 @@ pub fn await_signal_variables(id: &str, signal: &str) -> Value {
 /// How many characters of a body an error keeps.
 const EXCERPT_CHARS: usize = 200;
 
+/// The node's error words: the `message` of an answer's first error (or of a
+/// refused subscription), read once into a type instead of compared as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum NodeError {
+    /// The event is not a public event of that sentant.
+    #[error("invalid_event")]
+    InvalidEvent,
+    /// No sentant with that id.
+    #[error("id")]
+    Id,
+    /// No sentant with that name.
+    #[error("name")]
+    Name,
+    /// The definition could not be read.
+    #[error("definition")]
+    Definition,
+    /// The sentant does not exist or does not have that public signal
+    /// (a refused subscription).
+    #[error("invalid_signal")]
+    InvalidSignal,
+    /// Any other message, kept as the node wrote it.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl NodeError {
+    /// The error a message names.
+    pub fn from_message(message: &str) -> NodeError {
+        match message {
+            "invalid_event" => NodeError::InvalidEvent,
+            "id" => NodeError::Id,
+            "name" => NodeError::Name,
+            "definition" => NodeError::Definition,
+            "invalid_signal" => NodeError::InvalidSignal,
+            other => NodeError::Other(other.to_owned()),
+        }
+    }
+
+    /// The error of a refused subscription's `response`
+    /// (`{"errors":[{"message": ...}]}`), or the response itself as text.
+    pub fn from_response(response: &Value) -> NodeError {
+        match response
+            .pointer("/errors/0/message")
+            .and_then(Value::as_str)
+        {
+            Some(message) => NodeError::from_message(message),
+            None => NodeError::Other(response.to_string()),
+        }
+    }
+
+    /// Whether the error says the sentant is not on the node (an unknown id,
+    /// or a subscription to a sentant that is gone).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, NodeError::Id | NodeError::InvalidSignal)
+    }
+}
+
 /// Why an answer could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -138,8 +195,8 @@ pub enum ProtocolError {
         source: Option<serde_json::Error>,
     },
     /// The field asked for is null or absent and the node said why.
-    #[error("{field}: node answered with error {message:?}")]
-    Rejected { field: String, message: String },
+    #[error("{field}: node answered with error \"{error}\"")]
+    Rejected { field: String, error: NodeError },
     /// The field asked for is null or absent, with no error given.
     #[error("{field}: missing from the answer")]
     Missing { field: String },
@@ -192,14 +249,19 @@ impl GqlResponse {
         self.errors.first().map(|e| e.message.as_str())
     }
 
+    /// The first error, read as one of the node's error words.
+    pub fn node_error(&self) -> Option<NodeError> {
+        self.first_error_message().map(NodeError::from_message)
+    }
+
     /// The non-null value at `path`, or why it is not there.
     fn required(&self, path: &str) -> Result<&Value, ProtocolError> {
         match self.field(path) {
             Some(value) if !value.is_null() => Ok(value),
-            _ => Err(match self.first_error_message() {
-                Some(message) => ProtocolError::Rejected {
+            _ => Err(match self.node_error() {
+                Some(error) => ProtocolError::Rejected {
                     field: path.to_owned(),
-                    message: message.to_owned(),
+                    error,
                 },
                 None => ProtocolError::Missing {
                     field: path.to_owned(),
@@ -392,10 +454,10 @@ mod tests {
         assert_eq!(resp.first_error_message(), Some("invalid_event"));
         assert_eq!(resp.errors[0].path, vec![json!("sentantSend")]);
         match sentant_ref(&resp, "sentantSend") {
-            Err(ProtocolError::Rejected { field, message }) => {
+            Err(ProtocolError::Rejected { field, error }) => {
                 assert_eq!(
-                    (field.as_str(), message.as_str()),
-                    ("sentantSend", "invalid_event")
+                    (field.as_str(), error),
+                    ("sentantSend", NodeError::InvalidEvent)
                 )
             }
             other => panic!("{other:?}"),
@@ -407,6 +469,31 @@ mod tests {
             sentant_ref(&empty, "sentantGet"),
             Err(ProtocolError::Missing { .. })
         ));
+    }
+
+    #[test]
+    fn node_error_words_are_read_once() {
+        for (word, error) in [
+            ("invalid_event", NodeError::InvalidEvent),
+            ("id", NodeError::Id),
+            ("name", NodeError::Name),
+            ("definition", NodeError::Definition),
+            ("invalid_signal", NodeError::InvalidSignal),
+            ("something else", NodeError::Other("something else".into())),
+        ] {
+            assert_eq!(NodeError::from_message(word), error);
+            assert_eq!(error.to_string(), word, "Display is the node's word");
+        }
+        let refused = json!({"errors": [{"message": "invalid_signal", "locations": []}]});
+        assert_eq!(NodeError::from_response(&refused), NodeError::InvalidSignal);
+        assert!(NodeError::from_response(&refused).is_gone());
+        assert!(!NodeError::InvalidEvent.is_gone());
+        assert_eq!(
+            NodeError::from_response(&json!({"odd": 1})),
+            NodeError::Other(r#"{"odd":1}"#.into())
+        );
+        let resp = parse_response(r#"{"data":null,"errors":[{"message":"id"}]}"#).expect("valid");
+        assert_eq!(resp.node_error(), Some(NodeError::Id));
     }
 
     #[test]

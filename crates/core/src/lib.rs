@@ -23,6 +23,9 @@
 //! - [`fleet`]: several tabs as one fleet: per-tab reports, commands, totals.
 //! - [`text`]: the `word_enum!` macro and text excerpts.
 //! - [`assets`]: the WebApp page assets a phone downloads on each page load.
+//! - [`webapp`]: the IoT WebApp's requests, byte for byte.
+//! - [`subscription`]: one websocket's Absinthe subscriptions as a pure state
+//!   machine (join, subscribe, heartbeat, reconnect), typed signals.
 
 #[macro_use]
 pub mod text;
@@ -37,7 +40,9 @@ pub mod names;
 pub mod phoenix;
 pub mod profile;
 pub mod scenario;
+pub mod subscription;
 pub mod summary;
 pub mod throttle;
+pub mod webapp;
 
 pub use text::UnknownWord;

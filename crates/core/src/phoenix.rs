@@ -245,6 +245,32 @@ impl Frame {
         value.to_string()
     }
 
+    /// The websocket text of this frame as the real clients write it:
+    /// `JSON.stringify({topic, event, payload, ref})`, keys in that order
+    /// (V1; [`Frame::encode`] writes a server's sorted keys). `join_ref`
+    /// follows when it is not `null`.
+    pub fn encode_client(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct ClientV1<'a> {
+            topic: &'a str,
+            event: &'a str,
+            payload: &'a Value,
+            #[serde(rename = "ref")]
+            reference: &'a Value,
+            #[serde(skip_serializing_if = "Value::is_null")]
+            join_ref: &'a Value,
+        }
+        let frame = ClientV1 {
+            topic: &self.topic,
+            event: &self.event,
+            payload: &self.payload,
+            reference: &self.reference,
+            join_ref: &self.join_ref,
+        };
+        // A struct of strings and JSON values always serializes.
+        serde_json::to_string(&frame).unwrap_or_default()
+    }
+
     /// The `phx_reply` answering this frame: same topic, `ref` and
     /// `join_ref`, payload `{"status", "response"}`.
     pub fn reply(&self, status: &str, response: Value) -> Frame {
@@ -425,6 +451,27 @@ mod tests {
         for (frame, text) in cases {
             assert_eq!(parse(&frame.encode(Vsn::V1)), parse(text), "{text}");
         }
+    }
+
+    #[test]
+    fn client_frames_are_written_in_the_clients_key_order() {
+        assert_eq!(
+            Frame::join_control(json!(0)).encode_client(),
+            PROTOCOL_FRAMES[0]
+        );
+        assert_eq!(
+            Frame::heartbeat(json!(0)).encode_client(),
+            PROTOCOL_FRAMES[6]
+        );
+        assert_eq!(
+            Frame::unsubscribe(json!(7), "...").encode_client(),
+            PROTOCOL_FRAMES[7]
+        );
+        let v2 = Frame::join_control(json!("1")).with_join_ref(json!("1"));
+        assert_eq!(
+            v2.encode_client(),
+            r#"{"topic":"__absinthe__:control","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}"#
+        );
     }
 
     #[test]

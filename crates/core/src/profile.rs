@@ -29,6 +29,7 @@
 use serde::Serialize;
 
 use crate::config::SocketsMode;
+pub use crate::subscription::Reconnect;
 
 word_enum! {
     /// What kind of client each virtual device is.
@@ -41,19 +42,6 @@ word_enum! {
         Lean = "lean",
         /// The seed's Python script: sends only, no socket.
         Seed = "seed",
-    }
-}
-
-word_enum! {
-    /// What a device does when its websocket drops.
-    #[derive(Default)]
-    pub enum Reconnect {
-        /// phoenix.js's back-off with jitter, then rejoin and resubscribe.
-        #[default]
-        Phoenix = "phoenix",
-        /// As the WebApp: never reconnect, no request timeout (heartbeats go on
-        /// into the dead socket).
-        WebApp = "webapp",
     }
 }
 

@@ -186,7 +186,7 @@ fn mix(device_index: u32) -> u64 {
 
 /// One step of SplitMix64: the same on every platform (unlike `SmallRng`,
 /// which is another generator on 32-bit targets such as wasm32).
-fn splitmix(z: u64) -> u64 {
+pub(crate) fn splitmix(z: u64) -> u64 {
     let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
