@@ -86,7 +86,7 @@ mod tests {
     use super::*;
 
     /// The shape of the real IoT demo's `index.html`.
-    const INDEX: &str = r#"<!doctype html>
+    const INDEX: &str = r##"<!doctype html>
 <html lang="en">
   <head>
     <meta charset="UTF-8" />
@@ -98,7 +98,7 @@ mod tests {
     <link rel="stylesheet" crossorigin href="/iotdemo/assets/index-dwVFUX2x.css">
   </head>
   <body><div id="app"></div><a href="https://reality2.ai">Reality2</a><a href="#top">top</a></body>
-</html>"#;
+</html>"##;
 
     #[test]
     fn the_pages_own_files_are_found_in_document_order() {
