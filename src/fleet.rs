@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use r2_core::fleet::{control_definition, control_name, is_fresh, totals, FleetCommand, FleetMessage, TabReport};
+use r2_core::fleet::{
+    control_definition, control_name, is_fresh, totals, FleetCommand, FleetMessage, TabReport,
+};
 use r2_core::graphql;
 use r2_core::phoenix::{Frame, Incoming};
 use serde_json::json;
@@ -38,17 +40,26 @@ impl FleetChannel {
     pub fn open(on_message: impl Fn(FleetMessage) + 'static) -> Option<FleetChannel> {
         let channel = BroadcastChannel::new(CHANNEL).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            if let Some(message) = ev.data().as_string().and_then(|t| FleetMessage::from_json(&t)) {
+            if let Some(message) = ev
+                .data()
+                .as_string()
+                .and_then(|t| FleetMessage::from_json(&t))
+            {
                 on_message(message);
             }
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        Some(FleetChannel { channel, _on_message: on_message })
+        Some(FleetChannel {
+            channel,
+            _on_message: on_message,
+        })
     }
 
     /// Sends `message` to every other tab.
     pub fn post(&self, message: &FleetMessage) {
-        let _ = self.channel.post_message(&JsValue::from_str(&message.to_json()));
+        let _ = self
+            .channel
+            .post_message(&JsValue::from_str(&message.to_json()));
     }
 }
 
@@ -78,14 +89,26 @@ pub struct NodeFleet {
 impl NodeFleet {
     /// Finds (or loads) the control sentant of `fleet` on `node` and
     /// subscribes to it; every message goes to `on_message`.
-    pub async fn join(node: &str, fleet: &str, on_message: Rc<dyn Fn(FleetMessage)>) -> Result<NodeFleet, HttpError> {
+    pub async fn join(
+        node: &str,
+        fleet: &str,
+        on_message: Rc<dyn Fn(FleetMessage)>,
+    ) -> Result<NodeFleet, HttpError> {
         let http = GraphqlHttp::new(node, FLEET_TIMEOUT_MS);
         let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
         let name = control_name(fleet);
-        let id = match graphql::sentant_list(&all)?.into_iter().find(|s| s.name == name) {
+        let id = match graphql::sentant_list(&all)?
+            .into_iter()
+            .find(|s| s.name == name)
+        {
             Some(found) => found.id,
             None => {
-                let loaded = http.request(graphql::SENTANT_LOAD, &json!({ "definition": control_definition(fleet) })).await?;
+                let loaded = http
+                    .request(
+                        graphql::SENTANT_LOAD,
+                        &json!({ "definition": control_definition(fleet) }),
+                    )
+                    .await?;
                 graphql::sentant_ref(&loaded, "sentantLoad")?.id
             }
         };
@@ -93,15 +116,26 @@ impl NodeFleet {
         let handler: Rc<dyn Fn(SocketEvent)> = {
             let (socket, id) = (Rc::downgrade(&socket), id.clone());
             Rc::new(move |event| {
-                let Some(socket) = socket.upgrade() else { return };
+                let Some(socket) = socket.upgrade() else {
+                    return;
+                };
                 let socket = socket.borrow();
                 match event {
                     SocketEvent::Open => {
-                        socket.as_ref().map(|s| s.send(&Frame::join_control(json!(0))));
+                        socket
+                            .as_ref()
+                            .map(|s| s.send(&Frame::join_control(json!(0))));
                     }
                     SocketEvent::Frame(frame) => match frame.classify() {
-                        Incoming::Reply { status: "ok", response } if response.get("subscriptionId").is_none() => {
-                            let doc = Frame::doc(json!(0), graphql::AWAIT_SIGNAL, json!({ "id": id, "signal": "fleet" }));
+                        Incoming::Reply {
+                            status: "ok",
+                            response,
+                        } if response.get("subscriptionId").is_none() => {
+                            let doc = Frame::doc(
+                                json!(0),
+                                graphql::AWAIT_SIGNAL,
+                                json!({ "id": id, "signal": "fleet" }),
+                            );
                             socket.as_ref().map(|s| s.send(&doc));
                         }
                         Incoming::Data { result, .. } => {
@@ -116,14 +150,24 @@ impl NodeFleet {
                 }
             })
         };
-        *socket.borrow_mut() = Some(PhxSocket::open(&websocket_url(node), handler).map_err(HttpError::Network)?);
+        *socket.borrow_mut() =
+            Some(PhxSocket::open(&websocket_url(node), handler).map_err(HttpError::Network)?);
         let heartbeat = {
             let socket = socket.clone();
             Interval::new(HEARTBEAT_MS, move || {
-                socket.borrow().as_ref().map(|s| s.send(&Frame::heartbeat(json!(0))));
+                socket
+                    .borrow()
+                    .as_ref()
+                    .map(|s| s.send(&Frame::heartbeat(json!(0))));
             })
         };
-        Ok(NodeFleet { http, id, socket, _heartbeat: heartbeat, posted: Rc::default() })
+        Ok(NodeFleet {
+            http,
+            id,
+            socket,
+            _heartbeat: heartbeat,
+            posted: Rc::default(),
+        })
     }
 
     /// Sends `message` to every page of the fleet, through the node.
@@ -190,7 +234,9 @@ pub type Reports = BTreeMap<String, TabReport>;
 /// reports (refreshed once a second), hands each command to `on_command`
 /// once, and returns the fleet for posting.
 #[hook]
-pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>, Rc<RefCell<Fleet>>) {
+pub fn use_fleet(
+    on_command: Callback<FleetCommand>,
+) -> (UseStateHandle<Reports>, Rc<RefCell<Fleet>>) {
     let reports = use_state(Reports::new);
     let fleet: Rc<RefCell<Fleet>> = use_mut_ref(Fleet::default);
     {
@@ -219,7 +265,9 @@ pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>
                     let joined = NodeFleet::join(&fleet_node(), &name, on_message).await;
                     match (fleet.upgrade(), joined) {
                         (Some(fleet), Ok(node)) => fleet.borrow_mut().node = Some(node),
-                        (_, Err(err)) => web_sys::console::warn_1(&format!("r2-stress: fleet {name}: {err}").into()),
+                        (_, Err(err)) => web_sys::console::warn_1(
+                            &format!("r2-stress: fleet {name}: {err}").into(),
+                        ),
                         _ => {}
                     }
                 });
@@ -281,7 +329,10 @@ pub fn control() -> Html {
     let button = |command: FleetCommand, label: &'static str| {
         let fleet = fleet.clone();
         let onclick = Callback::from(move |_| {
-            fleet.borrow().post(&FleetMessage::Command { command, id: random_u64() });
+            fleet.borrow().post(&FleetMessage::Command {
+                command,
+                id: random_u64(),
+            });
         });
         html! { <button id={format!("c-{}", label.to_lowercase())} {onclick}>{ format!("{label} all") }</button> }
     };

@@ -300,10 +300,14 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         match load(&run, &name, again).await {
             Ok(id) => break id,
             // Re-creating after a restart: the node may not be back yet.
-            Err(_) if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) => {
+            Err(_)
+                if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) =>
+            {
                 TimeoutFuture::new(link::backoff_ms(attempt)).await
             }
-            Err(why) => return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+            Err(why) => {
+                return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why))
+            }
         }
     };
     // Ours from now on, whatever happens next: Delete will unload it.
@@ -316,7 +320,13 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         }
     });
     // The sensor page reads its sentant with its field list before it subscribes.
-    let got = request(&run, Op::SentantGet, graphql::SENTANT_GET_BY_ID, json!({ "id": id })).await;
+    let got = request(
+        &run,
+        Op::SentantGet,
+        graphql::SENTANT_GET_BY_ID,
+        json!({ "id": id }),
+    )
+    .await;
     let live = got.is_ok();
     run.with(|inner| {
         inner.devices[index as usize].life = match got {

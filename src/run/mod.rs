@@ -271,7 +271,10 @@ impl Run {
         let failed = loop {
             attempt += 1;
             let result = probe::probe(&http, &node).await;
-            let retry = result.as_ref().err().and_then(probe::FirstContact::retryable_kind);
+            let retry = result
+                .as_ref()
+                .err()
+                .and_then(probe::FirstContact::retryable_kind);
             if let (Some(kind), Err(contact)) = (&retry, &result) {
                 self.with(|inner| inner.metrics.record_error(kind, &contact.to_string()));
             }

@@ -38,7 +38,9 @@ async fn find(node: &str, exclude: &[String]) -> Result<Vec<SentantRef>, HttpErr
     let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
     Ok(graphql::sentant_list(&all)?
         .into_iter()
-        .filter(|s| is_r2_stress_name(&s.name) && !exclude.iter().any(|p| s.name.starts_with(p.as_str())))
+        .filter(|s| {
+            is_r2_stress_name(&s.name) && !exclude.iter().any(|p| s.name.starts_with(p.as_str()))
+        })
         .collect())
 }
 
@@ -47,7 +49,10 @@ async fn unload(node: &str, ids: Vec<String>) -> Vec<String> {
     let http = GraphqlHttp::new(node, TIMEOUT_MS);
     let mut failed = Vec::new();
     for id in ids {
-        if let Err(err) = http.request(graphql::SENTANT_UNLOAD, &json!({ "id": id })).await {
+        if let Err(err) = http
+            .request(graphql::SENTANT_UNLOAD, &json!({ "id": id }))
+            .await
+        {
             failed.push(format!("{id}: {err}"));
         }
     }
@@ -77,7 +82,12 @@ pub fn leftovers(props: &LeftoversProps) -> Html {
         })
     };
     let delete = {
-        let (listing, selected, report, look) = (listing.clone(), selected.clone(), report.clone(), look.clone());
+        let (listing, selected, report, look) = (
+            listing.clone(),
+            selected.clone(),
+            report.clone(),
+            look.clone(),
+        );
         let node = props.node.to_string();
         Callback::from(move |_| {
             let ids: Vec<String> = selected.iter().cloned().collect();
@@ -89,7 +99,11 @@ pub fn leftovers(props: &LeftoversProps) -> Html {
                 report.set(Some(if failed.is_empty() {
                     format!("Deleted {count} leftover sentant(s).")
                 } else {
-                    format!("Could not delete {} of {count}: {}", failed.len(), failed.join("; "))
+                    format!(
+                        "Could not delete {} of {count}: {}",
+                        failed.len(),
+                        failed.join("; ")
+                    )
                 }));
                 look.emit(());
             });
