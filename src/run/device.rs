@@ -325,16 +325,7 @@ pub(crate) fn vanished(run: &Run, index: u32) {
 /// When `again` (re-creating), a sentant that already has the name is this
 /// run's own, loaded by an attempt whose answer was lost: it is adopted.
 async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
-    let all = request(
-        run,
-        Op::SentantAll,
-        &Request::SentantAll {
-            fields: Fields::Short,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let existing = graphql::sentant_list(&all).map_err(|e| e.to_string())?;
+    let existing = sentant_all(run).await.map_err(|e| e.to_string())?;
     if let Some(own) = existing.iter().find(|s| s.name == name && again) {
         return Ok(own.id.clone());
     }
@@ -471,8 +462,8 @@ pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), NetError> {
         .map(drop)
 }
 
-/// This run's sentants the node still holds.
-pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, NetError> {
+/// `sentantAll { id name }`: every sentant on the node.
+pub(crate) async fn sentant_all(run: &Run) -> Result<Vec<SentantRef>, NetError> {
     let all = request(
         run,
         Op::SentantAll,
@@ -481,7 +472,12 @@ pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, N
         },
     )
     .await?;
-    let list = graphql::sentant_list(&all)?;
+    Ok(graphql::sentant_list(&all)?)
+}
+
+/// This run's sentants the node still holds.
+pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, NetError> {
+    let list = sentant_all(run).await?;
     Ok(run.with(|inner| {
         list.into_iter()
             .filter(|s| inner.names.is_own(&s.name))

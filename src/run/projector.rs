@@ -12,7 +12,7 @@ use gloo_timers::future::TimeoutFuture;
 use r2_core::graphql::{self, SentantRef};
 use r2_core::metrics::Op;
 use r2_core::subscription::Signal;
-use r2_core::webapp::{Fields, Request};
+use r2_core::webapp::Request;
 
 use super::device::{self, request};
 use super::{link, Inner, Run};
@@ -63,15 +63,7 @@ pub(crate) struct Projectors {
 /// Loads `view` (as the projector page does) and finds or loads `monitor`,
 /// then opens every projector socket. Returns why it could not, if so.
 pub(crate) async fn start(run: &Run, viewers: u32) -> Result<(), NetError> {
-    let all = request(
-        run,
-        Op::SentantAll,
-        &Request::SentantAll {
-            fields: Fields::Short,
-        },
-    )
-    .await?;
-    let existing = graphql::sentant_list(&all)?;
+    let existing = device::sentant_all(run).await?;
     let had = |name: &str| existing.iter().find(|s| s.name == name).cloned();
     let view = match had("view") {
         // The projector page loads `view` every time: the node redefines it and keeps its id.
