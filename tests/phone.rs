@@ -557,7 +557,7 @@ fn sends_of(bodies: &Value) -> Result<Vec<Send>> {
     let mut sends = Vec::new();
     for (_, at_ms, body) in calls {
         let body: Value = serde_json::from_str(&body)?;
-        if body["query"] != graphql::SENTANT_SEND {
+        if body["query"] != r2_core::webapp::SENTANT_SEND {
             continue;
         }
         let vars: Value = serde_json::from_str(body["variables"].as_str().context("string")?)?;
