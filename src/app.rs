@@ -47,7 +47,11 @@ fn from_url() -> (Result<RunConfig, String>, String) {
 #[function_component(Root)]
 pub fn root() -> Html {
     let query = query_string();
-    let has = |flag: &str| query.split('&').any(|p| p == flag || p.starts_with(&format!("{flag}=")));
+    let has = |flag: &str| {
+        query
+            .split('&')
+            .any(|p| p == flag || p.starts_with(&format!("{flag}=")))
+    };
     if has("device") {
         html! { <crate::phone::Phone /> }
     } else if has("control") {
@@ -240,7 +244,9 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             let interval = Interval::new(1000, move || {
                 let snapshot = run.borrow().as_ref().map(Run::snapshot);
-                fleet_link.borrow().post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
+                fleet_link
+                    .borrow()
+                    .post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
             });
             move || drop(interval)
         });

@@ -10,15 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use r2_core::fleet::{control_definition, control_name, is_fresh, totals, FleetCommand, FleetMessage, TabReport};
+use r2_core::fleet::{
+    control_definition, control_name, is_fresh, totals, FleetCommand, FleetMessage, TabReport,
+};
 use r2_core::graphql;
-use r2_core::phoenix::{Frame, Incoming};
-use serde_json::json;
+use r2_core::subscription::{Effect, Reconnect, SocketOptions};
+use r2_core::webapp::{Fields, Request};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::{origin, query_string, random_u64};
-use crate::run::http::{GraphqlHttp, HttpError};
-use crate::run::socket::{websocket_url, PhxSocket, SocketEvent};
+use crate::net::{websocket_url, Client, NetError, Socket};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -38,17 +39,26 @@ impl FleetChannel {
     pub fn open(on_message: impl Fn(FleetMessage) + 'static) -> Option<FleetChannel> {
         let channel = BroadcastChannel::new(CHANNEL).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            if let Some(message) = ev.data().as_string().and_then(|t| FleetMessage::from_json(&t)) {
+            if let Some(message) = ev
+                .data()
+                .as_string()
+                .and_then(|t| FleetMessage::from_json(&t))
+            {
                 on_message(message);
             }
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        Some(FleetChannel { channel, _on_message: on_message })
+        Some(FleetChannel {
+            channel,
+            _on_message: on_message,
+        })
     }
 
     /// Sends `message` to every other tab.
     pub fn post(&self, message: &FleetMessage) {
-        let _ = self.channel.post_message(&JsValue::from_str(&message.to_json()));
+        let _ = self
+            .channel
+            .post_message(&JsValue::from_str(&message.to_json()));
     }
 }
 
@@ -61,16 +71,14 @@ impl Drop for FleetChannel {
 
 /// Request timeout for the fleet's own few requests (ms).
 const FLEET_TIMEOUT_MS: u32 = 10_000;
-/// The heartbeat period of the fleet's socket (the node closes idle ones at 60 s).
-const HEARTBEAT_MS: u32 = 30_000;
 
 /// The fleet's link through the node: the control sentant, subscribed to
-/// its `fleet` signal on a socket of its own.
+/// its `fleet` signal on a socket of its own (heartbeat and reconnect as
+/// phoenix.js; dropping it closes the socket).
 pub struct NodeFleet {
-    http: GraphqlHttp,
+    http: Client,
     id: String,
-    socket: Rc<RefCell<Option<PhxSocket>>>,
-    _heartbeat: Interval,
+    _socket: Socket<()>,
     /// Messages posted through the node (shown apart from the test load).
     pub posted: Rc<Cell<u64>>,
 }
@@ -78,68 +86,68 @@ pub struct NodeFleet {
 impl NodeFleet {
     /// Finds (or loads) the control sentant of `fleet` on `node` and
     /// subscribes to it; every message goes to `on_message`.
-    pub async fn join(node: &str, fleet: &str, on_message: Rc<dyn Fn(FleetMessage)>) -> Result<NodeFleet, HttpError> {
-        let http = GraphqlHttp::new(node, FLEET_TIMEOUT_MS);
-        let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
+    pub async fn join(
+        node: &str,
+        fleet: &str,
+        on_message: Rc<dyn Fn(FleetMessage)>,
+    ) -> Result<NodeFleet, NetError> {
+        let http = Client::new(node, Some(FLEET_TIMEOUT_MS));
+        let all = http
+            .request(&Request::SentantAll {
+                fields: Fields::Short,
+            })
+            .await?;
         let name = control_name(fleet);
-        let id = match graphql::sentant_list(&all)?.into_iter().find(|s| s.name == name) {
+        let id = match graphql::sentant_list(&all)?
+            .into_iter()
+            .find(|s| s.name == name)
+        {
             Some(found) => found.id,
             None => {
-                let loaded = http.request(graphql::SENTANT_LOAD, &json!({ "definition": control_definition(fleet) })).await?;
+                let definition = control_definition(fleet);
+                let loaded = http
+                    .request(&Request::SentantLoad {
+                        definition: &definition,
+                    })
+                    .await?;
                 graphql::sentant_ref(&loaded, "sentantLoad")?.id
             }
         };
-        let socket: Rc<RefCell<Option<PhxSocket>>> = Rc::default();
-        let handler: Rc<dyn Fn(SocketEvent)> = {
-            let (socket, id) = (Rc::downgrade(&socket), id.clone());
-            Rc::new(move |event| {
-                let Some(socket) = socket.upgrade() else { return };
-                let socket = socket.borrow();
-                match event {
-                    SocketEvent::Open => {
-                        socket.as_ref().map(|s| s.send(&Frame::join_control(json!(0))));
-                    }
-                    SocketEvent::Frame(frame) => match frame.classify() {
-                        Incoming::Reply { status: "ok", response } if response.get("subscriptionId").is_none() => {
-                            let doc = Frame::doc(json!(0), graphql::AWAIT_SIGNAL, json!({ "id": id, "signal": "fleet" }));
-                            socket.as_ref().map(|s| s.send(&doc));
-                        }
-                        Incoming::Data { result, .. } => {
-                            let parameters = result.pointer("/data/awaitSignal/parameters");
-                            if let Some(message) = parameters.and_then(FleetMessage::from_value) {
-                                on_message(message);
-                            }
-                        }
-                        _ => {}
-                    },
-                    _ => {}
+        let handler = Rc::new(move |effect: Effect<()>| {
+            if let Effect::Signal { signal, .. } = effect {
+                if let Some(message) = FleetMessage::from_value(&signal.parameters) {
+                    on_message(message);
                 }
-            })
-        };
-        *socket.borrow_mut() = Some(PhxSocket::open(&websocket_url(node), handler).map_err(HttpError::Network)?);
-        let heartbeat = {
-            let socket = socket.clone();
-            Interval::new(HEARTBEAT_MS, move || {
-                socket.borrow().as_ref().map(|s| s.send(&Frame::heartbeat(json!(0))));
-            })
-        };
-        Ok(NodeFleet { http, id, socket, _heartbeat: heartbeat, posted: Rc::default() })
+            }
+        });
+        let socket = Socket::new(
+            &websocket_url(node),
+            SocketOptions::phone(Reconnect::Phoenix, random_u64()),
+            handler,
+        );
+        socket.subscribe((), &id, "fleet");
+        socket.start();
+        Ok(NodeFleet {
+            http,
+            id,
+            _socket: socket,
+            posted: Rc::default(),
+        })
     }
 
     /// Sends `message` to every page of the fleet, through the node.
     pub fn post(&self, message: &FleetMessage) {
-        let variables = graphql::send_variables(&self.id, "fleet", &message.to_value());
-        let http = self.http.clone();
+        let (http, id, parameters) = (self.http.clone(), self.id.clone(), message.to_value());
         self.posted.set(self.posted.get() + 1);
         spawn_local(async move {
-            let _ = http.request(graphql::SENTANT_SEND, &variables).await;
+            let _ = http
+                .request(&Request::SentantSend {
+                    id: &id,
+                    event: "fleet",
+                    parameters: &parameters,
+                })
+                .await;
         });
-    }
-}
-
-impl Drop for NodeFleet {
-    fn drop(&mut self) {
-        self.socket.borrow_mut().take();
     }
 }
 
@@ -190,7 +198,9 @@ pub type Reports = BTreeMap<String, TabReport>;
 /// reports (refreshed once a second), hands each command to `on_command`
 /// once, and returns the fleet for posting.
 #[hook]
-pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>, Rc<RefCell<Fleet>>) {
+pub fn use_fleet(
+    on_command: Callback<FleetCommand>,
+) -> (UseStateHandle<Reports>, Rc<RefCell<Fleet>>) {
     let reports = use_state(Reports::new);
     let fleet: Rc<RefCell<Fleet>> = use_mut_ref(Fleet::default);
     {
@@ -219,7 +229,9 @@ pub fn use_fleet(on_command: Callback<FleetCommand>) -> (UseStateHandle<Reports>
                     let joined = NodeFleet::join(&fleet_node(), &name, on_message).await;
                     match (fleet.upgrade(), joined) {
                         (Some(fleet), Ok(node)) => fleet.borrow_mut().node = Some(node),
-                        (_, Err(err)) => web_sys::console::warn_1(&format!("r2-stress: fleet {name}: {err}").into()),
+                        (_, Err(err)) => web_sys::console::warn_1(
+                            &format!("r2-stress: fleet {name}: {err}").into(),
+                        ),
                         _ => {}
                     }
                 });
@@ -282,7 +294,10 @@ pub fn control() -> Html {
     let button = |command: FleetCommand, label: &'static str| {
         let fleet = fleet.clone();
         let onclick = Callback::from(move |_| {
-            fleet.borrow().post(&FleetMessage::Command { command, id: random_u64() });
+            fleet.borrow().post(&FleetMessage::Command {
+                command,
+                id: random_u64(),
+            });
         });
         html! { <button id={format!("c-{}", label.to_lowercase())} {onclick}>{ format!("{label} all") }</button> }
     };

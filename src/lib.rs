@@ -14,6 +14,8 @@
 //! - [`run`]: the load generator that lives outside the component tree:
 //!   virtual devices, their HTTP (`fetch`) and websocket transports, the
 //!   send scheduler and the measurements.
+//! - [`net`]: the one Reality2 client (`gloo-net`): GraphQL over HTTP, the
+//!   websockets driving `r2_core`'s subscription machine, their owner.
 //! - [`browser`]: small wrappers over the browser APIs the rest uses (clock,
 //!   location, randomness, timers).
 //!
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod browser;
 pub mod fleet;
+pub mod net;
 pub mod phone;
 pub mod run;
 pub mod state;

@@ -14,7 +14,8 @@ const WAIT: Duration = Duration::from_secs(120);
 
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}&autostart=1", node.url())).await?;
+    page.goto(&format!("{}/stresstest/?{query}&autostart=1", node.url()))
+        .await?;
     Ok(page)
 }
 
@@ -48,12 +49,26 @@ async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let browser = Browser::launch().await?;
-    let page = open(&browser, &node, "devices=20&duration=12&scenario=rotate&recreate=1&join_rate=40").await?;
-    page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT).await?;
-    page.wait_for("Number(document.querySelector('#r2-sends-ok')?.textContent) > 100", WAIT).await?;
+    let page = open(
+        &browser,
+        &node,
+        "devices=20&duration=12&scenario=rotate&recreate=1&join_rate=40",
+    )
+    .await?;
+    page.wait_for(
+        "document.querySelector('#r2-phase')?.textContent === 'running'",
+        WAIT,
+    )
+    .await?;
+    page.wait_for(
+        "Number(document.querySelector('#r2-sends-ok')?.textContent) > 100",
+        WAIT,
+    )
+    .await?;
 
     let refuse_s = 2.0;
-    node.set_faults(json!({ "refuse_for_s": refuse_s, "forget": true })).await?;
+    node.set_faults(json!({ "refuse_for_s": refuse_s, "forget": true }))
+        .await?;
     let summary = summary(&page).await?;
     let stats = node.stats().await?;
 
@@ -65,7 +80,10 @@ async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
     // subscribing on a loaded machine.
     let gap = &summary["subscription_gap_ms"];
     assert_eq!(gap["count"], 20, "{summary}");
-    assert!(gap["max"].as_f64().context("gap")? <= refuse_s * 1000.0 + 5000.0 + 1000.0, "{gap}");
+    assert!(
+        gap["max"].as_f64().context("gap")? <= refuse_s * 1000.0 + 5000.0 + 1000.0,
+        "{gap}"
+    );
     assert!(num(&summary, "signals_per_device_min") >= 1, "{summary}");
     nothing_left(&node).await?;
     browser.close().await
@@ -77,15 +95,28 @@ async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
     let node = TestNode::start(Some(&sites)).await?;
     node.set_faults(json!({ "error_rate": 0.05 })).await?;
     let browser = Browser::launch().await?;
-    let page = open(&browser, &node, "devices=20&duration=6&scenario=rotate&join_rate=40").await?;
+    let page = open(
+        &browser,
+        &node,
+        "devices=20&duration=6&scenario=rotate&join_rate=40",
+    )
+    .await?;
     let summary = summary(&page).await?;
     let stats = node.stats().await?;
 
     let injected = num(&stats, "injected_errors");
     assert!(injected > 10, "5 % of a few thousand requests: {stats}");
-    assert_eq!(error_count(&summary, "http_500"), injected, "page {summary}\nnode {stats}");
+    assert_eq!(
+        error_count(&summary, "http_500"),
+        injected,
+        "page {summary}\nnode {stats}"
+    );
     assert!(num(&summary, "sends_failed") > 0, "{summary}");
-    assert_eq!(num(&summary, "sends_ok"), num(&stats, "sends"), "{summary}\n{stats}");
+    assert_eq!(
+        num(&summary, "sends_ok"),
+        num(&stats, "sends"),
+        "{summary}\n{stats}"
+    );
     nothing_left(&node).await?;
     browser.close().await
 }
@@ -96,12 +127,25 @@ async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
     let node = TestNode::start(Some(&sites)).await?;
     node.set_faults(json!({ "latency_ms": 200 })).await?;
     let browser = Browser::launch().await?;
-    let page = open(&browser, &node, "devices=10&duration=5&scenario=rotate&join_rate=40").await?;
+    let page = open(
+        &browser,
+        &node,
+        "devices=10&duration=5&scenario=rotate&join_rate=40",
+    )
+    .await?;
     let summary = summary(&page).await?;
 
-    let p50 = summary["signal_latency_ms"]["p50"].as_f64().context("p50")?;
-    assert!(p50 >= 200.0, "signal latency p50 {p50} ms with 200 ms added: {summary}");
-    assert!(summary["send_latency_ms"]["p50"].as_f64().context("p50")? >= 200.0, "{summary}");
+    let p50 = summary["signal_latency_ms"]["p50"]
+        .as_f64()
+        .context("p50")?;
+    assert!(
+        p50 >= 200.0,
+        "signal latency p50 {p50} ms with 200 ms added: {summary}"
+    );
+    assert!(
+        summary["send_latency_ms"]["p50"].as_f64().context("p50")? >= 200.0,
+        "{summary}"
+    );
     nothing_left(&node).await?;
     browser.close().await
 }
@@ -111,9 +155,19 @@ async fn dropped_sockets_come_back_within_the_back_off() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let browser = Browser::launch().await?;
-    let page = open(&browser, &node, "devices=10&duration=12&scenario=rotate&join_rate=40").await?;
-    page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT).await?;
-    node.set_faults(json!({ "drop_sockets_every_s": 5 })).await?;
+    let page = open(
+        &browser,
+        &node,
+        "devices=10&duration=12&scenario=rotate&join_rate=40",
+    )
+    .await?;
+    page.wait_for(
+        "document.querySelector('#r2-phase')?.textContent === 'running'",
+        WAIT,
+    )
+    .await?;
+    node.set_faults(json!({ "drop_sockets_every_s": 5 }))
+        .await?;
     let summary = summary(&page).await?;
     let stats = node.stats().await?;
 

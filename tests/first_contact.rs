@@ -185,7 +185,8 @@ async fn bad_form_values_are_refused_with_a_message() -> Result<()> {
 
     // Typing a bad value in the form refuses it too, and a good one clears it.
     let page = open(&browser, &node, "devices=5").await?;
-    page.wait_for("document.querySelector('#f-devices') !== null", WAIT).await?;
+    page.wait_for("document.querySelector('#f-devices') !== null", WAIT)
+        .await?;
     let type_devices = |value: &str| {
         format!(
             "(() => {{ const i = document.querySelector('#f-devices'); i.value = '{value}'; \

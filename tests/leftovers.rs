@@ -16,17 +16,32 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn only_ticked_leftovers_are_deleted() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
-    let names = ["r2s-oldtab01-1-0000", "r2s-oldtab01-1-0001", "r2s-oldtab02-3-0007", "device 0001"];
+    let names = [
+        "r2s-oldtab01-1-0000",
+        "r2s-oldtab01-1-0001",
+        "r2s-oldtab02-3-0007",
+        "device 0001",
+    ];
     for name in names {
-        node.graphql(graphql::SENTANT_LOAD, json!({ "definition": graphql::device_definition(name) })).await?;
+        node.graphql(
+            graphql::SENTANT_LOAD,
+            json!({ "definition": graphql::device_definition(name) }),
+        )
+        .await?;
     }
-    node.graphql(graphql::SENTANT_LOAD, json!({ "definition": graphql::view_definition() })).await?;
+    node.graphql(
+        graphql::SENTANT_LOAD,
+        json!({ "definition": graphql::view_definition() }),
+    )
+    .await?;
 
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     page.goto(&format!("{}/stresstest/", node.url())).await?;
-    page.wait_for("document.querySelector('#b-leftovers-find') !== null", WAIT).await?;
-    page.eval("document.querySelector('#b-leftovers-find').click()").await?;
+    page.wait_for("document.querySelector('#b-leftovers-find') !== null", WAIT)
+        .await?;
+    page.eval("document.querySelector('#b-leftovers-find').click()")
+        .await?;
     let listed = page
         .wait_for(
             "(() => { const b = [...document.querySelectorAll('#r2-leftovers input')]; \
@@ -34,16 +49,29 @@ async fn only_ticked_leftovers_are_deleted() -> Result<()> {
             WAIT,
         )
         .await?;
-    assert_eq!(listed, Value::from("r2s-oldtab01-1-0000,r2s-oldtab01-1-0001,r2s-oldtab02-3-0007"));
+    assert_eq!(
+        listed,
+        Value::from("r2s-oldtab01-1-0000,r2s-oldtab01-1-0001,r2s-oldtab02-3-0007")
+    );
 
     page.eval(
         "['r2s-oldtab01-1-0001', 'r2s-oldtab02-3-0007'].forEach(n => \
          document.querySelector(`#r2-leftovers input[data-name='${n}']`).click())",
     )
     .await?;
-    page.wait_for("!document.querySelector('#b-leftovers-delete').disabled", WAIT).await?;
-    page.eval("document.querySelector('#b-leftovers-delete').click()").await?;
-    let report = page.wait_for("document.querySelector('#r2-leftovers-report')?.textContent", WAIT).await?;
+    page.wait_for(
+        "!document.querySelector('#b-leftovers-delete').disabled",
+        WAIT,
+    )
+    .await?;
+    page.eval("document.querySelector('#b-leftovers-delete').click()")
+        .await?;
+    let report = page
+        .wait_for(
+            "document.querySelector('#r2-leftovers-report')?.textContent",
+            WAIT,
+        )
+        .await?;
     assert_eq!(report, Value::from("Deleted 2 leftover sentant(s)."));
 
     let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;

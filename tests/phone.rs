@@ -261,10 +261,18 @@ async fn device_mode_records_a_replayable_trace() -> Result<()> {
     // sequence is asserted by the ramp test.)
     let report = report_when(&page, "true", SETTLE_TIMEOUT).await?;
     let sent = values(&report);
-    let read: std::collections::BTreeSet<i64> = readings.iter().map(|r| r.1.floor() as i64).collect();
-    assert!(!sent.is_empty() && sent.iter().all(|v| read.contains(v)), "{sent:?}");
+    let read: std::collections::BTreeSet<i64> =
+        readings.iter().map(|r| r.1.floor() as i64).collect();
+    assert!(
+        !sent.is_empty() && sent.iter().all(|v| read.contains(v)),
+        "{sent:?}"
+    );
     let span_ms = readings.last().map_or(0.0, |r| r.0) - readings[0].0;
-    assert!(sent.len() as f64 <= span_ms / 200.0 + 1.0, "{} sends in {span_ms} ms", sent.len());
+    assert!(
+        sent.len() as f64 <= span_ms / 200.0 + 1.0,
+        "{} sends in {span_ms} ms",
+        sent.len()
+    );
 
     if std::env::var_os("R2_WRITE_SAMPLE_TRACE").is_some() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/traces/sample.json");
@@ -549,7 +557,7 @@ fn sends_of(bodies: &Value) -> Result<Vec<Send>> {
     let mut sends = Vec::new();
     for (_, at_ms, body) in calls {
         let body: Value = serde_json::from_str(&body)?;
-        if body["query"] != graphql::SENTANT_SEND {
+        if body["query"] != r2_core::webapp::SENTANT_SEND {
             continue;
         }
         let vars: Value = serde_json::from_str(body["variables"].as_str().context("string")?)?;

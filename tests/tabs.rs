@@ -20,8 +20,11 @@ const DEVICES: u64 = 30;
 async fn three_tabs_never_clash() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
-    node.graphql(graphql::SENTANT_LOAD, json!({ "definition": graphql::device_definition("device 0001") }))
-        .await?;
+    node.graphql(
+        graphql::SENTANT_LOAD,
+        json!({ "definition": graphql::device_definition("device 0001") }),
+    )
+    .await?;
 
     let browser = Browser::launch().await?;
     let mut pages = Vec::new();
@@ -29,7 +32,10 @@ async fn three_tabs_never_clash() -> Result<()> {
         pages.push(browser.new_page().await?);
     }
     // Same seed, same settings, started together: only the tab tags tell them apart.
-    let url = format!("{}/stresstest/?devices={DEVICES}&duration=4&join_rate=30&seed=3&autostart=1&keep=1", node.url());
+    let url = format!(
+        "{}/stresstest/?devices={DEVICES}&duration=4&join_rate=30&seed=3&autostart=1&keep=1",
+        node.url()
+    );
     futures::future::try_join_all(pages.iter().map(|p| p.goto(&url))).await?;
 
     let mut summaries = Vec::new();
@@ -50,13 +56,23 @@ async fn three_tabs_never_clash() -> Result<()> {
     assert_eq!(names.len(), TABS * DEVICES as usize, "{names:?}");
 
     let stats = node.stats().await?;
-    let total = |key: &str| summaries.iter().map(|s| s[key].as_u64().unwrap_or(0)).sum::<u64>();
+    let total = |key: &str| {
+        summaries
+            .iter()
+            .map(|s| s[key].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
     assert_eq!(stats["loads"], 1 + TABS as u64 * DEVICES, "{stats}");
-    assert_eq!(total("sends_ok"), stats["sends"].as_u64().context("sends")?, "{stats}");
+    assert_eq!(
+        total("sends_ok"),
+        stats["sends"].as_u64().context("sends")?,
+        "{stats}"
+    );
     assert_eq!(total("sends_failed"), 0);
 
     for page in &pages {
-        page.eval("document.querySelector('#b-delete').click()").await?;
+        page.eval("document.querySelector('#b-delete').click()")
+            .await?;
     }
     for page in &pages {
         let summary = page.summary("deleted", WAIT).await?;
@@ -64,7 +80,11 @@ async fn three_tabs_never_clash() -> Result<()> {
         assert_eq!(summary["leftovers_count"], 0, "{summary}");
     }
     let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
-    assert_eq!(all["data"]["sentantAll"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(
+        all["data"]["sentantAll"].as_array().map(Vec::len),
+        Some(1),
+        "{all}"
+    );
     assert_eq!(all["data"]["sentantAll"][0]["name"], "device 0001");
     browser.close().await?;
     Ok(())
@@ -81,20 +101,37 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
     let mut tabs = Vec::new();
     for _ in 0..TABS {
         let page = browser.new_page().await?;
-        page.goto(&format!("{}/stresstest/?devices=10&duration=3&scenario=rotate", node.url())).await?;
+        page.goto(&format!(
+            "{}/stresstest/?devices=10&duration=3&scenario=rotate",
+            node.url()
+        ))
+        .await?;
         tabs.push(page);
     }
     let control = browser.new_page().await?;
-    control.goto(&format!("{}/stresstest/?control", node.url())).await?;
-    let all_tabs = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 0 && \
-        document.querySelectorAll('.fleet tr').length === {}; }})()", TABS + 2);
+    control
+        .goto(&format!("{}/stresstest/?control", node.url()))
+        .await?;
+    let all_tabs = format!(
+        "(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 0 && \
+        document.querySelectorAll('.fleet tr').length === {}; }})()",
+        TABS + 2
+    );
     control.wait_for(&all_tabs, WAIT).await?;
 
-    control.eval("document.querySelector('#c-create').click()").await?;
+    control
+        .eval("document.querySelector('#c-create').click()")
+        .await?;
     for tab in &tabs {
-        tab.wait_for("document.querySelector('#r2-phase')?.textContent === 'ready'", WAIT).await?;
+        tab.wait_for(
+            "document.querySelector('#r2-phase')?.textContent === 'ready'",
+            WAIT,
+        )
+        .await?;
     }
-    control.eval("document.querySelector('#c-start').click()").await?;
+    control
+        .eval("document.querySelector('#c-start').click()")
+        .await?;
     for tab in &tabs {
         tab.summary("stopped", WAIT).await?;
     }
@@ -105,7 +142,9 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
     assert_eq!(total["devices"], 30, "{total}");
     assert_eq!(stats["loads"], 30, "{stats}");
 
-    control.eval("document.querySelector('#c-delete').click()").await?;
+    control
+        .eval("document.querySelector('#c-delete').click()")
+        .await?;
     for tab in &tabs {
         tab.summary("deleted", WAIT).await?;
     }
@@ -123,23 +162,48 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     let mut pages = Vec::new();
     for browser in [&first, &second] {
         let page = browser.new_page().await?;
-        page.goto(&format!("{}/stresstest/?devices=5&duration=3&scenario=rotate&fleet=t1", node.url())).await?;
+        page.goto(&format!(
+            "{}/stresstest/?devices=5&duration=3&scenario=rotate&fleet=t1",
+            node.url()
+        ))
+        .await?;
         pages.push(page);
     }
     let control = first.new_page().await?;
-    control.goto(&format!("{}/stresstest/?control&fleet=t1", node.url())).await?;
-    control.wait_for("document.querySelectorAll('.fleet tr').length === 4", WAIT).await?;
+    control
+        .goto(&format!("{}/stresstest/?control&fleet=t1", node.url()))
+        .await?;
+    control
+        .wait_for("document.querySelectorAll('.fleet tr').length === 4", WAIT)
+        .await?;
 
-    control.eval("document.querySelector('#c-create').click()").await?;
+    control
+        .eval("document.querySelector('#c-create').click()")
+        .await?;
     for page in &pages {
-        page.wait_for("document.querySelector('#r2-phase')?.textContent === 'ready'", WAIT).await?;
+        page.wait_for(
+            "document.querySelector('#r2-phase')?.textContent === 'ready'",
+            WAIT,
+        )
+        .await?;
     }
-    let commanded = control.eval("(document.querySelector('#c-start').click(), Date.now())").await?;
+    let commanded = control
+        .eval("(document.querySelector('#c-start').click(), Date.now())")
+        .await?;
     let commanded = commanded.as_f64().context("command time")?;
     for page in &pages {
-        let started = page.wait_for("Number(document.querySelector('#r2-started')?.dataset.ms)", WAIT).await?;
+        let started = page
+            .wait_for(
+                "Number(document.querySelector('#r2-started')?.dataset.ms)",
+                WAIT,
+            )
+            .await?;
         let started = started.as_f64().context("start time")?;
-        assert!((started - commanded).abs() < 1000.0, "started {} ms after the command", started - commanded);
+        assert!(
+            (started - commanded).abs() < 1000.0,
+            "started {} ms after the command",
+            started - commanded
+        );
     }
     for page in &pages {
         page.summary("stopped", WAIT).await?;
@@ -147,12 +211,18 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     let both = format!("(() => {{ const t = {FLEET_TOTAL}; return t && t.devices === 10 && t.live === 10 && t.sends_ok > 0 ? t : null; }})()");
     control.wait_for(&both, WAIT).await?;
 
-    control.eval("document.querySelector('#c-delete').click()").await?;
+    control
+        .eval("document.querySelector('#c-delete').click()")
+        .await?;
     for page in &pages {
         page.summary("deleted", WAIT).await?;
     }
     let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
-    assert_eq!(all["data"]["sentantAll"].as_array().map(Vec::len), Some(1), "only the control sentant: {all}");
+    assert_eq!(
+        all["data"]["sentantAll"].as_array().map(Vec::len),
+        Some(1),
+        "only the control sentant: {all}"
+    );
     assert_eq!(all["data"]["sentantAll"][0]["name"], "r2s-control-t1");
     first.close().await?;
     second.close().await

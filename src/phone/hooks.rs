@@ -5,17 +5,16 @@
 //!
 //! Every browser callback is owned by a value the effect returns in its
 //! cleanup (`gloo_events::EventListener`, `gloo_timers` `Timeout` and
-//! `Interval`, [`PhxSocket`]): dropping it detaches the callback, so nothing
+//! `Interval`, [`Socket`]): dropping it detaches the callback, so nothing
 //! outlives the component.
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::cell::Cell;
+use std::rc::Rc;
 
 use gloo_events::EventListener;
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise, Reflect};
-use r2_core::graphql;
-use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
+use r2_core::subscription::{Effect, Reconnect, SocketOptions};
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -25,11 +24,8 @@ use yew::prelude::*;
 use super::node;
 use super::state::{Environment, Permission, PhoneAction, PhoneState, Recording, Settings};
 use crate::browser::{js_error_text, random_u64};
-use crate::run::http::GraphqlHttp;
-use crate::run::socket::{websocket_url, PhxSocket, SocketEvent};
+use crate::net::{websocket_url, Client, Socket};
 
-/// The real clients' heartbeat period.
-const HEARTBEAT_MS: u32 = 30_000;
 /// The pause before a dropped socket is opened again.
 const REOPEN_MS: u32 = 1000;
 
@@ -103,7 +99,7 @@ pub fn ask_permission(dispatch: Dispatch) {
 /// template loaded under it. A join that finishes after the component is
 /// gone unloads what it loaded.
 #[hook]
-pub fn use_join(attempt: u32, http: Rc<GraphqlHttp>, settings: Rc<Settings>, dispatch: Dispatch) {
+pub fn use_join(attempt: u32, http: Rc<Client>, settings: Rc<Settings>, dispatch: Dispatch) {
     use_effect_with(attempt, move |_| {
         let cancelled = Rc::new(Cell::new(false));
         let flag = cancelled.clone();
@@ -127,14 +123,14 @@ pub fn use_join(attempt: u32, http: Rc<GraphqlHttp>, settings: Rc<Settings>, dis
 
 /// Sends `event` to `id` and reports a failure (or the sentant's absence).
 async fn send_reporting(
-    http: Rc<GraphqlHttp>,
+    http: Rc<Client>,
     id: String,
     event: &'static str,
     parameters: Value,
     dispatch: Dispatch,
 ) {
     if let Err(err) = node::send(&http, &id, event, parameters).await {
-        dispatch.dispatch(if node::is_gone(&err) {
+        dispatch.dispatch(if err.is_gone() {
             PhoneAction::Gone
         } else {
             PhoneAction::RequestFailed(format!("{event}: {err}"))
@@ -145,7 +141,7 @@ async fn send_reporting(
 /// Fires each new value of [`PhoneState::sent`] as `set_sensor` + `update`,
 /// both at once, as the sensor page does.
 #[hook]
-pub fn use_sends(state: UseReducerHandle<PhoneState>, http: Rc<GraphqlHttp>) {
+pub fn use_sends(state: UseReducerHandle<PhoneState>, http: Rc<Client>) {
     let fired = use_mut_ref(|| 0usize);
     let count = state.sent.len();
     use_effect_with(count, move |count| {
@@ -173,7 +169,7 @@ pub fn use_subscription(
     node: String,
     id: Option<String>,
     epoch: u32,
-    http: Rc<GraphqlHttp>,
+    http: Rc<Client>,
     dispatch: Dispatch,
 ) {
     use_effect_with((id, epoch), move |(id, epoch)| {
@@ -184,11 +180,12 @@ pub fn use_subscription(
     });
 }
 
-/// A phone's socket, its heartbeat, and the timer that opens it.
+/// A phone's socket (its heartbeat is the machine's) and the timer that
+/// opens it. The socket never reopens itself, as the WebApp's does not: a
+/// drop moves the phone's state to a new `epoch`, and with it a new socket.
 struct SocketLink {
-    _socket: Rc<RefCell<Option<PhxSocket>>>,
+    _socket: Rc<Socket<()>>,
     _opener: Timeout,
-    _heartbeat: Interval,
 }
 
 impl SocketLink {
@@ -196,97 +193,56 @@ impl SocketLink {
         url: &str,
         id: String,
         epoch: u32,
-        http: Rc<GraphqlHttp>,
+        http: Rc<Client>,
         dispatch: Dispatch,
     ) -> SocketLink {
-        let socket: Rc<RefCell<Option<PhxSocket>>> = Rc::default();
-        let url = url.to_owned();
-        let handler = socket_handler(Rc::downgrade(&socket), id, http, dispatch.clone());
+        let handler = socket_handler(id.clone(), http, dispatch);
+        let options = SocketOptions::phone(Reconnect::WebApp, random_u64());
+        let socket = Rc::new(Socket::new(url, options, handler));
+        socket.subscribe((), &id, "update");
         let opener = {
             let socket = Rc::downgrade(&socket);
             Timeout::new(if epoch == 0 { 0 } else { REOPEN_MS }, move || {
-                let Some(cell) = socket.upgrade() else { return };
-                match PhxSocket::open(&url, handler) {
-                    Ok(opened) => *cell.borrow_mut() = Some(opened),
-                    Err(why) => {
-                        dispatch.dispatch(PhoneAction::RequestFailed(format!("websocket: {why}")))
-                    }
-                }
-            })
-        };
-        let heartbeat = {
-            let socket = Rc::downgrade(&socket);
-            Interval::new(HEARTBEAT_MS, move || {
-                if let Some(cell) = socket.upgrade() {
-                    if let Some(s) = cell.borrow().as_ref() {
-                        s.send(&Frame::heartbeat(json!(0)));
-                    }
+                if let Some(socket) = socket.upgrade() {
+                    socket.start();
                 }
             })
         };
         SocketLink {
             _socket: socket,
             _opener: opener,
-            _heartbeat: heartbeat,
         }
     }
 }
 
-/// What the phone's socket does with each event: join the control topic,
-/// then (on "connected") send the subscription document and `update {}`;
-/// count signals.
-fn socket_handler(
-    socket: Weak<RefCell<Option<PhxSocket>>>,
-    id: String,
-    http: Rc<GraphqlHttp>,
-    dispatch: Dispatch,
-) -> Rc<dyn Fn(SocketEvent)> {
-    let send_frame = move |frame: Frame| {
-        if let Some(cell) = socket.upgrade() {
-            if let Some(s) = cell.borrow().as_ref() {
-                s.send(&frame);
-            }
+/// What the phone does with its socket's news: on "connected" (the join
+/// answered, the document sent) `update {}`; signals counted.
+fn socket_handler(id: String, http: Rc<Client>, dispatch: Dispatch) -> Rc<dyn Fn(Effect<()>)> {
+    Rc::new(move |effect| match effect {
+        Effect::Opened { .. } => dispatch.dispatch(PhoneAction::SocketOpened),
+        Effect::Connected(()) => {
+            dispatch.dispatch(PhoneAction::SocketConnected);
+            spawn_local(send_reporting(
+                http.clone(),
+                id.clone(),
+                "update",
+                json!({}),
+                dispatch.clone(),
+            ));
         }
-    };
-    Rc::new(move |event| match event {
-        SocketEvent::Open => {
-            dispatch.dispatch(PhoneAction::SocketOpened);
-            send_frame(Frame::join_control(json!(0)));
+        Effect::Live { .. } => dispatch.dispatch(PhoneAction::Subscribed),
+        Effect::Refused { error, .. } => {
+            dispatch.dispatch(PhoneAction::SubscriptionRefused(error.to_string()))
         }
-        SocketEvent::Frame(frame) => match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                if response.get("subscriptionId").is_some() {
-                    dispatch.dispatch(PhoneAction::Subscribed);
-                } else if status != "ok" {
-                    dispatch.dispatch(PhoneAction::SubscriptionRefused(response.to_string()));
-                } else {
-                    send_frame(Frame::doc(
-                        json!(0),
-                        graphql::AWAIT_SIGNAL,
-                        graphql::await_signal_variables(&id, "update"),
-                    ));
-                    dispatch.dispatch(PhoneAction::SocketConnected);
-                    spawn_local(send_reporting(
-                        http.clone(),
-                        id.clone(),
-                        "update",
-                        json!({}),
-                        dispatch.clone(),
-                    ));
-                }
-            }
-            Incoming::Data { result, .. } => {
-                let value = result
-                    .pointer("/data/awaitSignal/parameters/sensor")
-                    .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)));
-                dispatch.dispatch(PhoneAction::Signal(value));
-            }
-            _ => {}
-        },
-        SocketEvent::Malformed(err) => dispatch.dispatch(PhoneAction::RequestFailed(format!(
-            "websocket frame: {err}"
+        Effect::Signal { signal, .. } => dispatch.dispatch(PhoneAction::Signal(signal.sensor())),
+        Effect::Malformed(why) => dispatch.dispatch(PhoneAction::RequestFailed(format!(
+            "websocket frame: {why}"
         ))),
-        SocketEvent::Closed { .. } => dispatch.dispatch(PhoneAction::SocketClosed),
+        Effect::JoinRefused(why) => dispatch.dispatch(PhoneAction::RequestFailed(format!(
+            "websocket join refused: {why}"
+        ))),
+        Effect::Dropped { .. } => dispatch.dispatch(PhoneAction::SocketClosed),
+        _ => {}
     })
 }
 
@@ -319,7 +275,7 @@ pub fn use_orientation(listening: bool, wait_ms: u32, dispatch: Dispatch) {
 
 /// Unloads the phone's sentant, best-effort, when the page goes away.
 #[hook]
-pub fn use_unload_on_pagehide(id: Option<String>, http: Rc<GraphqlHttp>) {
+pub fn use_unload_on_pagehide(id: Option<String>, http: Rc<Client>) {
     let current = use_mut_ref(|| None::<String>);
     *current.borrow_mut() = id;
     use_effect_with((), move |_| {

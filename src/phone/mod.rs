@@ -28,7 +28,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::browser::{download, origin, query_string};
-use crate::run::http::GraphqlHttp;
+use crate::net::Client;
 use state::{Link, PhoneAction, PhoneState, Recording, Settings, COLOUR_BUTTONS};
 
 /// The file name a downloaded trace gets.
@@ -42,7 +42,7 @@ pub fn phone() -> Html {
     let settings = use_memo((), |_| Settings::from_query(&query_string(), &origin()));
     let http = use_memo((), {
         let settings = settings.clone();
-        move |_| GraphqlHttp::new(&settings.node, settings.timeout_ms)
+        move |_| Client::new(&settings.node, Some(settings.timeout_ms))
     });
     let state = use_reducer(|| PhoneState::new(settings.sensor_wait_ms));
     let dispatch = state.dispatcher();
@@ -211,7 +211,7 @@ fn recording_controls(state: &PhoneState, dispatch: &UseReducerDispatcher<PhoneS
 fn link_controls(
     state: &PhoneState,
     dispatch: &UseReducerDispatcher<PhoneState>,
-    http: &Rc<GraphqlHttp>,
+    http: &Rc<Client>,
 ) -> Html {
     match &state.link {
         Link::Live { id } => {
@@ -222,7 +222,7 @@ fn link_controls(
                 spawn_local(async move {
                     dispatch.dispatch(match node::unload(&http, &id).await {
                         Ok(()) => PhoneAction::Left,
-                        Err(err) if node::is_gone(&err) => PhoneAction::Left,
+                        Err(err) if err.is_gone() => PhoneAction::Left,
                         Err(err) => PhoneAction::LeaveFailed(err.to_string()),
                     });
                 });

@@ -4,11 +4,10 @@
 //! and best-effort when the page goes away.
 
 use r2_core::graphql::{self, ProtocolError};
+use r2_core::webapp::{Fields, Request};
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
-use web_sys::{Request, RequestInit};
 
-use crate::run::http::{GraphqlHttp, HttpError};
+use crate::net::{Client, NetError};
 
 /// How many random names to try before giving up (each clash is a 1 in
 /// 36^5 chance, so more than one try means something odd).
@@ -18,7 +17,7 @@ const NAME_TRIES: usize = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error(transparent)]
-    Http(#[from] HttpError),
+    Http(#[from] NetError),
     #[error("the node's answer was not what a Reality2 node sends")]
     Protocol(#[from] ProtocolError),
     #[error("every name tried was taken ({0})")]
@@ -36,11 +35,15 @@ pub struct Joined {
 /// through `naming`, loads the device template under it and reads it back.
 /// Never loads over an existing sentant.
 pub async fn join(
-    http: &GraphqlHttp,
+    http: &Client,
     mut names: impl FnMut() -> String,
     naming: impl Fn(&str),
 ) -> Result<Joined, JoinError> {
-    let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
+    let all = http
+        .request(&Request::SentantAll {
+            fields: Fields::Short,
+        })
+        .await?;
     let existing = graphql::sentant_list(&all)?;
     let mut tried = Vec::new();
     let name = loop {
@@ -54,17 +57,17 @@ pub async fn join(
         }
     };
     naming(&name);
+    let definition = graphql::device_definition(&name);
     let loaded = http
-        .request(
-            graphql::SENTANT_LOAD,
-            &graphql::load_variables(&graphql::device_definition(&name)),
-        )
+        .request(&Request::SentantLoad {
+            definition: &definition,
+        })
         .await?;
     let sentant = graphql::sentant_ref(&loaded, "sentantLoad")?;
-    http.request(
-        graphql::SENTANT_GET_BY_ID,
-        &graphql::id_variables(&sentant.id),
-    )
+    http.request(&Request::SentantGetById {
+        id: &sentant.id,
+        fields: Fields::Long,
+    })
     .await?;
     Ok(Joined {
         id: sentant.id,
@@ -73,16 +76,12 @@ pub async fn join(
 }
 
 /// `sentantSend(id, event, parameters)`.
-pub async fn send(
-    http: &GraphqlHttp,
-    id: &str,
-    event: &str,
-    parameters: Value,
-) -> Result<(), HttpError> {
-    http.request(
-        graphql::SENTANT_SEND,
-        &graphql::send_variables(id, event, &parameters),
-    )
+pub async fn send(http: &Client, id: &str, event: &str, parameters: Value) -> Result<(), NetError> {
+    http.request(&Request::SentantSend {
+        id,
+        event,
+        parameters: &parameters,
+    })
     .await
     .map(drop)
 }
@@ -96,42 +95,13 @@ pub fn value_sends(value: i64) -> [(&'static str, Value); 2] {
     ]
 }
 
-/// Whether a failed request means the node no longer knows the sentant.
-pub fn is_gone(err: &HttpError) -> bool {
-    matches!(err, HttpError::Graphql(message) if message == "id")
-}
-
 /// `sentantUnload(id)`: only ever this phone's own sentant.
-pub async fn unload(http: &GraphqlHttp, id: &str) -> Result<(), HttpError> {
-    http.request(graphql::SENTANT_UNLOAD, &graphql::id_variables(id))
-        .await
-        .map(drop)
+pub async fn unload(http: &Client, id: &str) -> Result<(), NetError> {
+    http.request(&Request::SentantUnload { id }).await.map(drop)
 }
 
 /// `sentantUnload(id)` as a `keepalive` fetch, which the browser completes
-/// even as the page goes away (`pagehide`). Best effort: nothing waits for
-/// the answer.
-pub fn unload_as_page_goes(http: &GraphqlHttp, id: &str) {
-    let body = graphql::webapp_body(graphql::SENTANT_UNLOAD, &graphql::id_variables(id));
-    let init = RequestInit::new();
-    init.set_method("POST");
-    // `keepalive` is not in web-sys's `RequestInit`; it is a plain field.
-    if js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE).is_err() {
-        return;
-    }
-    init.set_body(&JsValue::from_str(&body));
-    let Ok(request) = Request::new_with_str_and_init(http.url(), &init) else {
-        return;
-    };
-    if request
-        .headers()
-        .set("Content-Type", "application/json")
-        .is_err()
-    {
-        return;
-    }
-    if let Some(window) = web_sys::window() {
-        // The promise is dropped: the page is going away.
-        let _ = window.fetch_with_request(&request);
-    }
+/// even as the page goes away (`pagehide`). Best effort.
+pub fn unload_as_page_goes(http: &Client, id: &str) {
+    http.post_as_page_goes(&Request::SentantUnload { id });
 }

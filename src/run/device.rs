@@ -22,14 +22,15 @@ use r2_core::colour::Colour;
 use r2_core::graphql::{self, GqlResponse, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
 use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
+use r2_core::subscription::{Reconnect, Signal};
+use r2_core::webapp::{Fields, Request};
 use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
 
-use super::http::HttpError;
 use super::link;
-use super::socket::PhxSocket;
 use super::{Inner, Run, Tile};
 use crate::browser::now_ms;
+use crate::net::NetError;
 
 /// A planned send this late (ms) is skipped, not fired: a phone that froze
 /// sends its current value, not a backlog, and a burst of stale sends would
@@ -60,23 +61,6 @@ pub enum Life {
     DeleteFailed(String),
 }
 
-/// The device's subscription to its own `update` signal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Subscription {
-    /// None asked for (mode `none`, or not yet).
-    None,
-    /// The socket is opening or joining.
-    Connecting { since_ms: f64 },
-    /// The `doc` frame is sent; no reply yet.
-    Requested { since_ms: f64 },
-    /// The node confirmed it under this id.
-    Live(String),
-    /// The socket dropped; a reconnect is on its way.
-    Dropped,
-    /// The node refused it, or the socket failed.
-    Failed(String),
-}
-
 /// A value sent, kept until its signal comes back.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -91,14 +75,9 @@ pub struct Device {
     name: String,
     id: Option<String>,
     life: Life,
-    pub(crate) subscription: Subscription,
-    pub(crate) socket: Option<PhxSocket>,
-    /// Whether `socket` has opened (and so counts as live).
-    pub(crate) socket_open: bool,
-    /// Since when the device has been without its subscription after a drop.
+    /// Since when the device has been without its subscription because its
+    /// sentant vanished (a socket's drops are timed by its machine).
     pub(crate) gap_since: Option<f64>,
-    /// Reconnects tried since the socket last dropped.
-    pub(crate) reconnect_attempt: u32,
     planner: Option<Planner>,
     /// The planned send the scheduler will fire next.
     pending: Option<PlannedSend>,
@@ -112,11 +91,7 @@ impl Device {
             name,
             id: None,
             life: Life::Waiting,
-            subscription: Subscription::None,
-            socket: None,
-            socket_open: false,
             gap_since: None,
-            reconnect_attempt: 0,
             planner: None,
             pending: None,
             recent: VecDeque::with_capacity(RECENT_SENDS),
@@ -147,10 +122,10 @@ impl Device {
         self.id.is_some()
     }
 
-    /// Whether a value this device sent still waits for its signal.
+    /// Whether the last value this device sent still waits for its signal
+    /// (whether it can come depends on the subscription: [`link::any_awaits_signal`]).
     pub fn awaits_signal(&self) -> bool {
-        matches!(self.subscription, Subscription::Live(_))
-            && self.recent.back().is_some_and(|s| !s.answered)
+        self.recent.back().is_some_and(|s| !s.answered)
     }
 
     pub(crate) fn mark_deleted(&mut self) {
@@ -158,19 +133,6 @@ impl Device {
     }
     pub(crate) fn mark_delete_failed(&mut self, why: String) {
         self.life = Life::DeleteFailed(why);
-    }
-
-    /// Drops the socket on purpose; returns whether it was open.
-    pub(crate) fn close_socket(&mut self) -> bool {
-        self.socket = None;
-        if !matches!(self.subscription, Subscription::Failed(_)) {
-            self.subscription = Subscription::None;
-        }
-        std::mem::take(&mut self.socket_open)
-    }
-
-    pub(crate) fn socket(&self) -> Option<&PhxSocket> {
-        self.socket.as_ref()
     }
 
     /// Plans this device's sends for a run over `(start_ms, ends_ms)`;
@@ -254,9 +216,8 @@ impl Device {
 pub(crate) async fn request(
     run: &Run,
     op: Op,
-    query: &str,
-    variables: Value,
-) -> Result<GqlResponse, HttpError> {
+    request: &Request<'_>,
+) -> Result<GqlResponse, NetError> {
     let http = run.with(|inner| {
         inner.fetch_in_flight += 1;
         inner
@@ -265,7 +226,7 @@ pub(crate) async fn request(
         inner.http.clone()
     });
     let started = now_ms();
-    let result = http.request(query, &variables).await;
+    let result = http.request(request).await;
     let elapsed = now_ms() - started;
     run.with(|inner| {
         inner.fetch_in_flight -= 1;
@@ -300,10 +261,14 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         match load(&run, &name, again).await {
             Ok(id) => break id,
             // Re-creating after a restart: the node may not be back yet.
-            Err(_) if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) => {
-                TimeoutFuture::new(link::backoff_ms(attempt)).await
+            Err(_)
+                if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) =>
+            {
+                TimeoutFuture::new(Reconnect::backoff_ms(attempt) as u32).await
             }
-            Err(why) => return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why)),
+            Err(why) => {
+                return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why))
+            }
         }
     };
     // Ours from now on, whatever happens next: Delete will unload it.
@@ -316,7 +281,11 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         }
     });
     // The sensor page reads its sentant with its field list before it subscribes.
-    let got = request(&run, Op::SentantGet, graphql::SENTANT_GET_BY_ID, json!({ "id": id })).await;
+    let get = Request::SentantGetById {
+        id: &id,
+        fields: Fields::Long,
+    };
+    let got = request(&run, Op::SentantGet, &get).await;
     let live = got.is_ok();
     run.with(|inner| {
         inner.devices[index as usize].life = match got {
@@ -329,11 +298,6 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
     }
 }
 
-/// Whether a request failed because the node does not know the sentant's id.
-pub(crate) fn gone(err: &HttpError) -> bool {
-    matches!(err, HttpError::Graphql(message) if message == "id")
-}
-
 /// Device `index`'s sentant is gone from the node: reported, and loaded
 /// again if the run says `recreate` (with the same name; only if free).
 pub(crate) fn vanished(run: &Run, index: u32) {
@@ -344,10 +308,9 @@ pub(crate) fn vanished(run: &Run, index: u32) {
         }
         device.life = Life::Vanished;
         device.gap_since.get_or_insert(now_ms());
-        inner.sockets_live -= u64::from(device.close_socket());
-        inner.metrics.set_sockets(inner.sockets_live);
-        inner.metrics.devices_vanished += 1;
         let message = format!("the sentant of {} is no longer on the node", device.name);
+        link::unsubscribe(inner, index);
+        inner.metrics.devices_vanished += 1;
         inner.metrics.record_error("vanished", &message);
         inner.config.recreate
             && !matches!(inner.phase, super::Phase::Deleting | super::Phase::Deleted)
@@ -362,10 +325,7 @@ pub(crate) fn vanished(run: &Run, index: u32) {
 /// When `again` (re-creating), a sentant that already has the name is this
 /// run's own, loaded by an attempt whose answer was lost: it is adopted.
 async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
-    let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({}))
-        .await
-        .map_err(|e| e.to_string())?;
-    let existing = graphql::sentant_list(&all).map_err(|e| e.to_string())?;
+    let existing = sentant_all(run).await.map_err(|e| e.to_string())?;
     if let Some(own) = existing.iter().find(|s| s.name == name && again) {
         return Ok(own.id.clone());
     }
@@ -378,8 +338,9 @@ async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
     let loaded = request(
         run,
         Op::SentantLoad,
-        graphql::SENTANT_LOAD,
-        json!({ "definition": definition }),
+        &Request::SentantLoad {
+            definition: &definition,
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -398,9 +359,13 @@ async fn send_event(
     parameters: Value,
     intended_ms: f64,
 ) {
-    let variables = graphql::send_variables(&id, op.as_str(), &parameters);
+    let send = Request::SentantSend {
+        id: &id,
+        event: op.as_str(),
+        parameters: &parameters,
+    };
     let sent_ms = now_ms();
-    let result = request(&run, op, graphql::SENTANT_SEND, variables).await;
+    let result = request(&run, op, &send).await;
     let done_ms = now_ms();
     let is_gone = run.with(|inner| match result {
         Ok(_) => {
@@ -409,7 +374,7 @@ async fn send_event(
         }
         Err(err) => {
             inner.metrics.sends_failed += 1;
-            gone(&err)
+            err.is_gone()
         }
     });
     if let (true, Some(index)) = (is_gone, device) {
@@ -427,13 +392,10 @@ pub(crate) fn receive_signal(
     metrics: &mut RunMetrics,
     device: &mut Device,
     index: u32,
-    result: &Value,
+    signal: &Signal,
     now: f64,
 ) {
-    let value = result
-        .pointer("/data/awaitSignal/parameters/sensor")
-        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
-    match device.on_signal(value) {
+    match device.on_signal(signal.sensor()) {
         Some((intended_ms, sent_ms)) => metrics.record_signal(index, intended_ms, sent_ms, now),
         None => metrics.record_signal_only(index),
     }
@@ -494,21 +456,28 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
 }
 
 /// `sentantUnload(id)`.
-pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), HttpError> {
-    request(
+pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), NetError> {
+    request(run, Op::SentantUnload, &Request::SentantUnload { id })
+        .await
+        .map(drop)
+}
+
+/// `sentantAll { id name }`: every sentant on the node.
+pub(crate) async fn sentant_all(run: &Run) -> Result<Vec<SentantRef>, NetError> {
+    let all = request(
         run,
-        Op::SentantUnload,
-        graphql::SENTANT_UNLOAD,
-        json!({ "id": id }),
+        Op::SentantAll,
+        &Request::SentantAll {
+            fields: Fields::Short,
+        },
     )
-    .await
-    .map(drop)
+    .await?;
+    Ok(graphql::sentant_list(&all)?)
 }
 
 /// This run's sentants the node still holds.
-pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, HttpError> {
-    let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({})).await?;
-    let list = graphql::sentant_list(&all)?;
+pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, NetError> {
+    let list = sentant_all(run).await?;
     Ok(run.with(|inner| {
         list.into_iter()
             .filter(|s| inner.names.is_own(&s.name))

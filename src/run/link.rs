@@ -1,65 +1,69 @@
-//! Each device's link to its `update` signal: its own websocket (`per-device`,
-//! as phones) or a place on a shared one (`shared`), and what happens when a
-//! socket drops: reconnect with phoenix.js's back-off, join, resubscribe,
-//! send `update` on "connected" as a phone does, and measure the gap the
-//! device spent without its subscription.
+//! The run's websockets: each device's link to its `update` signal — its
+//! own socket (`per-device`, as phones) or a place on a shared one
+//! (`shared`) — and the projectors' sockets, all held by one
+//! [`Sockets`](crate::net::Sockets) in the run, from which the live count is
+//! computed.
 //!
-//! Socket events arrive while the run is not borrowed; a handler updates the
-//! run and returns [`Effect`]s, which are carried out after the borrow ends
-//! (sending requests, scheduling a reconnect, re-creating a sentant).
+//! Each socket is an [`r2_core::subscription::SocketMachine`] driven by
+//! [`crate::net::Socket`]: joining, heartbeats, reconnecting with
+//! phoenix.js's back-off and resubscribing are the machine's. What is the
+//! run's is here: what each effect means for the devices and the metrics
+//! (the gap a device spent without its subscription, `update` on
+//! "connected" as a phone sends it, a refused subscription meaning the
+//! sentant is gone).
+//!
+//! A socket's effects arrive while the run is not borrowed; the handler
+//! updates the run and returns [`FollowUp`]s, carried out after the borrow
+//! ends (sending requests, re-creating a sentant).
 
 use std::rc::Rc;
 
-use gloo_timers::future::TimeoutFuture;
 use r2_core::config::SocketsMode;
-use r2_core::graphql;
-use r2_core::metrics::RunMetrics;
-use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
-use serde_json::{json, Value};
-use wasm_bindgen_futures::spawn_local;
+use r2_core::subscription::{Effect, Reconnect, SocketOptions};
 
-use super::device::{self, Device, Subscription};
-use super::socket::{websocket_url, PhxSocket, SocketEvent};
-use super::{Inner, Phase, Run, SharedSocket};
+use super::device::{self, Device};
+use super::{projector, Inner, Phase, Run};
 use crate::browser::now_ms;
+use crate::net::{websocket_url, Socket};
 
-/// phoenix.js's reconnect delays (ms); after the last, every 5 s.
-const BACKOFF_MS: &[u32] = &[10, 50, 100, 150, 200, 250, 500, 1000, 2000];
-const BACKOFF_AFTER_MS: u32 = 5000;
-
-/// The delay before reconnect attempt `attempt` (1-based), as phoenix.js.
-pub fn backoff_ms(attempt: u32) -> u32 {
-    BACKOFF_MS
-        .get(attempt.saturating_sub(1) as usize)
-        .copied()
-        .unwrap_or(BACKOFF_AFTER_MS)
+/// A socket's place in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Slot {
+    /// Device `index`'s own socket.
+    Device(u32),
+    /// Shared socket `k`.
+    Shared(usize),
+    /// Projector socket `slot`.
+    Projector(usize),
 }
 
-/// What a socket event asks for once the run is no longer borrowed.
-enum Effect {
-    /// A device is "connected": send `update {}` to its sentant.
+/// What a subscription serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SubKey {
+    /// Device `index`'s `update`.
+    Device(u32),
+    /// Projector socket `slot`'s subscription.
+    Projector(usize),
+}
+
+/// The run's sockets.
+pub(crate) type RunSockets = crate::net::Sockets<Slot, SubKey>;
+
+/// What a socket effect asks for once the run is no longer borrowed.
+pub(crate) enum FollowUp {
+    /// A device is "connected": send `update {}` to this sentant.
     UpdateOnConnect(String),
-    /// Reopen device `index`'s socket after `delay_ms`.
-    Reconnect { index: u32, delay_ms: u32 },
-    /// Reopen shared socket `k` after `delay_ms`.
-    ReconnectShared { k: usize, delay_ms: u32 },
     /// Device `index`'s sentant is gone from the node.
     Vanished(u32),
 }
 
-fn carry_out(run: &Run, effects: Vec<Effect>) {
-    for effect in effects {
-        match effect {
-            Effect::UpdateOnConnect(id) => {
-                spawn_local(device::send_update_on_connect(run.clone(), id))
+fn carry_out(run: &Run, follow_ups: Vec<FollowUp>) {
+    for follow_up in follow_ups {
+        match follow_up {
+            FollowUp::UpdateOnConnect(id) => {
+                wasm_bindgen_futures::spawn_local(device::send_update_on_connect(run.clone(), id))
             }
-            Effect::Reconnect { index, delay_ms } => {
-                spawn_local(reconnect(run.clone(), index, delay_ms))
-            }
-            Effect::ReconnectShared { k, delay_ms } => {
-                spawn_local(reconnect_shared(run.clone(), k, delay_ms))
-            }
-            Effect::Vanished(index) => device::vanished(run, index),
+            FollowUp::Vanished(index) => device::vanished(run, index),
         }
     }
 }
@@ -72,374 +76,231 @@ pub(crate) fn wants_sockets(inner: &Inner) -> bool {
     )
 }
 
+/// The run's reconnect policy.
+fn reconnect(_inner: &Inner) -> Reconnect {
+    Reconnect::Phoenix
+}
+
+/// A new socket for `slot` whose effects go to the run.
+fn new_socket(run: &Run, slot: Slot, options: SocketOptions) -> Socket<SubKey> {
+    let weak = run.weak();
+    let handler = Rc::new(move |effect: Effect<SubKey>| {
+        if let Some(run) = Run::from_weak(&weak) {
+            let follow_ups = run.with(|inner| on_effect(inner, slot, effect));
+            carry_out(&run, follow_ups);
+        }
+    });
+    let url = run.with(|inner| websocket_url(&inner.node));
+    Socket::new(&url, options, handler)
+}
+
+/// A seed for a socket's reconnect jitter: the run's seed and the slot.
+fn seed(inner: &Inner, slot: Slot) -> u64 {
+    let n = match slot {
+        Slot::Device(i) => u64::from(i),
+        Slot::Shared(k) => (1 << 32) | k as u64,
+        Slot::Projector(p) => (2 << 32) | p as u64,
+    };
+    inner.config.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Starts device `index`'s subscription as the configured mode does it.
 pub(crate) fn subscribe(run: &Run, index: u32) {
     let mode = run.with(|inner| inner.config.sockets);
     match mode {
         SocketsMode::None => {}
-        SocketsMode::PerDevice => open_device_socket(run, index),
+        SocketsMode::PerDevice => {
+            let slot = Slot::Device(index);
+            let options =
+                run.with(|inner| SocketOptions::phone(reconnect(inner), seed(inner, slot)));
+            let socket = new_socket(run, slot, options);
+            run.with(|inner| {
+                let id = inner.devices[index as usize]
+                    .id()
+                    .unwrap_or_default()
+                    .to_owned();
+                socket.subscribe(SubKey::Device(index), &id, "update");
+                inner.sockets.start(slot, socket);
+            });
+        }
         SocketsMode::Shared => run.with(|inner| {
-            let k = shared_socket_of(inner, index);
-            inner.devices[index as usize].subscription =
-                Subscription::Connecting { since_ms: now_ms() };
-            if inner.shared.get(k).is_some_and(|s| s.joined) {
-                send_shared_doc(inner, k, index);
+            let slot = Slot::Shared(shared_socket_of(inner, index));
+            let id = inner.devices[index as usize].id().unwrap_or_default();
+            if let Some(socket) = inner.sockets.get(&slot) {
+                socket.subscribe(SubKey::Device(index), id, "update");
             }
         }),
     }
 }
 
-fn subscription_doc(reference: Value, id: &str) -> Frame {
-    Frame::doc(
-        reference,
-        graphql::AWAIT_SIGNAL,
-        json!({ "id": id, "signal": "update" }),
-    )
-}
-
-/// A subscription went live at `now`: ends the device's gap, if it had one.
-fn went_live(metrics: &mut RunMetrics, device: &mut Device, sub_id: &str, now: f64) {
-    if let Subscription::Requested { since_ms } = device.subscription {
-        metrics.ws_subscribed.record_ms(now - since_ms);
-    }
-    if let Some(since) = device.gap_since.take() {
-        metrics.subscription_gap.record_ms(now - since);
-    }
-    device.reconnect_attempt = 0;
-    device.subscription = Subscription::Live(sub_id.to_owned());
-}
-
-/// The node refused a subscription: the sentant is gone (`invalid_signal`
-/// for an id it does not know), or something else is wrong.
-fn refused(
-    metrics: &mut RunMetrics,
-    device: &mut Device,
-    index: u32,
-    response: &Value,
-) -> Option<Effect> {
-    let why = format!("subscription refused: {response}");
-    metrics.record_error("ws_subscribe", &why);
-    device.subscription = Subscription::Failed(why);
-    response
-        .to_string()
-        .contains("invalid_signal")
-        .then_some(Effect::Vanished(index))
-}
-
-/// The socket of a device (or a shared one) dropped at `now`: the device
-/// starts its gap and waits for the socket to come back.
-fn dropped(device: &mut Device, now: f64) {
-    if device.is_live() {
-        device.gap_since.get_or_insert(now);
-        device.subscription = Subscription::Dropped;
-    }
-}
-
-/// Opens device `index`'s own websocket, as every phone does.
-pub(crate) fn open_device_socket(run: &Run, index: u32) {
-    let weak = run.weak();
-    let handler: Rc<dyn Fn(SocketEvent)> = Rc::new(move |event| {
-        if let Some(run) = Run::from_weak(&weak) {
-            let effects = run.with(|inner| on_device_socket(inner, index, event));
-            carry_out(&run, effects);
+/// Ends device `index`'s subscription (its sentant is gone): its own
+/// socket is closed, its place on a shared one given up.
+pub(crate) fn unsubscribe(inner: &mut Inner, index: u32) {
+    match inner.config.sockets {
+        SocketsMode::None => {}
+        SocketsMode::PerDevice => {
+            inner.sockets.remove(&Slot::Device(index));
         }
-    });
-    let url = run.with(|inner| websocket_url(&inner.node));
-    let since_ms = now_ms();
-    let opened = PhxSocket::open(&url, handler);
-    run.with(|inner| {
-        let device = &mut inner.devices[index as usize];
-        inner.sockets_live -= u64::from(device.close_socket());
-        match opened {
-            Ok(socket) => {
-                device.socket = Some(socket);
-                device.subscription = Subscription::Connecting { since_ms };
-            }
-            Err(why) => {
-                inner.metrics.record_error("ws_open", &why);
-                device.subscription = Subscription::Failed(why);
-            }
-        }
-        inner.metrics.set_sockets(inner.sockets_live);
-    });
-}
-
-/// A phone's socket: join ok = "connected" → send the doc, then `update {}`.
-fn on_device_socket(inner: &mut Inner, index: u32, event: SocketEvent) -> Vec<Effect> {
-    let now = now_ms();
-    let wants = wants_sockets(inner);
-    let Inner {
-        devices,
-        metrics,
-        sockets_live,
-        ..
-    } = inner;
-    let device = &mut devices[index as usize];
-    let mut effects = Vec::new();
-    match event {
-        SocketEvent::Open => {
-            if let Subscription::Connecting { since_ms } = device.subscription {
-                metrics.ws_connect.record_ms(now - since_ms);
-            }
-            device.socket_open = true;
-            *sockets_live += 1;
-            metrics.set_sockets(*sockets_live);
-            if let Some(socket) = &device.socket {
-                socket.send(&Frame::join_control(json!(0)));
-            }
-        }
-        SocketEvent::Frame(frame) => match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                if let Some(sub_id) = response.get("subscriptionId").and_then(Value::as_str) {
-                    went_live(metrics, device, sub_id, now);
-                } else if status != "ok" {
-                    effects.extend(refused(metrics, device, index, response));
-                } else if let Subscription::Connecting { since_ms } = device.subscription {
-                    metrics.ws_joined.record_ms(now - since_ms);
-                    let id = device.id().unwrap_or_default().to_owned();
-                    if let Some(socket) = &device.socket {
-                        socket.send(&subscription_doc(json!(0), &id));
-                    }
-                    device.subscription = Subscription::Requested { since_ms: now };
-                    effects.push(Effect::UpdateOnConnect(id));
-                }
-            }
-            Incoming::Data { result, .. } => {
-                device::receive_signal(metrics, device, index, result, now)
-            }
-            _ => {}
-        },
-        SocketEvent::Malformed(err) => metrics.record_error("ws_malformed", &err.to_string()),
-        SocketEvent::Closed { code, reason, .. } => {
-            if std::mem::take(&mut device.socket_open) {
-                *sockets_live = sockets_live.saturating_sub(1);
-                metrics.set_sockets(*sockets_live);
-            }
-            metrics.record_error(
-                "ws_closed",
-                &format!("socket closed (code {code}) {reason}"),
-            );
-            if wants && device.is_live() {
-                dropped(device, now);
-                device.reconnect_attempt += 1;
-                effects.push(Effect::Reconnect {
-                    index,
-                    delay_ms: backoff_ms(device.reconnect_attempt),
-                });
-            } else {
-                device.subscription = Subscription::Failed(format!("socket closed (code {code})"));
+        SocketsMode::Shared => {
+            let slot = Slot::Shared(shared_socket_of(inner, index));
+            if let Some(socket) = inner.sockets.get(&slot) {
+                socket.unsubscribe(&SubKey::Device(index));
             }
         }
     }
-    effects
-}
-
-/// Reopens device `index`'s socket after `delay_ms`, if it still needs it.
-async fn reconnect(run: Run, index: u32, delay_ms: u32) {
-    TimeoutFuture::new(delay_ms).await;
-    let go = run.with(|inner| {
-        let go = wants_sockets(inner)
-            && inner.devices[index as usize].is_live()
-            && inner.devices[index as usize].subscription == Subscription::Dropped;
-        if go {
-            inner.metrics.reconnects += 1;
-        }
-        go
-    });
-    if go {
-        open_device_socket(&run, index);
-    }
+    inner.metrics.set_sockets(inner.sockets.live() as u64);
 }
 
 /// The shared socket that carries device `index`'s subscription.
 fn shared_socket_of(inner: &Inner, index: u32) -> usize {
-    index as usize % inner.shared.len().max(1)
+    let count = inner
+        .devices
+        .len()
+        .div_ceil(super::SUBSCRIPTIONS_PER_SHARED_SOCKET)
+        .max(1);
+    index as usize % count
 }
 
-/// Opens shared socket `k` (`shared` mode) and keeps it in the run.
+/// Opens shared socket `k` (`shared` mode).
 pub(crate) fn open_shared_socket(run: &Run, k: usize) {
-    let weak = run.weak();
-    let handler: Rc<dyn Fn(SocketEvent)> = Rc::new(move |event| {
-        if let Some(run) = Run::from_weak(&weak) {
-            let effects = run.with(|inner| on_shared_socket(inner, k, event));
-            carry_out(&run, effects);
-        }
-    });
-    let url = run.with(|inner| websocket_url(&inner.node));
-    let opened = PhxSocket::open(&url, handler);
+    let slot = Slot::Shared(k);
+    let options = run.with(|inner| SocketOptions::shared(reconnect(inner), seed(inner, slot)));
+    let socket = new_socket(run, slot, options);
     run.with(|inner| {
-        if inner.shared.len() <= k {
-            inner.shared.resize_with(k + 1, SharedSocket::default);
-        }
-        let shared = &mut inner.shared[k];
-        if std::mem::take(&mut shared.open) {
-            inner.sockets_live = inner.sockets_live.saturating_sub(1);
-        }
-        shared.joined = false;
-        shared.refs.clear();
-        match opened {
-            Ok(socket) => shared.socket = Some(socket),
-            Err(why) => inner.metrics.record_error("ws_open", &why),
-        }
+        inner.sockets.start(slot, socket);
     });
 }
 
-fn send_shared_doc(inner: &mut Inner, k: usize, index: u32) {
-    let shared = &mut inner.shared[k];
-    // Refs from 1: "0" is the join's.
-    shared.next_ref += 1;
-    let reference = shared.next_ref.to_string();
-    let device = &mut inner.devices[index as usize];
-    let id = device.id().unwrap_or_default();
-    let sent = shared
-        .socket
-        .as_ref()
-        .is_some_and(|s| s.send(&subscription_doc(json!(reference), id)));
-    if sent {
-        shared.refs.insert(reference, index);
-        device.subscription = Subscription::Requested { since_ms: now_ms() };
-    } else {
-        device.subscription = Subscription::Failed("shared socket not open".into());
-    }
+/// Opens a projector socket in `slot` subscribed to `sentant`'s `signal`.
+pub(crate) fn open_projector_socket(run: &Run, slot: usize, sentant: &str, signal: &str) {
+    let place = Slot::Projector(slot);
+    let options = run.with(|inner| SocketOptions::phone(reconnect(inner), seed(inner, place)));
+    let socket = new_socket(run, place, options);
+    socket.subscribe(SubKey::Projector(slot), sentant, signal);
+    run.with(|inner| {
+        inner.sockets.start(place, socket);
+    });
 }
 
-/// A shared socket: many `doc` frames, replies matched by ref, pushes routed
-/// by subscription id.
-fn on_shared_socket(inner: &mut Inner, k: usize, event: SocketEvent) -> Vec<Effect> {
+/// Whether device `index`'s subscription is live now.
+pub(crate) fn is_subscribed(inner: &Inner, index: u32) -> bool {
+    let slot = match inner.config.sockets {
+        SocketsMode::None => return false,
+        SocketsMode::PerDevice => Slot::Device(index),
+        SocketsMode::Shared => Slot::Shared(shared_socket_of(inner, index)),
+    };
+    inner.sockets.get(&slot).is_some_and(|socket| {
+        socket.with_machine(|m| {
+            matches!(
+                m.subscription(&SubKey::Device(index)),
+                Some(r2_core::subscription::SubState::Live { .. })
+            )
+        })
+    })
+}
+
+/// Whether a subscribed device still waits for the signal of a value it sent.
+pub(crate) fn any_awaits_signal(inner: &Inner) -> bool {
+    inner
+        .devices
+        .iter()
+        .enumerate()
+        .any(|(i, d)| d.awaits_signal() && is_subscribed(inner, i as u32))
+}
+
+/// What one socket effect means for the run.
+fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<FollowUp> {
     let now = now_ms();
-    let mut effects = Vec::new();
-    match event {
-        SocketEvent::Open => {
-            inner.shared[k].open = true;
-            inner.sockets_live += 1;
-            inner.metrics.set_sockets(inner.sockets_live);
-            if let Some(socket) = &inner.shared[k].socket {
-                socket.send(&Frame::join_control(json!("0")));
+    let mut follow_ups = Vec::new();
+    let metrics = &mut inner.metrics;
+    match effect {
+        Effect::Opened { after_ms } => {
+            metrics.ws_connect.record_ms(after_ms);
+            metrics.set_sockets(inner.sockets.live() as u64);
+        }
+        Effect::Joined { after_ms } => metrics.ws_joined.record_ms(after_ms),
+        Effect::JoinRefused(why) => metrics.record_error("ws_join", &why),
+        Effect::Connected(SubKey::Device(index)) => {
+            // A phone sends `update` on "connected"; on a shared socket, once live.
+            if let (Slot::Device(_), Some(id)) = (slot, inner.devices[index as usize].id()) {
+                follow_ups.push(FollowUp::UpdateOnConnect(id.to_owned()));
             }
         }
-        SocketEvent::Frame(frame) => match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                let reference = match &frame.reference {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                if reference == "0" {
-                    if status == "ok" {
-                        inner.shared[k].joined = true;
-                        inner.shared[k].attempt = 0;
-                        let n = inner.shared.len();
-                        let waiting: Vec<u32> = (0..inner.devices.len() as u32)
-                            .filter(|&i| i as usize % n == k)
-                            .filter(|&i| {
-                                let d = &inner.devices[i as usize];
-                                d.is_live()
-                                    && matches!(
-                                        d.subscription,
-                                        Subscription::Connecting { .. } | Subscription::Dropped
-                                    )
-                            })
-                            .collect();
-                        for index in waiting {
-                            send_shared_doc(inner, k, index);
-                        }
-                    } else {
-                        inner.metrics.record_error("ws_join", &response.to_string());
-                    }
-                    return effects;
-                }
-                let Some(index) = inner.shared[k].refs.remove(&reference) else {
-                    return effects;
-                };
-                let device = &mut inner.devices[index as usize];
-                match response.get("subscriptionId").and_then(Value::as_str) {
-                    Some(sub_id) if status == "ok" => {
-                        went_live(&mut inner.metrics, device, sub_id, now);
-                        inner.routes.insert(sub_id.to_owned(), index);
-                        // As a phone does on "connected": fetch the current value.
-                        effects
-                            .extend(device.id().map(|id| Effect::UpdateOnConnect(id.to_owned())));
-                    }
-                    _ => effects.extend(refused(&mut inner.metrics, device, index, response)),
-                }
+        Effect::Connected(SubKey::Projector(p)) => {
+            follow_ups.extend(projector::connected(inner, p).map(FollowUp::UpdateOnConnect))
+        }
+        Effect::Live {
+            key: SubKey::Device(index),
+            after_ms,
+            gap_ms,
+            ..
+        } => {
+            metrics.ws_subscribed.record_ms(after_ms);
+            let device = &mut inner.devices[index as usize];
+            // A gap from a drop (the machine's) or from the sentant vanishing (the device's).
+            let vanished_gap = device.gap_since.take().map(|since| now - since);
+            if let Some(gap) = gap_ms.or(vanished_gap) {
+                metrics.subscription_gap.record_ms(gap);
             }
-            Incoming::Data {
-                subscription_id,
-                result,
-            } => {
-                if let Some(&index) = inner.routes.get(subscription_id) {
-                    let device = &mut inner.devices[index as usize];
-                    device::receive_signal(&mut inner.metrics, device, index, result, now);
-                }
-            }
-            _ => {}
-        },
-        SocketEvent::Malformed(err) => inner.metrics.record_error("ws_malformed", &err.to_string()),
-        SocketEvent::Closed { code, reason, .. } => {
-            if std::mem::take(&mut inner.shared[k].open) {
-                inner.sockets_live = inner.sockets_live.saturating_sub(1);
-                inner.metrics.set_sockets(inner.sockets_live);
-            }
-            inner.metrics.record_error(
-                "ws_closed",
-                &format!("shared socket closed (code {code}) {reason}"),
-            );
-            inner.shared[k].joined = false;
-            let n = inner.shared.len();
-            inner.routes.retain(|_, index| *index as usize % n != k);
-            for (i, device) in inner.devices.iter_mut().enumerate() {
-                if i % n == k {
-                    dropped(device, now);
-                }
-            }
-            if wants_sockets(inner) {
-                inner.shared[k].attempt += 1;
-                effects.push(Effect::ReconnectShared {
-                    k,
-                    delay_ms: backoff_ms(inner.shared[k].attempt),
-                });
+            if let (Slot::Shared(_), Some(id)) = (slot, device.id()) {
+                follow_ups.push(FollowUp::UpdateOnConnect(id.to_owned()));
             }
         }
+        Effect::Live {
+            key: SubKey::Projector(p),
+            ..
+        } => projector::settled(inner, p),
+        Effect::Refused {
+            key: SubKey::Device(index),
+            error,
+        } => {
+            metrics.record_error("ws_subscribe", &format!("subscription refused: {error}"));
+            if error.is_gone() {
+                follow_ups.push(FollowUp::Vanished(index));
+            }
+        }
+        Effect::Refused {
+            key: SubKey::Projector(p),
+            error,
+        } => {
+            metrics.record_error("projector_subscribe", &error.to_string());
+            projector::settled(inner, p);
+        }
+        Effect::Signal {
+            key: SubKey::Device(index),
+            signal,
+        } => {
+            let device: &mut Device = &mut inner.devices[index as usize];
+            device::receive_signal(metrics, device, index, &signal, now);
+        }
+        Effect::Signal {
+            key: SubKey::Projector(p),
+            signal,
+        } => projector::signal(inner, p, &signal, now),
+        Effect::Dropped { code, .. } => {
+            metrics.set_sockets(inner.sockets.live() as u64);
+            let what = match slot {
+                Slot::Device(_) => "socket",
+                Slot::Shared(_) => "shared socket",
+                Slot::Projector(p) => {
+                    projector::settled(inner, p);
+                    "projector socket"
+                }
+            };
+            inner
+                .metrics
+                .record_error("ws_closed", &format!("{what} closed (code {code})"));
+        }
+        Effect::Reconnecting { .. } => metrics.reconnects += 1,
+        Effect::Malformed(why) => metrics.record_error("ws_malformed", &why),
+        Effect::Open | Effect::Send(_) | Effect::Close | Effect::Timer { .. } => {}
     }
-    effects
-}
-
-/// Reopens shared socket `k` after `delay_ms`, if the run still wants it.
-async fn reconnect_shared(run: Run, k: usize, delay_ms: u32) {
-    TimeoutFuture::new(delay_ms).await;
-    let go = run.with(|inner| {
-        let go = wants_sockets(inner);
-        if go {
-            inner.metrics.reconnects += 1;
-        }
-        go
-    });
-    if go {
-        open_shared_socket(&run, k);
-    }
+    follow_ups
 }
 
 /// Closes every socket of the run on purpose (no reconnect follows).
 pub(crate) fn close_all(inner: &mut Inner) {
-    let mut closed = 0;
-    for device in inner.devices.iter_mut() {
-        closed += u64::from(device.close_socket());
-    }
-    for shared in inner.shared.iter_mut() {
-        shared.socket = None;
-        shared.joined = false;
-        closed += u64::from(std::mem::take(&mut shared.open));
-    }
-    inner.routes.clear();
-    closed += super::projector::close_all(&mut inner.projectors);
-    inner.sockets_live = inner.sockets_live.saturating_sub(closed);
-    inner.metrics.set_sockets(inner.sockets_live);
-}
-
-/// A heartbeat on every open socket of the run.
-pub(crate) fn heartbeat_all(inner: &Inner) {
-    let frame = Frame::heartbeat(json!(0));
-    let devices = inner.devices.iter().filter_map(Device::socket);
-    for socket in devices.chain(inner.shared.iter().filter_map(|s| s.socket.as_ref())) {
-        socket.send(&frame);
-    }
+    inner.sockets.close_all();
+    projector::forget_sockets(&mut inner.projectors);
+    inner.metrics.set_sockets(0);
 }

@@ -17,15 +17,12 @@
 //! The UI reads a [`Snapshot`] a few times a second.
 
 pub mod device;
-pub mod http;
 mod link;
 pub mod probe;
 mod projector;
 mod schedule;
-pub mod socket;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
@@ -36,14 +33,14 @@ use r2_core::graphql::SentantRef;
 use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
 use r2_core::names::RunNames;
 use r2_core::scenario::Trace;
+use r2_core::subscription::Reconnect;
 use r2_core::summary::{RunFacts, Summary};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
+use crate::net::Client;
 use device::Device;
-use http::GraphqlHttp;
 use schedule::Scheduler;
-use socket::PhxSocket;
 
 /// How many subscriptions one socket carries in `shared` mode.
 pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: usize = 250;
@@ -56,8 +53,6 @@ const DELETE_ATTEMPTS: u32 = 12;
 const PROBE_ATTEMPTS: u32 = 3;
 /// The pause before the n-th retry of first contact, times n (ms).
 const PROBE_RETRY_MS: u32 = 300;
-/// The heartbeat period of the real clients.
-const HEARTBEAT_MS: u32 = 30_000;
 /// The hiccup meter's period.
 const HICCUP_MS: u32 = 10;
 /// Seconds of 1-second buckets the live charts show.
@@ -161,18 +156,16 @@ pub(crate) struct Inner {
     /// The recorded motion the `replay` scenario plays (the built-in one if none).
     pub(crate) trace: Option<Arc<Trace>>,
     pub(crate) node: String,
-    pub(crate) http: GraphqlHttp,
+    pub(crate) http: Client,
     pub(crate) names: RunNames,
     pub(crate) phase: Phase,
     pub(crate) devices: Vec<Device>,
-    pub(crate) shared: Vec<SharedSocket>,
+    /// Every websocket of the run; the live count is computed from them.
+    pub(crate) sockets: link::RunSockets,
     pub(crate) projectors: projector::Projectors,
-    /// Subscription id → device index (`shared` mode).
-    pub(crate) routes: HashMap<String, u32>,
     pub(crate) metrics: RunMetrics,
     pub(crate) scheduler: Scheduler,
     pub(crate) fetch_in_flight: u32,
-    pub(crate) sockets_live: u64,
     /// Bumped at every phase change, so tasks of an older phase stop.
     pub(crate) generation: u64,
     pub(crate) summary: Option<Rc<Summary>>,
@@ -195,21 +188,6 @@ impl Inner {
     }
 }
 
-/// A socket carrying many devices' subscriptions (`shared` mode).
-#[derive(Default)]
-pub(crate) struct SharedSocket {
-    pub(crate) socket: Option<PhxSocket>,
-    /// Whether the socket has opened (and so counts as live).
-    pub(crate) open: bool,
-    /// Whether the control topic is joined (docs can be sent).
-    pub(crate) joined: bool,
-    /// `doc` ref → device index, until the reply names the subscription.
-    pub(crate) refs: HashMap<String, u32>,
-    pub(crate) next_ref: u64,
-    /// Reconnects tried since the socket last dropped.
-    pub(crate) attempt: u32,
-}
-
 impl Run {
     /// A run of `config` against the node at `node` (an `http(s)://` origin),
     /// naming its devices with `names`; `trace` is the motion `replay` plays.
@@ -218,19 +196,17 @@ impl Run {
             .map(|i| Device::new(names.device_name(i)))
             .collect();
         let inner = Inner {
-            http: GraphqlHttp::new(&node, config.timeout_ms),
+            http: Client::new(&node, Some(config.timeout_ms)),
             trace,
             node,
             names,
             phase: Phase::Creating,
             devices,
-            shared: Vec::new(),
+            sockets: Default::default(),
             projectors: Default::default(),
-            routes: HashMap::new(),
             metrics: RunMetrics::new(now_ms(), config.devices),
             scheduler: Scheduler::default(),
             fetch_in_flight: 0,
-            sockets_live: 0,
             generation: 0,
             summary: None,
             leftovers: Vec::new(),
@@ -301,7 +277,10 @@ impl Run {
         let failed = loop {
             attempt += 1;
             let result = probe::probe(&http, &node).await;
-            let retry = result.as_ref().err().and_then(probe::FirstContact::retryable_kind);
+            let retry = result
+                .as_ref()
+                .err()
+                .and_then(probe::FirstContact::retryable_kind);
             if let (Some(kind), Err(contact)) = (&retry, &result) {
                 self.with(|inner| inner.metrics.record_error(kind, &contact.to_string()));
             }
@@ -324,7 +303,6 @@ impl Run {
             }
         }
         spawn_local(hiccup_meter(self.clone(), generation));
-        spawn_local(heartbeats(self.weak()));
         let interval_ms = (1000.0 / rate.max(0.001)).max(0.0);
         let first = now_ms();
         for index in 0..count {
@@ -412,7 +390,7 @@ impl Run {
         let deadline = now_ms() + DRAIN_MS;
         while self.is_current(generation)
             && now_ms() < deadline
-            && self.with(|i| i.fetch_in_flight > 0 || i.devices.iter().any(Device::awaits_signal))
+            && self.with(|i| i.fetch_in_flight > 0 || link::any_awaits_signal(i))
         {
             TimeoutFuture::new(20).await;
         }
@@ -512,7 +490,7 @@ impl Run {
             live: count(Device::is_live),
             failed: count(Device::is_failed),
             deleted: count(Device::is_deleted),
-            sockets_live: inner.sockets_live as u32,
+            sockets_live: inner.sockets.live() as u32,
             sends_ok: inner.metrics.sends_ok,
             sends_failed: inner.metrics.sends_failed,
             signals: inner.metrics.signals_received,
@@ -579,7 +557,7 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
         for attempt in 1..=DELETE_ATTEMPTS {
             match device::unload(&run, &id)
                 .await
-                .map_err(|e| device::gone(&e).then_some(()).ok_or(e))
+                .map_err(|e| e.is_gone().then_some(()).ok_or(e))
             {
                 // Unloaded, or the node no longer knows the id (it restarted,
                 // or someone else unloaded it): either way it is gone.
@@ -595,7 +573,7 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
                         inner.devices[index as usize].mark_delete_failed(err.to_string())
                     });
                 }
-                Err(_) => TimeoutFuture::new(link::backoff_ms(attempt)).await,
+                Err(_) => TimeoutFuture::new(Reconnect::backoff_ms(attempt) as u32).await,
             }
         }
     }
@@ -609,25 +587,5 @@ async fn hiccup_meter(run: Run, generation: u64) {
         TimeoutFuture::new(HICCUP_MS).await;
         let late = now_ms() - before - HICCUP_MS as f64;
         run.with(|inner| inner.metrics.record_scheduler_lag(late.max(0.0)));
-    }
-}
-
-/// Sends a heartbeat on every open socket every 30 s while the run exists and has sockets.
-async fn heartbeats(run: Weak<RefCell<Inner>>) {
-    loop {
-        TimeoutFuture::new(HEARTBEAT_MS).await;
-        let Some(run) = Run::from_weak(&run) else {
-            return;
-        };
-        let alive = run.with(|inner| {
-            if matches!(inner.phase, Phase::Deleting | Phase::Deleted) {
-                return false;
-            }
-            link::heartbeat_all(inner);
-            true
-        });
-        if !alive {
-            return;
-        }
     }
 }

@@ -8,13 +8,10 @@
 //! through (then only CORS blocked the real one), and the scheme.
 
 use r2_core::graphql;
-use serde_json::json;
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{RequestInit, RequestMode};
+use r2_core::webapp::{Fields, Request};
 
-use super::http::{GraphqlHttp, HttpError};
 use crate::browser::{now_ms, origin};
+use crate::net::{Client, NetError};
 
 /// A failure slower than this (ms) is an address that does not answer at all.
 const UNREACHABLE_AFTER_MS: f64 = 3000.0;
@@ -68,10 +65,13 @@ impl FirstContact {
 }
 
 /// Asks the node for its sentants once; `Ok` when it answered as a Reality2 node does.
-pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
+pub async fn probe(http: &Client, node: &str) -> Result<(), FirstContact> {
     let started = now_ms();
     let node = node.trim_end_matches('/').to_owned();
-    match http.request(graphql::SENTANT_ALL, &json!({})).await {
+    let all = Request::SentantAll {
+        fields: Fields::Short,
+    };
+    match http.request(&all).await {
         Ok(response) => match graphql::sentant_list(&response) {
             Ok(_) => Ok(()),
             Err(err) => Err(FirstContact::NotReality2 {
@@ -80,34 +80,34 @@ pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
             }),
         },
         // A GraphQL error message is still a GraphQL answer: a node.
-        Err(HttpError::Graphql(_)) => Ok(()),
-        Err(HttpError::Protocol(err)) => Err(FirstContact::NotReality2 {
+        Err(NetError::Node(_)) => Ok(()),
+        Err(NetError::NotReality2(err)) => Err(FirstContact::NotReality2 {
             node,
             detail: err.to_string(),
         }),
-        Err(HttpError::Status { status, excerpt }) if (400..500).contains(&status) => {
+        Err(NetError::Status { status, excerpt }) if (400..500).contains(&status) => {
             Err(FirstContact::NotReality2 {
                 node,
                 detail: format!("HTTP {status}: {excerpt}"),
             })
         }
-        Err(HttpError::Status { status, excerpt }) => Err(FirstContact::ServerError {
+        Err(NetError::Status { status, excerpt }) => Err(FirstContact::ServerError {
             node,
             status,
             excerpt,
         }),
-        Err(HttpError::Timeout(ms)) => Err(FirstContact::Timeout {
+        Err(NetError::Timeout(ms)) => Err(FirstContact::Timeout {
             node,
             timeout_s: f64::from(ms) / 1000.0,
         }),
-        Err(HttpError::Network(_)) => {
+        Err(NetError::Network(_)) => {
             let elapsed = now_ms() - started;
             if elapsed > UNREACHABLE_AFTER_MS {
                 Err(FirstContact::Unreachable {
                     node,
                     after_s: elapsed / 1000.0,
                 })
-            } else if node != origin() && opaque_request_gets_through(http.url()).await {
+            } else if node != origin() && http.opaque_request_gets_through().await {
                 Err(FirstContact::Cors { node })
             } else if node.starts_with("https://") {
                 Err(FirstContact::RefusedOrCertificate { node })
@@ -116,19 +116,4 @@ pub async fn probe(http: &GraphqlHttp, node: &str) -> Result<(), FirstContact> {
             }
         }
     }
-}
-
-/// Whether a `no-cors` request to `url` gets any answer (opaque, unreadable):
-/// then the server is there and only CORS stopped the readable request.
-async fn opaque_request_gets_through(url: &str) -> bool {
-    let Some(window) = web_sys::window() else {
-        return false;
-    };
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_mode(RequestMode::NoCors);
-    let promise = window.fetch_with_str_and_init(url, &init);
-    JsFuture::from(promise)
-        .await
-        .is_ok_and(|r: JsValue| !r.is_undefined())
 }

@@ -8,20 +8,16 @@
 //! value that device sent, it gives the projector's latency. `view` and
 //! `monitor` are unloaded at the end only if this run loaded them.
 
-use std::rc::Rc;
-
 use gloo_timers::future::TimeoutFuture;
 use r2_core::graphql::{self, SentantRef};
 use r2_core::metrics::Op;
-use r2_core::phoenix::{Frame, Incoming, CONTROL_TOPIC};
-use serde_json::{json, Value};
-use wasm_bindgen_futures::spawn_local;
+use r2_core::subscription::Signal;
+use r2_core::webapp::Request;
 
 use super::device::{self, request};
-use super::http::HttpError;
-use super::socket::{websocket_url, PhxSocket, SocketEvent};
-use super::{Inner, Run};
+use super::{link, Inner, Run};
 use crate::browser::now_ms;
+use crate::net::NetError;
 
 /// How long the projectors' subscriptions may take to set up (ms).
 const SETUP_MS: f64 = 10_000.0;
@@ -46,12 +42,11 @@ impl Role {
     }
 }
 
-/// One projector websocket.
+/// One projector websocket (the socket itself is in the run's
+/// [`link::RunSockets`], in slot `Projector(index)`).
 struct ProjectorSocket {
     role: Role,
     sentant: String,
-    socket: Option<PhxSocket>,
-    open: bool,
     /// Subscribed, or refused or closed: no longer being set up.
     settled: bool,
 }
@@ -67,9 +62,8 @@ pub(crate) struct Projectors {
 
 /// Loads `view` (as the projector page does) and finds or loads `monitor`,
 /// then opens every projector socket. Returns why it could not, if so.
-pub(crate) async fn start(run: &Run, viewers: u32) -> Result<(), HttpError> {
-    let all = request(run, Op::SentantAll, graphql::SENTANT_ALL, json!({})).await?;
-    let existing = graphql::sentant_list(&all)?;
+pub(crate) async fn start(run: &Run, viewers: u32) -> Result<(), NetError> {
+    let existing = device::sentant_all(run).await?;
     let had = |name: &str| existing.iter().find(|s| s.name == name).cloned();
     let view = match had("view") {
         // The projector page loads `view` every time: the node redefines it and keeps its id.
@@ -116,14 +110,8 @@ pub(crate) async fn start(run: &Run, viewers: u32) -> Result<(), HttpError> {
     Ok(())
 }
 
-async fn load(run: &Run, definition: &str) -> Result<SentantRef, HttpError> {
-    let loaded = request(
-        run,
-        Op::SentantLoad,
-        graphql::SENTANT_LOAD,
-        json!({ "definition": definition }),
-    )
-    .await?;
+async fn load(run: &Run, definition: &str) -> Result<SentantRef, NetError> {
+    let loaded = request(run, Op::SentantLoad, &Request::SentantLoad { definition }).await?;
     Ok(graphql::sentant_ref(&loaded, "sentantLoad")?)
 }
 
@@ -131,115 +119,53 @@ fn open(run: &Run, role: Role, sentant: String) {
     let slot = run.with(|inner| {
         inner.projectors.sockets.push(ProjectorSocket {
             role,
-            sentant,
-            socket: None,
-            open: false,
+            sentant: sentant.clone(),
             settled: false,
         });
         inner.projectors.sockets.len() - 1
     });
-    let weak = run.weak();
-    let handler: Rc<dyn Fn(SocketEvent)> = Rc::new(move |event| {
-        if let Some(run) = Run::from_weak(&weak) {
-            if let Some(id) = run.with(|inner| on_event(inner, slot, event)) {
-                // The device list page sends each device an `update` on connect.
-                spawn_local(device::send_update_on_connect(run.clone(), id));
-            }
-        }
-    });
-    let url = run.with(|inner| websocket_url(&inner.node));
-    match PhxSocket::open(&url, handler) {
-        Ok(socket) => run.with(|inner| inner.projectors.sockets[slot].socket = Some(socket)),
-        Err(why) => run.with(|inner| inner.metrics.record_error("ws_open", &why)),
+    link::open_projector_socket(run, slot, &sentant, role.signal());
+}
+
+/// Projector socket `slot` is "connected": the device list page sends its
+/// device an `update` (returned: the sentant to send it to).
+pub(crate) fn connected(inner: &Inner, slot: usize) -> Option<String> {
+    let ps = inner.projectors.sockets.get(slot)?;
+    matches!(ps.role, Role::Device(_)).then(|| ps.sentant.clone())
+}
+
+/// Projector socket `slot` is no longer being set up (subscribed, refused or closed).
+pub(crate) fn settled(inner: &mut Inner, slot: usize) {
+    if let Some(ps) = inner.projectors.sockets.get_mut(slot) {
+        ps.settled = true;
     }
 }
 
-/// Returns the device sentant to send `update` to once its socket is connected.
-fn on_event(inner: &mut Inner, slot: usize, event: SocketEvent) -> Option<String> {
-    let now = now_ms();
+/// A signal on projector socket `slot`: counted, and on `view`'s, matched to
+/// the value its device sent for the projector's latency.
+pub(crate) fn signal(inner: &mut Inner, slot: usize, signal: &Signal, now: f64) {
     let Inner {
         projectors,
         metrics,
-        sockets_live,
         devices,
         names,
         ..
     } = inner;
-    let ps = &mut projectors.sockets[slot];
-    match event {
-        SocketEvent::Open => {
-            ps.open = true;
-            *sockets_live += 1;
-            metrics.set_sockets(*sockets_live);
-            if let Some(socket) = &ps.socket {
-                socket.send(&Frame::join_control(json!(0)));
-            }
-        }
-        SocketEvent::Frame(frame) => match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                if status != "ok" {
-                    ps.settled = true;
-                    metrics.record_error("projector_subscribe", &response.to_string());
-                } else if response.get("subscriptionId").is_some() {
-                    ps.settled = true;
-                } else {
-                    // Joined: "connected" → the doc, and for the device list an `update`.
-                    let doc = Frame::doc(
-                        json!(0),
-                        graphql::AWAIT_SIGNAL,
-                        json!({ "id": ps.sentant, "signal": ps.role.signal() }),
-                    );
-                    if let Some(socket) = &ps.socket {
-                        socket.send(&doc);
-                    }
-                    if let Role::Device(_) = ps.role {
-                        return Some(ps.sentant.clone());
-                    }
-                }
-            }
-            Incoming::Data { result, .. } => {
-                metrics.projector_signals += 1;
-                if ps.role == Role::View {
-                    let parameters = result.pointer("/data/awaitSignal/parameters");
-                    let name = parameters
-                        .and_then(|p| p.get("name"))
-                        .and_then(Value::as_str);
-                    let value = parameters
-                        .and_then(|p| p.get("sensor"))
-                        .and_then(Value::as_i64);
-                    let index = name.and_then(|n| names.device_index(n));
-                    if let (Some(index), Some(value)) = (index, value) {
-                        if let Some(sent_ms) =
-                            devices.get(index as usize).and_then(|d| d.sent_at(value))
-                        {
-                            metrics.projector_latency.record_ms(now - sent_ms);
-                        }
-                    }
-                }
-            }
-            _ => {}
-        },
-        SocketEvent::Malformed(err) => metrics.record_error("ws_malformed", &err.to_string()),
-        SocketEvent::Closed { code, .. } => {
-            ps.settled = true;
-            if std::mem::take(&mut ps.open) {
-                *sockets_live = sockets_live.saturating_sub(1);
-                metrics.set_sockets(*sockets_live);
-            }
-            metrics.record_error(
-                "ws_closed",
-                &format!("projector socket closed (code {code})"),
-            );
+    metrics.projector_signals += 1;
+    if projectors.sockets.get(slot).map(|ps| ps.role) != Some(Role::View) {
+        return;
+    }
+    let index = signal.text("name").and_then(|n| names.device_index(n));
+    if let (Some(index), Some(value)) = (index, signal.sensor()) {
+        if let Some(sent_ms) = devices.get(index as usize).and_then(|d| d.sent_at(value)) {
+            metrics.projector_latency.record_ms(now - sent_ms);
         }
     }
-    None
 }
 
-/// Closes every projector socket on purpose; returns how many were open.
-pub(crate) fn close_all(projectors: &mut Projectors) -> u64 {
-    let open = projectors.sockets.iter().filter(|s| s.open).count() as u64;
+/// Forgets the projector sockets (the run closed them).
+pub(crate) fn forget_sockets(projectors: &mut Projectors) {
     projectors.sockets.clear();
-    open
 }
 
 /// Unloads `view` and `monitor` if this run loaded them.
@@ -255,7 +181,7 @@ pub(crate) async fn unload_own(run: &Run) {
     });
     for id in own {
         if let Err(err) = device::unload(run, &id).await {
-            if !device::gone(&err) {
+            if !err.is_gone() {
                 run.with(|inner| {
                     inner
                         .metrics

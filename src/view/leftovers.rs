@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use r2_core::graphql::{self, SentantRef};
 use r2_core::names::is_r2_stress_name;
-use serde_json::json;
+use r2_core::webapp::{Fields, Request};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::run::http::{GraphqlHttp, HttpError};
+use crate::net::{Client, NetError};
 
 #[derive(Properties, PartialEq)]
 pub struct LeftoversProps {
@@ -33,21 +33,27 @@ enum Listing {
 /// Request timeout for the leftovers panel's few requests (ms).
 const TIMEOUT_MS: u32 = 10_000;
 
-async fn find(node: &str, exclude: &[String]) -> Result<Vec<SentantRef>, HttpError> {
-    let http = GraphqlHttp::new(node, TIMEOUT_MS);
-    let all = http.request(graphql::SENTANT_ALL, &json!({})).await?;
+async fn find(node: &str, exclude: &[String]) -> Result<Vec<SentantRef>, NetError> {
+    let http = Client::new(node, Some(TIMEOUT_MS));
+    let all = http
+        .request(&Request::SentantAll {
+            fields: Fields::Short,
+        })
+        .await?;
     Ok(graphql::sentant_list(&all)?
         .into_iter()
-        .filter(|s| is_r2_stress_name(&s.name) && !exclude.iter().any(|p| s.name.starts_with(p.as_str())))
+        .filter(|s| {
+            is_r2_stress_name(&s.name) && !exclude.iter().any(|p| s.name.starts_with(p.as_str()))
+        })
         .collect())
 }
 
 /// Unloads each of `ids`; returns the ones that could not be unloaded, with why.
 async fn unload(node: &str, ids: Vec<String>) -> Vec<String> {
-    let http = GraphqlHttp::new(node, TIMEOUT_MS);
+    let http = Client::new(node, Some(TIMEOUT_MS));
     let mut failed = Vec::new();
     for id in ids {
-        if let Err(err) = http.request(graphql::SENTANT_UNLOAD, &json!({ "id": id })).await {
+        if let Err(err) = http.request(&Request::SentantUnload { id: &id }).await {
             failed.push(format!("{id}: {err}"));
         }
     }
@@ -77,7 +83,12 @@ pub fn leftovers(props: &LeftoversProps) -> Html {
         })
     };
     let delete = {
-        let (listing, selected, report, look) = (listing.clone(), selected.clone(), report.clone(), look.clone());
+        let (listing, selected, report, look) = (
+            listing.clone(),
+            selected.clone(),
+            report.clone(),
+            look.clone(),
+        );
         let node = props.node.to_string();
         Callback::from(move |_| {
             let ids: Vec<String> = selected.iter().cloned().collect();
@@ -89,7 +100,11 @@ pub fn leftovers(props: &LeftoversProps) -> Html {
                 report.set(Some(if failed.is_empty() {
                     format!("Deleted {count} leftover sentant(s).")
                 } else {
-                    format!("Could not delete {} of {count}: {}", failed.len(), failed.join("; "))
+                    format!(
+                        "Could not delete {} of {count}: {}",
+                        failed.len(),
+                        failed.join("; ")
+                    )
                 }));
                 look.emit(());
             });

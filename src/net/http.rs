@@ -1,0 +1,177 @@
+//! GraphQL over `fetch` (`gloo_net::http`), exactly as the IoT WebApp sends
+//! it: `POST /reality2`, headers `Content-Type: application/json` and
+//! `Accept: */*`, the body from [`r2_core::webapp::Request::body`].
+//!
+//! The WebApp never times a request out; a [`Client`] does only when given
+//! a timeout (an `AbortController` fired by a timer dropped as soon as the
+//! answer arrives). Every failure is a [`NetError`] whose
+//! [`NetError::kind`] is what the metrics count.
+
+use gloo_net::http::Request as Fetch;
+use gloo_timers::callback::Timeout;
+use r2_core::graphql::{self, GqlResponse, NodeError, ProtocolError};
+use r2_core::text::excerpt;
+use r2_core::webapp::Request;
+use wasm_bindgen::JsValue;
+use web_sys::AbortController;
+
+use crate::browser::js_error_text;
+
+/// Characters of an HTTP error page kept in [`NetError::Status`].
+const STATUS_EXCERPT: usize = 120;
+
+/// Why a GraphQL request did not give a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The browser could not reach the server at all: unreachable address,
+    /// refused connection, TLS certificate not accepted, or CORS.
+    #[error("network error: {0}")]
+    Network(String),
+    /// No answer within the timeout.
+    #[error("no answer within {0} ms")]
+    Timeout(u32),
+    /// The server answered with an HTTP error status.
+    #[error("HTTP {status}: {excerpt}")]
+    Status { status: u16, excerpt: String },
+    /// The answer was not a GraphQL response (not a Reality2 node?).
+    #[error(transparent)]
+    NotReality2(#[from] ProtocolError),
+    /// The node ran the document and answered with an error.
+    #[error("node error: {0}")]
+    Node(NodeError),
+}
+
+impl NetError {
+    /// The short kind under which the metrics count this error.
+    pub fn kind(&self) -> String {
+        match self {
+            NetError::Network(_) => "network".into(),
+            NetError::Timeout(_) => "timeout".into(),
+            NetError::Status { status, .. } => format!("http_{status}"),
+            NetError::NotReality2(_) => "not_graphql".into(),
+            NetError::Node(error) => format!("graphql_{error}"),
+        }
+    }
+
+    /// The node's error, when it gave one.
+    pub fn node_error(&self) -> Option<&NodeError> {
+        match self {
+            NetError::Node(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the node said it has no sentant with that id.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, NetError::Node(NodeError::Id))
+    }
+}
+
+/// A node's GraphQL endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    url: String,
+    timeout_ms: Option<u32>,
+}
+
+impl Client {
+    /// The endpoint of the node at `node` (e.g. `http://host:4006`); a
+    /// request taking longer than `timeout_ms` is abandoned (`None`: the
+    /// WebApp's way, never).
+    pub fn new(node: &str, timeout_ms: Option<u32>) -> Client {
+        Client {
+            url: format!("{}/reality2", node.trim_end_matches('/')),
+            timeout_ms,
+        }
+    }
+
+    /// The full URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `request`; an answer without data whose first error is the
+    /// node's is [`NetError::Node`].
+    pub async fn request(&self, request: &Request<'_>) -> Result<GqlResponse, NetError> {
+        let text = self.post(&request.body()).await?;
+        let response = graphql::parse_response(&text)?;
+        if response.data.is_null() {
+            if let Some(error) = response.node_error() {
+                return Err(NetError::Node(error));
+            }
+        }
+        Ok(response)
+    }
+
+    async fn post(&self, body: &str) -> Result<String, NetError> {
+        let network = |e: gloo_net::Error| NetError::Network(e.to_string());
+        let controller = match self.timeout_ms {
+            Some(_) => {
+                Some(AbortController::new().map_err(|e| NetError::Network(js_error_text(&e)))?)
+            }
+            None => None,
+        };
+        let fetch = Fetch::post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "*/*")
+            .abort_signal(controller.as_ref().map(|c| c.signal()).as_ref())
+            .body(body)
+            .map_err(network)?;
+        let _abort = match (self.timeout_ms, &controller) {
+            (Some(ms), Some(controller)) => {
+                let controller = controller.clone();
+                Some(Timeout::new(ms, move || controller.abort()))
+            }
+            _ => None,
+        };
+        let aborted = || controller.as_ref().is_some_and(|c| c.signal().aborted());
+        let failed = |e: gloo_net::Error| match self.timeout_ms {
+            Some(ms) if aborted() => NetError::Timeout(ms),
+            _ => network(e),
+        };
+        let response = fetch.send().await.map_err(failed)?;
+        let text = response.text().await.map_err(failed)?;
+        if !response.ok() {
+            return Err(NetError::Status {
+                status: response.status(),
+                excerpt: excerpt(&text, STATUS_EXCERPT),
+            });
+        }
+        Ok(text)
+    }
+
+    /// Sends `request` as a `keepalive` fetch, which the browser completes
+    /// even as the page goes away (`pagehide`). Best effort: nothing waits
+    /// for the answer. (`gloo-net`'s builder has no `keepalive`, and its
+    /// `send` only starts the fetch when awaited, which a page going away
+    /// may never do: this one calls `fetch` at once.)
+    pub fn post_as_page_goes(&self, request: &Request<'_>) {
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        if js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE).is_err() {
+            return;
+        }
+        init.set_body(&JsValue::from_str(&request.body()));
+        let Ok(fetch) = web_sys::Request::new_with_str_and_init(&self.url, &init) else {
+            return;
+        };
+        let headers = fetch.headers();
+        if headers.set("Content-Type", "application/json").is_err()
+            || headers.set("Accept", "*/*").is_err()
+        {
+            return;
+        }
+        if let Some(window) = web_sys::window() {
+            // The promise is dropped: the page is going away.
+            let _ = window.fetch_with_request(&fetch);
+        }
+    }
+
+    /// Whether a `no-cors` request to the endpoint gets any answer (opaque,
+    /// unreadable): then the server is there and only CORS stopped the
+    /// readable request.
+    pub async fn opaque_request_gets_through(&self) -> bool {
+        let fetch = Fetch::get(&self.url).mode(web_sys::RequestMode::NoCors);
+        fetch.send().await.is_ok()
+    }
+}
