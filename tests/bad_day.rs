@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}&autostart=1", node.url()))
+    page.goto(&format!("{}/stresstest/?{}&autostart=1", node.url(), r2_testkit::lean(query)))
         .await?;
     Ok(page)
 }

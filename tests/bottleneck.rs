@@ -17,7 +17,7 @@ async fn run(node: &TestNode, query: &str, cpu_slowdown: f64) -> Result<Value> {
     if cpu_slowdown > 1.0 {
         page.set_cpu_throttling(cpu_slowdown).await?;
     }
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+    page.goto(&format!("{}/stresstest/?{}", node.url(), r2_testkit::lean(query)))
         .await?;
     let summary = page.summary("deleted", RUN_TIMEOUT).await?;
     eprintln!("summary of ?{query} at {cpu_slowdown}x slowdown:\n{summary:#}");

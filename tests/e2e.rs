@@ -18,7 +18,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 async fn run_page(node: &TestNode, query: &str, phase: &str) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+    page.goto(&format!("{}/stresstest/?{}", node.url(), r2_testkit::lean(query)))
         .await?;
     let summary = page.summary(phase, RUN_TIMEOUT).await?;
     eprintln!("summary of ?{query}:\n{summary:#}");

@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Opens the page on `node` with `query` and returns it.
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+    page.goto(&format!("{}/stresstest/?{}", node.url(), r2_testkit::lean(query)))
         .await?;
     Ok(page)
 }

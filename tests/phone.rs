@@ -443,7 +443,7 @@ async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
     let url_text = "document.querySelector('#r2-join-url')?.textContent";
 
     // Opened via 127.0.0.1: phones cannot reach it, so the page asks.
-    page.goto(&format!("{}/stresstest/?devices=1", node.url()))
+    page.goto(&format!("{}/stresstest/?profile=lean&devices=1", node.url()))
         .await?;
     page.wait_for(
         "document.querySelector('#r2-join-missing') !== null",
@@ -455,7 +455,7 @@ async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
 
     // With the address `cargo xtask run` prints: the QR code and its URL.
     page.goto(&format!(
-        "{}/stresstest/?devices=1&phone=https%3A%2F%2F10.1.2.3%3A4005",
+        "{}/stresstest/?profile=lean&devices=1&phone=https%3A%2F%2F10.1.2.3%3A4005",
         node.url()
     ))
     .await?;
@@ -587,7 +587,7 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
     .await?;
     let (devices, seed, duration_s) = (10u32, 3u64, 12.0);
     page.goto(&format!(
-        "{}/stresstest/?devices={devices}&scenario=replay&seed={seed}&duration={duration_s}&trace=traces%2Fsample.json&autostart=1",
+        "{}/stresstest/?profile=lean&devices={devices}&scenario=replay&seed={seed}&duration={duration_s}&trace=traces%2Fsample.json&autostart=1",
         node.url()
     ))
     .await?;

@@ -25,7 +25,7 @@ async fn run_with_projector(node: &TestNode) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     page.goto(&format!(
-        "{}/stresstest/?devices=10&viewers=1&duration=4&scenario=rotate&autostart=1&keep=1",
+        "{}/stresstest/?profile=lean&devices=10&viewers=1&duration=4&scenario=rotate&autostart=1&keep=1",
         node.url()
     ))
     .await?;

@@ -33,7 +33,7 @@ async fn three_tabs_never_clash() -> Result<()> {
     }
     // Same seed, same settings, started together: only the tab tags tell them apart.
     let url = format!(
-        "{}/stresstest/?devices={DEVICES}&duration=4&join_rate=30&seed=3&autostart=1&keep=1",
+        "{}/stresstest/?profile=lean&devices={DEVICES}&duration=4&join_rate=30&seed=3&autostart=1&keep=1",
         node.url()
     );
     futures::future::try_join_all(pages.iter().map(|p| p.goto(&url))).await?;
@@ -102,7 +102,7 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
     for _ in 0..TABS {
         let page = browser.new_page().await?;
         page.goto(&format!(
-            "{}/stresstest/?devices=10&duration=3&scenario=rotate",
+            "{}/stresstest/?profile=lean&devices=10&duration=3&scenario=rotate",
             node.url()
         ))
         .await?;
@@ -163,7 +163,7 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     for browser in [&first, &second] {
         let page = browser.new_page().await?;
         page.goto(&format!(
-            "{}/stresstest/?devices=5&duration=3&scenario=rotate&fleet=t1",
+            "{}/stresstest/?profile=lean&devices=5&duration=3&scenario=rotate&fleet=t1",
             node.url()
         ))
         .await?;

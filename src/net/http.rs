@@ -140,6 +140,30 @@ impl Client {
         Ok(text)
     }
 
+    /// `GET url` (a page asset): its body's bytes (the text too when
+    /// `want_text`), or why it could not be had.
+    pub async fn get_asset(url: &str, want_text: bool) -> Result<(usize, Option<String>), NetError> {
+        let network = |e: gloo_net::Error| NetError::Network(e.to_string());
+        let response = Fetch::get(url).send().await.map_err(network)?;
+        if !response.ok() {
+            return Err(NetError::Status {
+                status: response.status(),
+                excerpt: String::new(),
+            });
+        }
+        if want_text {
+            let text = response.text().await.map_err(network)?;
+            Ok((text.len(), Some(text)))
+        } else {
+            Ok((response.binary().await.map_err(network)?.len(), None))
+        }
+    }
+
+    /// [`Client::get_asset`] of a body not kept: its size.
+    pub async fn get_asset_owned(url: String) -> Result<usize, NetError> {
+        Client::get_asset(&url, false).await.map(|(bytes, _)| bytes)
+    }
+
     /// Sends `request` as a `keepalive` fetch, which the browser completes
     /// even as the page goes away (`pagehide`). Best effort: nothing waits
     /// for the answer. (`gloo-net`'s builder has no `keepalive`, and its

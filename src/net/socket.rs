@@ -90,6 +90,12 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
         self.shared.call(|m, _| m.unsubscribe(key));
     }
 
+    /// The page holding the socket is frozen (navigated away from, kept in
+    /// the back/forward cache): see [`SocketMachine::freeze`].
+    pub fn freeze(&self) {
+        self.shared.call(|m, _| m.freeze());
+    }
+
     /// Closes the socket on purpose: no reconnect, no heartbeat.
     pub fn close(&self) {
         self.shared.call(|m, _| m.close());

@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
-use r2_core::graphql::{self, GqlResponse, SentantRef};
+use r2_core::graphql::{self, GqlResponse, NodeError, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
+use r2_core::profile::Profile;
 use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
 use r2_core::subscription::{Reconnect, Signal};
 use r2_core::webapp::{Fields, Request};
@@ -28,7 +29,8 @@ use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
 
 use super::link;
-use super::{Inner, Run, Tile};
+use super::webapp::{self, Pages};
+use super::{Inner, Phase, Run, Tile};
 use crate::browser::now_ms;
 use crate::net::NetError;
 
@@ -83,6 +85,8 @@ pub struct Device {
     pending: Option<PlannedSend>,
     recent: VecDeque<Sent>,
     last_value: Option<i64>,
+    /// Which WebApp page runs (profile `webapp`).
+    pub(crate) pages: Pages,
 }
 
 impl Device {
@@ -96,11 +100,22 @@ impl Device {
             pending: None,
             recent: VecDeque::with_capacity(RECENT_SENDS),
             last_value: None,
+            pages: Pages::None,
         }
     }
 
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub(crate) fn set_life(&mut self, life: Life) {
+        self.life = life;
+    }
+    /// The device's sentant, loaded by this run: ours from now on.
+    pub(crate) fn set_id(&mut self, id: String) {
+        self.id = Some(id);
     }
     pub fn is_waiting(&self) -> bool {
         self.life == Life::Waiting
@@ -218,6 +233,25 @@ pub(crate) async fn request(
     op: Op,
     request: &Request<'_>,
 ) -> Result<GqlResponse, NetError> {
+    request_with(run, op, request, |_| false).await
+}
+
+/// A lookup whose "no such sentant" (the node's `name` or `id` error with a
+/// null answer) is an ordinary answer, timed and not counted as an error.
+pub(crate) async fn lookup(run: &Run, op: Op, request: &Request<'_>) -> Result<GqlResponse, NetError> {
+    request_with(run, op, request, |err| {
+        matches!(err.node_error(), Some(NodeError::Name | NodeError::Id))
+    })
+    .await
+}
+
+/// [`request`], where errors that `absent` accepts are answers, not errors.
+async fn request_with(
+    run: &Run,
+    op: Op,
+    request: &Request<'_>,
+    absent: fn(&NetError) -> bool,
+) -> Result<GqlResponse, NetError> {
     let http = run.with(|inner| {
         inner.fetch_in_flight += 1;
         inner
@@ -235,6 +269,7 @@ pub(crate) async fn request(
             .set_fetch_queue(u64::from(inner.fetch_in_flight));
         match &result {
             Ok(_) => inner.metrics.record_http(op, elapsed),
+            Err(err) if absent(err) => inner.metrics.record_http(op, elapsed),
             Err(err) => inner
                 .metrics
                 .record_error(&err.kind(), &format!("{}: {err}", op.as_str())),
@@ -243,9 +278,32 @@ pub(crate) async fn request(
     result
 }
 
-/// Joins device `index` as a phone pressing "connect".
+/// Joins device `index` as its profile's client does.
 pub(crate) async fn join(run: Run, index: u32) {
-    load_and_subscribe(run, index, false).await;
+    match run.with(|inner| inner.config.profile) {
+        Profile::WebApp => webapp::join(run, index).await,
+        Profile::Lean | Profile::Seed => load_and_subscribe(run, index, false).await,
+    }
+}
+
+/// Device `index` can send now: while the scenarios run, its own starts
+/// (a phone sends from the moment its sensor card exists).
+pub(crate) fn became_live(run: &Run, index: u32) {
+    run.with(|inner| {
+        let Phase::Running { ends_ms, .. } = inner.phase else {
+            return;
+        };
+        let (kind, seed) = (inner.config.scenario, inner.config.seed);
+        let now = now_ms();
+        let device = &mut inner.devices[index as usize];
+        if device.planner.is_some() || !device.is_live() {
+            return;
+        }
+        device.plan(kind, seed, inner.trace.as_ref(), index, (now, ends_ms));
+        if let Some(at_ms) = device.next_send(ends_ms) {
+            inner.scheduler.push(at_ms, index);
+        }
+    });
 }
 
 /// Loads device `index`'s sentant (again, when `again`) and subscribes.
@@ -291,9 +349,14 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         inner.devices[index as usize].life = match got {
             Ok(_) => Life::Live,
             Err(err) => Life::Failed(err.to_string()),
+        };
+        if live && !again {
+            inner.metrics.wire.joins += 1;
+            inner.metrics.wire.join_posts += 3;
         }
     });
     if live {
+        became_live(&run, index);
         link::subscribe(&run, index);
     }
 }
@@ -365,6 +428,9 @@ async fn send_event(
         parameters: &parameters,
     };
     let sent_ms = now_ms();
+    if op == Op::Update {
+        run.with(|inner| inner.metrics.wire.updates_sent += 1);
+    }
     let result = request(&run, op, &send).await;
     let done_ms = now_ms();
     let is_gone = run.with(|inner| match result {

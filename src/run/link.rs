@@ -22,15 +22,40 @@ use r2_core::config::SocketsMode;
 use r2_core::subscription::{Effect, Reconnect, SocketOptions};
 
 use super::device::{self, Device};
+use super::webapp::{self, PageLoad};
 use super::{projector, Inner, Phase, Run};
 use crate::browser::now_ms;
 use crate::net::{websocket_url, Socket};
+
+/// What a WebApp page's set-up watches, each on its own socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Watch {
+    /// `monitor`'s `internal`: sentants created and deleted.
+    Monitor,
+    /// `view`'s `update`: every device's value, re-published.
+    View,
+}
+
+impl Watch {
+    fn signal(self) -> &'static str {
+        match self {
+            Watch::Monitor => "internal",
+            Watch::View => "update",
+        }
+    }
+}
+
+/// How long a node lets a silent websocket live (Phoenix's default): a
+/// frozen page's sockets end then.
+const IDLE_TIMEOUT_MS: u32 = 60_000;
 
 /// A socket's place in the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Slot {
     /// Device `index`'s own socket.
     Device(u32),
+    /// A WebApp page's set-up socket of device `index` (profile `webapp`).
+    Setup(u32, PageLoad, Watch),
     /// Shared socket `k`.
     Shared(usize),
     /// Projector socket `slot`.
@@ -42,6 +67,8 @@ pub(crate) enum Slot {
 pub(crate) enum SubKey {
     /// Device `index`'s `update`.
     Device(u32),
+    /// A WebApp page's set-up subscription of device `index`.
+    Setup(u32, PageLoad, Watch),
     /// Projector socket `slot`'s subscription.
     Projector(usize),
 }
@@ -55,6 +82,10 @@ pub(crate) enum FollowUp {
     UpdateOnConnect(String),
     /// Device `index`'s sentant is gone from the node.
     Vanished(u32),
+    /// A connect page's monitor callback: `sentantGet` of this new sentant.
+    MonitorCallback(String),
+    /// Projector page `viewer` saw this sentant (id) created: its card.
+    ProjectorCard(u32, String),
 }
 
 fn carry_out(run: &Run, follow_ups: Vec<FollowUp>) {
@@ -64,6 +95,10 @@ fn carry_out(run: &Run, follow_ups: Vec<FollowUp>) {
                 wasm_bindgen_futures::spawn_local(device::send_update_on_connect(run.clone(), id))
             }
             FollowUp::Vanished(index) => device::vanished(run, index),
+            FollowUp::MonitorCallback(id) => {
+                wasm_bindgen_futures::spawn_local(webapp::monitor_callback(run.clone(), id))
+            }
+            FollowUp::ProjectorCard(viewer, id) => projector::card(run, viewer, id),
         }
     }
 }
@@ -77,8 +112,8 @@ pub(crate) fn wants_sockets(inner: &Inner) -> bool {
 }
 
 /// The run's reconnect policy.
-fn reconnect(_inner: &Inner) -> Reconnect {
-    Reconnect::Phoenix
+fn reconnect(inner: &Inner) -> Reconnect {
+    inner.config.reconnect
 }
 
 /// A new socket for `slot` whose effects go to the run.
@@ -98,15 +133,72 @@ fn new_socket(run: &Run, slot: Slot, options: SocketOptions) -> Socket<SubKey> {
 fn seed(inner: &Inner, slot: Slot) -> u64 {
     let n = match slot {
         Slot::Device(i) => u64::from(i),
+        Slot::Setup(i, page, watch) => (3 << 32) | u64::from(i) << 2 | (page as u64) << 1 | watch as u64,
         Slot::Shared(k) => (1 << 32) | k as u64,
         Slot::Projector(p) => (2 << 32) | p as u64,
     };
     inner.config.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Opens (or takes a place on a shared socket for) a WebApp page's set-up
+/// subscription of device `index` to `sentant`.
+pub(crate) fn watch(run: &Run, index: u32, page: PageLoad, watch: Watch, sentant: &str) {
+    let key = SubKey::Setup(index, page, watch);
+    match run.with(|inner| inner.config.sockets_mode()) {
+        SocketsMode::None => {}
+        SocketsMode::PerDevice => {
+            let slot = Slot::Setup(index, page, watch);
+            let options =
+                run.with(|inner| SocketOptions::phone(reconnect(inner), seed(inner, slot)));
+            let socket = new_socket(run, slot, options);
+            socket.subscribe(key, sentant, watch.signal());
+            run.with(|inner| {
+                inner.sockets.start(slot, socket);
+            });
+        }
+        SocketsMode::Shared => run.with(|inner| {
+            let slot = Slot::Shared(shared_socket_of(inner, index));
+            if let Some(socket) = inner.sockets.get(&slot) {
+                socket.subscribe(key, sentant, watch.signal());
+            }
+        }),
+    }
+}
+
+/// Device `index`'s `page` was navigated away from: its set-up sockets
+/// freeze (open, silent) until the node's idle timeout closes them; on a
+/// shared socket their subscriptions end after that timeout.
+pub(crate) fn freeze_page(run: &Run, index: u32, page: PageLoad) {
+    let shared = run.with(|inner| {
+        for watch in [Watch::Monitor, Watch::View] {
+            if let Some(socket) = inner.sockets.get(&Slot::Setup(index, page, watch)) {
+                socket.freeze();
+            }
+        }
+        (inner.config.sockets_mode() == SocketsMode::Shared)
+            .then(|| Slot::Shared(shared_socket_of(inner, index)))
+    });
+    if let Some(slot) = shared {
+        let weak = run.weak();
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(IDLE_TIMEOUT_MS).await;
+            let Some(run) = Run::from_weak(&weak) else {
+                return;
+            };
+            run.with(|inner| {
+                if let Some(socket) = inner.sockets.get(&slot) {
+                    for watch in [Watch::Monitor, Watch::View] {
+                        socket.unsubscribe(&SubKey::Setup(index, page, watch));
+                    }
+                }
+            });
+        });
+    }
+}
+
 /// Starts device `index`'s subscription as the configured mode does it.
 pub(crate) fn subscribe(run: &Run, index: u32) {
-    let mode = run.with(|inner| inner.config.sockets);
+    let mode = run.with(|inner| inner.config.sockets_mode());
     match mode {
         SocketsMode::None => {}
         SocketsMode::PerDevice => {
@@ -136,7 +228,7 @@ pub(crate) fn subscribe(run: &Run, index: u32) {
 /// Ends device `index`'s subscription (its sentant is gone): its own
 /// socket is closed, its place on a shared one given up.
 pub(crate) fn unsubscribe(inner: &mut Inner, index: u32) {
-    match inner.config.sockets {
+    match inner.config.sockets_mode() {
         SocketsMode::None => {}
         SocketsMode::PerDevice => {
             inner.sockets.remove(&Slot::Device(index));
@@ -153,11 +245,7 @@ pub(crate) fn unsubscribe(inner: &mut Inner, index: u32) {
 
 /// The shared socket that carries device `index`'s subscription.
 fn shared_socket_of(inner: &Inner, index: u32) -> usize {
-    let count = inner
-        .devices
-        .len()
-        .div_ceil(super::SUBSCRIPTIONS_PER_SHARED_SOCKET)
-        .max(1);
+    let count = inner.config.load().sockets().0.max(1) as usize;
     index as usize % count
 }
 
@@ -184,7 +272,7 @@ pub(crate) fn open_projector_socket(run: &Run, slot: usize, sentant: &str, signa
 
 /// Whether device `index`'s subscription is live now.
 pub(crate) fn is_subscribed(inner: &Inner, index: u32) -> bool {
-    let slot = match inner.config.sockets {
+    let slot = match inner.config.sockets_mode() {
         SocketsMode::None => return false,
         SocketsMode::PerDevice => Slot::Device(index),
         SocketsMode::Shared => Slot::Shared(shared_socket_of(inner, index)),
@@ -217,6 +305,9 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
         Effect::Opened { after_ms } => {
             metrics.ws_connect.record_ms(after_ms);
             metrics.set_sockets(inner.sockets.live() as u64);
+            if matches!(slot, Slot::Device(_) | Slot::Setup(..)) {
+                metrics.wire.device_socket_opens += 1;
+            }
         }
         Effect::Joined { after_ms } => metrics.ws_joined.record_ms(after_ms),
         Effect::JoinRefused(why) => metrics.record_error("ws_join", &why),
@@ -226,6 +317,23 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
                 follow_ups.push(FollowUp::UpdateOnConnect(id.to_owned()));
             }
         }
+        Effect::Connected(SubKey::Setup(..)) => {}
+        Effect::Live {
+            key: SubKey::Setup(..),
+            after_ms,
+            ..
+        } => metrics.ws_subscribed.record_ms(after_ms),
+        Effect::Refused {
+            key: SubKey::Setup(_, _, watch),
+            error,
+        } => metrics.record_error(
+            "ws_subscribe",
+            &format!("{watch:?} subscription refused: {error}"),
+        ),
+        Effect::Signal {
+            key: SubKey::Setup(index, page, watch),
+            signal,
+        } => follow_ups.extend(setup_signal(inner, index, page, watch, &signal, now)),
         Effect::Connected(SubKey::Projector(p)) => {
             follow_ups.extend(projector::connected(inner, p).map(FollowUp::UpdateOnConnect))
         }
@@ -270,16 +378,24 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             key: SubKey::Device(index),
             signal,
         } => {
+            metrics.wire.device_frames += 1;
             let device: &mut Device = &mut inner.devices[index as usize];
             device::receive_signal(metrics, device, index, &signal, now);
         }
         Effect::Signal {
             key: SubKey::Projector(p),
             signal,
-        } => projector::signal(inner, p, &signal, now),
+        } => follow_ups.extend(projector::signal(inner, p, &signal, now)),
         Effect::Dropped { code, .. } => {
             metrics.set_sockets(inner.sockets.live() as u64);
             let what = match slot {
+                // A frozen page's socket ends at the node's idle timeout, as designed.
+                Slot::Setup(index, page, _)
+                    if !inner.devices[index as usize].pages.runs(page) =>
+                {
+                    return follow_ups
+                }
+                Slot::Setup(..) => "page socket",
                 Slot::Device(_) => "socket",
                 Slot::Shared(_) => "shared socket",
                 Slot::Projector(p) => {
@@ -296,6 +412,42 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
         Effect::Open | Effect::Send(_) | Effect::Close | Effect::Timer { .. } => {}
     }
     follow_ups
+}
+
+/// A signal on a WebApp page's set-up socket: `view`'s carry every
+/// device's values (the view latency on the phones), `monitor`'s the
+/// sentants created, which the connect page's callback looks up.
+fn setup_signal(
+    inner: &mut Inner,
+    index: u32,
+    page: PageLoad,
+    watch: Watch,
+    signal: &r2_core::subscription::Signal,
+    now: f64,
+) -> Option<FollowUp> {
+    let runs = inner.devices[index as usize].pages.runs(page);
+    match watch {
+        Watch::View => {
+            inner.metrics.wire.device_frames += 1;
+            inner.metrics.view_signals += 1;
+            let from = signal.text("name").and_then(|n| inner.names.device_index(n));
+            if let (Some(from), Some(value)) = (from, signal.sensor()) {
+                let sent = inner.devices.get(from as usize).and_then(|d| d.sent_at(value));
+                if let (true, Some(sent_ms)) = (from != index, sent) {
+                    inner.metrics.view_latency.record_ms(now - sent_ms);
+                }
+            }
+            None
+        }
+        Watch::Monitor => {
+            let created = signal.text("activity") == Some("created");
+            let id = signal.text("id").map(str::to_owned);
+            (runs && page == PageLoad::Connect && created)
+                .then_some(id)
+                .flatten()
+                .map(FollowUp::MonitorCallback)
+        }
+    }
 }
 
 /// Closes every socket of the run on purpose (no reconnect follows).

@@ -16,11 +16,13 @@
 //!
 //! The UI reads a [`Snapshot`] a few times a second.
 
+mod assets;
 pub mod device;
 mod link;
 pub mod probe;
 mod projector;
 mod schedule;
+mod webapp;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -42,8 +44,6 @@ use crate::net::Client;
 use device::Device;
 use schedule::Scheduler;
 
-/// How many subscriptions one socket carries in `shared` mode.
-pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: usize = 250;
 /// Requests in flight at once while deleting (a browser opens 6 connections per host).
 const DELETE_CONCURRENCY: usize = 6;
 /// Attempts to unload one sentant before it is reported as not deleted
@@ -176,6 +176,8 @@ pub(crate) struct Inner {
     pub(crate) started_wall_ms: Option<f64>,
     /// Since when the page has been hidden, if it is (not yet counted).
     pub(crate) hidden_since: Option<f64>,
+    /// Bumped when joining must end (a delete): joins of an older value stop.
+    pub(crate) joins: u64,
 }
 
 impl Inner {
@@ -213,6 +215,7 @@ impl Run {
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
             hidden_since: crate::browser::is_hidden().then(now_ms),
+            joins: 0,
             config,
         };
         Run {
@@ -274,7 +277,7 @@ impl Run {
         }
         let (http, node) = self.with(|i| (i.http.clone(), i.node.clone()));
         let mut attempt = 0;
-        let failed = loop {
+        let contact = loop {
             attempt += 1;
             let result = probe::probe(&http, &node).await;
             let retry = result
@@ -288,25 +291,37 @@ impl Run {
                 Err(_) if retry.is_some() && attempt < PROBE_ATTEMPTS => {
                     TimeoutFuture::new(PROBE_RETRY_MS * attempt).await
                 }
-                result => break result.err(),
+                result => break result,
             }
         };
-        if let Some(contact) = failed {
-            return self.fail(contact.kind(), contact.to_string());
-        }
-        let (count, rate, mode) =
-            self.with(|i| (i.devices.len(), i.config.join_rate, i.config.sockets));
+        let existing = match contact {
+            Ok(existing) => existing,
+            Err(contact) => return self.fail(contact.kind(), contact.to_string()),
+        };
+        let (count, rate, mode, joins) = self.with(|i| {
+            // Whether `view` and `monitor` were there before this run: if not,
+            // its pages load them, and its Delete unloads them.
+            let found = |name: &str| existing.iter().find(|s| s.name == name).cloned();
+            i.projectors.found = Some((found("view"), found("monitor")));
+            (i.devices.len(), i.config.join_rate, i.config.sockets_mode(), i.joins)
+        });
         if mode == SocketsMode::Shared {
-            let sockets = count.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET).max(1);
-            for k in 0..sockets {
+            let sockets = self.with(|i| i.config.load().sockets().0).max(1);
+            for k in 0..sockets as usize {
                 link::open_shared_socket(self, k);
             }
         }
         spawn_local(hiccup_meter(self.clone(), generation));
+        // The projector is up before the class connects.
+        let viewers = self.with(|i| i.config.viewers());
+        projector::start(self, viewers);
         let interval_ms = (1000.0 / rate.max(0.001)).max(0.0);
         let first = now_ms();
+        // Joins go on when the scenarios start meanwhile (phones send from the
+        // moment their sensor card exists); a delete or a failure ends them.
+        let joining = || self.with(|i| i.joins == joins);
         for index in 0..count {
-            if !self.is_current(generation) {
+            if !joining() {
                 return;
             }
             let due = first + interval_ms * index as f64;
@@ -316,15 +331,8 @@ impl Run {
             }
             spawn_local(device::join(self.clone(), index as u32));
         }
-        while self.is_current(generation) && self.with(|i| i.devices.iter().any(|d| d.is_joining()))
-        {
+        while joining() && self.with(|i| i.devices.iter().any(|d| d.is_joining())) {
             TimeoutFuture::new(50).await;
-        }
-        let viewers = self.with(|i| i.config.viewers());
-        if viewers > 0 && self.is_current(generation) {
-            if let Err(err) = projector::start(self, viewers).await {
-                self.with(|inner| inner.metrics.record_error("projector", &err.to_string()));
-            }
         }
         if self.is_current(generation) {
             self.enter(Phase::Ready);
@@ -335,6 +343,7 @@ impl Run {
     /// cannot be used; the summary says why.
     fn fail(&self, kind: &str, why: String) {
         self.with(|inner| {
+            inner.joins += 1;
             inner.metrics.record_error(kind, &why);
             inner.phase = Phase::Failed(why);
             inner.generation += 1;
@@ -404,6 +413,7 @@ impl Run {
     /// then asks the node which of this run's sentants are still there.
     pub async fn delete(&self) {
         self.enter(Phase::Deleting);
+        self.with(|inner| inner.joins += 1);
         let targets: Vec<(u32, String)> = self.with(|inner| {
             link::close_all(inner);
             inner
@@ -440,13 +450,33 @@ impl Run {
         self.write_summary();
     }
 
-    /// Create, run for the duration, stop, and (unless `keep`) delete.
+    /// Create, run for the duration, stop, and (unless `keep`) delete. As a
+    /// class does it in profile `webapp`: the scenarios start as the first
+    /// device joins, and each phone sends from the moment its sensor card
+    /// exists; otherwise once every device has joined.
     pub async fn autorun(&self) {
-        self.create().await;
-        if self.phase() != Phase::Ready {
-            return;
+        if self.with(|i| i.config.profile.sends_while_joining()) {
+            let start = async {
+                while self.with(|i| {
+                    i.phase == Phase::Creating && i.devices.iter().all(Device::is_waiting)
+                }) {
+                    TimeoutFuture::new(20).await;
+                }
+                if self.phase() == Phase::Creating {
+                    self.start().await;
+                }
+            };
+            futures::future::join(self.create(), start).await;
+            if matches!(self.phase(), Phase::Failed(_) | Phase::Creating) {
+                return;
+            }
+        } else {
+            self.create().await;
+            if self.phase() != Phase::Ready {
+                return;
+            }
+            self.start().await;
         }
-        self.start().await;
         if !self.with(|i| i.config.keep) {
             self.delete().await;
         }

@@ -7,7 +7,7 @@
 //! how fast the failure came, whether an opaque `no-cors` request gets
 //! through (then only CORS blocked the real one), and the scheme.
 
-use r2_core::graphql;
+use r2_core::graphql::{self, SentantRef};
 use r2_core::webapp::{Fields, Request};
 
 use crate::browser::{now_ms, origin};
@@ -64,8 +64,9 @@ impl FirstContact {
     }
 }
 
-/// Asks the node for its sentants once; `Ok` when it answered as a Reality2 node does.
-pub async fn probe(http: &Client, node: &str) -> Result<(), FirstContact> {
+/// Asks the node for its sentants once; `Ok` with them when it answered as
+/// a Reality2 node does.
+pub async fn probe(http: &Client, node: &str) -> Result<Vec<SentantRef>, FirstContact> {
     let started = now_ms();
     let node = node.trim_end_matches('/').to_owned();
     let all = Request::SentantAll {
@@ -73,14 +74,14 @@ pub async fn probe(http: &Client, node: &str) -> Result<(), FirstContact> {
     };
     match http.request(&all).await {
         Ok(response) => match graphql::sentant_list(&response) {
-            Ok(_) => Ok(()),
+            Ok(list) => Ok(list),
             Err(err) => Err(FirstContact::NotReality2 {
                 node,
                 detail: err.to_string(),
             }),
         },
         // A GraphQL error message is still a GraphQL answer: a node.
-        Err(NetError::Node(_)) => Ok(()),
+        Err(NetError::Node(_)) => Ok(Vec::new()),
         Err(NetError::NotReality2(err)) => Err(FirstContact::NotReality2 {
             node,
             detail: err.to_string(),

@@ -10,6 +10,10 @@ use std::collections::BinaryHeap;
 use gloo_timers::future::TimeoutFuture;
 
 use super::{device, Run};
+
+/// How often the scheduler looks for devices that became live while
+/// others still join (ms).
+const JOINING_POLL_MS: f64 = 10.0;
 use crate::browser::now_ms;
 
 /// A planned send: when, and which device.
@@ -75,7 +79,12 @@ pub(crate) async fn run(run: Run, generation: u64, ends_ms: f64) {
             while let Some(index) = inner.scheduler.pop_due(now) {
                 device::fire_send(&run, inner, index, ends_ms);
             }
-            let next = inner.scheduler.next_at().unwrap_or(ends_ms).min(ends_ms);
+            let mut next = inner.scheduler.next_at().unwrap_or(ends_ms).min(ends_ms);
+            if inner.devices.iter().any(|d| d.is_joining()) {
+                // A device may become live any moment (profile `webapp`), and its
+                // first send may be due before the next one planned now.
+                next = next.min(now + JOINING_POLL_MS);
+            }
             Some(next - now)
         });
         match wait {

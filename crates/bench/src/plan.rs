@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use r2_core::profile::Profile;
 use r2_core::config::{RunConfig, SocketsMode};
 use r2_core::scenario::ScenarioKind;
 
@@ -101,6 +102,9 @@ impl BenchPlan {
             devices,
             scenario,
             sockets,
+            // The series measured so far are the lean device's; the
+            // `webapp` profile's series are still to come.
+            profile: if sockets == SocketsMode::None { Profile::Seed } else { Profile::Lean },
             duration_s: self.duration_s,
             join_rate: join_rate(devices),
             seed: self.seed,

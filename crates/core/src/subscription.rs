@@ -305,6 +305,8 @@ pub struct SocketMachine<K> {
     /// The timer last asked of the driver.
     timer_at: Option<f64>,
     jitter: Jitter,
+    /// The page holding the socket is frozen ([`SocketMachine::freeze`]).
+    frozen: bool,
 }
 
 impl<K: Clone + Eq + Hash> SocketMachine<K> {
@@ -324,6 +326,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             heartbeat_unanswered: false,
             reconnect_at: None,
             timer_at: None,
+            frozen: false,
         }
     }
 
@@ -485,6 +488,10 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 
     /// A text frame arrived.
     pub fn received(&mut self, now_ms: f64, text: &str) -> Vec<Effect<K>> {
+        if self.frozen {
+            // The frozen page runs no code: frames reach the socket, not the page.
+            return Vec::new();
+        }
         let frame = match Frame::decode(text, Vsn::V1) {
             Ok(frame) => frame,
             Err(err) => {
@@ -605,8 +612,34 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.finish(effects)
     }
 
+    /// The page holding the socket was navigated away from and frozen, as a
+    /// browser's back/forward cache keeps it: the socket stays open and
+    /// subscribed, but sends no heartbeat, hands nothing to the page and is
+    /// never reopened — until the server closes it (after its idle timeout),
+    /// which ends it.
+    pub fn freeze(&mut self) -> Vec<Effect<K>> {
+        self.frozen = true;
+        self.heartbeat_at = None;
+        self.reconnect_at = None;
+        self.finish(Vec::new())
+    }
+
+    /// Whether the page holding the socket is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     /// The websocket closed (or could not open) with `code`.
     pub fn closed(&mut self, now_ms: f64, code: u16) -> Vec<Effect<K>> {
+        if self.frozen && self.is_open() {
+            self.state = SocketState::Closed;
+            self.routes.clear();
+            self.pending.clear();
+            return vec![Effect::Dropped {
+                code,
+                reconnect_after_ms: None,
+            }];
+        }
         if matches!(
             self.state,
             SocketState::Idle | SocketState::Closed | SocketState::Dead { .. }
@@ -1130,5 +1163,30 @@ mod tests {
         let signal = Signal::from_result("u", &result).expect("a signal");
         assert_eq!(signal.sensor(), Some(150));
         assert_eq!(Signal::from_result("u", &json!({"data": null})), None);
+    }
+
+    #[test]
+    fn a_frozen_page_socket_stays_open_silent_until_the_server_closes_it() {
+        let mut m: SocketMachine<u32> = SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 1));
+        m.start(0.0);
+        m.opened(1.0);
+        m.subscribe(1.0, 7, "monitor-id", "internal");
+        m.received(2.0, r#"{"topic":"__absinthe__:control","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":0}"#);
+        m.received(3.0, r#"{"topic":"__absinthe__:control","event":"phx_reply","payload":{"status":"ok","response":{"subscriptionId":"__absinthe__:doc:1"}},"ref":0}"#);
+        assert!(m.is_open());
+        assert_eq!(m.freeze(), Vec::new());
+        assert!(m.is_open() && m.is_frozen());
+        // No heartbeat at 30 s, nothing handed over from a push.
+        assert_eq!(m.tick(HEARTBEAT_MS + 10.0), Vec::new());
+        let push = r#"{"topic":"__absinthe__:doc:1","event":"subscription:data","payload":{"result":{"data":{"awaitSignal":{"event":"internal","parameters":{}}}},"subscriptionId":"__absinthe__:doc:1"},"ref":null}"#;
+        assert_eq!(m.received(40_000.0, push), Vec::new());
+        // The node's idle timeout closes it: the end, no reconnect.
+        assert_eq!(
+            m.closed(60_003.0, 1000),
+            vec![Effect::Dropped { code: 1000, reconnect_after_ms: None }]
+        );
+        assert_eq!(m.state(), SocketState::Closed);
+        assert!(!m.is_open());
+        assert_eq!(m.tick(70_000.0), Vec::new());
     }
 }

@@ -46,7 +46,7 @@ pub mod wire;
 pub use browser::Browser;
 pub use error::Error;
 pub use node::TestNode;
-pub use page::Page;
+pub use page::{lean, Page};
 pub use site::built_page_sites_dir;
 
 use std::path::PathBuf;

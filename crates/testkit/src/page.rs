@@ -24,6 +24,19 @@ const EVAL_GRACE: Duration = Duration::from_secs(1);
 /// How long `goto` waits for the load event.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A run's query string for the `lean` profile (one socket and three
+/// requests per device, the earlier device), unless it names a profile or
+/// `sockets=none` (the seed's script): the tests written for that device.
+pub fn lean(query: &str) -> String {
+    if query.split('&').any(|p| p.starts_with("profile=") || p == "sockets=none") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "profile=lean".to_owned()
+    } else {
+        format!("profile=lean&{query}")
+    }
+}
+
 /// A tab of a [`Browser`](crate::Browser).
 pub struct Page {
     conn: Arc<Connection>,
