@@ -1,10 +1,12 @@
 //! Command-line configuration of the node: which addresses to listen on, the
-//! TLS certificate, the folder of web apps, the websocket idle timeout, and
-//! the faults to inject from the start.
+//! TLS certificate, the folder of web apps, the websocket idle timeout, the
+//! faults to inject from the start, and how closely to copy the real node
+//! ([`crate::fidelity`]).
 //!
 //! The command line is `r2-node [--https ADDR] [--http ADDR] [--no-https]
 //! [--cert PEM --key PEM] [--sites DIR] [--latency-ms MS] [--jitter-ms MS]
-//! [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]`;
+//! [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
+//! [--lenient] [--cors]`;
 //! [`Config::parse_args`] reads it and [`Config::loopback`] builds the
 //! configuration tests use.
 
@@ -13,6 +15,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{error::ErrorKind, CommandFactory, Parser};
 
 use crate::faults::FaultSpec;
+use crate::fidelity::{Cors, Fidelity};
 
 /// How long a websocket may stay silent before the node closes it (Phoenix's
 /// default `timeout` for websockets).
@@ -47,14 +50,30 @@ pub struct Config {
     pub body_limit: usize,
     /// Faults in force from the start (`refuse_for_s` counts from then).
     pub faults: FaultSpec,
+    /// Where the node copies the real node's behaviour (all of it by default).
+    pub fidelity: Fidelity,
 }
+
+/// The real-node behaviours `--help` lists (see [`crate::fidelity`]).
+const REAL_NODE_HELP: &str = "\
+Behaves as the real node where that changes load or results (each on by default):
+  - \"__key__\" in a vars `set` is replaced as text: sensor 42 is stored and signalled as \"42\"
+  - an unknown id (sentantGet, sentantSend, sentantUnload, awaitSignal) answers after about 1 s
+    (ten 100 ms retries); a `send` action to a sentant that is not loaded holds its sender 1 s
+  - __internal goes to every sentant on each load, redefinition and unload, with a fresh id
+    on a redefinition
+  - HTTPS offers h2 and http/1.1 (HTTP/2 served; websockets use HTTP/1.1)
+  - no CORS headers (--cors adds them)
+  - description is \"\" when a definition has none
+--lenient restores the kinder behaviour for all of them at once.";
 
 /// The command line, as clap sees it; turned into a [`Config`].
 #[derive(Debug, Parser)]
 #[command(
     name = "r2-node",
     version,
-    about = "A Reality2-compatible local node: GraphQL at /reality2, subscriptions at /reality2/websocket."
+    about = "A Reality2-compatible local node: GraphQL at /reality2, subscriptions at /reality2/websocket.",
+    after_help = REAL_NODE_HELP
 )]
 struct Args {
     /// Address of the HTTPS listener.
@@ -90,6 +109,13 @@ struct Args {
     /// Fault: refuse connections (except /r2-node/*) for this long from start, in seconds.
     #[arg(long, value_name = "S", default_value_t = 0.0)]
     refuse_for_s: f64,
+    /// Kinder than the real node: values keep their type, unknown ids answer at once,
+    /// __internal only to its listeners, description null, HTTPS HTTP/1.1 only, CORS open.
+    #[arg(long)]
+    lenient: bool,
+    /// Answer with CORS headers for any origin (the real node sends none).
+    #[arg(long)]
+    cors: bool,
 }
 
 impl TryFrom<Args> for Config {
@@ -105,6 +131,14 @@ impl TryFrom<Args> for Config {
             forget: false,
         };
         faults.validate()?;
+        let mut fidelity = if args.lenient {
+            Fidelity::lenient()
+        } else {
+            Fidelity::default()
+        };
+        if args.cors {
+            fidelity.cors = Cors::Any;
+        }
         Ok(Config {
             https: (!args.no_https).then_some(args.https),
             http: Some(args.http),
@@ -112,6 +146,7 @@ impl TryFrom<Args> for Config {
             key: args.key,
             sites: args.sites,
             faults,
+            fidelity,
             ..Config::default()
         })
     }
@@ -130,6 +165,7 @@ impl Default for Config {
             socket_queue: DEFAULT_SOCKET_QUEUE,
             body_limit: DEFAULT_BODY_LIMIT,
             faults: FaultSpec::default(),
+            fidelity: Fidelity::default(),
         }
     }
 }
@@ -153,12 +189,21 @@ impl Config {
         })
     }
 
-    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS: what tests use.
+    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS, behaving as the
+    /// real node: what tests use.
     pub fn loopback() -> Config {
         Config {
             https: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..Config::default()
+        }
+    }
+
+    /// This configuration with the kinder behaviour of `--lenient`.
+    pub fn lenient(self) -> Config {
+        Config {
+            fidelity: Fidelity::lenient(),
+            ..self
         }
     }
 
@@ -181,6 +226,7 @@ mod tests {
         assert_eq!(config.https, Some("0.0.0.0:4005".parse().expect("addr")));
         assert_eq!(config.http, Some("0.0.0.0:4006".parse().expect("addr")));
         assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.fidelity, Fidelity::default());
         assert_eq!(config, Config::default());
     }
 
@@ -242,6 +288,24 @@ mod tests {
             let refused = Config::try_parse_from(words).expect_err("out of range");
             assert_eq!(refused.kind(), ErrorKind::ValueValidation, "{words:?}");
         }
+    }
+
+    #[test]
+    fn lenient_and_cors_are_read() {
+        let lenient = Config::try_parse_from(["r2-node", "--lenient"]).expect("valid");
+        assert_eq!(lenient.fidelity, Fidelity::lenient());
+        let cors = Config::try_parse_from(["r2-node", "--cors"]).expect("valid");
+        assert_eq!(
+            cors.fidelity,
+            Fidelity {
+                cors: Cors::Any,
+                ..Fidelity::default()
+            }
+        );
+        let both = Config::try_parse_from(["r2-node", "--lenient", "--cors"]).expect("valid");
+        assert_eq!(both.fidelity, Fidelity::lenient());
+        assert_eq!(Config::loopback().fidelity, Fidelity::default());
+        assert_eq!(Config::loopback().lenient().fidelity, Fidelity::lenient());
     }
 
     #[test]

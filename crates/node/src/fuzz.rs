@@ -11,6 +11,7 @@ use r2_core::phoenix::{Frame, Vsn};
 use serde_json::{Map, Value};
 
 use crate::{
+    fidelity::Values,
     http::{operation_type, parse_graphql_request},
     sentant::{Machine, SentantDef, SwarmDef},
 };
@@ -114,7 +115,8 @@ pub fn graphql_request(data: &[u8]) -> Result<(), Violation> {
 
 /// A sentant or swarm definition as `sentantLoad` / `swarmLoad` read it; a
 /// definition that loads is given `init` and each of its public events, as a
-/// loaded sentant would be.
+/// loaded sentant would be, with values replaced both as text (the real node)
+/// and typed (`--lenient`).
 pub fn sentant_definition(data: &[u8]) -> Result<(), Violation> {
     let text = String::from_utf8_lossy(data);
     let _ = SwarmDef::parse(&text);
@@ -125,15 +127,17 @@ pub fn sentant_definition(data: &[u8]) -> Result<(), Violation> {
         return Err(Violation(format!("{text:?} loaded with a blank name")));
     }
     let def = Arc::new(def);
-    let mut machine = Machine::new(Arc::clone(&def));
-    let mut effects = Vec::new();
-    machine.handle("init", &Map::new(), &mut effects);
-    for event in def.events() {
-        let parameters = match &event.parameters {
-            Value::Object(map) => map.clone(),
-            _ => Map::new(),
-        };
-        machine.handle(&event.event, &parameters, &mut effects);
+    for values in [Values::Text, Values::Typed] {
+        let mut machine = Machine::with_values(Arc::clone(&def), values);
+        let mut effects = Vec::new();
+        machine.handle("init", &Map::new(), &mut effects);
+        for event in def.events() {
+            let parameters = match &event.parameters {
+                Value::Object(map) => map.clone(),
+                _ => Map::new(),
+            };
+            machine.handle(&event.event, &parameters, &mut effects);
+        }
     }
     Ok(())
 }

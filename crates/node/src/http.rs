@@ -1,7 +1,9 @@
 //! The HTTP side of the node: the axum [`Router`] with GraphQL at `/reality2`,
 //! the websocket at `/reality2/websocket` (see [`crate::ws`]), counters at
 //! `/r2-node/stats`, faults at `/r2-node/faults` (see [`crate::faults`]), web
-//! apps from `--sites`, permissive CORS and a body limit.
+//! apps from `--sites`, a body limit, and CORS headers only with `--cors` or
+//! `--lenient` (the real node sends none; see [`crate::fidelity::Cors`]).
+//! Each `/reality2` answer counts in `requests`.
 //!
 //! `/reality2` takes requests the way Absinthe.Plug behind Plug.Parsers does
 //! (the real node's endpoint):
@@ -40,6 +42,7 @@ use axum::{
     body::{Body, Bytes},
     extract::{rejection::BytesRejection, DefaultBodyLimit, RawQuery, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    middleware::map_response_with_state,
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -50,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::{cors::CorsLayer, services::ServeDir};
 
-use crate::{faults::FaultSpec, stats::Stats, ws, Config, Node};
+use crate::{faults::FaultSpec, fidelity::Cors, stats::Stats, ws, Config, Node};
 
 /// The message Absinthe.Plug answers when there is no document.
 pub const NO_QUERY: &str = "No query document supplied";
@@ -79,16 +82,29 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
         },
         sites: config.sites.as_deref().map(Sites::new),
     };
-    Router::new()
-        .route("/reality2", get(graphql_get).post(graphql_post))
-        .route("/reality2/", get(graphql_get).post(graphql_post))
+    let counted = || {
+        get(graphql_get)
+            .post(graphql_post)
+            .layer(map_response_with_state(state.clone(), count_request))
+    };
+    let router = Router::new()
+        .route("/reality2", counted())
+        .route("/reality2/", counted())
         .route("/reality2/websocket", get(ws::upgrade))
         .route("/r2-node/stats", get(stats))
         .route("/r2-node/faults", get(faults_get).post(faults_post))
         .fallback(site)
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(CorsLayer::permissive())
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    match config.fidelity.cors {
+        Cors::Closed => router.with_state(state),
+        Cors::Any => router.layer(CorsLayer::permissive()).with_state(state),
+    }
+}
+
+/// Counts a `/reality2` answer in `requests`.
+async fn count_request(State(state): State<AppState>, response: Response) -> Response {
+    Stats::bump(&state.node.stats().requests);
+    response
 }
 
 /// What every handler shares.

@@ -13,6 +13,10 @@
 //!   machine, actions, and the registry of loaded sentants with their signal bus.
 //! - [`node`]: [`Node`], the shared state a server holds (registry, schema,
 //!   stats, faults).
+//! - [`fidelity`]: where r2-node copies the real node's behaviour that
+//!   changes load or results (textual values, the 1 s wait for unknown ids,
+//!   `__internal` to every sentant, `h2`, no CORS, `description: ""`), and
+//!   `--lenient`, which restores the kinder behaviour.
 //! - [`faults`]: fault injection (latency, injected errors, dropped sockets,
 //!   refused connections, forgotten sentants) and the [`faults::Gate`] that
 //!   refuses connections.
@@ -32,6 +36,7 @@
 
 pub mod config;
 pub mod faults;
+pub mod fidelity;
 pub mod fuzz;
 pub mod http;
 pub mod node;
@@ -44,5 +49,6 @@ pub mod ws;
 
 pub use config::Config;
 pub use faults::FaultSpec;
+pub use fidelity::Fidelity;
 pub use node::Node;
 pub use server::{run, Listeners, Running};

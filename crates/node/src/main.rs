@@ -1,13 +1,18 @@
 //! `r2-node`: runs a Reality2-compatible node from the command line.
 //!
 //! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]
-//! [--latency-ms MS] [--jitter-ms MS] [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]`
-//! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`, no faults). It prints one line
-//! per listener, `r2-node: http://127.0.0.1:4006/reality2`, then serves until
-//! Ctrl-C, when it shuts down gracefully.
+//! [--latency-ms MS] [--jitter-ms MS] [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
+//! [--lenient] [--cors]`
+//! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`, no faults, the real
+//! node's behaviour). It prints one line per listener,
+//! `r2-node: http://127.0.0.1:4006/reality2`, a line for any departure from
+//! the real node's behaviour, then serves until Ctrl-C, when it shuts down
+//! gracefully.
 
 use anyhow::Context;
-use r2_node::{server::base_url, tls::lan_addresses, Config, Listeners, Node};
+use r2_node::{
+    fidelity::Cors, server::base_url, tls::lan_addresses, Config, Fidelity, Listeners, Node,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,6 +38,11 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => eprintln!("r2-node: cannot read sites folder {}: {e}", sites.display()),
         }
     }
+    if config.fidelity == Fidelity::lenient() {
+        println!("r2-node: lenient, kinder than the real node (see --help)");
+    } else if config.fidelity.cors == Cors::Any {
+        println!("r2-node: CORS open to any origin");
+    }
     if config.faults != r2_node::FaultSpec::default() {
         let faults = serde_json::to_string(&config.faults).unwrap_or_default();
         println!("r2-node: faults {faults} (change them at /r2-node/faults)");
@@ -44,9 +54,14 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("r2-node: shutting down");
     };
-    r2_node::run(Node::new(), config, listeners, shutdown)
-        .await
-        .context("r2-node stopped")
+    r2_node::run(
+        Node::with_fidelity(config.fidelity),
+        config,
+        listeners,
+        shutdown,
+    )
+    .await
+    .context("r2-node stopped")
 }
 
 /// For a listener on every interface, its URLs on the LAN addresses too.

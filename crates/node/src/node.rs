@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::faults::{FaultError, FaultSpec, Faults};
+use crate::fidelity::Fidelity;
 use crate::schema::{self, R2Schema};
 use crate::sentant::Registry;
 use crate::stats::{Gauge, Stats};
@@ -25,11 +26,17 @@ struct Inner {
 }
 
 impl Node {
-    /// A node with no sentants. Call it inside a tokio runtime: each sentant
-    /// gets a task when it loads.
+    /// A node with no sentants that behaves as the real node. Call it inside
+    /// a tokio runtime: each sentant gets a task when it loads.
     pub fn new() -> Node {
+        Node::with_fidelity(Fidelity::default())
+    }
+
+    /// A node with no sentants, as close to the real node as `fidelity` says
+    /// (see [`crate::fidelity`]).
+    pub fn with_fidelity(fidelity: Fidelity) -> Node {
         let stats = Arc::new(Stats::default());
-        let registry = Registry::new(Arc::clone(&stats));
+        let registry = Registry::with_fidelity(Arc::clone(&stats), fidelity);
         let schema = schema::build(Arc::clone(&registry));
         Node {
             inner: Arc::new(Inner {
@@ -71,6 +78,11 @@ impl Node {
             self.inner.registry.forget();
         }
         Ok(())
+    }
+
+    /// How close to the real node this node behaves.
+    pub fn fidelity(&self) -> &Fidelity {
+        self.inner.registry.fidelity()
     }
 
     /// The loaded sentants.

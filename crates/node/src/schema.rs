@@ -9,10 +9,18 @@
 //! An argument of the wrong type fails validation with Absinthe's message,
 //! `Argument "id" has invalid value $id.` (see [`Documents`]).
 //!
-//! `awaitSignal` decides synchronously: an unknown sentant or a signal that is
-//! not public (`debug` always is) makes the first item of the stream an error
-//! response; a valid subscription is registered during the first poll, which
-//! is then `Pending` until the sentant publishes.
+//! `awaitSignal` decides during the first poll of its stream: a signal that
+//! is not public (`debug` always is) makes the first item an error response
+//! at once; an unknown sentant does too, after the registry's
+//! [`Patience`](crate::fidelity::Patience) (about 1 s, as the real node; at
+//! once with `--lenient`). A valid subscription is registered, and the
+//! request's [`Acceptance`] told, before the stream is `Pending` until the
+//! sentant publishes.
+//!
+//! As the real node, `sentantGet(id)`, `sentantSend` and `sentantUnload` also
+//! look for an unknown id with that patience before answering (a sentant
+//! that appears meanwhile is found), and `description` is `""` for a
+//! definition without one ([`MissingDescription`]).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -28,9 +36,12 @@ use async_graphql::{
     Value, Variables,
 };
 use futures::Stream;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::fidelity::MissingDescription;
 use crate::sentant::{Registry, SendError, Sentant, SentantDef, Signal, SwarmDef};
+use crate::stats::Stats;
 
 /// The node's schema.
 pub type R2Schema = Schema<Query, Mutation, Subscription>;
@@ -54,6 +65,34 @@ fn word(message: &str, cause: impl Any + Send + Sync) -> Error {
 
 fn registry<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Registry>> {
     ctx.data::<Arc<Registry>>()
+}
+
+/// The live sentant with this id, looked for with the registry's patience
+/// when it is not loaded (the real node's `wait_until_alive`).
+async fn live(registry: &Registry, id: Uuid) -> Option<Arc<Sentant>> {
+    let patience = registry.fidelity().unknown_ids;
+    patience.find(|| registry.get(id)).await
+}
+
+/// Request data a transport adds to an `awaitSignal` request to learn when
+/// the subscription is accepted (a refusal is the stream's first item).
+pub struct Acceptance(std::sync::Mutex<Option<oneshot::Sender<()>>>);
+
+impl Acceptance {
+    /// The data to add to the request, and what resolves when it is accepted
+    /// (with an error if it never is).
+    pub fn new() -> (Acceptance, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Acceptance(std::sync::Mutex::new(Some(tx))), rx)
+    }
+
+    fn accept(&self) {
+        let sender = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            // The transport may have stopped waiting: nothing to tell then.
+            let _ = sender.send(());
+        }
+    }
 }
 
 /// `UUID4`: a hyphenated UUID string (what the real node's `Ecto.UUID.cast` takes).
@@ -146,8 +185,14 @@ impl SentantObject {
         self.0.name()
     }
 
-    async fn description(&self) -> Option<&str> {
-        self.0.def.description.as_deref()
+    /// `""` when the definition has none ([`MissingDescription::Empty`]).
+    async fn description(&self, ctx: &Context<'_>) -> Option<&str> {
+        let missing = registry(ctx).map(|r| r.fidelity().description);
+        match (self.0.def.description.as_deref(), missing) {
+            (Some(description), _) => Some(description),
+            (None, Ok(MissingDescription::Empty)) => Some(""),
+            (None, _) => None,
+        }
     }
 
     /// The transitions marked `"public": true`.
@@ -222,13 +267,16 @@ impl Query {
         name: Option<String>,
         id: Option<Uuid4>,
     ) -> Option<SentantObject> {
-        let found = registry(ctx).and_then(|registry| match (name, id) {
-            (Some(name), _) => registry
+        let found = match (registry(ctx), name, id) {
+            (Err(e), _, _) => Err(e),
+            (Ok(registry), Some(name), _) => registry
                 .get_by_name(&name)
                 .ok_or_else(|| word("name", name)),
-            (None, Some(id)) => registry.get(id.0).ok_or_else(|| word("id", id.0)),
-            (None, None) => Err(word("name_or_id", ())),
-        });
+            (Ok(registry), None, Some(id)) => {
+                live(registry, id.0).await.ok_or_else(|| word("id", id.0))
+            }
+            (Ok(_), None, None) => Err(word("name_or_id", ())),
+        };
         match found {
             Ok(sentant) => Some(SentantObject(sentant)),
             Err(error) => {
@@ -263,9 +311,9 @@ impl Mutation {
 
     /// Unloads a sentant and returns it as it was.
     async fn sentant_unload(&self, ctx: &Context<'_>, id: Uuid4) -> Result<SentantObject> {
-        let sentant = registry(ctx)?
-            .unload(id.0)
-            .ok_or_else(|| word("id", id.0))?;
+        let registry = registry(ctx)?;
+        live(registry, id.0).await;
+        let sentant = registry.unload(id.0).ok_or_else(|| word("id", id.0))?;
         Ok(SentantObject(sentant))
     }
 
@@ -298,7 +346,9 @@ impl Mutation {
             serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
             other => other,
         };
-        let sentant = registry(ctx)?
+        let registry = registry(ctx)?;
+        live(registry, id.0).await;
+        let sentant = registry
             .send(id.0, &event, or_empty(parameters), passthrough)
             .map_err(|e| {
                 let message = match e {
@@ -308,6 +358,9 @@ impl Mutation {
                 };
                 word(message, e)
             })?;
+        if event == "update" {
+            Stats::bump(&registry.stats().updates);
+        }
         Ok(SentantObject(sentant))
     }
 
@@ -331,9 +384,13 @@ impl Subscription {
         signal: String,
     ) -> Result<impl Stream<Item = Option<SignalOutput>>> {
         let registry = registry(ctx)?;
+        live(registry, id.0).await;
         let receiver = registry
             .subscribe(id.0, &signal)
             .map_err(|e| word("invalid_signal", e))?;
+        if let Some(acceptance) = ctx.data_opt::<Acceptance>() {
+            acceptance.accept();
+        }
         let alive = registry.stats().gauge(|s| &s.subscriptions);
         Ok(futures::stream::unfold(
             (receiver, alive),

@@ -131,12 +131,18 @@ pub async fn run(
     serve(node, config, listeners, tls, shutdown).await
 }
 
-/// The HTTPS configuration `config` asks for, when HTTPS is `wanted`.
+/// The HTTPS configuration `config` asks for, when HTTPS is `wanted`, with
+/// the ALPN protocols of its fidelity (axum-server serves HTTP/1.1 and
+/// HTTP/2 on any connection; ALPN tells clients which they may use).
 fn tls_config(config: &Config, wanted: bool) -> Result<Option<RustlsConfig>, ServerError> {
     if !wanted {
         return Ok(None);
     }
-    Ok(Some(Identity::for_config(config)?.rustls_config()?))
+    let mut server = Identity::for_config(config)?.server_config()?;
+    if let Some(server) = std::sync::Arc::get_mut(&mut server) {
+        server.alpn_protocols = config.fidelity.alpn.protocols();
+    }
+    Ok(Some(RustlsConfig::from_config(server)))
 }
 
 /// The make-service axum-server wants, for the node's gated router.
@@ -234,14 +240,14 @@ impl std::fmt::Debug for Running {
 
 impl Running {
     /// Binds `config`'s addresses (port 0 picks free ports), makes a fresh
-    /// [`Node`] and serves it until [`Running::stop`] (or until dropped: the
+    /// [`Node`] with `config`'s fidelity and serves it until [`Running::stop`] (or until dropped: the
     /// server then shuts down by itself).
     pub async fn start(config: Config) -> Result<Running, ServerError> {
         let listeners = Listeners::bind(&config).await?;
         let (http, https) = listeners.local_addrs()?;
         // HTTPS is set up here so that its errors are reported by `start`.
         let tls = tls_config(&config, https.is_some())?;
-        let node = Node::new();
+        let node = Node::with_fidelity(config.fidelity);
         node.apply_faults(config.faults)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {

@@ -15,9 +15,10 @@ use serde_json::{Map, Value};
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// The node's counters. Who counts what: the sentant engine counts
-        /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals` and
-        /// `subscriptions`; the transport counts `sockets`, `deliveries`,
-        /// `injected_errors` and `dropped_sockets`.
+        /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals`,
+        /// `subscriptions`, `updates` and `internal_casts`; the transport
+        /// counts `sockets`, `deliveries`, `injected_errors`,
+        /// `dropped_sockets`, `requests`, `sockets_opened` and `heartbeats`.
         #[derive(Debug, Default)]
         pub struct Stats {
             $($(#[$doc])* pub $name: AtomicU64,)*
@@ -53,6 +54,17 @@ counters! {
     injected_errors,
     /// Websockets dropped by the `drop_sockets_every_s` and `refuse_for_s` faults.
     dropped_sockets,
+    /// `/reality2` HTTP requests answered (any method and status, faults included).
+    requests,
+    /// Websockets opened since start (`sockets` is how many are open now).
+    sockets_opened,
+    /// Heartbeat frames received (`phoenix` topic, `heartbeat` event).
+    heartbeats,
+    /// `sentantSend` calls accepted whose event is `update`.
+    updates,
+    /// `__internal` events queued to sentants (one per receiving sentant per
+    /// load, redefinition or unload).
+    internal_casts,
 }
 
 impl Stats {
@@ -120,13 +132,18 @@ mod tests {
             "subscriptions",
             "injected_errors",
             "dropped_sockets",
+            "requests",
+            "sockets_opened",
+            "heartbeats",
+            "updates",
+            "internal_casts",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 10);
+        assert_eq!(snapshot.len(), 15);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);

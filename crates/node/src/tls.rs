@@ -93,15 +93,15 @@ impl Identity {
         }
     }
 
-    /// The rustls server configuration (ring provider, HTTP/1.1 by ALPN, which
-    /// websockets need).
+    /// The rustls server configuration (ring provider; by ALPN `h2` and
+    /// `http/1.1`, as the real node: see [`crate::fidelity::Alpn`]).
     pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(self.cert_chain, self.key)?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = crate::fidelity::Alpn::H2AndHttp1.protocols();
         Ok(Arc::new(config))
     }
 

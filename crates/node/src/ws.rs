@@ -60,7 +60,7 @@ use axum::{
     },
     response::Response,
 };
-use futures::{future::ready, stream::BoxStream, FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{future::ready, stream::BoxStream, Sink, SinkExt, Stream, StreamExt};
 use r2_core::phoenix::{
     Frame, FrameError, Vsn, CONTROL_TOPIC, EV_CLOSE, EV_DOC, EV_ERROR, EV_HEARTBEAT, EV_JOIN,
     EV_LEAVE, EV_UNSUBSCRIBE, PHOENIX_TOPIC,
@@ -74,6 +74,7 @@ use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 use crate::{
     http::{operation_type, AppState, Documents, GraphqlBody},
+    schema::Acceptance,
     stats::Stats,
     Node,
 };
@@ -236,6 +237,7 @@ where
     E: std::fmt::Display,
 {
     let _open = node.gauge(|stats| &stats.sockets);
+    Stats::bump(&node.stats().sockets_opened);
     let ended = run_session(node.clone(), settings, vsn, outbound, inbound).await;
     if let Ended::Dropped = ended {
         Stats::bump(&node.stats().dropped_sockets);
@@ -450,6 +452,7 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
         let joined = matches!(self.control, Control::Joined { .. });
         match (frame.topic.as_str(), frame.event.as_str()) {
             (PHOENIX_TOPIC, EV_HEARTBEAT) => {
+                Stats::bump(&self.node.stats().heartbeats);
                 let reply = frame.reply("ok", json!({})).with_join_ref(Value::Null);
                 self.send(reply).await
             }
@@ -526,14 +529,25 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
             let status = if body.ran() { "ok" } else { "error" };
             return self.send(frame.reply(status, body.to_json())).await;
         }
-        let mut stream = self.node.schema().execute_stream(request);
-        let first = match stream.next().now_or_never() {
-            Some(Some(response)) if !response.errors.is_empty() => {
+        // The subscription is decided when it is accepted or its first
+        // result is an error; an unknown id takes the node's patience (about
+        // 1 s) to refuse, during which this socket waits, as the real node's
+        // channel does.
+        let (acceptance, accepted) = Acceptance::new();
+        let mut stream = self.node.schema().execute_stream(request.data(acceptance));
+        let decided = async {
+            tokio::select! {
+                biased;
+                first = stream.next() => first,
+                Ok(()) = accepted => None,
+            }
+        };
+        let first = match unless_ending(decided, &mut self.idle, &self.ends).await? {
+            Some(response) if !response.errors.is_empty() => {
                 let body = GraphqlBody::of(&response).to_json();
                 return self.send(frame.reply("error", body)).await;
             }
-            Some(first) => first,
-            None => None,
+            first => first,
         };
         let id = subscription_id();
         self.send(frame.reply("ok", json!({ "subscriptionId": id })))

@@ -99,3 +99,42 @@ async fn a_bad_command_line_fails_with_usage() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn help_lists_the_real_node_behaviours_and_lenient() -> Result<()> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_r2-node"))
+        .arg("--help")
+        .output()?;
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout)?;
+    for behaviour in [
+        "--lenient",
+        "--cors",
+        "\"42\"",
+        "about 1 s",
+        "`send` action",
+        "__internal goes to every sentant",
+        "fresh id",
+        "h2 and http/1.1",
+        "no CORS headers",
+        "description is \"\"",
+    ] {
+        assert!(
+            help.contains(behaviour),
+            "--help lacks {behaviour:?}:\n{help}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn lenient_says_so() -> Result<()> {
+    let (mut child, mut lines) = spawn(&["--no-https", "--http", "127.0.0.1:0", "--lenient"])?;
+    line(&mut lines).await?;
+    assert_eq!(
+        line(&mut lines).await?,
+        "r2-node: lenient, kinder than the real node (see --help)"
+    );
+    child.kill().await?;
+    Ok(())
+}

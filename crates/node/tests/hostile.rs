@@ -499,7 +499,9 @@ async fn ten_thousand_malformed_inputs_leave_the_node_serving_devices() -> Resul
         PANICS.fetch_add(1, Ordering::SeqCst);
         default_hook(info);
     }));
-    let node = TestNode::start().await?;
+    // Lenient: the flood's unknown ids would each hold a client for the
+    // real node's 1 s, which is beside the point here.
+    let node = TestNode::lenient().await?;
     let started = Instant::now();
 
     let sockets = futures::future::try_join_all((0..WS_CLIENTS).map(|n| {

@@ -1,15 +1,19 @@
 //! `/reality2` over real HTTP: the WebApp's JSON body with string variables,
-//! the Python client's form body, GET queries, stats, CORS, sites, and every
-//! bad input — after each of which the node still serves a device.
+//! the Python client's form body, GET queries, stats, CORS (none by default,
+//! any origin with `--cors`), sites, and every bad input — after each of
+//! which the node still serves a device.
 
 mod common;
 
 use anyhow::{ensure, Result};
 use common::{
-    answer, device_definition, id_of, load_variables, send_variables, TestNode, SENTANT_ALL,
-    SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND,
+    answer, device_definition, id_of, load_variables, send_variables, view_definition, TestNode,
+    SENTANT_ALL, SENTANT_GET_BY_ID, SENTANT_LOAD, SENTANT_SEND,
 };
-use r2_node::Config;
+use r2_node::{
+    fidelity::{Cors, Fidelity},
+    Config,
+};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -232,35 +236,91 @@ async fn stats_count_what_was_done() -> Result<()> {
     let before = node.stats().await?;
     assert_eq!(before["loads"], 0);
     assert_eq!(before["sockets"], 0);
+    assert_eq!(before["requests"], 0);
+    node.load(&view_definition()).await?;
     let id = node.load(&device_definition("device 0001")).await?;
     let (mut socket, subscription) = node.subscribed(&id, "update").await?;
     node.await_stat("sockets", |n| n == 1).await?;
+    socket.heartbeat().await?;
     for sensor in [10, 80, 150] {
         node.send(&id, "set_sensor", json!({ "sensor": sensor }))
             .await?;
         node.send(&id, "update", json!({})).await?;
         assert_eq!(
             socket.signal(&subscription).await?["parameters"]["sensor"],
-            sensor
+            node.sensor(sensor)
         );
     }
     let (_, refused) = node.send(&id, "nope", json!({})).await?;
     assert_eq!(error_message(&refused), Some("invalid_event"));
     let stats = node.stats().await?;
-    assert_eq!(stats["loads"], 1);
+    assert_eq!(stats["loads"], 2);
     assert_eq!(stats["sends"], 6);
+    assert_eq!(stats["updates"], 3);
     assert_eq!(stats["sends_rejected"], 1);
     assert_eq!(stats["deliveries"], 3);
     assert_eq!(stats["subscriptions"], 1);
+    // Two loads and seven sends; the stats requests are not `/reality2`.
+    assert_eq!(stats["requests"], 9);
+    assert_eq!(stats["sockets_opened"], 1);
+    assert_eq!(stats["heartbeats"], 1);
+    // `__internal` to every sentant: view on its load, then view and device.
+    assert_eq!(stats["internal_casts"], 3);
     drop(socket);
     node.await_stat("sockets", |n| n == 0).await?;
     node.await_stat("subscriptions", |n| n == 0).await?;
+    assert_eq!(node.stats().await?["sockets_opened"], 1);
     Ok(())
 }
 
 #[tokio::test]
-async fn cors_preflight_is_answered_for_any_origin() -> Result<()> {
+async fn no_cors_headers_by_default_as_the_real_node() -> Result<()> {
     let node = TestNode::start().await?;
+    let preflight = node
+        .http
+        .request(reqwest::Method::OPTIONS, node.graphql_url())
+        .header("origin", "http://localhost:8080")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await?;
+    assert!(!preflight.status().is_success(), "{}", preflight.status());
+    assert!(preflight
+        .headers()
+        .keys()
+        .all(|name| !name.as_str().starts_with("access-control-")));
+    let real = node
+        .http
+        .post(node.graphql_url())
+        .header("origin", "http://localhost:8080")
+        .json(&json!({ "query": SENTANT_ALL }))
+        .send()
+        .await?;
+    assert_eq!(real.status(), 200);
+    assert!(real
+        .headers()
+        .keys()
+        .all(|name| !name.as_str().starts_with("access-control-")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered_for_any_origin_with_cors_or_lenient() -> Result<()> {
+    let cors = Config {
+        fidelity: Fidelity {
+            cors: Cors::Any,
+            ..Fidelity::default()
+        },
+        ..Config::loopback()
+    };
+    for config in [cors, Config::loopback().lenient()] {
+        assert_cors_open(&TestNode::with_config(config).await?).await?;
+    }
+    Ok(())
+}
+
+/// Preflights and real answers carry CORS headers for any origin.
+async fn assert_cors_open(node: &TestNode) -> Result<()> {
     let response = node
         .http
         .request(reqwest::Method::OPTIONS, node.graphql_url())

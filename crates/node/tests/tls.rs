@@ -1,6 +1,8 @@
 //! HTTPS and `wss://`: the self-signed certificate made at start, a
 //! certificate given as PEM files (verified by the client, websocket
-//! included), and PEM files that are not usable.
+//! included), PEM files that are not usable, and ALPN: `h2` with HTTP/2
+//! served by default (websockets on HTTP/1.1), `http/1.1` only with
+//! `--lenient`.
 
 mod common;
 
@@ -143,6 +145,136 @@ async fn unusable_pem_files_stop_the_start() -> Result<()> {
         Running::start(half).await,
         Err(ServerError::Tls(_))
     ));
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// A node on HTTPS with a certificate for `localhost` given as PEM files;
+/// returns it, the certificate (to verify with) and the scratch folder.
+async fn certified(
+    name: &str,
+    config: Config,
+) -> Result<(Running, rcgen::CertifiedKey, std::path::PathBuf)> {
+    let dir = scratch(name)?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem())?;
+    std::fs::write(&key, certified.key_pair.serialize_pem())?;
+    let config = Config {
+        cert: Some(cert),
+        key: Some(key),
+        ..config.with_loopback_https()
+    };
+    Ok((Running::start(config).await?, certified, dir))
+}
+
+/// A TLS connection to `running`'s HTTPS port offering `alpn`; returns it
+/// with the protocol the server picked.
+async fn tls_offering(
+    running: &Running,
+    certified: &rcgen::CertifiedKey,
+    alpn: &[&[u8]],
+) -> Result<(
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Option<Vec<u8>>,
+)> {
+    let mut roots = RootCertStore::empty();
+    roots.add(certified.cert.der().clone())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(running.https.context("https listener")?).await?;
+    let stream = TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
+    let picked = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    Ok((stream, picked))
+}
+
+#[tokio::test]
+async fn https_offers_h2_and_serves_http2_while_wss_stays_on_http1() -> Result<()> {
+    let (running, certified, dir) = certified("h2", Config::loopback()).await?;
+    let https = running.https_url().context("https url")?;
+
+    // A client that offers h2 (as browsers do) gets it, and /reality2 answers
+    // over HTTP/2, many requests on one connection.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(
+            certified.cert.pem().as_bytes(),
+        )?)
+        .build()?;
+    let (_, picked) = tls_offering(&running, &certified, &[b"h2", b"http/1.1"]).await?;
+    assert_eq!(picked.as_deref(), Some(&b"h2"[..]));
+    let id = load_device(&client, &https).await?;
+    let requests = (0..20).map(|_| {
+        client
+            .post(format!("{https}/reality2"))
+            .header("accept", "*/*")
+            .header("content-type", "application/json")
+            .body(common::webapp_body(
+                SENTANT_SEND,
+                &send_variables(&id, "update", &json!({})),
+            ))
+            .send()
+    });
+    for response in futures::future::try_join_all(requests).await? {
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        let (status, body) = answer(response).await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["sentantSend"]["id"], json!(id));
+    }
+    assert_eq!(
+        running
+            .node
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        21
+    );
+
+    // A websocket client offers http/1.1 only (browsers do, unless the server
+    // advertises RFC 8441): wss works as before.
+    let (stream, picked) = tls_offering(&running, &certified, &[b"http/1.1"]).await?;
+    assert_eq!(picked.as_deref(), Some(&b"http/1.1"[..]));
+    let url = format!(
+        "wss://localhost:{}/reality2/websocket",
+        running.https.context("https")?.port()
+    );
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    let mut socket = Socket::over(ws, Vsn::V1);
+    socket.join().await?;
+    let sub = socket.subscribe(&id, "debug").await?;
+    socket.heartbeat().await?;
+    assert!(sub.starts_with("__absinthe__:doc:"));
+
+    running.stop().await?;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+#[tokio::test]
+async fn leniently_https_offers_http1_only() -> Result<()> {
+    let (running, certified, dir) = certified("h1", Config::loopback().lenient()).await?;
+    let (_, picked) = tls_offering(&running, &certified, &[b"h2", b"http/1.1"]).await?;
+    assert_eq!(picked.as_deref(), Some(&b"http/1.1"[..]));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(
+            certified.cert.pem().as_bytes(),
+        )?)
+        .build()?;
+    let https = running.https_url().context("https url")?;
+    let response = client
+        .post(format!("{https}/reality2"))
+        .json(&json!({ "query": SENTANT_ALL }))
+        .send()
+        .await?;
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    assert_eq!(answer(response).await?.0, 200);
+    running.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::definition::{ActionDef, SentantDef, VARS_PLUGIN};
+use super::textual;
+use crate::fidelity::Values;
 
 /// The state every automation starts in.
 pub const START_STATE: &str = "start";
@@ -67,16 +69,24 @@ pub struct Machine {
     def: Arc<SentantDef>,
     states: Vec<String>,
     vars: Map<String, Value>,
+    values: Values,
 }
 
 impl Machine {
-    /// A machine with every automation in state `start` and no variables.
+    /// A machine with every automation in state `start` and no variables,
+    /// replacing `__key__` references as the real node does ([`Values::Text`]).
     pub fn new(def: Arc<SentantDef>) -> Self {
+        Machine::with_values(def, Values::Text)
+    }
+
+    /// [`Machine::new`], replacing references as `values` says.
+    pub fn with_values(def: Arc<SentantDef>, values: Values) -> Self {
         let states = vec![START_STATE.to_owned(); def.automations.len()];
         Machine {
             def,
             states,
             vars: Map::new(),
+            values,
         }
     }
 
@@ -110,7 +120,13 @@ impl Machine {
             };
             let mut accumulated = parameters.clone();
             for action in &transition.actions {
-                run_action(&mut self.vars, action, &mut accumulated, effects);
+                run_action(
+                    &mut self.vars,
+                    self.values,
+                    action,
+                    &mut accumulated,
+                    effects,
+                );
             }
             if let Some(to) = transition.to.as_deref().filter(|to| *to != "*") {
                 to.clone_into(state);
@@ -122,11 +138,15 @@ impl Machine {
 /// Runs one action and merges its `result` into the accumulated parameters.
 fn run_action(
     vars: &mut Map<String, Value>,
+    values: Values,
     action: &ActionDef,
     accumulated: &mut Map<String, Value>,
     effects: &mut Vec<Effect>,
 ) {
-    let parameters = interpolate_map(&action.parameters, accumulated, 0);
+    let parameters = match values {
+        Values::Typed => interpolate_map(&action.parameters, accumulated, 0),
+        Values::Text => textual::parameters(action, accumulated),
+    };
     let outcome = match action.plugin.as_deref() {
         Some(VARS_PLUGIN) => vars_command(vars, &action.command, &parameters, accumulated),
         Some(_) => Err("plugin_error"),
@@ -263,7 +283,7 @@ fn interpolate(value: &Value, vars: &Map<String, Value>, depth: usize) -> Value 
             .and_then(|name| vars.get(name))
             .filter(|v| depth + nesting(v, MAX_DEPTH) <= MAX_DEPTH)
             .cloned()
-            .unwrap_or_else(|| Value::String(substitute(s, vars))),
+            .unwrap_or_else(|| Value::String(substitute(s, vars, typed_text))),
         Value::Array(items) => Value::Array(
             items
                 .iter()
@@ -281,8 +301,21 @@ fn whole_reference(s: &str) -> Option<&str> {
     (!name.is_empty() && !name.contains("__")).then_some(name)
 }
 
-/// Replaces each `__name__` whose name is known by the value's text.
-fn substitute(s: &str, vars: &Map<String, Value>) -> String {
+/// The text of a value inside a longer string, for [`Values::Typed`].
+fn typed_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// Replaces each `__name__` whose name is known, and whose value `text`
+/// writes, by that text; other references stay as they are.
+pub(super) fn substitute(
+    s: &str,
+    vars: &Map<String, Value>,
+    text: impl Fn(&Value) -> Option<String>,
+) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(open) = rest.find("__") {
@@ -295,9 +328,8 @@ fn substitute(s: &str, vars: &Map<String, Value>) -> String {
         };
         let name = &after[..close];
         out.push_str(&rest[..open]);
-        match vars.get(name) {
-            Some(Value::String(text)) => out.push_str(text),
-            Some(value) => out.push_str(&value.to_string()),
+        match vars.get(name).and_then(&text) {
+            Some(text) => out.push_str(&text),
             None => {
                 out.push_str("__");
                 out.push_str(name);
@@ -330,9 +362,13 @@ mod tests {
     use super::*;
 
     fn machine(automations: Value) -> Machine {
+        machine_with(automations, Values::Text)
+    }
+
+    fn machine_with(automations: Value, values: Values) -> Machine {
         let def = SentantDef::from_value(json!({"name": "s", "automations": automations}))
             .expect("valid definition");
-        Machine::new(Arc::new(def))
+        Machine::with_values(Arc::new(def), values)
     }
 
     fn params(value: Value) -> Map<String, Value> {
@@ -349,8 +385,9 @@ mod tests {
     }
 
     /// The IoT demo's device template, with its name already filled in.
-    fn device() -> Machine {
-        machine(json!([{"name": "counter", "transitions": [
+    fn device(values: Values) -> Machine {
+        machine_with(
+            json!([{"name": "counter", "transitions": [
             {"event": "init", "actions": [
                 {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "name", "value": "device 0001"}},
                 {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor", "value": 0}}]},
@@ -360,18 +397,45 @@ mod tests {
                 {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "sensor"}},
                 {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "name"}},
                 {"command": "send", "parameters": {"event": "update", "to": "view"}},
-                {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]))
+                {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]),
+            values,
+        )
+    }
+
+    #[test]
+    fn the_device_stores_the_init_number_and_interpolated_sensors_as_text() {
+        let mut device = device(Values::Text);
+        run(&mut device, "init", json!({}));
+        assert_eq!(
+            device.vars()["sensor"],
+            json!(0),
+            "a literal keeps its type"
+        );
+        run(&mut device, "set_sensor", json!({"sensor": 42}));
+        assert_eq!(device.vars()["sensor"], json!("42"), "the real node's text");
+        run(&mut device, "set_sensor", json!({"sensor": 42.5}));
+        assert_eq!(device.vars()["sensor"], json!("42.5"));
+        match run(&mut device, "update", json!({})).as_slice() {
+            [Effect::Send { parameters, .. }, Effect::Signal {
+                parameters: signalled,
+                ..
+            }] => {
+                assert_eq!(parameters["sensor"], json!("42.5"));
+                assert_eq!(signalled["sensor"], json!("42.5"));
+            }
+            other => panic!("expected a send and a signal, got {other:?}"),
+        }
     }
 
     #[test]
     fn the_device_template_signals_its_sensor_and_name_and_forwards_to_view() {
-        let mut device = device();
+        let mut device = device(Values::Typed);
         assert!(run(&mut device, "init", json!({})).is_empty());
         assert!(run(&mut device, "set_sensor", json!({"sensor": 42})).is_empty());
         assert_eq!(
             device.vars()["sensor"],
             json!(42),
-            "the number keeps its type"
+            "leniently, the number keeps its type"
         );
         let effects = run(&mut device, "update", json!({}));
         let carried = params(json!({"sensor": 42, "name": "device 0001", "result": "ok"}));
@@ -527,15 +591,20 @@ mod tests {
     }
 
     #[test]
-    fn a_set_loop_cannot_nest_values_without_end() {
-        let mut m = machine(
-            json!([{"name": "a", "transitions": [{"event": "grow", "actions": [
-            {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "v"}},
-            {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": {"deeper": "__v__"}}}]}]}]),
-        );
-        for _ in 0..(MAX_DEPTH * 3) {
-            run(&mut m, "grow", json!({}));
+    fn a_set_loop_cannot_grow_values_without_end() {
+        for values in [Values::Typed, Values::Text] {
+            let mut m = machine_with(
+                json!([{"name": "a", "transitions": [{"event": "grow", "actions": [
+                {"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "v"}},
+                {"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": {"deeper": "__v__"}}}]}]}]),
+                values,
+            );
+            for _ in 0..(MAX_DEPTH * 3) {
+                run(&mut m, "grow", json!({}));
+            }
+            let v = &m.vars()["v"];
+            assert!(nesting(v, usize::MAX) <= MAX_DEPTH + 1, "{values:?}");
+            assert!(v.to_string().len() < 4 * textual::MAX_TEXT, "{values:?}");
         }
-        assert!(nesting(&m.vars()["v"], usize::MAX) <= MAX_DEPTH + 1);
     }
 }

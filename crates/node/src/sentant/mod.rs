@@ -7,10 +7,13 @@
 //!   (`set`/`get` of `ai.reality2.vars`, `send`, `signal`, `debug`, `set`).
 //! - [`registry`]: [`Registry`], one tokio task per sentant, lookups by id and
 //!   name, `sentantSend`, `awaitSignal` subscriptions, `init` and `__internal`.
+//! - [`textual`]: the real node's replacement of `__key__` references as
+//!   text (strings stay strings).
 
 pub mod automation;
 pub mod definition;
 pub mod registry;
+pub mod textual;
 
 pub use automation::{Effect, Machine, Target};
 pub use definition::{DefinitionError, PublicEvent, SentantDef, SwarmDef};

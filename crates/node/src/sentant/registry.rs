@@ -9,10 +9,17 @@
 //!
 //! Loading a name that exists redefines that sentant (same id, same task and
 //! subscribers; its automations and variables restart). After a load the
-//! sentant gets `init`, and every sentant listening for `__internal` gets
-//! `{"id", "name", "activity": "created"}` (`"deleted"` after an unload).
-//! Events that no transition of the receiver names are dropped before they are
-//! queued, so the `__internal` fan-out costs nothing for sentants that ignore it.
+//! sentant gets `init`, and sentants get `__internal` with
+//! `{"id", "name", "activity": "created"}` (`"deleted"` after an unload): as
+//! the real node, every sentant, each in its own inbox, and on a redefinition
+//! with a freshly generated id ([`InternalCast::Everyone`]); or only those
+//! with an `__internal` transition, with the kept id
+//! ([`InternalCast::Listeners`]). Other events that no transition of the
+//! receiver names are dropped before they are queued.
+//!
+//! A `send` action to a name or id that is not loaded holds the sender's task
+//! for the registry's [`Patience`] (about 1 s, as the real node's
+//! automation waits), then the event is dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +32,7 @@ use uuid::Uuid;
 
 use super::automation::{Effect, Machine, Target};
 use super::definition::SentantDef;
+use crate::fidelity::{Fidelity, InternalCast, Patience};
 use crate::stats::Stats;
 
 /// The event a loaded sentant gets first.
@@ -140,14 +148,20 @@ impl Entry {
     /// Queues `event` unless no transition would take it.
     fn post(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) {
         if self.sentant.def.handles(event) {
-            let event = event.to_owned();
-            // A closed inbox means the sentant is being unloaded: nothing to do.
-            let _ = self.inbox.send(Message::Event {
-                event,
+            self.queue(event, parameters, passthrough);
+        }
+    }
+
+    /// Queues `event` whatever the sentant does with it; whether it was queued.
+    fn queue(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) -> bool {
+        // A closed inbox means the sentant is being unloaded: nothing to do.
+        self.inbox
+            .send(Message::Event {
+                event: event.to_owned(),
                 parameters,
                 passthrough,
-            });
-        }
+            })
+            .is_ok()
     }
 }
 
@@ -177,16 +191,29 @@ pub struct Registry {
     maps: RwLock<Maps>,
     stats: Arc<Stats>,
     next_order: AtomicU64,
+    fidelity: Fidelity,
 }
 
 impl Registry {
-    /// An empty registry counting into `stats`.
+    /// An empty registry counting into `stats`, behaving as the real node.
     pub fn new(stats: Arc<Stats>) -> Arc<Self> {
+        Registry::with_fidelity(stats, Fidelity::default())
+    }
+
+    /// An empty registry counting into `stats`, as close to the real node as
+    /// `fidelity` says.
+    pub fn with_fidelity(stats: Arc<Stats>, fidelity: Fidelity) -> Arc<Self> {
         Arc::new(Registry {
             maps: RwLock::default(),
             stats,
             next_order: AtomicU64::new(0),
+            fidelity,
         })
+    }
+
+    /// How close to the real node this registry behaves.
+    pub fn fidelity(&self) -> &Fidelity {
+        &self.fidelity
     }
 
     /// The counters this registry updates.
@@ -245,7 +272,11 @@ impl Registry {
         }
         Stats::bump(&self.stats.loads);
         entry.post(INIT_EVENT, Map::new(), empty());
-        self.tell_internal(&entry.sentant, "created");
+        let told_id = match (self.fidelity.internal, redefined) {
+            (InternalCast::Everyone, true) => Uuid::new_v4(),
+            _ => entry.sentant.id,
+        };
+        self.tell_internal(told_id, &entry.sentant, "created");
         entry.sentant
     }
 
@@ -284,7 +315,7 @@ impl Registry {
         };
         entry.task.abort();
         Stats::bump(&self.stats.unloads);
-        self.tell_internal(&entry.sentant, "deleted");
+        self.tell_internal(entry.sentant.id, &entry.sentant, "deleted");
         Some(entry.sentant)
     }
 
@@ -299,15 +330,31 @@ impl Registry {
         maps.by_id.len()
     }
 
-    /// Sends `__internal` about `sentant` to every sentant listening for it.
-    fn tell_internal(&self, sentant: &Sentant, activity: &str) {
-        let listeners: Vec<Entry> = self.read().internal.values().cloned().collect();
+    /// Sends `__internal` about `sentant` (as `id`) to the sentants
+    /// [`InternalCast`] names, counting each event queued.
+    fn tell_internal(&self, id: Uuid, sentant: &Sentant, activity: &str) {
         let parameters =
-            json!({"id": sentant.id.to_string(), "name": sentant.name(), "activity": activity});
-        if let Value::Object(parameters) = parameters {
-            for listener in listeners {
-                listener.post(INTERNAL_EVENT, parameters.clone(), empty());
+            json!({"id": id.to_string(), "name": sentant.name(), "activity": activity});
+        let Value::Object(parameters) = parameters else {
+            return;
+        };
+        let cast = |entry: &Entry| {
+            let queued = match self.fidelity.internal {
+                InternalCast::Everyone => entry.queue(INTERNAL_EVENT, parameters.clone(), empty()),
+                InternalCast::Listeners => {
+                    entry.post(INTERNAL_EVENT, parameters.clone(), empty());
+                    true
+                }
+            };
+            if queued {
+                Stats::bump(&self.stats.internal_casts);
             }
+        };
+        // Queuing never blocks, so it is done under the read lock.
+        let maps = self.read();
+        match self.fidelity.internal {
+            InternalCast::Everyone => maps.by_id.values().for_each(cast),
+            InternalCast::Listeners => maps.internal.values().for_each(cast),
         }
     }
 
@@ -397,6 +444,21 @@ impl Registry {
         })
     }
 
+    /// The id a `send` action to `target` reaches: a name, else an id; when
+    /// neither is loaded, the id `target` names is looked for with the
+    /// registry's [`Patience`] (the real node resolves the name once, then
+    /// waits for a live sentant with that id).
+    async fn resolve_waiting(&self, target: &str) -> Option<Uuid> {
+        if let Some(id) = self.resolve(target) {
+            return Some(id);
+        }
+        let id = Uuid::try_parse(target).ok();
+        let patience: Patience = self.fidelity.unknown_ids;
+        patience
+            .find(|| id.filter(|id| self.read().by_id.contains_key(id)))
+            .await
+    }
+
     /// Queues an event for the sentant with this id, if it is still loaded.
     fn deliver(&self, id: Uuid, event: &str, parameters: Map<String, Value>, passthrough: Value) {
         self.with_entry(id, |entry| entry.post(event, parameters, passthrough));
@@ -438,13 +500,14 @@ async fn run(
     subscribers: Arc<Subscribers>,
     mut inbox: mpsc::UnboundedReceiver<Message>,
 ) {
-    let mut machine = Machine::new(Arc::clone(&sentant.def));
+    let values = registry.fidelity.values;
+    let mut machine = Machine::with_values(Arc::clone(&sentant.def), values);
     let mut timers = Timers::default();
     let mut effects = Vec::new();
     while let Some(message) = inbox.recv().await {
         match message {
             Message::Redefine(new) => {
-                machine = Machine::new(Arc::clone(&new.def));
+                machine = Machine::with_values(Arc::clone(&new.def), values);
                 timers.clear();
                 sentant = new;
             }
@@ -462,15 +525,18 @@ async fn run(
                         &mut timers,
                         effect,
                         &passthrough,
-                    );
+                    )
+                    .await;
                 }
             }
         }
     }
 }
 
-/// Carries out one effect of a sentant's transition.
-fn apply(
+/// Carries out one effect of a sentant's transition. An immediate `send`
+/// to a target that is not loaded holds the task (see
+/// [`Registry::resolve_waiting`]).
+async fn apply(
     registry: &Arc<Registry>,
     sentant: &Arc<Sentant>,
     subscribers: &Subscribers,
@@ -494,13 +560,15 @@ fn apply(
             parameters,
             delay,
         } => {
-            let ids: Vec<Uuid> = targets
-                .iter()
-                .filter_map(|target| match target {
-                    Target::Myself => Some(sentant.id),
-                    Target::NameOrId(name) => registry.resolve(name),
-                })
-                .collect();
+            let mut ids: Vec<Uuid> = Vec::with_capacity(targets.len());
+            for target in &targets {
+                let id = match (target, delay) {
+                    (Target::Myself, _) => Some(sentant.id),
+                    (Target::NameOrId(name), None) => registry.resolve_waiting(name).await,
+                    (Target::NameOrId(name), Some(_)) => registry.resolve(name),
+                };
+                ids.extend(id);
+            }
             let send = {
                 let registry = Arc::clone(registry);
                 let (event, passthrough) = (event.clone(), passthrough.clone());

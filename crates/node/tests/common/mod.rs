@@ -10,7 +10,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use futures::{SinkExt, StreamExt};
 use r2_core::phoenix::{Frame, Incoming, Vsn, CONTROL_TOPIC};
-use r2_node::{Config, Running};
+use r2_node::{fidelity::Values, Config, Running};
 use serde_json::{json, Value};
 use tokio::{io::AsyncRead, io::AsyncWrite};
 use tokio_tungstenite::{
@@ -35,9 +35,15 @@ pub struct TestNode {
 }
 
 impl TestNode {
-    /// Plain HTTP on a free loopback port.
+    /// Plain HTTP on a free loopback port, behaving as the real node.
     pub async fn start() -> Result<TestNode> {
         TestNode::with_config(Config::loopback()).await
+    }
+
+    /// Plain HTTP on a free loopback port, with `--lenient` behaviour (for
+    /// tests where the real node's 1 s waits are beside the point).
+    pub async fn lenient() -> Result<TestNode> {
+        TestNode::with_config(Config::loopback().lenient()).await
     }
 
     pub async fn with_config(config: Config) -> Result<TestNode> {
@@ -136,10 +142,21 @@ impl TestNode {
         Ok((socket, subscription))
     }
 
-    /// A device loaded, subscribed, set to `sensor` and updated: checks the
-    /// `update` signal arrives with `sensor` and `name`. Proves the node
-    /// still serves the IoT demo.
+    /// `sensor` as this node's signals carry a value set by `set_sensor`:
+    /// the real node's text (`"42"`), or the number with `--lenient`.
+    pub fn sensor(&self, sensor: i64) -> Value {
+        match self.running.node.fidelity().values {
+            Values::Text => json!(sensor.to_string()),
+            Values::Typed => json!(sensor),
+        }
+    }
+
+    /// A device loaded (with `view` loaded first, as the WebApp does, so
+    /// that its `update` is not held), subscribed, set to `sensor` and
+    /// updated: checks the `update` signal arrives with `sensor` and `name`.
+    /// Proves the node still serves the IoT demo.
     pub async fn assert_device_works(&self, name: &str, sensor: i64) -> Result<()> {
+        self.load(&view_definition()).await?;
         let id = self.load(&device_definition(name)).await?;
         let (mut socket, subscription) = self.subscribed(&id, "update").await?;
         let (status, body) = self
@@ -156,7 +173,10 @@ impl TestNode {
         );
         let signal = socket.signal(&subscription).await?;
         ensure!(signal["event"] == "update", "{signal}");
-        ensure!(signal["parameters"]["sensor"] == sensor, "{signal}");
+        ensure!(
+            signal["parameters"]["sensor"] == self.sensor(sensor),
+            "{signal}"
+        );
         ensure!(signal["parameters"]["name"] == name, "{signal}");
         Ok(())
     }
