@@ -19,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// The recorded real phone.
 fn reference() -> Result<WireTrace> {
-    WireTrace::from_json(include_str!("../crates/testkit/tests/fixtures/webapp-phone-trace.json"))
+    WireTrace::from_json(include_str!("fixtures/webapp-phone-trace.json"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,6 +143,75 @@ async fn twenty_webapp_phones_and_a_projector_load_the_node_as_a_class_does() ->
     let load: &Value = &summary["load"];
     assert_eq!(load["sockets_peak"]["expected"], 5.0 * PHONES + projector);
     assert_eq!(load["pushes_per_update_expected"], expected);
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_one_browser_cannot_hold_is_refused_before_it_starts() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    // 50 phones and a projector: 5 × 50 + 52 sockets in their first minute.
+    page.goto(&format!("{}/stresstest/?devices=50&autostart=1", node.url()))
+        .await?;
+    let summary = page.summary("failed", WAIT).await?;
+    let why = summary["errors"][0]["example"].as_str().unwrap_or_default();
+    assert!(why.contains("302 websockets") && why.contains("sockets=shared"), "{summary}");
+    assert_eq!(node.stats().await?["loads"], 0, "nothing reached the node");
+    browser.close().await?;
+    Ok(())
+}
+
+/// A sites folder with the page and a stand-in for the WebApp at `iotdemo/`:
+/// an `index.html` referencing two files of known sizes, and a file it does not.
+fn sites_with_webapp() -> Result<(tempfile::TempDir, u64)> {
+    let dir = tempfile::tempdir()?;
+    copy_dir(&built_page_sites_dir()?.join("stresstest"), &dir.path().join("stresstest"))?;
+    let app = dir.path().join("iotdemo");
+    std::fs::create_dir_all(app.join("assets"))?;
+    let index = r#"<!doctype html><html><head><script src="/iotdemo/assets/app.js"></script>
+<link rel="stylesheet" href="assets/app.css"></head><body><div id="app"></div></body></html>"#;
+    std::fs::write(app.join("index.html"), index)?;
+    std::fs::write(app.join("assets/app.js"), vec![b'x'; 300_000])?;
+    std::fs::write(app.join("assets/app.css"), vec![b'y'; 1_600_000])?;
+    std::fs::write(app.join("assets/unused.woff2"), vec![b'z'; 50_000])?;
+    Ok((dir, index.len() as u64 + 300_000 + 1_600_000))
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_assets_each_page_load_downloads_the_webapp() -> Result<()> {
+    let (sites, page_bytes) = sites_with_webapp()?;
+    let node = TestNode::start(Some(sites.path())).await?;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    page.goto(&format!(
+        "{}/stresstest/?devices=2&viewers=1&assets=1&duration=2&autostart=1",
+        node.url()
+    ))
+    .await?;
+    let summary = page.summary("deleted", WAIT).await?;
+    let load = &summary["load"];
+    // Two pages per phone and the projector's one.
+    assert_eq!(load["asset_loads"], 5, "{load}");
+    assert_eq!(load["asset_bytes"], 5 * page_bytes, "{load}");
+    assert!(load["asset_load_ms"]["count"].as_u64() == Some(5), "{load}");
+    assert_eq!(summary["devices_created"], 2, "{summary}");
     browser.close().await?;
     Ok(())
 }

@@ -124,6 +124,8 @@ pub struct Snapshot {
     pub sends_failed: u64,
     pub signals: u64,
     pub projector_signals: u64,
+    /// `view` signals the devices received (profile `webapp`).
+    pub view_signals: u64,
     pub errors: u64,
     pub sends_per_s: f64,
     pub signals_per_s: f64,
@@ -198,7 +200,7 @@ impl Run {
             .map(|i| Device::new(names.device_name(i)))
             .collect();
         let inner = Inner {
-            http: Client::new(&node, Some(config.timeout_ms)),
+            http: Client::new(&node, config.request_timeout_ms()),
             trace,
             node,
             names,
@@ -525,6 +527,7 @@ impl Run {
             sends_failed: inner.metrics.sends_failed,
             signals: inner.metrics.signals_received,
             projector_signals: inner.metrics.projector_signals,
+            view_signals: inner.metrics.view_signals,
             errors: inner.metrics.errors_total,
             sends_per_s,
             signals_per_s,

@@ -57,6 +57,7 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 { cell("sends ok", s.sends_ok.to_string(), "sends-ok") }
                 { cell("signals", s.signals.to_string(), "signals") }
                 if s.projector_signals > 0 { { cell("projector signals", s.projector_signals.to_string(), "projector-signals") } }
+                if s.view_signals > 0 { { cell("view signals", s.view_signals.to_string(), "view-signals") } }
                 { cell("errors", s.errors.to_string(), "errors") }
                 { cell("in flight", s.fetch_queue.to_string(), "queue") }
             </div>

@@ -141,6 +141,7 @@ fn parse_ip_addr_show(text: &str) -> Vec<std::net::Ipv4Addr> {
 fn test(args: &[String]) -> Result<()> {
     ensure_page_tools()?;
     ensure_chromium()?;
+    ensure_xvfb();
     // Release: the browser tests measure the tab's timing, as a user's build would run.
     build_page(true)?;
     let sites = std::fs::canonicalize(SITES)?;
@@ -238,6 +239,23 @@ fn ensure_chromium() -> Result<()> {
     status(Command::new("apt-get").arg("update").arg("-qq"))?;
     status(Command::new("apt-get").args(["install", "-y", "-qq", "chromium", "chromium-driver"]))
         .context("installing chromium (needs root; or set R2_CHROMIUM to a Chromium binary)")
+}
+
+/// Debian's Xvfb, for the test of a tab really hidden in a browser with a
+/// window (skipped with a message where it cannot be installed).
+fn ensure_xvfb() {
+    if Path::new("/usr/bin/Xvfb").exists() {
+        return;
+    }
+    eprintln!("xtask: installing xvfb from Debian's packages");
+    let installed = status(Command::new("apt-get").args(["install", "-y", "-qq", "xvfb"]))
+        .or_else(|_| {
+            status(Command::new("apt-get").arg("update").arg("-qq"))?;
+            status(Command::new("apt-get").args(["install", "-y", "-qq", "xvfb"]))
+        });
+    if let Err(err) = installed {
+        eprintln!("xtask: xvfb could not be installed ({err}); the hidden-tab test will say it is skipped");
+    }
 }
 
 /// The version of `package` in `Cargo.lock`.

@@ -1,4 +1,4 @@
-//! Every request of a recorded WebApp phone (`fixtures/webapp-phone-trace.json`,
+//! Every request of a recorded WebApp phone (`tests/fixtures/webapp-phone-trace.json` at the workspace root,
 //! a copy of the project's shared trace), rebuilt by [`r2_core::webapp::Request`]
 //! from its variables, is the same text byte for byte: the operation text,
 //! the `variables` string (JavaScript's key order, `Json` arguments as JSON
@@ -8,7 +8,7 @@ use r2_core::webapp::{Fields, Request, AWAIT_SIGNAL};
 use serde_json::Value;
 
 fn trace() -> Value {
-    let text = include_str!("fixtures/webapp-phone-trace.json");
+    let text = include_str!("../../../tests/fixtures/webapp-phone-trace.json");
     serde_json::from_str(text).expect("the trace is JSON")
 }
 

@@ -1,5 +1,5 @@
 //! A phone's socket machine, fed the recorded phone's server frames
-//! (`fixtures/webapp-phone-trace.json`), sends the recorded client frames
+//! (`tests/fixtures/webapp-phone-trace.json` at the workspace root), sends the recorded client frames
 //! byte for byte: the join, the subscription document (its multi-line text
 //! and key order), every `ref` 0.
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 #[test]
 fn every_socket_of_the_recorded_phone_is_replayed_byte_for_byte() {
     let trace: Value =
-        serde_json::from_str(include_str!("fixtures/webapp-phone-trace.json")).expect("JSON");
+        serde_json::from_str(include_str!("../../../tests/fixtures/webapp-phone-trace.json")).expect("JSON");
     let events = trace["events"].as_array().expect("events");
     let sockets: Vec<&str> = events
         .iter()

@@ -1,5 +1,5 @@
 //! The real IoT WebApp's requests, replayed byte for byte from the wire trace
-//! of one phone (`fixtures/webapp-phone-trace.json`, a copy of the shared
+//! of one phone (`tests/fixtures/webapp-phone-trace.json` at the workspace root, a copy of the shared
 //! recording): the multi-line operation texts, `variables` as a JSON string,
 //! `Accept: */*` and `Content-Type: application/json`, in the recorded order
 //! (connect page, connect, sensor page, 3 s of turning). Each answer is
@@ -17,7 +17,7 @@ use common::*;
 use serde_json::{json, Value};
 
 /// The recording, copied from the shared fixtures.
-const TRACE: &str = include_str!("fixtures/webapp-phone-trace.json");
+const TRACE: &str = include_str!("../../../tests/fixtures/webapp-phone-trace.json");
 
 /// No request of the trace names an unknown id, so none may wait.
 const AT_ONCE: Duration = Duration::from_millis(600);

@@ -68,10 +68,20 @@ impl Browser {
     /// command line (e.g. `--host-resolver-rules=MAP phone.test 127.0.0.1`,
     /// `--ignore-certificate-errors`).
     pub async fn launch_with(args: &[&str]) -> anyhow::Result<Browser> {
-        Ok(Self::launch_exe(&find_chromium()?, args).await?)
+        Ok(Self::launch_exe(&find_chromium()?, args, None).await?)
     }
 
-    async fn launch_exe(exe: &Path, args: &[&str]) -> Result<Browser, Error> {
+    /// Starts Chromium with a real window on the X display `display` (e.g.
+    /// an Xvfb's `:99`), as a user's browser runs: not headless, and, like
+    /// every launch here, without the switches that keep hidden tabs'
+    /// timers running (`--disable-background-timer-throttling`,
+    /// `--disable-backgrounding-occluded-windows`,
+    /// `--disable-renderer-backgrounding`).
+    pub async fn launch_headful(display: &str, args: &[&str]) -> anyhow::Result<Browser> {
+        Ok(Self::launch_exe(&find_chromium()?, args, Some(display)).await?)
+    }
+
+    async fn launch_exe(exe: &Path, args: &[&str], display: Option<&str>) -> Result<Browser, Error> {
         let profile = tempfile::Builder::new()
             .prefix("r2-chromium-")
             .tempdir()
@@ -80,8 +90,12 @@ impl Browser {
                 source,
             })?;
         let mut command = Command::new(exe);
+        let flags = FLAGS.iter().filter(|f| display.is_none() || **f != "--headless");
+        if let Some(display) = display {
+            command.env("DISPLAY", display);
+        }
         command
-            .args(FLAGS)
+            .args(flags)
             .args(args)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
@@ -317,7 +331,7 @@ mod tests {
         .expect("script");
         std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        match Browser::launch_exe(&exe, &[]).await {
+        match Browser::launch_exe(&exe, &[], None).await {
             Err(Error::EarlyExit { status, stderr }) => {
                 assert!(status.contains('3'), "status {status}");
                 assert!(stderr.contains("cannot open display"), "stderr {stderr:?}");
@@ -331,7 +345,7 @@ mod tests {
     async fn a_missing_executable_is_a_process_error() {
         let missing = Path::new("/nonexistent/chromium");
         assert!(matches!(
-            Browser::launch_exe(missing, &[]).await,
+            Browser::launch_exe(missing, &[], None).await,
             Err(Error::Process { .. })
         ));
     }

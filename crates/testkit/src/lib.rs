@@ -28,6 +28,7 @@
 //! - [`node`]: [`TestNode`], the in-process node with an HTTP client.
 //! - [`site`]: [`built_page_sites_dir`], the page built by trunk.
 //! - [`error`]: [`Error`], what the Chromium side can fail with.
+//! - [`xvfb`]: a virtual X display for a browser with a real window.
 //! - [`wire`]: what a page put on the wire ([`wire::WireTrace`], recorded by
 //!   [`Page::record_network`]) and its comparison with a reference trace.
 //!
@@ -42,6 +43,7 @@ pub mod page;
 pub mod proc_cpu;
 pub mod site;
 pub mod wire;
+pub mod xvfb;
 
 pub use browser::Browser;
 pub use error::Error;

@@ -406,12 +406,35 @@ fn operation_field(query: &str) -> Option<String> {
 
 /// Every way `actual` differs from `reference` in what a node and a wire
 /// capture can see, as sentences (empty: indistinguishable).
+///
+/// The joins are compared request by request; the value sends that follow
+/// depend on how the phone was turned, so each must have the shape of the
+/// reference's sends, and together they must keep the throttle's rule.
 pub fn compare(reference: &WireTrace, actual: &WireTrace) -> Vec<String> {
     let mut why = Vec::new();
-    compare_requests(reference, actual, &mut why);
+    let (reference_join, actual_join) = (reference.join(), actual.join());
+    compare_requests(&reference_join, &actual_join, &mut why);
+    compare_value_sends(reference, actual, actual_join.http().count(), &mut why);
     compare_sockets(reference, actual, &mut why);
     check_throttle(actual, &mut why);
     why
+}
+
+/// Every request after the join is a send of the reference's shape.
+fn compare_value_sends(reference: &WireTrace, actual: &WireTrace, skip: usize, why: &mut Vec<String>) {
+    let shapes: Vec<&WireEvent> = reference.http().filter(|e| e.send_event().is_some()).collect();
+    for (k, got) in actual.http().enumerate().skip(skip) {
+        if !shapes.iter().any(|want| same_request(want, got)) {
+            why.push(format!(
+                "request {} ({}) has no counterpart among the reference's sends: query {:?}, variables {:?}, headers {:?}",
+                k + 1,
+                got.label(),
+                got.query,
+                got.variables,
+                got.headers
+            ));
+        }
+    }
 }
 
 /// The requests: same operations in the same order (those the reference fired
@@ -559,7 +582,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> WireTrace {
-        let text = include_str!("../tests/fixtures/webapp-phone-trace.json");
+        let text = include_str!("../../../tests/fixtures/webapp-phone-trace.json");
         WireTrace::from_json(text).expect("the fixture reads")
     }
 
@@ -567,7 +590,8 @@ mod tests {
     fn the_reference_is_indistinguishable_from_itself() {
         let trace = fixture();
         assert_eq!(trace.sockets().len(), 5);
-        assert_eq!(trace.join().http().count(), 9);
+        // 8 POSTs of a join (9 for the first phone, which loads `monitor`) and the update on connect.
+        assert_eq!(trace.join().http().count(), 10);
         assert_eq!(compare(&trace, &trace), Vec::<String>::new());
     }
 

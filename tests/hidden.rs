@@ -1,0 +1,47 @@
+//! A tab really hidden, in a headful Chromium under Xvfb launched without
+//! the switches that keep hidden tabs' timers running: its run is marked
+//! invalid, for that reason, not blamed on load.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::time::Duration;
+
+use anyhow::Result;
+use r2_testkit::xvfb::Xvfb;
+use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_hidden_while_sending_makes_an_invalid_run() -> Result<()> {
+    let Some(xvfb) = Xvfb::start().await? else {
+        eprintln!("skipped: Xvfb is not installed (apt-get install xvfb; cargo xtask test installs it)");
+        return Ok(());
+    };
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch_headful(xvfb.display(), &[]).await?;
+    let page = browser.new_page().await?;
+    page.goto(&format!(
+        "{}/stresstest/?profile=lean&devices=10&scenario=rotate&duration=8&autostart=1",
+        node.url()
+    ))
+    .await?;
+    page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT)
+        .await?;
+    assert_eq!(page.eval("document.hidden").await?, false, "the run's tab starts in front");
+    // A second tab in front, as a user opens one: the run's tab is hidden now.
+    let other = browser.new_page().await?;
+    other.goto("about:blank").await?;
+    page.wait_for("document.hidden", WAIT).await?;
+
+    let summary = page.summary("deleted", WAIT).await?;
+    eprintln!("{summary:#}");
+    assert_eq!(summary["verdict"], "invalid", "{summary}");
+    let reasons = summary["reasons"].to_string();
+    assert!(reasons.contains("hidden") && reasons.contains("while sending"), "{reasons}");
+    assert!(!reasons.contains("bottleneck"), "{reasons}");
+    assert_eq!(summary["tab_bottleneck"], false);
+    assert!(summary["hidden_while_sending_s"].as_f64() > Some(1.0), "{summary}");
+    browser.close().await?;
+    Ok(())
+}
