@@ -109,8 +109,9 @@ struct Args {
     /// Fault: refuse connections (except /r2-node/*) for this long from start, in seconds.
     #[arg(long, value_name = "S", default_value_t = 0.0)]
     refuse_for_s: f64,
-    /// Kinder than the real node: values keep their type, unknown ids answer at once,
-    /// __internal only to its listeners, description null, HTTPS HTTP/1.1 only, CORS open.
+    /// Kinder than the real node: values keep their type, no 1 s wait for unknown ids or
+    /// sends to missing sentants, __internal only to its listeners, description null,
+    /// HTTPS HTTP/1.1 only, CORS open.
     #[arg(long)]
     lenient: bool,
     /// Answer with CORS headers for any origin (the real node sends none).

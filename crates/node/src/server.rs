@@ -120,6 +120,9 @@ pub fn base_url(scheme: &str, addr: SocketAddr) -> String {
 
 /// Serves `node` on `listeners` until `shutdown` resolves, then stops
 /// gracefully. Fails early if HTTPS cannot be set up or a server stops.
+/// The sentants behave as `node`'s fidelity says (make it with
+/// [`Node::with_fidelity`] from `config.fidelity`); the transport's ALPN and
+/// CORS follow `config.fidelity`.
 pub async fn run(
     node: Node,
     config: Config,

@@ -17,7 +17,10 @@
 //! - On the joined control topic: `doc` runs a document. A subscription
 //!   answers `{"subscriptionId":"__absinthe__:doc:…"}` (or the errors of its
 //!   first result, with status `error`) and then pushes each result as
-//!   `subscription:data` on that id; a query or mutation answers
+//!   `subscription:data` on that id. A subscription to an unknown id is
+//!   refused only after the node's patience for unknown ids (about 1 s, as
+//!   the real node; at once with `--lenient`), and the socket waits for it,
+//!   as the real node's channel process does; a query or mutation answers
 //!   `{"data": …}` (status `error` when it did not run). `unsubscribe` ends
 //!   one subscription and answers `{"subscriptionId"}`. `phx_leave` answers
 //!   `ok` then `phx_close`, and ends the join's subscriptions. Anything else

@@ -26,23 +26,6 @@ fn number(faults: &Value, field: &str) -> Result<f64> {
         .with_context(|| format!("no {field} in {faults}"))
 }
 
-/// Loads `view` (so that a device's `update` is not held, as it would be
-/// while `view` is missing) and a device with its socket subscribed to
-/// `update`.
-async fn subscribed_device(
-    node: &TestNode,
-    name: &str,
-) -> Result<(
-    String,
-    Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    String,
-)> {
-    node.load(&view_definition()).await?;
-    let id = node.load(&device_definition(name)).await?;
-    let (socket, subscription) = node.subscribed(&id, "update").await?;
-    Ok((id, socket, subscription))
-}
-
 #[tokio::test]
 async fn faults_read_back_post_replaces_them_and_empty_clears() -> Result<()> {
     let node = TestNode::start().await?;
@@ -156,7 +139,7 @@ async fn injected_errors_answer_500_without_running_and_are_counted() -> Result<
 async fn latency_delays_answers_and_pushes_but_never_r2_node_paths() -> Result<()> {
     let latency = Duration::from_millis(600);
     let node = TestNode::start().await?;
-    let (id, mut phone, subscription) = subscribed_device(&node, "slow").await?;
+    let (id, mut phone, subscription) = node.subscribed_device("slow").await?;
     let mut sender = node.socket().await?;
     node.set_faults(json!({"latency_ms": 600, "error_rate": 0}))
         .await?;
@@ -247,7 +230,7 @@ async fn sockets_are_dropped_on_the_period_until_cleared() -> Result<()> {
 #[tokio::test]
 async fn a_refusal_drops_sockets_and_refuses_all_but_r2_node_until_it_ends() -> Result<()> {
     let node = TestNode::start().await?;
-    let (id, mut phone, _) = subscribed_device(&node, "survivor").await?;
+    let (id, mut phone, _) = node.subscribed_device("survivor").await?;
     let set = node.set_faults(json!({"refuse_for_s": 2})).await?;
     let left = number(&set, "refuse_for_s")?;
     assert!(left > 1.0 && left <= 2.0, "{left} s left");
@@ -299,7 +282,7 @@ async fn a_refusal_drops_sockets_and_refuses_all_but_r2_node_until_it_ends() -> 
 #[tokio::test]
 async fn forget_drops_every_sentant_once_and_keeps_counting() -> Result<()> {
     let node = TestNode::start().await?;
-    let (id, mut phone, _) = subscribed_device(&node, "first").await?;
+    let (id, mut phone, _) = node.subscribed_device("first").await?;
     node.load(&device_definition("second")).await?;
     let set = node.set_faults(json!({"forget": true})).await?;
     assert_eq!(set, none_set(), "forget is an action, read back false");

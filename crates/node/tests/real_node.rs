@@ -27,21 +27,6 @@ fn about_a_second(elapsed: Duration) -> bool {
     elapsed >= WAIT - Duration::from_millis(50) && elapsed < WAIT + SLACK
 }
 
-/// `view` then a device, with the device's `update` subscribed.
-async fn device_with_view(
-    node: &TestNode,
-    name: &str,
-) -> Result<(
-    String,
-    Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    String,
-)> {
-    node.load(&view_definition()).await?;
-    let id = node.load(&device_definition(name)).await?;
-    let (socket, sub) = node.subscribed(&id, "update").await?;
-    Ok((id, socket, sub))
-}
-
 #[tokio::test]
 async fn sensors_are_stored_and_signalled_as_text_unless_lenient() -> Result<()> {
     for (node, stored) in [
@@ -192,10 +177,7 @@ async fn a_send_to_a_missing_view_holds_the_device_about_a_second_per_update() -
 
 /// The next `internal` signal about a sentant other than `monitor` (whose
 /// own creation may or may not be reported, depending on timing).
-async fn next_internal(
-    socket: &mut Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    sub: &str,
-) -> Result<Value> {
+async fn next_internal(socket: &mut TcpSocket, sub: &str) -> Result<Value> {
     loop {
         let signal = socket.signal(sub).await?;
         if signal["parameters"]["name"] != "monitor" {
@@ -259,7 +241,7 @@ async fn a_class_joining_costs_quadratic_internal_casts() -> Result<()> {
     const DEVICES: u64 = 60;
     let node = TestNode::start().await?;
     node.load(&monitor_definition()).await?;
-    let (first, mut socket, sub) = device_with_view(&node, "device 0000").await?;
+    let (first, mut socket, sub) = node.subscribed_device("device 0000").await?;
     // monitor (1), view (2), device 0000 (3) so far.
     assert_eq!(node.stats().await?["internal_casts"], 6);
     let started = Instant::now();

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use common::{
-    answer, device_definition, id_of, load_variables, send_variables, webapp_post, Socket,
-    SENTANT_ALL, SENTANT_LOAD, SENTANT_SEND,
+    answer, device_definition, id_of, load_variables, send_variables, view_definition, webapp_post,
+    Socket, SENTANT_ALL, SENTANT_LOAD, SENTANT_SEND,
 };
 use r2_core::phoenix::Vsn;
 use r2_node::{server::ServerError, Config, Running};
@@ -65,42 +65,26 @@ async fn https_with_a_self_signed_certificate_beside_plain_http() -> Result<()> 
 
 #[tokio::test]
 async fn a_given_certificate_serves_https_and_wss() -> Result<()> {
-    let dir = scratch("pem")?;
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem())?;
-    std::fs::write(&key, certified.key_pair.serialize_pem())?;
-    let config = Config {
-        cert: Some(cert),
-        key: Some(key),
-        ..Config::loopback().with_loopback_https()
-    };
-    let running = Running::start(config).await?;
-    let addr = running.https.context("https listener")?;
+    let (running, certified, dir) = certified("pem", Config::loopback()).await?;
 
     // HTTPS, verifying the certificate.
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(
-            certified.cert.pem().as_bytes(),
-        )?)
-        .build()?;
+    let client = verifying_client(&certified)?;
     let https = running.https_url().context("https url")?;
+    // `view` first, so that the device's update is not held for it.
+    let (status, _) = webapp_post(
+        &client,
+        &https,
+        SENTANT_LOAD,
+        &load_variables(&view_definition()),
+    )
+    .await?;
+    assert_eq!(status, 200);
     let id = load_device(&client, &https).await?;
 
     // wss://, verifying the certificate.
-    let mut roots = RootCertStore::empty();
-    roots.add(certified.cert.der().clone())?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let stream = TlsConnector::from(Arc::new(tls))
-        .connect(ServerName::try_from("localhost")?, tcp)
-        .await?;
-    let url = format!("wss://localhost:{}/reality2/websocket", addr.port());
+    let (stream, _) = tls_offering(&running, &certified, &[]).await?;
+    let port = running.https.context("https listener")?.port();
+    let url = format!("wss://localhost:{port}/reality2/websocket");
     let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
     let mut socket = Socket::over(ws, Vsn::V1);
     socket.join().await?;
@@ -169,6 +153,15 @@ async fn certified(
     Ok((Running::start(config).await?, certified, dir))
 }
 
+/// An HTTP client that trusts `certified` (and offers h2, as browsers do).
+fn verifying_client(certified: &rcgen::CertifiedKey) -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(
+            certified.cert.pem().as_bytes(),
+        )?)
+        .build()?)
+}
+
 /// A TLS connection to `running`'s HTTPS port offering `alpn`; returns it
 /// with the protocol the server picked.
 async fn tls_offering(
@@ -202,11 +195,7 @@ async fn https_offers_h2_and_serves_http2_while_wss_stays_on_http1() -> Result<(
 
     // A client that offers h2 (as browsers do) gets it, and /reality2 answers
     // over HTTP/2, many requests on one connection.
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(
-            certified.cert.pem().as_bytes(),
-        )?)
-        .build()?;
+    let client = verifying_client(&certified)?;
     let (_, picked) = tls_offering(&running, &certified, &[b"h2", b"http/1.1"]).await?;
     assert_eq!(picked.as_deref(), Some(&b"h2"[..]));
     let id = load_device(&client, &https).await?;
@@ -261,11 +250,7 @@ async fn leniently_https_offers_http1_only() -> Result<()> {
     let (running, certified, dir) = certified("h1", Config::loopback().lenient()).await?;
     let (_, picked) = tls_offering(&running, &certified, &[b"h2", b"http/1.1"]).await?;
     assert_eq!(picked.as_deref(), Some(&b"http/1.1"[..]));
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(
-            certified.cert.pem().as_bytes(),
-        )?)
-        .build()?;
+    let client = verifying_client(&certified)?;
     let https = running.https_url().context("https url")?;
     let response = client
         .post(format!("{https}/reality2"))

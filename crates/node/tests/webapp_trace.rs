@@ -80,8 +80,6 @@ impl Expected {
     }
 }
 
-type Ws = Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Replays every recorded request against `node`, checking each answer as
 /// the real node gives it, or as `--lenient` does when `lenient`.
 async fn replay(node: &TestNode, lenient: bool) -> Result<()> {
@@ -102,8 +100,8 @@ async fn replay(node: &TestNode, lenient: bool) -> Result<()> {
         sensor: json!(0),
         ..Expected::default()
     };
-    let mut device: Option<(Ws, String)> = None;
-    let mut monitor: Option<(Ws, String)> = None;
+    let mut device: Option<(TcpSocket, String)> = None;
+    let mut monitor: Option<(TcpSocket, String)> = None;
     let mut updates = 0;
     for (n, request) in requests.iter().enumerate() {
         let variables = match expected.id_of("device 0001") {

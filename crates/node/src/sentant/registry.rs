@@ -19,7 +19,9 @@
 //!
 //! A `send` action to a name or id that is not loaded holds the sender's task
 //! for the registry's [`Patience`] (about 1 s, as the real node's
-//! automation waits), then the event is dropped.
+//! automation waits), then the event is dropped. A delayed send resolves its
+//! target when the action runs, without waiting (the real node waits when
+//! the timer fires).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

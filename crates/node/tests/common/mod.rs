@@ -27,6 +27,9 @@ pub use r2_core::graphql::{
     SENTANT_SEND, SENTANT_UNLOAD,
 };
 
+/// A client socket over plain TCP (or TLS), as [`TestNode::socket`] opens it.
+pub type TcpSocket = Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A node on `127.0.0.1:0` with a client for it.
 pub struct TestNode {
     pub running: Running,
@@ -120,26 +123,28 @@ impl TestNode {
     }
 
     /// Opens a V1 socket and joins the control topic.
-    pub async fn socket(
-        &self,
-    ) -> Result<Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+    pub async fn socket(&self) -> Result<TcpSocket> {
         let mut socket = Socket::connect(&self.ws_url(""), Vsn::V1).await?;
         socket.join().await?;
         Ok(socket)
     }
 
     /// A socket subscribed to `awaitSignal(id, signal)`, with its subscription id.
-    pub async fn subscribed(
-        &self,
-        id: &str,
-        signal: &str,
-    ) -> Result<(
-        Socket<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-        String,
-    )> {
+    pub async fn subscribed(&self, id: &str, signal: &str) -> Result<(TcpSocket, String)> {
         let mut socket = self.socket().await?;
         let subscription = socket.subscribe(id, signal).await?;
         Ok((socket, subscription))
+    }
+
+    /// Loads `view` (so that a device's `update` is not held, as the real
+    /// node holds it while `view` is missing) and a device with a socket
+    /// subscribed to its `update`; returns the device's id, the socket and
+    /// the subscription id.
+    pub async fn subscribed_device(&self, name: &str) -> Result<(String, TcpSocket, String)> {
+        self.load(&view_definition()).await?;
+        let id = self.load(&device_definition(name)).await?;
+        let (socket, subscription) = self.subscribed(&id, "update").await?;
+        Ok((id, socket, subscription))
     }
 
     /// `sensor` as this node's signals carry a value set by `set_sensor`:
