@@ -47,7 +47,7 @@ async fn nothing_left(node: &TestNode) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = open(
         &browser,
@@ -92,7 +92,7 @@ async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     node.set_faults(json!({ "error_rate": 0.05 })).await?;
     let browser = Browser::launch().await?;
     let page = open(
@@ -124,7 +124,7 @@ async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     node.set_faults(json!({ "latency_ms": 200 })).await?;
     let browser = Browser::launch().await?;
     let page = open(
@@ -153,7 +153,7 @@ async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_sockets_come_back_within_the_back_off() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = open(
         &browser,

@@ -29,7 +29,7 @@ async fn run(node: &TestNode, query: &str, cpu_slowdown: f64) -> Result<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_says_when_the_tab_is_the_bottleneck() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
 
     let calm = run(
         &node,

@@ -49,7 +49,7 @@ fn num(v: &Value, key: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_phones_per_device_sockets() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let phone_id = load_phone(&node).await?;
 
     let summary = run_page(&node, "devices=50&duration=10&autostart=1", "deleted").await?;
@@ -111,7 +111,7 @@ async fn fifty_phones_per_device_sockets() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_sockets_carry_every_subscription() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
 
     let summary = run_page(
         &node,
@@ -145,7 +145,7 @@ async fn shared_sockets_carry_every_subscription() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_subscriptions_like_the_seed_script() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
 
     let summary = run_page(
         &node,

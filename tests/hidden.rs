@@ -18,7 +18,7 @@ async fn a_tab_hidden_while_sending_makes_an_invalid_run() -> Result<()> {
         return Ok(());
     };
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch_headful(xvfb.display(), &[]).await?;
     let page = browser.new_page().await?;
     page.goto(&format!(

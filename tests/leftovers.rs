@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_ticked_leftovers_are_deleted() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let names = [
         "r2s-oldtab01-1-0000",
         "r2s-oldtab01-1-0001",

@@ -140,7 +140,7 @@ async fn click(page: &Page, selector: &str) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_mode_sends_what_the_throttle_allows() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let other = node
         .graphql(
             graphql::SENTANT_LOAD,
@@ -227,7 +227,7 @@ fn hand_motion() -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_mode_records_a_replayable_trace() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     open_listening_phone(&page, &node.url(), "sensor_wait_ms=60000").await?;
@@ -291,7 +291,7 @@ async fn device_mode_records_a_replayable_trace() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_motion_says_so_and_the_colour_buttons_send() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     // iOS's permission prompt, answered "Don't allow".
@@ -334,7 +334,7 @@ async fn denied_motion_says_so_and_the_colour_buttons_send() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sensor_says_so_after_the_wait() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     open_live_phone(&page, &node.url(), "sensor_wait_ms=500").await?;
@@ -364,7 +364,7 @@ async fn no_sensor_says_so_after_the_wait() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insecure_page_says_motion_needs_https() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let port = node.running.http.context("http listener")?.port();
     // A name other than localhost over plain HTTP: not a secure context.
     let browser = Browser::launch_with(&["--host-resolver-rules=MAP phone.test 127.0.0.1"]).await?;
@@ -437,7 +437,7 @@ async fn the_phone_url_works_over_https() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     let url_text = "document.querySelector('#r2-join-url')?.textContent";
@@ -577,7 +577,7 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let trace_text = std::fs::read_to_string(sites.join("stresstest/traces/sample.json"))?;
     let trace = Arc::new(Trace::from_json(&trace_text)?);
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     page.call(

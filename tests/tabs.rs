@@ -19,7 +19,7 @@ const DEVICES: u64 = 30;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_tabs_never_clash() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     node.graphql(
         graphql::SENTANT_LOAD,
         json!({ "definition": graphql::device_definition("device 0001") }),
@@ -96,7 +96,7 @@ const FLEET_TOTAL: &str = "JSON.parse(document.querySelector('#r2-fleet')?.textC
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_view_drives_every_tab() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let mut tabs = Vec::new();
     for _ in 0..TABS {
@@ -156,7 +156,7 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     let sites = built_page_sites_dir()?;
-    let node = TestNode::start(Some(&sites)).await?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
     // Two separate browser processes: only the node connects them.
     let (first, second) = (Browser::launch().await?, Browser::launch().await?);
     let mut pages = Vec::new();

@@ -23,9 +23,22 @@ impl TestNode {
     /// Starts a node on a free loopback port; `sites` is served as the node's
     /// web-app folder (each sub-folder `NAME` at `/NAME`).
     pub async fn start(sites: Option<&Path>) -> anyhow::Result<TestNode> {
+        Self::start_with(sites, r2_node::Config::loopback()).await
+    }
+
+    /// [`TestNode::start`] with `--lenient`: answers at once for unknown ids
+    /// and sends to missing sentants, keeps values' types, casts `__internal`
+    /// only to its listeners — for tests of the page's own behaviour whose
+    /// point is not the real node's (a `lean` device's `update` waits 1 s per
+    /// event on the real node while no `view` is loaded).
+    pub async fn start_lenient(sites: Option<&Path>) -> anyhow::Result<TestNode> {
+        Self::start_with(sites, r2_node::Config::loopback().lenient()).await
+    }
+
+    async fn start_with(sites: Option<&Path>, base: r2_node::Config) -> anyhow::Result<TestNode> {
         let config = r2_node::Config {
             sites: sites.map(Path::to_path_buf),
-            ..r2_node::Config::loopback()
+            ..base
         };
         let running = r2_node::Running::start(config)
             .await
