@@ -24,6 +24,7 @@ use r2_core::metrics::{Op, RunMetrics};
 use r2_core::profile::Profile;
 use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
 use r2_core::subscription::{Reconnect, Signal};
+use r2_core::throttle::THROTTLE_MS;
 use r2_core::webapp::{Fields, Request};
 use serde_json::{json, Value};
 use wasm_bindgen_futures::spawn_local;
@@ -475,6 +476,14 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     let Some(planned) = device.pending.take() else {
         return;
     };
+    // The sensor page's throttle counts from the last send as it left: a
+    // send that left late holds the next one back, never closer than 200 ms.
+    let earliest = device.recent.back().map(|s| s.actual_ms + THROTTLE_MS);
+    if let Some(at_ms) = earliest.filter(|at| now < *at) {
+        device.pending = Some(planned);
+        inner.scheduler.push(at_ms, index);
+        return;
+    }
     let late = now - planned.intended_ms;
     let id = device.id.clone().filter(|_| device.is_live());
     let Some(id) = id.filter(|_| late <= MAX_CATCH_UP_MS) else {

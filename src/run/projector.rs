@@ -25,7 +25,6 @@ use r2_core::webapp::{Fields, Request};
 use super::device::{self, lookup, request};
 use super::link::{self, FollowUp};
 use super::{assets, Inner, Run};
-use crate::browser::now_ms;
 
 /// Names the `?view` page shows no card for.
 const NOT_CARDS: &[&str] = &["monitor", "view", ".deleted"];
@@ -103,7 +102,8 @@ async fn page(run: Run, viewer: u32) {
             None => load(&run, &graphql::monitor_definition()).await,
         }
     };
-    let view = load(&run, &graphql::view_definition());
+    let view_definition = graphql::view_definition();
+    let view = load(&run, &view_definition);
     let all = async {
         let req = Request::SentantAll {
             fields: Fields::Long,
