@@ -479,7 +479,7 @@ impl Fleet {
     /// Tells every tab to delete its devices and waits until each wrote its
     /// final summary. `true` once all did.
     async fn delete_all(&self, quietly: bool) -> Result<bool, RunError> {
-        if !self.browsers.first().is_some_and(|b| b.number == 0)
+        if self.browsers.first().is_none_or(|b| b.number != 0)
             || self.browsers.len() < self.plan.browsers
         {
             return Ok(false);

@@ -12,6 +12,10 @@ use r2_testkit::{built_page_sites_dir, TestNode};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
+/// One run at a time: on CI's two cores, two runs' browsers at once would
+/// make the tabs their own bottleneck.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The runner binary with the arguments every test gives.
 fn runner(node: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_r2-stress-run"));
@@ -34,6 +38,7 @@ async fn finish(mut command: Command) -> Result<(i32, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_of_two_tabs_pass_and_match_the_node() -> Result<()> {
+    let _serial = SERIAL.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let out = tempfile::tempdir()?;
@@ -56,8 +61,6 @@ async fn two_browsers_of_two_tabs_pass_and_match_the_node() -> Result<()> {
     let started = Instant::now();
     let (code, stdout, _) = finish(command).await?;
     let wall_s = started.elapsed().as_secs();
-    assert_eq!(code, 0, "exit code");
-    assert!(stdout.lines().any(|l| l == "PASS"), "{stdout}");
     assert!(stdout.contains("devices live"), "progress lines: {stdout}");
 
     let summary: Value =
@@ -111,18 +114,24 @@ async fn two_browsers_of_two_tabs_pass_and_match_the_node() -> Result<()> {
     ] {
         assert!(out.path().join(file).is_file(), "{file} written");
     }
-    let junit = std::fs::read_to_string(out.path().join("junit.xml"))?;
-    assert!(
-        junit.contains(r#"<testcase name="max_error_pct""#) && !junit.contains("<failure"),
-        "{junit}"
-    );
     let series = std::fs::read_to_string(out.path().join("series.csv"))?;
     assert!(series.lines().count() >= 4, "{series}");
+    let junit = std::fs::read_to_string(out.path().join("junit.xml"))?;
+    assert!(
+        junit.contains(r#"<testcase name="max_error_pct""#),
+        "{junit}"
+    );
+    // Last, as it also needs a machine calm enough that no tab is its own
+    // bottleneck (the page's own check, part of the verdict).
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert_eq!(code, 0, "exit code");
+    assert!(stdout.lines().any(|l| l == "PASS"), "{stdout}");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_errors_fail_the_error_threshold() -> Result<()> {
+    let _serial = SERIAL.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let out = tempfile::tempdir()?;
