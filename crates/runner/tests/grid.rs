@@ -180,7 +180,6 @@ async fn two_browsers_of_two_tabs_run_on_a_selenium_grid() -> Result<()> {
         "--- runner stdout\n{stdout}--- runner stderr\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(output.status.code(), Some(0), "exit code");
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json"))?)?;
     let ran_in: BTreeSet<String> = summary["tabs"]
@@ -202,5 +201,7 @@ async fn two_browsers_of_two_tabs_run_on_a_selenium_grid() -> Result<()> {
         .filter(|n| n.starts_with("r2s-"))
         .collect();
     assert!(left.is_empty(), "left on the node: {left:?}");
+    // Last, as it also needs a machine calm enough that no tab is its own bottleneck.
+    assert_eq!(output.status.code(), Some(0), "exit code");
     Ok(())
 }
