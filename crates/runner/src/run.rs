@@ -143,40 +143,8 @@ pub async fn run(args: &Args) -> Result<Finished, RunError> {
 
     let caps =
         capabilities(chromium_binary(args.chromium.as_deref(), driver.is_local()).as_deref());
-    let sessions =
-        join_all((0..plan.browsers).map(|_| open_session(driver.url(), caps.clone()))).await;
-    let mut clients = Vec::new();
-    let mut failure = None;
-    for session in sessions {
-        match session {
-            Ok(client) => clients.push(client),
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
-    if let Some(e) = failure {
-        join_all(clients.into_iter().map(|c| c.close())).await;
-        return Err(e);
-    }
     let control = control_url(args, &fleet_name)?;
-    let opened = join_all(clients.into_iter().enumerate().map(|(b, client)| {
-        let tabs: Vec<(usize, String)> = plan
-            .tabs
-            .iter()
-            .filter(|t| t.browser == b)
-            .map(|t| (t.index, urls[t.index].clone()))
-            .collect();
-        let control = (b == 0).then_some(control.as_str());
-        async move { Browser::open(b, client, &tabs, control).await }
-    }))
-    .await;
-    let mut browsers = Vec::new();
-    let mut failure = None;
-    for browser in opened {
-        match browser {
-            Ok(b) => browsers.push(b),
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
+    let (browsers, failure) = open_browsers(driver.url(), caps, &plan, &urls, &control).await?;
     let fleet = Fleet {
         browsers,
         plan: plan.clone(),
@@ -240,6 +208,51 @@ pub async fn run(args: &Args) -> Result<Finished, RunError> {
         warnings,
     };
     Ok(Finished { combined, seconds })
+}
+
+/// Opens every browser with its tabs (and the control view in the first).
+/// A session that cannot be made is `Err` (the others are closed); a browser
+/// whose tabs cannot be opened gives the browsers that did open and the error.
+async fn open_browsers(
+    driver: &str,
+    caps: serde_json::Map<String, serde_json::Value>,
+    plan: &Plan,
+    urls: &[String],
+    control: &str,
+) -> Result<(Vec<Browser>, Option<RunError>), RunError> {
+    let sessions = join_all((0..plan.browsers).map(|_| open_session(driver, caps.clone()))).await;
+    let mut clients = Vec::new();
+    let mut failure = None;
+    for session in sessions {
+        match session {
+            Ok(client) => clients.push(client),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        join_all(clients.into_iter().map(|c| c.close())).await;
+        return Err(e);
+    }
+    let opened = join_all(clients.into_iter().enumerate().map(|(b, client)| {
+        let tabs: Vec<(usize, String)> = plan
+            .tabs
+            .iter()
+            .filter(|t| t.browser == b)
+            .map(|t| (t.index, urls[t.index].clone()))
+            .collect();
+        let control = (b == 0).then_some(control);
+        async move { Browser::open(b, client, &tabs, control).await }
+    }))
+    .await;
+    let mut browsers = Vec::new();
+    let mut failure = None;
+    for browser in opened {
+        match browser {
+            Ok(b) => browsers.push(b),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    Ok((browsers, failure))
 }
 
 /// A fleet name of this run's own: `run` and 8 random hex digits (std's
