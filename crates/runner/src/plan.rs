@@ -1,0 +1,203 @@
+//! How the devices are spread over browsers and tabs, and whether the
+//! browsers and tabs given can carry them.
+//!
+//! The limits are what `cargo xtask bench` measured (bench/RESULTS.md): one
+//! tab keeps up (scheduler lag p99 ≤ 20 ms, every send on time) with about
+//! 100 `sweep` devices and about 20 `rotate` devices; a browser opens about
+//! 255 websockets at once, and `per-device` subscriptions need one per device.
+
+use crate::error::RunError;
+
+/// Devices one tab keeps up with, by scenario (bench/RESULTS.md). `taps`
+/// sends less often than `sweep`; `replay` plays motion like `rotate`.
+pub fn devices_per_tab(scenario: &str) -> u32 {
+    match scenario {
+        "rotate" | "replay" => 20,
+        _ => 100,
+    }
+}
+
+/// Websockets a browser opens at once (Chromium: 255).
+pub const BROWSER_WEBSOCKETS: u32 = 255;
+/// Subscriptions one `shared` socket carries (the page's `SUBSCRIPTIONS_PER_SHARED_SOCKET`).
+pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: u32 = 250;
+
+/// One tab of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TabPlan {
+    /// Which browser (0-based).
+    pub browser: usize,
+    /// Its index over all tabs (0-based).
+    pub index: usize,
+    pub devices: u32,
+    pub join_rate: f64,
+    pub seed: u64,
+}
+
+/// The tabs of a run, and the control view in the first browser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub browsers: usize,
+    pub tabs: Vec<TabPlan>,
+}
+
+/// What the plan is asked to spread.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    pub devices: u32,
+    pub browsers: u32,
+    pub tabs_per_browser: u32,
+    pub scenario: &'a str,
+    pub sockets: &'a str,
+    pub join_rate: f64,
+    pub seed: u64,
+    /// Overrides [`devices_per_tab`].
+    pub max_devices_per_tab: Option<u32>,
+    /// Run past the limits.
+    pub force: bool,
+}
+
+impl Plan {
+    /// Spreads `ask.devices` as evenly as can be (the first tabs carry one
+    /// more), browser by browser; refuses (unless `force`) a tab above the
+    /// per-tab limit or a browser above its websockets.
+    pub fn new(ask: &Ask) -> Result<Plan, RunError> {
+        if ask.browsers == 0 || ask.tabs_per_browser == 0 {
+            return Err(RunError::Settings(
+                "--browsers and --tabs-per-browser must be at least 1".into(),
+            ));
+        }
+        let tabs = ask.browsers * ask.tabs_per_browser;
+        if ask.devices < tabs {
+            return Err(RunError::Settings(format!(
+                "{} devices cannot fill {} browser(s) × {} tab(s): give at least one device per tab",
+                ask.devices, ask.browsers, ask.tabs_per_browser
+            )));
+        }
+        let (each, extra) = (ask.devices / tabs, ask.devices % tabs);
+        let plan = Plan {
+            browsers: ask.browsers as usize,
+            tabs: (0..tabs)
+                .map(|i| {
+                    let devices = each + u32::from(i < extra);
+                    TabPlan {
+                        browser: (i / ask.tabs_per_browser) as usize,
+                        index: i as usize,
+                        devices,
+                        join_rate: ask.join_rate * f64::from(devices) / f64::from(ask.devices),
+                        seed: ask.seed + u64::from(i),
+                    }
+                })
+                .collect(),
+        };
+        if !ask.force {
+            plan.check(ask)?;
+        }
+        Ok(plan)
+    }
+
+    /// The websockets browser `browser` opens: its tabs' subscriptions, one
+    /// fleet socket per tab, and the control view's in the first browser.
+    pub fn websockets(&self, browser: usize, sockets: &str) -> u32 {
+        let tabs = self.tabs.iter().filter(|t| t.browser == browser);
+        let subscriptions: u32 = tabs
+            .clone()
+            .map(|t| match sockets {
+                "none" => 0,
+                "shared" => t.devices.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET),
+                _ => t.devices,
+            })
+            .sum();
+        subscriptions + tabs.count() as u32 + u32::from(browser == 0)
+    }
+
+    fn check(&self, ask: &Ask) -> Result<(), RunError> {
+        let limit = ask
+            .max_devices_per_tab
+            .unwrap_or_else(|| devices_per_tab(ask.scenario));
+        let most = self.tabs.iter().map(|t| t.devices).max().unwrap_or(0);
+        if most > limit {
+            let needed = ask.devices.div_ceil(limit);
+            return Err(RunError::Capacity(format!(
+                "{} {} devices over {} browser(s) × {} tab(s) is {most} per tab, but a tab keeps up with about {limit} \
+                 (bench/RESULTS.md): use {needed} tabs or more (--browsers, --tabs-per-browser), set --max-devices-per-tab, or --force",
+                ask.devices, ask.scenario, ask.browsers, ask.tabs_per_browser
+            )));
+        }
+        for browser in 0..self.browsers {
+            let sockets = self.websockets(browser, ask.sockets);
+            if sockets > BROWSER_WEBSOCKETS {
+                return Err(RunError::Capacity(format!(
+                    "browser {} would open {sockets} websockets ({} subscriptions), but a browser opens about \
+                     {BROWSER_WEBSOCKETS}: use more browsers (--browsers), --sockets shared, or --force",
+                    browser + 1,
+                    ask.sockets
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(devices: u32, browsers: u32, tabs: u32, scenario: &str) -> Ask<'_> {
+        Ask {
+            devices,
+            browsers,
+            tabs_per_browser: tabs,
+            scenario,
+            sockets: "per-device",
+            join_rate: 10.0,
+            seed: 5,
+            max_devices_per_tab: None,
+            force: false,
+        }
+    }
+
+    #[test]
+    fn devices_spread_evenly_over_browsers_and_tabs() {
+        let plan = Plan::new(&ask(41, 2, 2, "sweep")).expect("fits");
+        let devices: Vec<u32> = plan.tabs.iter().map(|t| t.devices).collect();
+        assert_eq!(devices, [11, 10, 10, 10]);
+        let browsers: Vec<usize> = plan.tabs.iter().map(|t| t.browser).collect();
+        assert_eq!(browsers, [0, 0, 1, 1]);
+        let seeds: Vec<u64> = plan.tabs.iter().map(|t| t.seed).collect();
+        assert_eq!(seeds, [5, 6, 7, 8]);
+        let rate: f64 = plan.tabs.iter().map(|t| t.join_rate).sum();
+        assert!((rate - 10.0).abs() < 1e-9);
+        // Browser 0: 21 subscriptions, 2 tabs' fleet sockets, the control view's.
+        assert_eq!(plan.websockets(0, "per-device"), 24);
+        assert_eq!(plan.websockets(1, "shared"), 4);
+    }
+
+    #[test]
+    fn a_plan_past_the_measured_limits_is_refused_unless_forced() {
+        let err = Plan::new(&ask(300, 1, 2, "sweep")).unwrap_err().to_string();
+        assert!(
+            err.contains("150 per tab") && err.contains("about 100") && err.contains("use 3 tabs"),
+            "{err}"
+        );
+        let err = Plan::new(&ask(50, 1, 2, "rotate")).unwrap_err().to_string();
+        assert!(err.contains("about 20"), "{err}");
+        // Three tabs of 90 per-device subscriptions pass 255 websockets in one browser.
+        let err = Plan::new(&ask(270, 1, 3, "sweep")).unwrap_err().to_string();
+        assert!(err.contains("websockets"), "{err}");
+        assert!(Plan::new(&Ask {
+            sockets: "shared",
+            ..ask(270, 1, 3, "sweep")
+        })
+        .is_ok());
+        assert!(Plan::new(&Ask {
+            force: true,
+            ..ask(300, 1, 2, "sweep")
+        })
+        .is_ok());
+        assert!(Plan::new(&ask(3, 2, 2, "sweep"))
+            .unwrap_err()
+            .to_string()
+            .contains("at least one device per tab"));
+    }
+}
