@@ -85,6 +85,23 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 }
 
 impl Args {
+    /// The device profile (`--profile`, else the page's default).
+    pub fn profile(&self) -> r2_core::profile::Profile {
+        self.profile
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of `--param NAME=VALUE`, if given.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The page's URL: `--page`, else the node's `/stresstest/`.
     pub fn page_url(&self) -> String {
         self.page

@@ -4,7 +4,12 @@
 //! The limits are what `cargo xtask bench` measured (bench/RESULTS.md): one
 //! tab keeps up (scheduler lag p99 ≤ 20 ms, every send on time) with about
 //! 100 `sweep` devices and about 20 `rotate` devices; a browser opens about
-//! 255 websockets at once, and `per-device` subscriptions need one per device.
+//! 255 websockets at once, and each profile holds its own number of them
+//! per device ([`r2_core::profile::Load`]: a `webapp` phone five in its
+//! first minute, a `lean` device one).
+
+use r2_core::config::SocketsMode;
+use r2_core::profile::{Load, Profile};
 
 use crate::error::RunError;
 
@@ -18,9 +23,7 @@ pub fn devices_per_tab(scenario: &str) -> u32 {
 }
 
 /// Websockets a browser opens at once (Chromium: 255).
-pub const BROWSER_WEBSOCKETS: u32 = 255;
-/// Subscriptions one `shared` socket carries (the page's `SUBSCRIPTIONS_PER_SHARED_SOCKET`).
-pub const SUBSCRIPTIONS_PER_SHARED_SOCKET: u32 = 250;
+pub const BROWSER_WEBSOCKETS: u32 = r2_core::profile::CHROMIUM_SOCKETS_PER_HOST as u32;
 
 /// One tab of the plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +33,8 @@ pub struct TabPlan {
     /// Its index over all tabs (0-based).
     pub index: usize,
     pub devices: u32,
+    /// Projector pages it simulates: the class's one in the first tab.
+    pub viewers: u32,
     pub join_rate: f64,
     pub seed: u64,
 }
@@ -48,7 +53,11 @@ pub struct Ask<'a> {
     pub browsers: u32,
     pub tabs_per_browser: u32,
     pub scenario: &'a str,
+    pub profile: Profile,
     pub sockets: &'a str,
+    /// Projector pages per tab when given (`--param viewers=K`); else the
+    /// profile's default in the first tab only (a class has one projector).
+    pub viewers: Option<u32>,
     pub join_rate: f64,
     pub seed: u64,
     /// Overrides [`devices_per_tab`].
@@ -84,6 +93,11 @@ impl Plan {
                         browser: (i / ask.tabs_per_browser) as usize,
                         index: i as usize,
                         devices,
+                        viewers: ask.viewers.unwrap_or(if i == 0 {
+                            ask.profile.default_viewers()
+                        } else {
+                            0
+                        }),
                         join_rate: ask.join_rate * f64::from(devices) / f64::from(ask.devices),
                         seed: ask.seed + u64::from(i),
                     }
@@ -96,19 +110,17 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The websockets browser `browser` opens: its tabs' subscriptions, one
-    /// fleet socket per tab, and the control view's in the first browser.
-    pub fn websockets(&self, browser: usize, sockets: &str) -> u32 {
+    /// The websockets browser `browser` opens at its peak: its tabs' as
+    /// their profile holds them, one fleet socket per tab, and the control
+    /// view's in the first browser.
+    pub fn websockets(&self, browser: usize, profile: Profile, sockets: &str) -> u32 {
+        let mode: SocketsMode = sockets.parse().unwrap_or_default();
         let tabs = self.tabs.iter().filter(|t| t.browser == browser);
-        let subscriptions: u32 = tabs
+        let held: u64 = tabs
             .clone()
-            .map(|t| match sockets {
-                "none" => 0,
-                "shared" => t.devices.div_ceil(SUBSCRIPTIONS_PER_SHARED_SOCKET),
-                _ => t.devices,
-            })
+            .map(|t| Load::new(profile, mode, t.devices, t.viewers).sockets().0)
             .sum();
-        subscriptions + tabs.count() as u32 + u32::from(browser == 0)
+        held as u32 + tabs.count() as u32 + u32::from(browser == 0)
     }
 
     fn check(&self, ask: &Ask) -> Result<(), RunError> {
@@ -125,13 +137,14 @@ impl Plan {
             )));
         }
         for browser in 0..self.browsers {
-            let sockets = self.websockets(browser, ask.sockets);
+            let sockets = self.websockets(browser, ask.profile, ask.sockets);
             if sockets > BROWSER_WEBSOCKETS {
                 return Err(RunError::Capacity(format!(
-                    "browser {} would open {sockets} websockets ({} subscriptions), but a browser opens about \
+                    "browser {} would open {sockets} websockets ({} {} devices' subscriptions), but a browser opens about \
                      {BROWSER_WEBSOCKETS}: use more browsers (--browsers), --sockets shared, or --force",
                     browser + 1,
-                    ask.sockets
+                    ask.sockets,
+                    ask.profile
                 )));
             }
         }
@@ -149,7 +162,9 @@ mod tests {
             browsers,
             tabs_per_browser: tabs,
             scenario,
+            profile: Profile::Lean,
             sockets: "per-device",
+            viewers: None,
             join_rate: 10.0,
             seed: 5,
             max_devices_per_tab: None,

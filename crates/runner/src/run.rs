@@ -50,6 +50,9 @@ pub fn tab_url(args: &Args, tab: &TabPlan, fleet: &str) -> Result<String, RunErr
         if let Some(p) = args.profile.as_deref() {
             q.append_pair("profile", p);
         }
+        if args.param("viewers").is_none() {
+            q.append_pair("viewers", &tab.viewers.to_string());
+        }
         if let Some(max) = args.max_p99_ms {
             q.append_pair("max_p99_ms", &max.to_string());
         }
@@ -90,7 +93,9 @@ pub async fn run(args: &Args) -> Result<Finished, RunError> {
         browsers: args.browsers,
         tabs_per_browser: args.tabs_per_browser,
         scenario: &args.scenario,
+        profile: args.profile(),
         sockets: &args.sockets,
+        viewers: args.param("viewers").and_then(|v| v.parse().ok()),
         join_rate: args.join_rate,
         seed: args.seed,
         max_devices_per_tab: args.max_devices_per_tab,
@@ -590,6 +595,7 @@ mod tests {
             browser: 0,
             index: 1,
             devices: 5,
+            viewers: 0,
             join_rate: 2.5,
             seed: 2,
         };
