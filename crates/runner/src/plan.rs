@@ -183,9 +183,19 @@ mod tests {
         assert_eq!(seeds, [5, 6, 7, 8]);
         let rate: f64 = plan.tabs.iter().map(|t| t.join_rate).sum();
         assert!((rate - 10.0).abs() < 1e-9);
-        // Browser 0: 21 subscriptions, 2 tabs' fleet sockets, the control view's.
-        assert_eq!(plan.websockets(0, "per-device"), 24);
-        assert_eq!(plan.websockets(1, "shared"), 4);
+        // Browser 0: 21 lean subscriptions, 2 tabs' fleet sockets, the control view's.
+        assert_eq!(plan.websockets(0, Profile::Lean, "per-device"), 24);
+        assert_eq!(plan.websockets(1, Profile::Lean, "shared"), 4);
+        // WebApp phones: five sockets each in their first minute, and the
+        // class's projector in the first tab (monitor, view, 11 cards).
+        let webapp = Plan::new(&Ask { profile: Profile::WebApp, ..ask(41, 2, 2, "sweep") }).expect("fits");
+        let viewers: Vec<u32> = webapp.tabs.iter().map(|t| t.viewers).collect();
+        assert_eq!(viewers, [1, 0, 0, 0]);
+        assert_eq!(webapp.websockets(0, Profile::WebApp, "per-device"), 5 * 21 + 13 + 3);
+        assert!(Plan::new(&Ask { profile: Profile::WebApp, ..ask(60, 1, 2, "sweep") })
+            .unwrap_err()
+            .to_string()
+            .contains("webapp devices"));
     }
 
     #[test]
