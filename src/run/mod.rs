@@ -60,6 +60,8 @@ const LIVE_SECONDS: usize = 600;
 /// Upper bounds (ms) of the latency histogram's bars; the last bar is everything above.
 pub const HISTOGRAM_BOUNDS_MS: &[f64] =
     &[5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
+/// How long Delete waits for joins under way to end.
+const JOIN_SETTLE_MS: f64 = 30_000.0;
 /// How long to wait, after the last send, for answers and signals still on their way.
 const DRAIN_MS: f64 = 10_000.0;
 
@@ -416,6 +418,12 @@ impl Run {
     pub async fn delete(&self) {
         self.enter(Phase::Deleting);
         self.with(|inner| inner.joins += 1);
+        // A join under way may still load its sentant: let it end first, so
+        // that this delete knows every sentant of the run.
+        let deadline = now_ms() + JOIN_SETTLE_MS;
+        while now_ms() < deadline && self.with(|i| i.devices.iter().any(|d| d.is_joining() && !d.is_waiting())) {
+            TimeoutFuture::new(50).await;
+        }
         let targets: Vec<(u32, String)> = self.with(|inner| {
             link::close_all(inner);
             inner
