@@ -88,6 +88,8 @@ pub struct Device {
     last_value: Option<i64>,
     /// Which WebApp page runs (profile `webapp`).
     pub(crate) pages: Pages,
+    /// Whether its connect page's `monitor` reported its sentant created.
+    pub(crate) own_load_seen: bool,
 }
 
 impl Device {
@@ -102,6 +104,7 @@ impl Device {
             recent: VecDeque::with_capacity(RECENT_SENDS),
             last_value: None,
             pages: Pages::None,
+            own_load_seen: false,
         }
     }
 

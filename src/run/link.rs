@@ -442,6 +442,10 @@ fn setup_signal(
         Watch::Monitor => {
             let created = signal.text("activity") == Some("created");
             let id = signal.text("id").map(str::to_owned);
+            let device = &mut inner.devices[index as usize];
+            if created && runs && id.is_some() && device.id() == id.as_deref() {
+                device.own_load_seen = true;
+            }
             (runs && page == PageLoad::Connect && created)
                 .then_some(id)
                 .flatten()

@@ -39,6 +39,11 @@ use super::{assets, Run};
 use crate::browser::now_ms;
 use crate::net::NetError;
 
+/// How long a navigation leaves the connect page running at most, waiting
+/// for `monitor` to report the device it loaded (the node reports it at
+/// once; a browser takes tens of ms to commit the next page).
+const CREATED_WAIT_MS: u32 = 1000;
+
 /// Which page of the WebApp a device is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PageLoad {
@@ -105,8 +110,16 @@ pub(crate) async fn join(run: Run, index: u32) {
         inner.devices[index as usize].set_id(id.clone());
         inner.metrics.devices_created += 1;
     });
-    // The navigation: the sensor page loads, and the connect page freezes.
-    assets::navigation(&run).await;
+    // The navigation: the sensor page loads while the connect page still
+    // runs (its monitor callback sees the device created), then it freezes.
+    let navigation = assets::navigation(&run);
+    let created_seen = async {
+        let deadline = now_ms() + f64::from(CREATED_WAIT_MS);
+        while now_ms() < deadline && !run.with(|i| i.devices[index as usize].own_load_seen) {
+            TimeoutFuture::new(5).await;
+        }
+    };
+    futures::future::join(navigation, created_seen).await;
     run.with(|inner| inner.devices[index as usize].pages = Pages::Sensor);
     link::freeze_page(&run, index, PageLoad::Connect);
     TimeoutFuture::new(SETUP_DELAY_MS).await;
