@@ -234,7 +234,7 @@ pub fn checks(tabs: &[TabResult], expect: Expect) -> Vec<Check> {
     ));
     let failed: Vec<String> = tabs
         .iter()
-        .filter(|t| t.summary.verdict == Verdict::Fail)
+        .filter(|t| t.summary.verdict != Verdict::Pass)
         .map(|t| format!("{}: {}", t.label, t.summary.reasons.join("; ")))
         .collect();
     all.push(check(
