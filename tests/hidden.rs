@@ -29,9 +29,11 @@ async fn a_tab_hidden_while_sending_makes_an_invalid_run() -> Result<()> {
     page.wait_for("document.querySelector('#r2-phase')?.textContent === 'running'", WAIT)
         .await?;
     assert_eq!(page.eval("document.hidden").await?, false, "the run's tab starts in front");
-    // A second tab in front, as a user opens one: the run's tab is hidden now.
-    let other = browser.new_page().await?;
-    other.goto("about:blank").await?;
+    // A second tab in the same window, in front, as a user opens one: the
+    // run's tab is hidden now.
+    browser
+        .call("Target.createTarget", serde_json::json!({ "url": "about:blank" }))
+        .await?;
     page.wait_for("document.hidden", WAIT).await?;
 
     let summary = page.summary("deleted", WAIT).await?;

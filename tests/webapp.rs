@@ -30,7 +30,7 @@ async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()
     let page = browser.new_page().await?;
     let log = page.record_network().await?;
     page.goto(&format!(
-        "{}/stresstest/?profile=webapp&devices=1&viewers=0&scenario=rotate&duration=4&autostart=1&keep=1",
+        "{}/stresstest/?profile=webapp&devices=1&viewers=0&scenario=rotate&duration=8&autostart=1&keep=1",
         node.url()
     ))
     .await?;

@@ -440,16 +440,17 @@ fn setup_signal(
             None
         }
         Watch::Monitor => {
-            let created = signal.text("activity") == Some("created");
-            let id = signal.text("id").map(str::to_owned);
+            // The connect page's callback looks up the device it just loaded
+            // (named as the node reports it: the answer with its id may not
+            // be in yet).
             let device = &mut inner.devices[index as usize];
-            if created && runs && id.is_some() && device.id() == id.as_deref() {
-                device.own_load_seen = true;
+            let own = signal.text("activity") == Some("created")
+                && signal.text("name") == Some(device.name());
+            if !(own && runs && page == PageLoad::Connect) {
+                return None;
             }
-            (runs && page == PageLoad::Connect && created)
-                .then_some(id)
-                .flatten()
-                .map(FollowUp::MonitorCallback)
+            device.own_load_seen = true;
+            signal.text("id").map(|id| FollowUp::MonitorCallback(id.to_owned()))
         }
     }
 }

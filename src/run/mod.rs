@@ -187,9 +187,10 @@ pub(crate) struct Inner {
 impl Inner {
     /// Counts the time hidden so far in the current phase.
     fn flush_hidden(&mut self, now: f64) {
-        if let Some(since) = self.hidden_since.replace(now) {
+        if let Some(since) = self.hidden_since.as_mut() {
             let sending = matches!(self.phase, Phase::Running { .. });
-            self.metrics.record_hidden(now - since, sending);
+            self.metrics.record_hidden(now - *since, sending);
+            *since = now;
         }
     }
 }

@@ -12,8 +12,8 @@
 //! 2. About a second later the user presses "connect": `sentantAll`, the
 //!    device's name (never loaded over an existing sentant), `sentantLoad`
 //!    of the device, and the navigation. While the connect page still runs,
-//!    its monitor callback asks `sentantGet(id)` (long fields) for every
-//!    sentant `monitor` reports created; then the page is frozen in the
+//!    its monitor callback asks `sentantGet(id)` (long fields) for the
+//!    device `monitor` reports created; then the page is frozen in the
 //!    back/forward cache: its two sockets stay open and subscribed but
 //!    silent until the node's idle timeout closes them.
 //! 3. The sensor page loads; one second later its set-up runs again
@@ -225,7 +225,7 @@ async fn connect(run: &Run, name: &str) -> Result<String, String> {
 }
 
 /// The connect page's monitor callback: `sentantGet(id)` with the long
-/// fields for a sentant `monitor` reported created.
+/// fields for the device `monitor` reported created.
 pub(crate) async fn monitor_callback(run: Run, id: String) {
     let get = Request::SentantGetById {
         id: &id,

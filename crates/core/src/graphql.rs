@@ -59,24 +59,25 @@ pub fn device_definition(name: &str) -> String {
     DEVICE_TEMPLATE.replace(NAME_PLACEHOLDER, escaped)
 }
 
-/// The projector's `view` sentant: re-publishes every `update` it is sent as
-/// its own public signal `update`.
-pub fn view_definition() -> String {
-    json!({"sentant": {"name": "view", "automations": [{"name": "view", "transitions": [
-        {"event": "update", "public": true, "actions": [
-            {"command": "signal", "public": true, "parameters": {"event": "update"}}]}]}]}})
-    .to_string()
-}
+/// The `view` sentant, byte for byte as the WebApp loads it (its source's
+/// key order): re-publishes every `update` it is sent as its own public
+/// signal `update`.
+pub const VIEW_DEFINITION: &str = r#"{"sentant":{"name":"view","automations":[{"name":"view","transitions":[{"event":"update","public":true,"actions":[{"command":"signal","public":true,"parameters":{"event":"update"}}]}]}]}}"#;
 
-/// The projector's `monitor` sentant, as the WebApp defines it: the node's
+/// The `monitor` sentant, byte for byte as the WebApp loads it: the node's
 /// `__internal` event (sentant created/deleted) becomes the public signal
 /// `internal`. (The transition itself is not public: the node sends
 /// `__internal` to every sentant.)
+pub const MONITOR_DEFINITION: &str = r#"{"sentant":{"name":"monitor","automations":[{"name":"Monitor","transitions":[{"event":"__internal","actions":[{"command":"signal","parameters":{"public":true,"event":"internal"}}]}]}]}}"#;
+
+/// [`VIEW_DEFINITION`], owned.
+pub fn view_definition() -> String {
+    VIEW_DEFINITION.to_owned()
+}
+
+/// [`MONITOR_DEFINITION`], owned.
 pub fn monitor_definition() -> String {
-    json!({"sentant": {"name": "monitor", "automations": [{"name": "Monitor", "transitions": [
-        {"event": "__internal", "actions": [
-            {"command": "signal", "parameters": {"public": true, "event": "internal"}}]}]}]}})
-    .to_string()
+    MONITOR_DEFINITION.to_owned()
 }
 
 /// A POST body as the WebApp writes it: `{"query", "variables"}` where

@@ -51,7 +51,13 @@ impl Page {
     /// harness needs.
     pub(crate) async fn open(conn: Arc<Connection>) -> Result<Page, Error> {
         let created = conn
-            .call("Target.createTarget", json!({ "url": "about:blank" }), None)
+            // Its own window: a tab behind another would be hidden, and a
+            // hidden tab's timers throttled.
+            .call(
+                "Target.createTarget",
+                json!({ "url": "about:blank", "newWindow": true }),
+                None,
+            )
             .await?;
         let target = string_field(&created, "targetId", "Target.createTarget")?;
         let attached = conn
