@@ -159,17 +159,47 @@ impl WireTrace {
             .collect()
     }
 
-    /// The traffic up to (not including) the first `set_sensor`: the join.
+    /// The trace without its value sends (each `set_sensor` and the `update`
+    /// sent with it): the join, with its `update` on connect wherever that
+    /// came (a phone may send a value before its socket is connected).
     pub fn join(&self) -> WireTrace {
-        let end = self
-            .events
-            .iter()
-            .position(|e| e.send_event().as_deref() == Some("set_sensor"))
-            .unwrap_or(self.events.len());
+        let values = self.value_sends();
         WireTrace {
             what: self.what.clone(),
-            events: self.events[..end].to_vec(),
+            events: self
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !values.contains(i))
+                .map(|(_, e)| e.clone())
+                .collect(),
         }
+    }
+
+    /// The positions of the value sends: every `set_sensor`, and the first
+    /// `update` after each.
+    fn value_sends(&self) -> Vec<usize> {
+        let mut values = Vec::new();
+        let mut owed = 0;
+        for (i, e) in self.events.iter().enumerate() {
+            match e.send_event().as_deref() {
+                Some("set_sensor") => {
+                    values.push(i);
+                    owed += 1;
+                }
+                Some("update") if owed > 0 => {
+                    values.push(i);
+                    owed -= 1;
+                }
+                _ => {}
+            }
+        }
+        values
+    }
+
+    /// The value sends' requests.
+    pub fn values(&self) -> Vec<&WireEvent> {
+        self.value_sends().into_iter().map(|i| &self.events[i]).collect()
     }
 }
 
@@ -414,20 +444,19 @@ pub fn compare(reference: &WireTrace, actual: &WireTrace) -> Vec<String> {
     let mut why = Vec::new();
     let (reference_join, actual_join) = (reference.join(), actual.join());
     compare_requests(&reference_join, &actual_join, &mut why);
-    compare_value_sends(reference, actual, actual_join.http().count(), &mut why);
+    compare_value_sends(reference, actual, &mut why);
     compare_sockets(reference, actual, &mut why);
     check_throttle(actual, &mut why);
     why
 }
 
-/// Every request after the join is a send of the reference's shape.
-fn compare_value_sends(reference: &WireTrace, actual: &WireTrace, skip: usize, why: &mut Vec<String>) {
-    let shapes: Vec<&WireEvent> = reference.http().filter(|e| e.send_event().is_some()).collect();
-    for (k, got) in actual.http().enumerate().skip(skip) {
+/// Every value send has the shape of the reference's.
+fn compare_value_sends(reference: &WireTrace, actual: &WireTrace, why: &mut Vec<String>) {
+    let shapes = reference.values();
+    for got in actual.values() {
         if !shapes.iter().any(|want| same_request(want, got)) {
             why.push(format!(
-                "request {} ({}) has no counterpart among the reference's sends: query {:?}, variables {:?}, headers {:?}",
-                k + 1,
+                "the value send {} has no counterpart among the reference's: query {:?}, variables {:?}, headers {:?}",
                 got.label(),
                 got.query,
                 got.variables,
