@@ -12,7 +12,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{error::ErrorKind, CommandFactory, Parser};
 
+use crate::certstore::CertStore;
+use crate::conn::ConnLimits;
+use crate::control::ControlAccess;
 use crate::faults::FaultSpec;
+use crate::limits::Limits;
 
 /// How long a websocket may stay silent before the node closes it (Phoenix's
 /// default `timeout` for websockets).
@@ -47,6 +51,14 @@ pub struct Config {
     pub body_limit: usize,
     /// Faults in force from the start (`refuse_for_s` counts from then).
     pub faults: FaultSpec,
+    /// Where the self-signed certificate is kept (see [`crate::certstore`]).
+    pub cert_store: CertStore,
+    /// Who may use `/r2-node/faults` (see [`crate::control`]).
+    pub control: ControlAccess,
+    /// Limits on sentants, events and documents (see [`crate::limits`]).
+    pub limits: Limits,
+    /// Limits and timeouts of connections (see [`crate::conn`]).
+    pub connections: ConnLimits,
 }
 
 /// The command line, as clap sees it; turned into a [`Config`].
@@ -90,6 +102,16 @@ struct Args {
     /// Fault: refuse connections (except /r2-node/*) for this long from start, in seconds.
     #[arg(long, value_name = "S", default_value_t = 0.0)]
     refuse_for_s: f64,
+    /// Folder that keeps the self-signed certificate between starts
+    /// [default: $XDG_DATA_HOME/r2-node, else ~/.local/share/r2-node].
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    control: ControlAccess,
+    #[command(flatten)]
+    limits: Limits,
+    #[command(flatten)]
+    connections: ConnLimits,
 }
 
 impl TryFrom<Args> for Config {
@@ -112,6 +134,12 @@ impl TryFrom<Args> for Config {
             key: args.key,
             sites: args.sites,
             faults,
+            cert_store: args
+                .cert_dir
+                .map_or_else(CertStore::user_default, CertStore::Dir),
+            control: args.control,
+            limits: args.limits,
+            connections: args.connections,
             ..Config::default()
         })
     }
@@ -130,6 +158,10 @@ impl Default for Config {
             socket_queue: DEFAULT_SOCKET_QUEUE,
             body_limit: DEFAULT_BODY_LIMIT,
             faults: FaultSpec::default(),
+            cert_store: CertStore::user_default(),
+            control: ControlAccess::default(),
+            limits: Limits::default(),
+            connections: ConnLimits::default(),
         }
     }
 }
@@ -153,11 +185,13 @@ impl Config {
         })
     }
 
-    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS: what tests use.
+    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS, a certificate
+    /// kept nowhere: what tests use.
     pub fn loopback() -> Config {
         Config {
             https: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            cert_store: CertStore::Ephemeral,
             ..Config::default()
         }
     }

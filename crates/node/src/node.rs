@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::faults::{FaultError, FaultSpec, Faults};
+use crate::limits::Limits;
 use crate::schema::{self, R2Schema};
 use crate::sentant::Registry;
 use crate::stats::{Gauge, Stats};
@@ -22,14 +23,21 @@ struct Inner {
     schema: R2Schema,
     stats: Arc<Stats>,
     faults: Faults,
+    limits: Arc<Limits>,
 }
 
 impl Node {
     /// A node with no sentants. Call it inside a tokio runtime: each sentant
     /// gets a task when it loads.
     pub fn new() -> Node {
+        Node::with_limits(Limits::default())
+    }
+
+    /// A node with no sentants that keeps `limits` (see [`crate::limits`]).
+    pub fn with_limits(limits: Limits) -> Node {
+        let limits = Arc::new(limits);
         let stats = Arc::new(Stats::default());
-        let registry = Registry::new(Arc::clone(&stats));
+        let registry = Registry::with_limits(Arc::clone(&stats), Arc::clone(&limits));
         let schema = schema::build(Arc::clone(&registry));
         Node {
             inner: Arc::new(Inner {
@@ -37,8 +45,14 @@ impl Node {
                 schema,
                 stats,
                 faults: Faults::default(),
+                limits,
             }),
         }
+    }
+
+    /// The limits this node keeps.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The GraphQL schema (its data holds the registry).

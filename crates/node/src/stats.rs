@@ -53,6 +53,34 @@ counters! {
     injected_errors,
     /// Websockets dropped by the `drop_sockets_every_s` and `refuse_for_s` faults.
     dropped_sockets,
+    /// Sends dropped by `--max-hops` (see [`crate::limits`], as are the next ones).
+    limit_hops,
+    /// Events dropped because a sentant's inbox held `--max-inbox`.
+    limit_inbox,
+    /// Actions failed by `--max-value-bytes`.
+    limit_value_bytes,
+    /// Sends and signals refused by `--max-parameters-bytes`.
+    limit_parameters_bytes,
+    /// Loads refused by `--max-sentants`.
+    limit_sentants,
+    /// Swarms refused by `--max-swarm`.
+    limit_swarm,
+    /// Subscriptions refused by `--max-subscriptions-per-socket` or `-per-sentant`.
+    limit_subscriptions,
+    /// Documents refused for their aliases, depth or complexity.
+    limit_query,
+    /// Answers replaced because they exceeded `--max-response-bytes`.
+    limit_response_bytes,
+    /// Connections refused by `--max-connections` (see [`crate::conn`]).
+    limit_connections,
+    /// Connections refused by `--max-connections-per-peer`.
+    limit_connections_per_peer,
+    /// Websockets closed because their queue exceeded `--socket-queue-bytes`.
+    limit_socket_queue_bytes,
+    /// Request bodies abandoned by `--body-read-timeout-s`.
+    limit_body_timeout,
+    /// Control requests (`/r2-node/faults`) refused (see [`crate::control`]).
+    control_refused,
 }
 
 impl Stats {
@@ -120,13 +148,16 @@ mod tests {
             "subscriptions",
             "injected_errors",
             "dropped_sockets",
+            "limit_hops",
+            "limit_connections",
+            "control_refused",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 10);
+        assert_eq!(snapshot.len(), 24);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);

@@ -13,9 +13,16 @@
 //! `{"id", "name", "activity": "created"}` (`"deleted"` after an unload).
 //! Events that no transition of the receiver names are dropped before they are
 //! queued, so the `__internal` fan-out costs nothing for sentants that ignore it.
+//!
+//! The registry keeps the engine's [`Limits`]: an inbox holds at most
+//! `max_inbox` events (more are dropped), an event carries the number of
+//! immediate sends that led to it and a send past `max_hops` is dropped,
+//! [`Registry::try_load`] refuses new sentants past `max_sentants`, and a
+//! sentant takes at most `max_subscriptions_per_sentant` subscribers. Each
+//! hit counts in the stats (see [`crate::limits`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::{json, Map, Value};
@@ -25,6 +32,7 @@ use uuid::Uuid;
 
 use super::automation::{Effect, Machine, Target};
 use super::definition::SentantDef;
+use crate::limits::{Hit, Limits, MIN_PACED_DELAY};
 use crate::stats::Stats;
 
 /// The event a loaded sentant gets first.
@@ -85,6 +93,17 @@ pub enum SubscribeError {
     /// The signal is neither a public signal of that sentant nor `debug`.
     #[error("the signal is not a public signal of that sentant")]
     InvalidSignal,
+    /// The sentant has `--max-subscriptions-per-sentant` subscriptions.
+    #[error("the sentant has too many subscriptions")]
+    TooMany,
+}
+
+/// Why a load was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The node holds `--max-sentants` sentants.
+    #[error("the node holds its limit of {0} sentants")]
+    TooMany(usize),
 }
 
 /// The receiving end of a subscription: signals of one sentant and event, in
@@ -97,6 +116,8 @@ enum Message {
         event: String,
         parameters: Map<String, Value>,
         passthrough: Value,
+        /// Immediate sends that led to it (see [`crate::limits::Limits::max_hops`]).
+        hops: u32,
     },
     Redefine(Arc<Sentant>),
 }
@@ -107,12 +128,15 @@ enum Message {
 struct Subscribers(Mutex<Vec<(String, mpsc::UnboundedSender<Arc<Signal>>)>>);
 
 impl Subscribers {
-    fn add(&self, event: &str) -> SignalReceiver {
+    fn add(&self, event: &str, max: usize) -> Option<SignalReceiver> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|(_, tx)| !tx.is_closed());
+        if list.len() >= max {
+            return None;
+        }
         list.push((event.to_owned(), tx));
-        rx
+        Some(rx)
     }
 
     /// Delivers `signal` to the subscribers of its event, forgetting those that left.
@@ -134,19 +158,39 @@ struct Entry {
     subscribers: Arc<Subscribers>,
     task: AbortHandle,
     order: u64,
+    /// Events in the inbox now.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Entry {
-    /// Queues `event` unless no transition would take it.
-    fn post(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) {
-        if self.sentant.def.handles(event) {
-            let event = event.to_owned();
+    /// Queues `event` unless no transition would take it or the inbox is
+    /// full (then it is dropped and counted).
+    fn post(
+        &self,
+        registry: &Registry,
+        event: &str,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+        hops: u32,
+    ) {
+        if !self.sentant.def.handles(event) {
+            return;
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= registry.limits.max_inbox {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            Hit::Inbox.count(&registry.stats);
+            return;
+        }
+        let event = event.to_owned();
+        let message = Message::Event {
+            event,
+            parameters,
+            passthrough,
+            hops,
+        };
+        if self.inbox.send(message).is_err() {
             // A closed inbox means the sentant is being unloaded: nothing to do.
-            let _ = self.inbox.send(Message::Event {
-                event,
-                parameters,
-                passthrough,
-            });
+            self.queued.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -177,16 +221,28 @@ pub struct Registry {
     maps: RwLock<Maps>,
     stats: Arc<Stats>,
     next_order: AtomicU64,
+    limits: Arc<Limits>,
 }
 
 impl Registry {
-    /// An empty registry counting into `stats`.
+    /// An empty registry counting into `stats`, with the default limits.
     pub fn new(stats: Arc<Stats>) -> Arc<Self> {
+        Registry::with_limits(stats, Arc::new(Limits::default()))
+    }
+
+    /// An empty registry counting into `stats` and keeping `limits`.
+    pub fn with_limits(stats: Arc<Stats>, limits: Arc<Limits>) -> Arc<Self> {
         Arc::new(Registry {
             maps: RwLock::default(),
             stats,
             next_order: AtomicU64::new(0),
+            limits,
         })
+    }
+
+    /// The limits this registry keeps.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The counters this registry updates.
@@ -211,6 +267,22 @@ impl Registry {
     /// id), then sends it `init` and tells the `__internal` listeners. Must be
     /// called inside a tokio runtime (a new sentant gets a task).
     pub fn load(self: &Arc<Self>, def: SentantDef) -> Arc<Sentant> {
+        self.load_within(def, usize::MAX)
+            .unwrap_or_else(|LoadError::TooMany(_)| unreachable!("no limit"))
+    }
+
+    /// [`Registry::load`], refused (and counted) when the sentant is new and
+    /// the node holds `--max-sentants`.
+    pub fn try_load(self: &Arc<Self>, def: SentantDef) -> Result<Arc<Sentant>, LoadError> {
+        self.load_within(def, self.limits.max_sentants)
+            .inspect_err(|_| Hit::Sentants.count(&self.stats))
+    }
+
+    fn load_within(
+        self: &Arc<Self>,
+        def: SentantDef,
+        max: usize,
+    ) -> Result<Arc<Sentant>, LoadError> {
         let def = Arc::new(def);
         let (entry, redefined) = {
             let mut maps = self.write();
@@ -219,6 +291,9 @@ impl Registry {
                 .get(&def.name)
                 .and_then(|id| maps.by_id.get(id))
                 .cloned();
+            if existing.is_none() && maps.by_id.len() >= max {
+                return Err(LoadError::TooMany(max));
+            }
             let (entry, redefined) = match existing {
                 Some(old) => {
                     let sentant = Arc::new(Sentant {
@@ -244,20 +319,21 @@ impl Registry {
                 .send(Message::Redefine(Arc::clone(&entry.sentant)));
         }
         Stats::bump(&self.stats.loads);
-        entry.post(INIT_EVENT, Map::new(), empty());
+        entry.post(self, INIT_EVENT, Map::new(), empty(), 0);
         self.tell_internal(&entry.sentant, "created");
-        entry.sentant
+        Ok(entry.sentant)
     }
 
     /// Starts the task of a new sentant and makes its entry.
     fn spawn(self: &Arc<Self>, sentant: Arc<Sentant>) -> Entry {
         let (inbox, messages) = mpsc::unbounded_channel();
         let subscribers = Arc::new(Subscribers::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(run(
             Arc::clone(self),
             Arc::clone(&sentant),
             Arc::clone(&subscribers),
-            messages,
+            (messages, Arc::clone(&queued)),
         ))
         .abort_handle();
         let order = self.next_order.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +343,7 @@ impl Registry {
             subscribers,
             task,
             order,
+            queued,
         }
     }
 
@@ -306,7 +383,7 @@ impl Registry {
             json!({"id": sentant.id.to_string(), "name": sentant.name(), "activity": activity});
         if let Value::Object(parameters) = parameters {
             for listener in listeners {
-                listener.post(INTERNAL_EVENT, parameters.clone(), empty());
+                listener.post(self, INTERNAL_EVENT, parameters.clone(), empty(), 0);
             }
         }
     }
@@ -364,7 +441,7 @@ impl Registry {
                     Value::Null => Map::new(),
                     _ => return Err(SendError::Parameters),
                 };
-                entry.post(event, parameters, passthrough);
+                entry.post(self, event, parameters, passthrough, 0);
                 Ok(Arc::clone(&entry.sentant))
             })
             .unwrap_or(Err(SendError::UnknownId));
@@ -383,7 +460,11 @@ impl Registry {
             if !entry.sentant.def.allows_signal(signal) {
                 return Err(SubscribeError::InvalidSignal);
             }
-            Ok(entry.subscribers.add(signal))
+            let max = self.limits.max_subscriptions_per_sentant;
+            entry.subscribers.add(signal, max).ok_or_else(|| {
+                Hit::SubscriptionsPerSentant.count(&self.stats);
+                SubscribeError::TooMany
+            })
         })
         .unwrap_or(Err(SubscribeError::UnknownId))
     }
@@ -398,8 +479,17 @@ impl Registry {
     }
 
     /// Queues an event for the sentant with this id, if it is still loaded.
-    fn deliver(&self, id: Uuid, event: &str, parameters: Map<String, Value>, passthrough: Value) {
-        self.with_entry(id, |entry| entry.post(event, parameters, passthrough));
+    fn deliver(
+        &self,
+        id: Uuid,
+        event: &str,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+        hops: u32,
+    ) {
+        self.with_entry(id, |entry| {
+            entry.post(self, event, parameters, passthrough, hops)
+        });
     }
 }
 
@@ -436,15 +526,17 @@ async fn run(
     registry: Arc<Registry>,
     mut sentant: Arc<Sentant>,
     subscribers: Arc<Subscribers>,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
+    (mut inbox, queued): (mpsc::UnboundedReceiver<Message>, Arc<AtomicUsize>),
 ) {
-    let mut machine = Machine::new(Arc::clone(&sentant.def));
+    let limits = Arc::clone(&registry.limits);
+    let machine_for = |def: &Arc<SentantDef>| Machine::with_limits(Arc::clone(def), &limits);
+    let mut machine = machine_for(&sentant.def);
     let mut timers = Timers::default();
     let mut effects = Vec::new();
     while let Some(message) = inbox.recv().await {
         match message {
             Message::Redefine(new) => {
-                machine = Machine::new(Arc::clone(&new.def));
+                machine = machine_for(&new.def);
                 timers.clear();
                 sentant = new;
             }
@@ -452,8 +544,11 @@ async fn run(
                 event,
                 parameters,
                 passthrough,
+                hops,
             } => {
+                queued.fetch_sub(1, Ordering::AcqRel);
                 machine.handle(&event, &parameters, &mut effects);
+                machine.hits().drain_into(&registry.stats);
                 for effect in effects.drain(..) {
                     apply(
                         &registry,
@@ -461,7 +556,7 @@ async fn run(
                         &subscribers,
                         &mut timers,
                         effect,
-                        &passthrough,
+                        (&passthrough, hops),
                     );
                 }
             }
@@ -476,7 +571,7 @@ fn apply(
     subscribers: &Subscribers,
     timers: &mut Timers,
     effect: Effect,
-    passthrough: &Value,
+    (passthrough, hops): (&Value, u32),
 ) {
     match effect {
         Effect::Signal { event, parameters } => {
@@ -494,6 +589,15 @@ fn apply(
             parameters,
             delay,
         } => {
+            // Paced sends start a new chain; immediate ones add a hop.
+            let hops = match delay {
+                Some(delay) if delay >= MIN_PACED_DELAY => 0,
+                _ if hops >= registry.limits.max_hops => {
+                    Hit::Hops.count(&registry.stats);
+                    return;
+                }
+                _ => hops + 1,
+            };
             let ids: Vec<Uuid> = targets
                 .iter()
                 .filter_map(|target| match target {
@@ -506,7 +610,7 @@ fn apply(
                 let (event, passthrough) = (event.clone(), passthrough.clone());
                 move || {
                     for id in ids {
-                        registry.deliver(id, &event, parameters.clone(), passthrough.clone());
+                        registry.deliver(id, &event, parameters.clone(), passthrough.clone(), hops);
                     }
                 }
             };
