@@ -5,7 +5,8 @@
 //! - A request head (the first, or the next one on a kept-alive connection)
 //!   must arrive complete within `--header-read-timeout-s` (hyper's header
 //!   read timeout, which also ends idle keep-alive connections); a request
-//!   body within `--body-read-timeout-s` (else 408); a connection that moves
+//!   body within `--body-read-timeout-s` (else 408); a connection must send
+//!   its first byte within the header read timeout too, and one that moves
 //!   no byte either way for `--idle-connection-s` is closed (TLS handshakes
 //!   have axum-server's own 10 s).
 //! - At most `--max-connections` connections are held (never more than the
@@ -118,6 +119,7 @@ pub struct Slots {
     max: usize,
     max_per_peer: usize,
     idle: Duration,
+    first_byte: Duration,
     held: Mutex<(usize, HashMap<IpAddr, usize>)>,
     node: Node,
 }
@@ -143,6 +145,7 @@ impl Slots {
             max: limits.max_connections.min(by_files).max(1),
             max_per_peer: limits.max_connections_per_peer.max(1),
             idle: Duration::from_secs(limits.idle_connection_s.max(1)),
+            first_byte: limits.header_read_timeout(),
             held: Mutex::default(),
             node,
         })
@@ -220,31 +223,40 @@ impl<S> Accept<TcpStream, S> for Limited {
             .map(|addr: SocketAddr| addr.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         ready(match self.slots.take(peer) {
-            Some(slot) => Ok((Guarded::new(stream, slot, self.slots.idle), service)),
+            Some(slot) => {
+                let guarded = Guarded::new(stream, slot, self.slots.first_byte, self.slots.idle);
+                Ok((guarded, service))
+            }
             None => Err(io::Error::other("connection limit")),
         })
     }
 }
 
-/// A connection holding its slot, closed when it moves no byte for a while.
+/// A connection holding its slot, closed when it moves no byte for a
+/// while: the header read timeout until its first byte arrives (hyper's own
+/// header timeout starts only once it knows the HTTP version, which needs a
+/// byte), then the idle timeout.
 #[derive(Debug)]
 pub struct Guarded {
     stream: TcpStream,
     _slot: Slot,
     idle: Duration,
+    /// How long the connection may stay silent now.
+    limit: Duration,
     last: Instant,
     timer: Pin<Box<Sleep>>,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, slot: Slot, idle: Duration) -> Guarded {
+    fn new(stream: TcpStream, slot: Slot, first_byte: Duration, idle: Duration) -> Guarded {
         let now = Instant::now();
         Guarded {
             stream,
             _slot: slot,
             idle,
+            limit: first_byte,
             last: now,
-            timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            timer: Box::pin(tokio::time::sleep_until(now + first_byte)),
         }
     }
 
@@ -259,7 +271,7 @@ impl Guarded {
                 if self.timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                let due = self.last + self.idle;
+                let due = self.last + self.limit;
                 if Instant::now() >= due {
                     return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
                 }
@@ -275,7 +287,11 @@ impl AsyncRead for Guarded {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.limit = self.idle;
+        }
         self.watch(cx, polled)
     }
 }

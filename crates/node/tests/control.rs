@@ -133,7 +133,7 @@ fn faults_url(ns: &Namespace, node: &TestNode) -> String {
 
 const JSON: &str = "content-type: application/json";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_beyond_loopback_gets_403_on_faults_and_still_reads_stats() -> Result<()> {
     let Some(ns) = namespace_or_skip() else {
         return Ok(());
@@ -163,7 +163,7 @@ async fn a_peer_beyond_loopback_gets_403_on_faults_and_still_reads_stats() -> Re
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_control_token_the_bearer_is_required_from_everyone() -> Result<()> {
     let Some(ns) = namespace_or_skip() else {
         return Ok(());
@@ -183,7 +183,7 @@ async fn with_a_control_token_the_bearer_is_required_from_everyone() -> Result<(
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_or_a_foreign_page_cannot_switch_faults_even_from_loopback() -> Result<()> {
     let node = TestNode::start().await?;
     let url = format!("{}/r2-node/faults", node.base);
