@@ -170,7 +170,7 @@ pub const HOSTILE_KINDS: u8 = 8;
 ///    0.5, a string of 1e30);
 /// 5. a value whose nesting doubles each event (`{"a": "__v__", "b": "__v__"}`);
 /// 6. a growing value published as a signal each event;
-/// 7. ping-pong between two sentants (`hostile-7-N` and `hostile-7-N+1`).
+/// 7. ping-pong between two sentants (`hostile-7-N` and `hostile-7-(N xor 1)`).
 pub fn hostile_definition(kind: u8, n: u8) -> String {
     let kind = kind % HOSTILE_KINDS;
     let name = format!("hostile-{kind}-{n}");
@@ -218,7 +218,7 @@ pub fn hostile_definition(kind: u8, n: u8) -> String {
             ],
         ),
         _ => {
-            let other = format!("hostile-7-{}", n.wrapping_add(1));
+            let other = format!("hostile-7-{}", n ^ 1);
             (vec![send(json!(other), "go")], vec![send(json!(other), "go")])
         }
     };
@@ -400,5 +400,44 @@ mod tests {
         for empty in [frame_decode, graphql_request, sentant_definition, registry_apply] {
             assert_eq!(empty(b""), Ok(()));
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Loads `count` hostile sentants of `kind`, lets 10 s pass; the counters.
+    fn storm(kind: u8, count: u8) -> Arc<Stats> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let stats = Arc::new(Stats::default());
+            let registry = Registry::with_limits(Arc::clone(&stats), Arc::new(fuzz_limits()));
+            for n in 0..count {
+                let def = SentantDef::parse(&hostile_definition(kind, n)).expect("parses");
+                registry.try_load(def).expect("loads");
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            stats
+        })
+    }
+
+    #[test]
+    fn every_hostile_kind_is_stopped_by_a_limit() {
+        let hops = |s: &Stats| s.limit_hops.load(Ordering::Relaxed);
+        let values = |s: &Stats| {
+            s.limit_value_bytes.load(Ordering::Relaxed) + s.limit_parameters_bytes.load(Ordering::Relaxed)
+        };
+        assert!(values(&storm(0, 1)) > 0, "doubling");
+        assert!(hops(&storm(1, 1)) > 0, "self-send loop");
+        assert!(hops(&storm(2, 1)) > 0, "fan-out");
+        assert!(hops(&storm(3, 4)) > 0, "__internal storm");
+        assert!(values(&storm(5, 1)) > 0, "nesting");
+        assert!(hops(&storm(7, 2)) > 0, "ping-pong");
     }
 }

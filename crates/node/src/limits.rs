@@ -38,10 +38,10 @@ pub struct Limits {
     /// Limit: immediate sends in one event chain (a send carries a hop
     /// count; the send that would exceed it is dropped, so a self-send loop
     /// ends). Delayed sends of 10 ms or more start a new chain.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_hops: u32,
     /// Limit: events waiting in one sentant's inbox; more are dropped.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_inbox: usize,
     /// Limit: bytes of one interpolated value (a string with `__name__`
     /// references, or a `set` value); a larger one fails its action with
@@ -70,7 +70,7 @@ pub struct Limits {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_subscriptions_per_sentant: usize,
     /// Limit: nesting depth of a GraphQL document.
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_query_depth: usize,
     /// Limit: complexity of a GraphQL document (each field counts 1).
     #[arg(long, value_name = "N", default_value_t = 5000)]
@@ -88,15 +88,15 @@ impl Default for Limits {
     /// The command line's defaults.
     fn default() -> Limits {
         Limits {
-            max_hops: 100,
-            max_inbox: 10_000,
+            max_hops: 32,
+            max_inbox: 1000,
             max_value_bytes: 256 * 1024,
             max_parameters_bytes: 1024 * 1024,
             max_sentants: 5000,
             max_swarm: 200,
             max_subscriptions_per_socket: 1000,
             max_subscriptions_per_sentant: 10_000,
-            max_query_depth: 32,
+            max_query_depth: 20,
             max_query_complexity: 5000,
             max_query_aliases: 256,
             max_response_bytes: 16 * 1024 * 1024,

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// quick to reach.
 fn limits() -> Limits {
     Limits {
-        max_inbox: 500,
+        max_inbox: 100,
         max_value_bytes: 64 * 1024,
         max_parameters_bytes: 32 * 1024,
         max_sentants: 30,
@@ -70,7 +70,14 @@ async fn a_fan_out_loop_fills_the_inbox_and_is_dropped() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doubling_string_stops_at_the_value_limit() -> Result<()> {
-    let node = node().await?;
+    let node = TestNode::with_config(Config {
+        limits: Limits {
+            max_value_bytes: 16 * 1024,
+            ..limits()
+        },
+        ..Config::loopback()
+    })
+    .await?;
     node.load(&hostile_definition(0, 0)).await?;
     node.await_stat("limit_value_bytes", |n| n >= 1).await?;
     serves_a_device(&node, Instant::now(), "after-doubling").await?;
@@ -201,8 +208,8 @@ async fn deep_or_complex_documents_are_refused() -> Result<()> {
     let node = node().await?;
     let deep = format!(
         "{{ __type(name: \"Sentant\") {{ fields {{ type {} name {} }} }} }}",
-        "{ ofType ".repeat(40),
-        "}".repeat(40)
+        "{ ofType ".repeat(25),
+        "}".repeat(25)
     );
     let (_, body) = node.webapp_post(&deep, json!({})).await?;
     assert_eq!(first_error(&body), "Query is nested too deep.", "{body}");
