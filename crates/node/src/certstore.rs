@@ -56,7 +56,11 @@ impl CertStore {
 
 /// `$XDG_DATA_HOME/r2-node`, else `$HOME/.local/share/r2-node`.
 pub fn default_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("XDG_DATA_HOME")
         .filter(|p| p.is_absolute())
         .or_else(|| var("HOME").map(|home| home.join(".local").join("share")))
@@ -125,7 +129,8 @@ pub fn machine_names() -> Vec<String> {
     let mut names: BTreeSet<String> = crate::tls::local_names().into_iter().collect();
     if let Ok(interfaces) = local_ip_address::list_afinet_netifas() {
         for (_, ip) in interfaces {
-            let link_local_v6 = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+            let link_local_v6 =
+                matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
             if !link_local_v6 && !ip.is_unspecified() {
                 names.insert(ip.to_string());
             }
@@ -166,7 +171,11 @@ pub enum Outcome {
 /// The certificate kept in `dir` for `names`, made (and kept) anew when
 /// there is none, it expires within a day, or `names` changed.
 pub fn load_or_make(dir: &Path, names: &[String]) -> Result<(Identity, Outcome), CertStoreError> {
-    let (cert, key, meta) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("cert.json"));
+    let (cert, key, meta) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("cert.json"),
+    );
     let wanted: BTreeSet<&str> = names
         .iter()
         .filter(|n| san(n).is_some())
@@ -180,7 +189,14 @@ pub fn load_or_make(dir: &Path, names: &[String]) -> Result<(Identity, Outcome),
         Some(kept) if kept.not_after - 86_400 <= OffsetDateTime::now_utc().unix_timestamp() => {
             Some("the kept certificate expires")
         }
-        Some(kept) if kept.names.iter().map(String::as_str).collect::<BTreeSet<_>>() != wanted => {
+        Some(kept)
+            if kept
+                .names
+                .iter()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>()
+                != wanted =>
+        {
             Some("the machine's names or addresses changed")
         }
         Some(_) => None,
@@ -205,7 +221,10 @@ pub fn load_or_make(dir: &Path, names: &[String]) -> Result<(Identity, Outcome),
     let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
     fs::write(&meta, json).map_err(write_error(&meta))?;
     let identity = Identity::from_pem_files(&cert, &key)?;
-    Ok((identity, Outcome::Made(why.unwrap_or("the kept files could not be read"))))
+    Ok((
+        identity,
+        Outcome::Made(why.unwrap_or("the kept files could not be read")),
+    ))
 }
 
 /// Writes `bytes` to `path` readable by its owner only (mode 0600 from the
@@ -232,7 +251,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("r2-node-certstore-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("r2-node-certstore-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -248,12 +268,18 @@ mod tests {
         assert_eq!(first.cert_chain, second.cert_chain);
         let more = vec![names[0].clone(), names[1].clone(), "10.9.8.7".to_string()];
         let (third, outcome) = load_or_make(&dir, &more).expect("remade");
-        assert_eq!(outcome, Outcome::Made("the machine's names or addresses changed"));
+        assert_eq!(
+            outcome,
+            Outcome::Made("the machine's names or addresses changed")
+        );
         assert_ne!(first.cert_chain, third.cert_chain);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("key.pem")).expect("key").permissions().mode();
+            let mode = fs::metadata(dir.join("key.pem"))
+                .expect("key")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         fs::remove_dir_all(&dir).ok();
@@ -282,7 +308,10 @@ mod tests {
     fn machine_names_hold_loopback_and_every_interface_address() {
         let names = machine_names();
         for expected in ["localhost", "127.0.0.1", "::1"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
         }
         let interfaces = local_ip_address::list_afinet_netifas().expect("interfaces");
         for (_, ip) in interfaces.iter().filter(|(_, ip)| ip.is_ipv4()) {

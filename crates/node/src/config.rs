@@ -279,6 +279,38 @@ mod tests {
     }
 
     #[test]
+    fn hardening_flags_are_read() {
+        let config = Config::try_parse_from([
+            "r2-node",
+            "--cert-dir",
+            "/tmp/certs",
+            "--control-token",
+            "t",
+            "--max-hops",
+            "7",
+            "--max-query-aliases",
+            "9",
+            "--max-connections-per-peer",
+            "11",
+            "--socket-queue-bytes",
+            "4096",
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.cert_store,
+            CertStore::Dir(PathBuf::from("/tmp/certs"))
+        );
+        assert_eq!(config.control.control_token.as_deref(), Some("t"));
+        assert_eq!(
+            (config.limits.max_hops, config.limits.max_query_aliases),
+            (7, 9)
+        );
+        assert_eq!(config.connections.max_connections_per_peer, 11);
+        assert_eq!(config.connections.socket_queue_bytes, 4096);
+        assert_eq!(Config::loopback().cert_store, CertStore::Ephemeral);
+    }
+
+    #[test]
     fn no_https_turns_the_tls_listener_off() {
         let config = Config::try_parse_from(["r2-node", "--no-https"]).expect("valid");
         assert_eq!(config.https, None);

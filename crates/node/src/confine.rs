@@ -75,14 +75,20 @@ mod tests {
         let confined = Confined::new(&root);
         assert!(confined.allows("/app/").await);
         assert!(confined.allows("/app/index.html").await);
-        assert!(confined.allows("/app/missing.js").await, "404 is the file server's");
+        assert!(
+            confined.allows("/app/missing.js").await,
+            "404 is the file server's"
+        );
         assert!(!confined.allows("/app/.env").await);
         assert!(!confined.allows("/app/%2eenv").await);
         assert!(!confined.allows("/app/../outside/secret.txt").await);
         #[cfg(unix)]
         {
             assert!(!confined.allows("/app/out/secret.txt").await);
-            assert!(confined.allows("/app/in.html").await, "a symlink inside is fine");
+            assert!(
+                confined.allows("/app/in.html").await,
+                "a symlink inside is fine"
+            );
         }
         std::fs::remove_dir_all(&base).ok();
     }

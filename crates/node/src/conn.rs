@@ -188,7 +188,11 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut held = self.slots.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let (total, per_peer) = &mut *held;
         *total = total.saturating_sub(1);
         if let Some(mine) = per_peer.get_mut(&self.peer) {
@@ -261,7 +265,11 @@ impl Guarded {
     }
 
     /// After an I/O poll: notes activity, or fails once idle too long.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         match polled {
             Poll::Ready(result) => {
                 self.last = Instant::now();
@@ -346,7 +354,10 @@ pub(crate) async fn body_deadline(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -453,7 +464,10 @@ mod tests {
         };
         let node = Node::new();
         let slots = Slots::new(&limits, Some(1_000_000), node.clone());
-        let (a, b) = ("10.0.0.1".parse().expect("ip"), "10.0.0.2".parse().expect("ip"));
+        let (a, b) = (
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+        );
         let a1 = slots.take(a).expect("first");
         let _a2 = slots.take(a).expect("second");
         assert!(slots.take(a).is_none(), "a's share is 2");

@@ -81,7 +81,9 @@ impl IntoResponse for Denied {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -183,7 +185,13 @@ mod tests {
         for ip in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"] {
             assert!(is_loopback(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["10.250.0.2", "192.168.1.5", "::ffff:10.0.0.1", "fe80::1", "0.0.0.0"] {
+        for ip in [
+            "10.250.0.2",
+            "192.168.1.5",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "0.0.0.0",
+        ] {
             assert!(!is_loopback(ip.parse().expect("ip")), "{ip}");
         }
     }
@@ -195,8 +203,14 @@ mod tests {
         let local = Some("127.0.0.1:5000".parse().expect("addr"));
         let lan = Some("10.250.0.2:5000".parse().expect("addr"));
         assert_eq!(check(&open, local, &Method::POST, &json), Ok(()));
-        assert_eq!(check(&open, lan, &Method::GET, &json), Err(Denied::NotLoopback));
-        assert_eq!(check(&open, None, &Method::GET, &json), Err(Denied::NotLoopback));
+        assert_eq!(
+            check(&open, lan, &Method::GET, &json),
+            Err(Denied::NotLoopback)
+        );
+        assert_eq!(
+            check(&open, None, &Method::GET, &json),
+            Err(Denied::NotLoopback)
+        );
     }
 
     #[test]
@@ -211,9 +225,19 @@ mod tests {
             (header::CONTENT_TYPE, "application/json; charset=utf-8"),
         ]);
         assert_eq!(check(&access, lan, &Method::POST, &good), Ok(()));
-        for bad in ["Bearer s3cre", "Bearer s3cret2", "s3cret", "Basic s3cret", ""] {
+        for bad in [
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "s3cret",
+            "Basic s3cret",
+            "",
+        ] {
             let h = headers(&[(header::AUTHORIZATION, bad)]);
-            assert_eq!(check(&access, local, &Method::GET, &h), Err(Denied::BadToken), "{bad}");
+            assert_eq!(
+                check(&access, local, &Method::GET, &h),
+                Err(Denied::BadToken),
+                "{bad}"
+            );
         }
     }
 
@@ -221,16 +245,27 @@ mod tests {
     fn forms_and_other_origins_are_refused() {
         let open = ControlAccess::default();
         let local = Some("127.0.0.1:5000".parse().expect("addr"));
-        for form in ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"] {
+        for form in [
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "multipart/form-data",
+        ] {
             let h = headers(&[(header::CONTENT_TYPE, form)]);
-            assert_eq!(check(&open, local, &Method::POST, &h), Err(Denied::NotJson), "{form}");
+            assert_eq!(
+                check(&open, local, &Method::POST, &h),
+                Err(Denied::NotJson),
+                "{form}"
+            );
         }
         let foreign = headers(&[
             (header::ORIGIN, "http://evil.example"),
             (header::HOST, "127.0.0.1:4006"),
             (header::CONTENT_TYPE, "application/json"),
         ]);
-        assert_eq!(check(&open, local, &Method::POST, &foreign), Err(Denied::CrossOrigin));
+        assert_eq!(
+            check(&open, local, &Method::POST, &foreign),
+            Err(Denied::CrossOrigin)
+        );
         let same = headers(&[
             (header::ORIGIN, "http://127.0.0.1:4006"),
             (header::HOST, "127.0.0.1:4006"),

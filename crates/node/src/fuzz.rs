@@ -174,13 +174,9 @@ pub const HOSTILE_KINDS: u8 = 8;
 pub fn hostile_definition(kind: u8, n: u8) -> String {
     let kind = kind % HOSTILE_KINDS;
     let name = format!("hostile-{kind}-{n}");
-    let send = |to: Value, event: &str| {
-        json!({"command": "send", "parameters": {"event": event, "to": to}})
-    };
+    let send = |to: Value, event: &str| json!({"command": "send", "parameters": {"event": event, "to": to}});
     let get_v = json!({"command": "get", "plugin": "ai.reality2.vars", "parameters": {"key": "v"}});
-    let set_v = |value: Value| {
-        json!({"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": value}})
-    };
+    let set_v = |value: Value| json!({"command": "set", "plugin": "ai.reality2.vars", "parameters": {"key": "v", "value": value}});
     let init_v = set_v(json!("xy"));
     let (init, go): (Vec<Value>, Vec<Value>) = match kind {
         0 => (
@@ -190,22 +186,35 @@ pub fn hostile_definition(kind: u8, n: u8) -> String {
         1 => (vec![send(Value::Null, "go")], vec![send(Value::Null, "go")]),
         2 => {
             let targets = vec![json!(name); 2 + usize::from(n % 6)];
-            (vec![send(json!(targets), "go")], vec![send(json!(targets), "go")])
+            (
+                vec![send(json!(targets), "go")],
+                vec![send(json!(targets), "go")],
+            )
         }
-        3 => (
-            vec![],
-            vec![send(json!(["__id__", name.clone()]), "go")],
-        ),
+        3 => (vec![], vec![send(json!(["__id__", name.clone()]), "go")]),
         4 => {
-            const DELAYS: [&str; 8] = ["1e30", "-5", "\"NaN\"", "\"soon\"", "1e-9", "\"1e400\"", "0.5", "\"1e30\""];
-            let delay: Value = serde_json::from_str(DELAYS[usize::from(n) % DELAYS.len()])
-                .unwrap_or(Value::Null);
+            const DELAYS: [&str; 8] = [
+                "1e30",
+                "-5",
+                "\"NaN\"",
+                "\"soon\"",
+                "1e-9",
+                "\"1e400\"",
+                "0.5",
+                "\"1e30\"",
+            ];
+            let delay: Value =
+                serde_json::from_str(DELAYS[usize::from(n) % DELAYS.len()]).unwrap_or(Value::Null);
             let tick = json!({"command": "send", "parameters": {"event": "go", "delay": delay}});
             (vec![tick.clone()], vec![tick])
         }
         5 => (
             vec![init_v, send(Value::Null, "go")],
-            vec![get_v, set_v(json!({"a": "__v__", "b": "__v__"})), send(Value::Null, "go")],
+            vec![
+                get_v,
+                set_v(json!({"a": "__v__", "b": "__v__"})),
+                send(Value::Null, "go"),
+            ],
         ),
         6 => (
             vec![init_v, send(Value::Null, "go")],
@@ -219,7 +228,10 @@ pub fn hostile_definition(kind: u8, n: u8) -> String {
         ),
         _ => {
             let other = format!("hostile-7-{}", n ^ 1);
-            (vec![send(json!(other), "go")], vec![send(json!(other), "go")])
+            (
+                vec![send(json!(other), "go")],
+                vec![send(json!(other), "go")],
+            )
         }
     };
     let mut transitions = vec![
@@ -237,8 +249,8 @@ pub fn hostile_definition(kind: u8, n: u8) -> String {
 /// reached quickly.
 pub fn fuzz_limits() -> Limits {
     Limits {
-        max_hops: 40,
-        max_inbox: 64,
+        max_hops: 16,
+        max_inbox: 32,
         max_value_bytes: 4096,
         max_parameters_bytes: 16 * 1024,
         max_sentants: 16,
@@ -395,9 +407,18 @@ mod tests {
         for kind in 0..HOSTILE_KINDS {
             let text = hostile_definition(kind, 3);
             SentantDef::parse(&text).unwrap_or_else(|e| panic!("kind {kind}: {e}: {text}"));
-            assert_eq!(registry_apply(&[kind << 3, 3, 2, 0, 7]), Ok(()), "kind {kind}");
+            assert_eq!(
+                registry_apply(&[kind << 3, 3, 2, 0, 7]),
+                Ok(()),
+                "kind {kind}"
+            );
         }
-        for empty in [frame_decode, graphql_request, sentant_definition, registry_apply] {
+        for empty in [
+            frame_decode,
+            graphql_request,
+            sentant_definition,
+            registry_apply,
+        ] {
             assert_eq!(empty(b""), Ok(()));
         }
     }
@@ -431,7 +452,8 @@ mod hostile_tests {
     fn every_hostile_kind_is_stopped_by_a_limit() {
         let hops = |s: &Stats| s.limit_hops.load(Ordering::Relaxed);
         let values = |s: &Stats| {
-            s.limit_value_bytes.load(Ordering::Relaxed) + s.limit_parameters_bytes.load(Ordering::Relaxed)
+            s.limit_value_bytes.load(Ordering::Relaxed)
+                + s.limit_parameters_bytes.load(Ordering::Relaxed)
         };
         assert!(values(&storm(0, 1)) > 0, "doubling");
         assert!(hops(&storm(1, 1)) > 0, "self-send loop");

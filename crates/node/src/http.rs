@@ -45,8 +45,8 @@ use axum::{
     body::{Body, Bytes},
     extract::{rejection::BytesRejection, DefaultBodyLimit, RawQuery, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
-    response::{IntoResponse, Response},
     middleware,
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
@@ -110,7 +110,10 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
                 .route_layer(middleware::from_fn_with_state(control, control::guard)),
         )
         .fallback(site)
-        .layer(middleware::from_fn_with_state(deadline, conn::body_deadline))
+        .layer(middleware::from_fn_with_state(
+            deadline,
+            conn::body_deadline,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(CorsLayer::permissive())
         .with_state(state)

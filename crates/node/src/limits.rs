@@ -340,11 +340,17 @@ mod tests {
         ] {
             let exact = serde_json::to_string(&value).expect("json").len();
             let size = json_size(&value, usize::MAX);
-            assert!(size >= exact / 2 && size <= exact * 3, "{value}: {size} vs {exact}");
+            assert!(
+                size >= exact / 2 && size <= exact * 3,
+                "{value}: {size} vs {exact}"
+            );
         }
         let huge = json!(vec!["x".repeat(1000); 1000]);
         assert!(json_size(&huge, 5000) > 5000);
-        assert!(json_size(&huge, 5000) < 10_000, "stops soon after the budget");
+        assert!(
+            json_size(&huge, 5000) < 10_000,
+            "stops soon after the budget"
+        );
     }
 
     #[test]

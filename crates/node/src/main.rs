@@ -51,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if config.control.control_token.is_none() {
-        println!("r2-node: /r2-node/faults answers loopback only (--control-token T to allow others)");
+        println!(
+            "r2-node: /r2-node/faults answers loopback only (--control-token T to allow others)"
+        );
     }
     let node = Node::with_limits(config.limits.clone());
     r2_node::run(node, config, listeners, shutdown)

@@ -74,7 +74,10 @@ async fn the_certificate_survives_a_restart_with_server_auth_and_every_address()
     let second = Running::start(config(&store)).await?;
     let again = served_certificate(&second, &store).await?;
     second.stop().await?;
-    assert_eq!(served, again, "same certificate (same fingerprint) after a restart");
+    assert_eq!(
+        served, again,
+        "same certificate (same fingerprint) after a restart"
+    );
 
     let (_, cert) = X509Certificate::from_der(served.as_ref())?;
     let mut server_auth = false;
@@ -102,10 +105,19 @@ async fn the_certificate_survives_a_restart_with_server_auth_and_every_address()
     }
     assert!(server_auth, "serverAuth extended key usage");
     for expected in ["localhost", "127.0.0.1", "::1"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
-    for (_, ip) in local_ip_address::list_afinet_netifas()?.into_iter().filter(|(_, ip)| ip.is_ipv4()) {
-        assert!(names.contains(&ip.to_string()), "interface {ip} in {names:?}");
+    for (_, ip) in local_ip_address::list_afinet_netifas()?
+        .into_iter()
+        .filter(|(_, ip)| ip.is_ipv4())
+    {
+        assert!(
+            names.contains(&ip.to_string()),
+            "interface {ip} in {names:?}"
+        );
     }
     let validity = cert.validity();
     let days = (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400;
@@ -115,7 +127,9 @@ async fn the_certificate_survives_a_restart_with_server_auth_and_every_address()
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.join("key.pem"))?.permissions().mode();
+        let mode = std::fs::metadata(store.join("key.pem"))?
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "key.pem mode");
     }
     std::fs::remove_dir_all(&store).ok();
@@ -149,7 +163,11 @@ async fn the_sites_server_refuses_dotfiles_and_symlinks_leaving_its_folder() -> 
         }
     };
     assert_eq!(get("/app").await?, (200, "<p>app</p>".to_string()));
-    assert_eq!(get("/app/same.html").await?.0, 200, "a symlink inside is served");
+    assert_eq!(
+        get("/app/same.html").await?.0,
+        200,
+        "a symlink inside is served"
+    );
     for refused in [
         "/app/.env",
         "/app/%2eenv",

@@ -56,12 +56,16 @@ async fn two_thousand_idle_connections_do_not_stop_a_device_from_joining() -> Re
         idle.push(connect_from([127, 0, 0, 2], node.addr()).await?);
     }
     eprintln!("2,000 idle connections opened in {:?}", started.elapsed());
-    node.await_stat("limit_connections_per_peer", |n| n == 1000).await?;
+    node.await_stat("limit_connections_per_peer", |n| n == 1000)
+        .await?;
 
     let joining = Instant::now();
-    tokio::time::timeout(Duration::from_secs(1), node.assert_device_works("among-idle", 3))
-        .await
-        .context("no device within 1 s among 2,000 idle connections")??;
+    tokio::time::timeout(
+        Duration::from_secs(1),
+        node.assert_device_works("among-idle", 3),
+    )
+    .await
+    .context("no device within 1 s among 2,000 idle connections")??;
     eprintln!("a device joined in {:?} beside them", joining.elapsed());
 
     // The held ones end by the header read timeout.
@@ -70,7 +74,10 @@ async fn two_thousand_idle_connections_do_not_stop_a_device_from_joining() -> Re
         closed += usize::from(closed_within(stream, Duration::from_secs(8)).await);
     }
     assert_eq!(closed, 40, "every sampled idle connection was closed");
-    assert!(started.elapsed() >= Duration::from_secs(3), "not before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "not before the timeout"
+    );
     assert_eq!(node.stats().await?["limit_connections_per_peer"], 1000);
     Ok(())
 }
@@ -88,7 +95,10 @@ async fn the_total_cap_refuses_past_it_and_gives_slots_back() -> Result<()> {
     }
     // The node is full: the ten past the cap are closed at once.
     for stream in held.iter_mut().skip(50) {
-        ensure!(closed_within(stream, Duration::from_secs(5)).await, "held past the cap");
+        ensure!(
+            closed_within(stream, Duration::from_secs(5)).await,
+            "held past the cap"
+        );
     }
     held.clear();
     // Slots come back as the node sees the connections close.
@@ -116,10 +126,17 @@ async fn slow_heads_and_bodies_are_cut_off() -> Result<()> {
     .await?;
     let started = Instant::now();
     let mut head = TcpStream::connect(node.addr()).await?;
-    head.write_all(b"POST /reality2 HTTP/1.1\r\nHost: x\r\n").await?;
-    ensure!(closed_within(&mut head, Duration::from_secs(5)).await, "slow head kept");
+    head.write_all(b"POST /reality2 HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    ensure!(
+        closed_within(&mut head, Duration::from_secs(5)).await,
+        "slow head kept"
+    );
     let took = started.elapsed();
-    ensure!(took >= Duration::from_millis(900), "closed too early: {took:?}");
+    ensure!(
+        took >= Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
 
     let started = Instant::now();
     let mut body = TcpStream::connect(node.addr()).await?;
@@ -161,7 +178,8 @@ async fn a_websocket_that_never_reads_is_closed_at_its_byte_budget() -> Result<(
             break;
         }
     }
-    node.await_stat("limit_socket_queue_bytes", |n| n >= 1).await?;
+    node.await_stat("limit_socket_queue_bytes", |n| n >= 1)
+        .await?;
     node.await_stat("sockets", |n| n == 0).await?;
     node.assert_device_works("after-slow-reader", 5).await
 }

@@ -24,7 +24,10 @@ struct Namespace {
 
 /// Runs `ip` with `args`; its stderr when it fails.
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().context("running ip")?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip")?;
     ensure!(
         out.status.success(),
         "ip {}: {}",
@@ -52,7 +55,9 @@ impl Namespace {
         let here = format!("{}/30", ns.here);
         ip(&["netns", "add", &ns.name])?;
         // From here on, dropping `ns` cleans up.
-        ip(&["link", "add", &ns.veth, "type", "veth", "peer", "name", &peer])?;
+        ip(&[
+            "link", "add", &ns.veth, "type", "veth", "peer", "name", &peer,
+        ])?;
         ip(&["link", "set", &peer, "netns", &ns.name])?;
         ip(&["addr", "add", &here, "dev", &ns.veth])?;
         ip(&["link", "set", &ns.veth, "up"])?;
@@ -69,7 +74,13 @@ impl Namespace {
     }
 
     /// curl inside the namespace: `(status, JSON body)`.
-    fn curl(&self, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> Result<(u16, Value)> {
+    fn curl(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> Result<(u16, Value)> {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name, "curl", "-sS", "-m", "10"]);
         command.args(["-X", method, "-w", "\n%{http_code}"]);
@@ -87,7 +98,10 @@ impl Namespace {
         );
         let text = String::from_utf8(out.stdout)?;
         let (body, status) = text.rsplit_once('\n').context("no status line")?;
-        Ok((status.trim().parse()?, serde_json::from_str(body).unwrap_or(Value::Null)))
+        Ok((
+            status.trim().parse()?,
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        ))
     }
 }
 
@@ -100,7 +114,8 @@ impl Drop for Namespace {
 
 /// A namespace, or `None` after printing why this machine cannot make one.
 fn namespace_or_skip() -> Option<Namespace> {
-    let root = Command::new("id").arg("-u").output().ok().map(|o| o.stdout) == Some(b"0\n".to_vec());
+    let root =
+        Command::new("id").arg("-u").output().ok().map(|o| o.stdout) == Some(b"0\n".to_vec());
     let curl = Command::new("curl").arg("--version").output().is_ok();
     match Namespace::create() {
         Ok(ns) if curl => Some(ns),
@@ -149,7 +164,12 @@ async fn a_peer_beyond_loopback_gets_403_on_faults_and_still_reads_stats() -> Re
     let forget = json!({"forget": true}).to_string();
     let (status, _) = ns.curl("POST", &url, &[JSON], Some(&forget))?;
     assert_eq!(status, 403);
-    let (status, _) = ns.curl("POST", &url, &["Authorization: Bearer guess", JSON], Some(&forget))?;
+    let (status, _) = ns.curl(
+        "POST",
+        &url,
+        &["Authorization: Bearer guess", JSON],
+        Some(&forget),
+    )?;
     assert_eq!(status, 403, "no token is configured: none is accepted");
 
     let stats_url = format!("http://{}:{}/r2-node/stats", ns.here, node.addr().port());
@@ -158,7 +178,9 @@ async fn a_peer_beyond_loopback_gets_403_on_faults_and_still_reads_stats() -> Re
     assert_eq!(stats["control_refused"], 3);
 
     assert_eq!(node.faults().await?, before, "nothing switched");
-    let (status, _) = node.post_faults(json!({"latency_ms": 1}).to_string()).await?;
+    let (status, _) = node
+        .post_faults(json!({"latency_ms": 1}).to_string())
+        .await?;
     assert_eq!(status, 200, "loopback may");
     Ok(())
 }
@@ -174,9 +196,23 @@ async fn with_a_control_token_the_bearer_is_required_from_everyone() -> Result<(
     let node = node_on_every_interface(access).await?;
     let url = faults_url(&ns, &node);
     let body = json!({"latency_ms": 5}).to_string();
-    let (status, answer) = ns.curl("POST", &url, &["Authorization: Bearer class-7b", JSON], Some(&body))?;
-    assert_eq!((status, &answer["latency_ms"]), (200, &json!(5.0)), "{answer}");
-    let (status, answer) = ns.curl("POST", &url, &["Authorization: Bearer class-7", JSON], Some(&body))?;
+    let (status, answer) = ns.curl(
+        "POST",
+        &url,
+        &["Authorization: Bearer class-7b", JSON],
+        Some(&body),
+    )?;
+    assert_eq!(
+        (status, &answer["latency_ms"]),
+        (200, &json!(5.0)),
+        "{answer}"
+    );
+    let (status, answer) = ns.curl(
+        "POST",
+        &url,
+        &["Authorization: Bearer class-7", JSON],
+        Some(&body),
+    )?;
     assert_eq!(status, 403, "{answer}");
     let (status, _) = node.post_faults(body).await?;
     assert_eq!(status, 403, "loopback without the token neither");
@@ -187,7 +223,11 @@ async fn with_a_control_token_the_bearer_is_required_from_everyone() -> Result<(
 async fn a_form_or_a_foreign_page_cannot_switch_faults_even_from_loopback() -> Result<()> {
     let node = TestNode::start().await?;
     let url = format!("{}/r2-node/faults", node.base);
-    for content_type in ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"] {
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ] {
         let response = node
             .http
             .post(&url)

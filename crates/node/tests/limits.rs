@@ -100,7 +100,8 @@ async fn parameters_over_the_limit_are_not_sent() -> Result<()> {
     let big = json!({"a": chunk, "b": chunk, "c": chunk, "d": chunk});
     let (status, _) = node.send(&id, "say", big).await?;
     ensure!(status == 200);
-    node.await_stat("limit_parameters_bytes", |n| n >= 1).await?;
+    node.await_stat("limit_parameters_bytes", |n| n >= 1)
+        .await?;
     node.send(&id, "say", json!({"small": 1})).await?;
     let signal = socket.signal(&subscription).await?;
     assert_eq!(signal["parameters"]["small"], 1, "only the small one came");
@@ -118,7 +119,9 @@ async fn sentants_past_the_limit_are_refused() -> Result<()> {
         .webapp_post(SENTANT_LOAD, load_variables(&device_definition("one-more")))
         .await?;
     assert_eq!((status, first_error(&body)), (200, "sentants"), "{body}");
-    node.load(&device_definition("d0")).await.context("redefining stays allowed")?;
+    node.load(&device_definition("d0"))
+        .await
+        .context("redefining stays allowed")?;
     assert_eq!(node.stats().await?["limit_sentants"], 1);
     let (status, _) = node
         .webapp_post(SENTANT_UNLOAD, json!({ "id": ids[1] }))
@@ -151,8 +154,13 @@ async fn a_swarm_past_the_limit_is_refused_and_one_within_it_storms_boundedly() 
     assert_eq!((status, first_error(&body)), (200, "swarm_size"), "{body}");
     assert_eq!(node.stats().await?["limit_swarm"], 1);
     let within = storm_swarm(limits().max_swarm);
-    let data = node.data(SWARM_LOAD, json!({ "definition": within })).await?;
-    assert_eq!(data["swarmLoad"]["sentants"].as_array().map(Vec::len), Some(10));
+    let data = node
+        .data(SWARM_LOAD, json!({ "definition": within }))
+        .await?;
+    assert_eq!(
+        data["swarmLoad"]["sentants"].as_array().map(Vec::len),
+        Some(10)
+    );
     node.await_stat("limit_hops", |n| n >= 1).await?;
     serves_a_device(&node, Instant::now(), "after-storm").await
 }
@@ -176,7 +184,11 @@ async fn subscriptions_past_the_socket_and_sentant_limits_are_refused() -> Resul
     let (status, body) = other
         .doc(AWAIT_SIGNAL, await_signal_variables(&id, "update"))
         .await?;
-    assert_eq!((status.as_str(), first_error(&body)), ("error", "subscriptions"), "{body}");
+    assert_eq!(
+        (status.as_str(), first_error(&body)),
+        ("error", "subscriptions"),
+        "{body}"
+    );
     assert_eq!(node.stats().await?["limit_subscriptions"], 2);
     serves_a_device(&node, Instant::now(), "after-subscriptions").await
 }
@@ -196,7 +208,11 @@ async fn thirty_thousand_aliases_of_a_big_description_are_refused() -> Result<()
     let started = Instant::now();
     let (status, body) = node.webapp_post(&document, json!({})).await?;
     assert_eq!(status, 200);
-    assert!(first_error(&body).starts_with("too many aliases"), "{}", first_error(&body));
+    assert!(
+        first_error(&body).starts_with("too many aliases"),
+        "{}",
+        first_error(&body)
+    );
     assert!(body.get("data").is_none());
     eprintln!("30,000 aliases refused in {:?}", started.elapsed());
     assert_eq!(node.stats().await?["limit_query"], 1);
@@ -229,11 +245,17 @@ async fn an_answer_over_the_response_limit_is_replaced_by_an_error() -> Result<(
     let document = "query Q($id: UUID4!) { a: sentantGet(id: $id) { description } b: sentantGet(id: $id) { description } }";
     let (status, body) = node.webapp_post(document, json!({ "id": id })).await?;
     assert_eq!(status, 200);
-    assert!(first_error(&body).starts_with("response too large"), "{body}");
+    assert!(
+        first_error(&body).starts_with("response too large"),
+        "{body}"
+    );
     let mut socket = node.socket().await?;
     let (status, body) = socket.doc(document, json!({ "id": id })).await?;
     assert_eq!(status, "error");
-    assert!(first_error(&body).starts_with("response too large"), "{body}");
+    assert!(
+        first_error(&body).starts_with("response too large"),
+        "{body}"
+    );
     assert_eq!(node.stats().await?["limit_response_bytes"], 2);
     serves_a_device(&node, Instant::now(), "after-response").await
 }
@@ -241,7 +263,15 @@ async fn an_answer_over_the_response_limit_is_replaced_by_an_error() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absurd_delays_leave_no_zombie_sentant() -> Result<()> {
     let node = node().await?;
-    for delay in [json!(1e30), json!(-5), json!("NaN"), json!("soon"), json!(1e-9), json!("1e400"), json!("1e30")] {
+    for delay in [
+        json!(1e30),
+        json!(-5),
+        json!("NaN"),
+        json!("soon"),
+        json!(1e-9),
+        json!("1e400"),
+        json!("1e30"),
+    ] {
         let def = json!({"sentant": {"name": "later", "automations": [{"name": "a", "transitions": [
             {"event": "init", "actions": [{"command": "send", "parameters": {"event": "never", "delay": delay}}]},
             {"event": "ping", "public": true, "actions": [

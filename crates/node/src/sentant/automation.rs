@@ -174,11 +174,12 @@ fn run_action(
         Ok(parameters) => match action.plugin.as_deref() {
             Some(VARS_PLUGIN) => vars_command(vars, &action.command, &parameters, accumulated),
             Some(_) => Err("plugin_error"),
-            None => builtin(&action.command, &parameters, accumulated, effects, budget)
-                .map_err(|e| {
+            None => {
+                builtin(&action.command, &parameters, accumulated, effects, budget).map_err(|e| {
                     hit = e.1;
                     e.0
-                }),
+                })
+            }
         },
     };
     let result = match outcome {
