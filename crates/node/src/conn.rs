@@ -22,7 +22,8 @@
 //! # Layout
 //!
 //! - [`ConnLimits`]: the flags.
-//! - [`raise_open_files`]: the open-file limit.
+//! - [`raise_open_files`]: the open-file limit; [`time_heads`]: hyper's
+//!   header read timeout.
 //! - [`Slots`] and [`Limited`]: the axum-server acceptor that counts
 //!   connections per peer and wraps each in a [`Guarded`] stream (idle timer,
 //!   slot given back on drop).
@@ -101,6 +102,18 @@ impl ConnLimits {
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_s.max(1))
     }
+}
+
+/// Sets hyper's header read timeout (and the timer it needs) on a server's
+/// connection builder.
+pub fn time_heads(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Raises the soft open-file limit to the hard limit; returns the limit now

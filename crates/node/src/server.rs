@@ -16,7 +16,6 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum_server::{tls_rustls::RustlsConfig, Handle};
-use hyper_util::rt::TokioTimer;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -194,11 +193,7 @@ async fn serve(
         let mut server = axum_server::from_tcp(listener)
             .acceptor(Limited::new(Arc::clone(&slots)))
             .handle(handle.clone());
-        server
-            .http_builder()
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+        conn::time_heads(server.http_builder(), header_timeout);
         let server = server.serve(make_service(app.clone()));
         spawn("http", Box::pin(server));
     }
@@ -207,11 +202,7 @@ async fn serve(
         let mut server = axum_server::from_tcp_rustls(listener, tls)
             .map(|tls| tls.acceptor(Limited::new(Arc::clone(&slots))))
             .handle(handle.clone());
-        server
-            .http_builder()
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+        conn::time_heads(server.http_builder(), header_timeout);
         let server = server.serve(make_service(app));
         spawn("https", Box::pin(server));
     }
