@@ -6,7 +6,7 @@
 //! The command line is `r2-node [--https ADDR] [--http ADDR] [--no-https]
 //! [--cert PEM --key PEM] [--sites DIR] [--latency-ms MS] [--jitter-ms MS]
 //! [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
-//! [--lenient] [--cors]`;
+//! [--lenient] [--cors] [--cert-dir DIR] [--control-token T] [limits]`;
 //! [`Config::parse_args`] reads it and [`Config::loopback`] builds the
 //! configuration tests use.
 
@@ -14,8 +14,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{error::ErrorKind, CommandFactory, Parser};
 
+use crate::certstore::CertStore;
+use crate::conn::ConnLimits;
+use crate::control::ControlAccess;
 use crate::faults::FaultSpec;
 use crate::fidelity::{Cors, Fidelity};
+use crate::limits::Limits;
 
 /// How long a websocket may stay silent before the node closes it (Phoenix's
 /// default `timeout` for websockets).
@@ -52,6 +56,14 @@ pub struct Config {
     pub faults: FaultSpec,
     /// Where the node copies the real node's behaviour (all of it by default).
     pub fidelity: Fidelity,
+    /// Where the self-signed certificate is kept (see [`crate::certstore`]).
+    pub cert_store: CertStore,
+    /// Who may use `/r2-node/faults` (see [`crate::control`]).
+    pub control: ControlAccess,
+    /// Limits on sentants, events and documents (see [`crate::limits`]).
+    pub limits: Limits,
+    /// Limits and timeouts of connections (see [`crate::conn`]).
+    pub connections: ConnLimits,
 }
 
 /// The real-node behaviours `--help` lists (see [`crate::fidelity`]).
@@ -117,6 +129,16 @@ struct Args {
     /// Answer with CORS headers for any origin (the real node sends none).
     #[arg(long)]
     cors: bool,
+    /// Folder that keeps the self-signed certificate between starts
+    /// [default: $XDG_DATA_HOME/r2-node, else ~/.local/share/r2-node].
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    control: ControlAccess,
+    #[command(flatten)]
+    limits: Limits,
+    #[command(flatten)]
+    connections: ConnLimits,
 }
 
 impl TryFrom<Args> for Config {
@@ -148,6 +170,12 @@ impl TryFrom<Args> for Config {
             sites: args.sites,
             faults,
             fidelity,
+            cert_store: args
+                .cert_dir
+                .map_or_else(CertStore::user_default, CertStore::Dir),
+            control: args.control,
+            limits: args.limits,
+            connections: args.connections,
             ..Config::default()
         })
     }
@@ -167,6 +195,10 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             faults: FaultSpec::default(),
             fidelity: Fidelity::default(),
+            cert_store: CertStore::user_default(),
+            control: ControlAccess::default(),
+            limits: Limits::default(),
+            connections: ConnLimits::default(),
         }
     }
 }
@@ -190,12 +222,13 @@ impl Config {
         })
     }
 
-    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS, behaving as the
-    /// real node: what tests use.
+    /// Plain HTTP on `127.0.0.1:0` (a free port), no HTTPS, a certificate
+    /// kept nowhere, behaving as the real node: what tests use.
     pub fn loopback() -> Config {
         Config {
             https: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            cert_store: CertStore::Ephemeral,
             ..Config::default()
         }
     }
@@ -307,6 +340,38 @@ mod tests {
         assert_eq!(both.fidelity, Fidelity::lenient());
         assert_eq!(Config::loopback().fidelity, Fidelity::default());
         assert_eq!(Config::loopback().lenient().fidelity, Fidelity::lenient());
+    }
+
+    #[test]
+    fn hardening_flags_are_read() {
+        let config = Config::try_parse_from([
+            "r2-node",
+            "--cert-dir",
+            "/tmp/certs",
+            "--control-token",
+            "t",
+            "--max-hops",
+            "7",
+            "--max-query-aliases",
+            "9",
+            "--max-connections-per-peer",
+            "11",
+            "--socket-queue-bytes",
+            "4096",
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.cert_store,
+            CertStore::Dir(PathBuf::from("/tmp/certs"))
+        );
+        assert_eq!(config.control.control_token.as_deref(), Some("t"));
+        assert_eq!(
+            (config.limits.max_hops, config.limits.max_query_aliases),
+            (7, 9)
+        );
+        assert_eq!(config.connections.max_connections_per_peer, 11);
+        assert_eq!(config.connections.socket_queue_bytes, 4096);
+        assert_eq!(Config::loopback().cert_store, CertStore::Ephemeral);
     }
 
     #[test]

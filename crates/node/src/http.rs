@@ -27,14 +27,19 @@
 //!
 //! `/r2-node/faults`: `GET` answers the faults in force as a JSON object
 //! (`{"latency_ms", "jitter_ms", "error_rate", "drop_sockets_every_s",
-//! "refuse_for_s", "forget"}`); `POST` with such an object (any content
-//! type) replaces them and answers the same; a body that is not valid gets
-//! 400 `{"errors":{"detail": "<what is wrong>"}}`.
+//! "refuse_for_s", "forget"}`); `POST` with such an object (as
+//! `application/json`) replaces them and answers the same; a body that is
+//! not valid gets 400 `{"errors":{"detail": "<what is wrong>"}}`. Only
+//! loopback peers, or holders of `--control-token`, are answered (see
+//! [`crate::control`]). Request bodies are read within
+//! `--body-read-timeout-s` (see [`crate::conn`]); the sites server refuses
+//! dotfiles and symlinks that leave its folder (see [`crate::confine`]).
 
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
@@ -42,7 +47,7 @@ use axum::{
     body::{Body, Bytes},
     extract::{rejection::BytesRejection, DefaultBodyLimit, RawQuery, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
-    middleware::map_response_with_state,
+    middleware::{self, map_response_with_state},
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -53,7 +58,10 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::{cors::CorsLayer, services::ServeDir};
 
-use crate::{faults::FaultSpec, fidelity::Cors, stats::Stats, ws, Config, Node};
+use crate::{
+    confine::Confined, conn, control, faults::FaultSpec, fidelity::Cors, limits, stats::Stats, ws,
+    Config, Node,
+};
 
 /// The message Absinthe.Plug answers when there is no document.
 pub const NO_QUERY: &str = "No query document supplied";
@@ -77,10 +85,21 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
             idle_timeout: config.idle_timeout,
             queue: config.socket_queue.max(1),
             max_message: config.body_limit,
+            queue_bytes: config.connections.socket_queue_bytes,
+            max_subscriptions: config.limits.max_subscriptions_per_socket,
             closing,
             documents: Arc::default(),
         },
         sites: config.sites.as_deref().map(Sites::new),
+    };
+    let control = control::Guard {
+        access: Arc::new(config.control.clone()),
+        node: state.node.clone(),
+    };
+    let deadline = conn::BodyDeadline {
+        timeout: Duration::from_secs(config.connections.body_read_timeout_s.max(1)),
+        limit: config.body_limit,
+        node: state.node.clone(),
     };
     let counted = || {
         get(graphql_get)
@@ -92,8 +111,17 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
         .route("/reality2/", counted())
         .route("/reality2/websocket", get(ws::upgrade))
         .route("/r2-node/stats", get(stats))
-        .route("/r2-node/faults", get(faults_get).post(faults_post))
+        .route(
+            "/r2-node/faults",
+            get(faults_get)
+                .post(faults_post)
+                .route_layer(middleware::from_fn_with_state(control, control::guard)),
+        )
         .fallback(site)
+        .layer(middleware::from_fn_with_state(
+            deadline,
+            conn::body_deadline,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit));
     match config.fidelity.cors {
         Cors::Closed => router.with_state(state),
@@ -382,7 +410,23 @@ fn post_params(
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
     let request = state.ws.documents.prepare(request);
     let response = state.node.schema().execute(request).await;
-    json_response(StatusCode::OK, &GraphqlBody::of(&response))
+    let max = state.node.limits().max_response_bytes;
+    match serde_json::to_vec(&GraphqlBody::of(&response)) {
+        Ok(bytes) if bytes.len() > max => {
+            limits::Hit::ResponseBytes.count(state.node.stats());
+            json_response(StatusCode::OK, &limits::too_large(bytes.len(), max))
+        }
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// Applies the faults of a `/reality2` request: waits out its latency, and
@@ -480,6 +524,7 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 struct Sites {
     root: PathBuf,
     files: ServeDir,
+    confined: Confined,
 }
 
 impl Sites {
@@ -487,6 +532,7 @@ impl Sites {
         Arc::new(Sites {
             root: root.to_path_buf(),
             files: ServeDir::new(root),
+            confined: Confined::new(root),
         })
     }
 
@@ -517,6 +563,9 @@ async fn site(State(state): State<AppState>, mut request: Request) -> Response {
     };
     if let Some(uri) = sites.folder_uri(request.uri()).await {
         *request.uri_mut() = uri;
+    }
+    if !sites.confined.allows(request.uri().path()).await {
+        return Refusal::Phoenix(StatusCode::NOT_FOUND).into_response();
     }
     match sites.files.clone().oneshot(request).await {
         Ok(response) if response.status() == StatusCode::NOT_FOUND => {

@@ -30,15 +30,27 @@
 //!   over `Sink`/`Stream`.
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
 //! - [`server`]: [`run`], which serves listeners until `shutdown` resolves.
+//! - [`control`]: who may use `/r2-node/faults` (loopback, or a token).
+//! - [`limits`]: limits on sentants, events and GraphQL documents, counted
+//!   in the stats when hit.
+//! - [`conn`]: connection caps (total and per peer), timeouts, the open-file
+//!   limit and the byte budget of a websocket's queue.
+//! - [`certstore`]: the self-signed certificate kept between starts.
+//! - [`confine`]: keeps the sites server inside its folder.
 //! - [`fuzz`]: entry points for fuzzing the parsers of untrusted input
 //!   (websocket frames, `/reality2` requests, sentant definitions), used by
 //!   the cargo-fuzz targets in `crates/node/fuzz/` and a stable test.
 
+pub mod certstore;
 pub mod config;
+pub mod confine;
+pub mod conn;
+pub mod control;
 pub mod faults;
 pub mod fidelity;
 pub mod fuzz;
 pub mod http;
+pub mod limits;
 pub mod node;
 pub mod schema;
 pub mod sentant;

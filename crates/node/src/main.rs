@@ -2,7 +2,7 @@
 //!
 //! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]
 //! [--latency-ms MS] [--jitter-ms MS] [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
-//! [--lenient] [--cors]`
+//! [--lenient] [--cors] [--cert-dir DIR] [--control-token T] [limits, see --help]`
 //! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`, no faults, the real
 //! node's behaviour). It prints one line per listener,
 //! `r2-node: http://127.0.0.1:4006/reality2`, a line for any departure from
@@ -54,14 +54,20 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("r2-node: shutting down");
     };
-    r2_node::run(
-        Node::with_fidelity(config.fidelity),
-        config,
-        listeners,
-        shutdown,
-    )
-    .await
-    .context("r2-node stopped")
+    if https.is_some() && config.cert.is_none() {
+        if let r2_node::certstore::CertStore::Dir(dir) = &config.cert_store {
+            println!("r2-node: certificate kept in {}", dir.display());
+        }
+    }
+    if config.control.control_token.is_none() {
+        println!(
+            "r2-node: /r2-node/faults answers loopback only (--control-token T to allow others)"
+        );
+    }
+    let node = Node::for_config(&config);
+    r2_node::run(node, config, listeners, shutdown)
+        .await
+        .context("r2-node stopped")
 }
 
 /// For a listener on every interface, its URLs on the LAN addresses too.

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::faults::{FaultError, FaultSpec, Faults};
 use crate::fidelity::Fidelity;
+use crate::limits::Limits;
 use crate::schema::{self, R2Schema};
 use crate::sentant::Registry;
 use crate::stats::{Gauge, Stats};
@@ -23,20 +24,39 @@ struct Inner {
     schema: R2Schema,
     stats: Arc<Stats>,
     faults: Faults,
+    limits: Arc<Limits>,
 }
 
 impl Node {
     /// A node with no sentants that behaves as the real node. Call it inside
     /// a tokio runtime: each sentant gets a task when it loads.
     pub fn new() -> Node {
-        Node::with_fidelity(Fidelity::default())
+        Node::configured(Fidelity::default(), Limits::default())
     }
 
     /// A node with no sentants, as close to the real node as `fidelity` says
-    /// (see [`crate::fidelity`]).
+    /// (see [`crate::fidelity`]), with the default limits.
     pub fn with_fidelity(fidelity: Fidelity) -> Node {
+        Node::configured(fidelity, Limits::default())
+    }
+
+    /// A node with no sentants that behaves as the real node and keeps
+    /// `limits` (see [`crate::limits`]).
+    pub fn with_limits(limits: Limits) -> Node {
+        Node::configured(Fidelity::default(), limits)
+    }
+
+    /// The node `config` asks for: its fidelity and its limits.
+    pub fn for_config(config: &crate::Config) -> Node {
+        Node::configured(config.fidelity, config.limits.clone())
+    }
+
+    /// A node with no sentants, as close to the real node as `fidelity` says,
+    /// keeping `limits`.
+    pub fn configured(fidelity: Fidelity, limits: Limits) -> Node {
+        let limits = Arc::new(limits);
         let stats = Arc::new(Stats::default());
-        let registry = Registry::with_fidelity(Arc::clone(&stats), fidelity);
+        let registry = Registry::configured(Arc::clone(&stats), fidelity, Arc::clone(&limits));
         let schema = schema::build(Arc::clone(&registry));
         Node {
             inner: Arc::new(Inner {
@@ -44,8 +64,14 @@ impl Node {
                 schema,
                 stats,
                 faults: Faults::default(),
+                limits,
             }),
         }
+    }
+
+    /// The limits this node keeps.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The GraphQL schema (its data holds the registry).

@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::fidelity::MissingDescription;
+use crate::limits::{AliasLimit, Hit};
 use crate::sentant::{Registry, SendError, Sentant, SentantDef, Signal, SwarmDef};
 use crate::stats::Stats;
 
@@ -48,9 +49,17 @@ pub type R2Schema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema over `registry` (which it holds as schema data).
 pub fn build(registry: Arc<Registry>) -> R2Schema {
+    let limits = registry.limits().clone();
+    let aliases = AliasLimit {
+        max: limits.max_query_aliases,
+        stats: Arc::clone(registry.stats()),
+    };
     Schema::build(Query, Mutation, Subscription)
         .data(registry)
         .extension(Documents::default())
+        .extension(aliases)
+        .limit_depth(limits.max_query_depth)
+        .limit_complexity(limits.max_query_complexity)
         .finish()
 }
 
@@ -306,7 +315,10 @@ impl Mutation {
     /// Loads (or redefines, by name) a sentant from JSON or YAML text.
     async fn sentant_load(&self, ctx: &Context<'_>, definition: String) -> Result<SentantObject> {
         let def = SentantDef::parse(&definition).map_err(|e| word("definition", e))?;
-        Ok(SentantObject(registry(ctx)?.load(def)))
+        let sentant = registry(ctx)?
+            .try_load(def)
+            .map_err(|e| word(Hit::Sentants.word(), e))?;
+        Ok(SentantObject(sentant))
     }
 
     /// Unloads a sentant and returns it as it was.
@@ -321,14 +333,22 @@ impl Mutation {
     async fn swarm_load(&self, ctx: &Context<'_>, definition: String) -> Result<Swarm> {
         let swarm = SwarmDef::parse(&definition).map_err(|e| word("definition", e))?;
         let registry = registry(ctx)?;
+        let max = registry.limits().max_swarm;
+        if swarm.sentants.len() > max {
+            Hit::Swarm.count(registry.stats());
+            let size = swarm.sentants.len();
+            return Err(word(Hit::Swarm.word(), format!("{size} sentants > {max}")));
+        }
         let sentants = swarm
             .sentants
             .into_iter()
-            .map(|def| Some(SentantObject(registry.load(def))));
+            .map(|def| registry.try_load(def).map(|s| Some(SentantObject(s))))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| word(Hit::Sentants.word(), e))?;
         Ok(Swarm {
             name: swarm.name,
             description: swarm.description,
-            sentants: Some(sentants.collect()),
+            sentants: Some(sentants),
         })
     }
 
@@ -385,9 +405,10 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Option<SignalOutput>>> {
         let registry = registry(ctx)?;
         live(registry, id.0).await;
-        let receiver = registry
-            .subscribe(id.0, &signal)
-            .map_err(|e| word("invalid_signal", e))?;
+        let receiver = registry.subscribe(id.0, &signal).map_err(|e| match e {
+            crate::sentant::SubscribeError::TooMany => word(Hit::SubscriptionsPerSentant.word(), e),
+            _ => word("invalid_signal", e),
+        })?;
         if let Some(acceptance) = ctx.data_opt::<Acceptance>() {
             acceptance.accept();
         }

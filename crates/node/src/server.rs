@@ -8,16 +8,19 @@
 //!
 //! Both listeners are served by axum-server through a [`Gate`], which lets
 //! the `refuse_for_s` fault close connections without an answer; the
-//! configuration's faults are applied before serving starts.
+//! configuration's faults are applied before serving starts. Connections
+//! are accepted through [`conn::Limited`] (caps, idle timeout) with hyper's
+//! header read timeout, after the open-file limit is raised.
 
-use std::{future::Future, io, net::SocketAddr, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::routing::IntoMakeService;
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum_server::{tls_rustls::RustlsConfig, Handle};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    conn::{self, Limited, Slots},
     faults::{FaultError, Gate},
     http,
     tls::Identity,
@@ -148,9 +151,14 @@ fn tls_config(config: &Config, wanted: bool) -> Result<Option<RustlsConfig>, Ser
     Ok(Some(RustlsConfig::from_config(server)))
 }
 
-/// The make-service axum-server wants, for the node's gated router.
-fn make_service(app: Gate<axum::Router>) -> IntoMakeService<Gate<axum::Router>> {
-    axum::ServiceExt::<axum::extract::Request>::into_make_service(app)
+/// The make-service axum-server wants, for the node's gated router (with
+/// the peer's address, which [`crate::control`] reads).
+fn make_service(
+    app: Gate<axum::Router>,
+) -> IntoMakeServiceWithConnectInfo<Gate<axum::Router>, SocketAddr> {
+    axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+        app,
+    )
 }
 
 /// One listener's server, as axum-server runs it.
@@ -166,6 +174,8 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let closing = CancellationToken::new();
+    let slots = Slots::new(&config.connections, conn::raise_open_files(), node.clone());
+    let header_timeout = config.connections.header_read_timeout();
     let app = Gate::new(node.clone(), http::router(node, &config, closing.clone()));
     let handle = Handle::new();
     let mut servers = JoinSet::new();
@@ -180,16 +190,20 @@ async fn serve(
 
     if let Some(listener) = listeners.http {
         let listener = listener.into_std().map_err(ServerError::Listener)?;
-        let server = axum_server::from_tcp(listener)
-            .handle(handle.clone())
-            .serve(make_service(app.clone()));
+        let mut server = axum_server::from_tcp(listener)
+            .acceptor(Limited::new(Arc::clone(&slots)))
+            .handle(handle.clone());
+        conn::time_heads(server.http_builder(), header_timeout);
+        let server = server.serve(make_service(app.clone()));
         spawn("http", Box::pin(server));
     }
     if let (Some(listener), Some(tls)) = (listeners.https, tls) {
         let listener = listener.into_std().map_err(ServerError::Listener)?;
-        let server = axum_server::from_tcp_rustls(listener, tls)
-            .handle(handle.clone())
-            .serve(make_service(app));
+        let mut server = axum_server::from_tcp_rustls(listener, tls)
+            .map(|tls| tls.acceptor(Limited::new(Arc::clone(&slots))))
+            .handle(handle.clone());
+        conn::time_heads(server.http_builder(), header_timeout);
+        let server = server.serve(make_service(app));
         spawn("https", Box::pin(server));
     }
     if servers.is_empty() {
@@ -250,7 +264,7 @@ impl Running {
         let (http, https) = listeners.local_addrs()?;
         // HTTPS is set up here so that its errors are reported by `start`.
         let tls = tls_config(&config, https.is_some())?;
-        let node = Node::with_fidelity(config.fidelity);
+        let node = Node::for_config(&config);
         node.apply_faults(config.faults)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {

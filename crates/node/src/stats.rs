@@ -65,6 +65,34 @@ counters! {
     /// `__internal` events queued to sentants (one per receiving sentant per
     /// load, redefinition or unload).
     internal_casts,
+    /// Sends dropped by `--max-hops` (see [`crate::limits`], as are the next ones).
+    limit_hops,
+    /// Events dropped because a sentant's inbox held `--max-inbox`.
+    limit_inbox,
+    /// Actions failed by `--max-value-bytes`.
+    limit_value_bytes,
+    /// Sends and signals refused by `--max-parameters-bytes`.
+    limit_parameters_bytes,
+    /// Loads refused by `--max-sentants`.
+    limit_sentants,
+    /// Swarms refused by `--max-swarm`.
+    limit_swarm,
+    /// Subscriptions refused by `--max-subscriptions-per-socket` or `-per-sentant`.
+    limit_subscriptions,
+    /// Documents refused for their aliases, depth or complexity.
+    limit_query,
+    /// Answers replaced because they exceeded `--max-response-bytes`.
+    limit_response_bytes,
+    /// Connections refused by `--max-connections` (see [`crate::conn`]).
+    limit_connections,
+    /// Connections refused by `--max-connections-per-peer`.
+    limit_connections_per_peer,
+    /// Websockets closed because their queue exceeded `--socket-queue-bytes`.
+    limit_socket_queue_bytes,
+    /// Request bodies abandoned by `--body-read-timeout-s`.
+    limit_body_timeout,
+    /// Control requests (`/r2-node/faults`) refused (see [`crate::control`]).
+    control_refused,
 }
 
 impl Stats {
@@ -137,13 +165,16 @@ mod tests {
             "heartbeats",
             "updates",
             "internal_casts",
+            "limit_hops",
+            "limit_connections",
+            "control_refused",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 15);
+        assert_eq!(snapshot.len(), 29);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);

@@ -3,8 +3,9 @@
 //! configuration, built on the `ring` crypto provider.
 //!
 //! The self-signed certificate names `localhost`, `127.0.0.1`, `::1`, the
-//! machine's host name (and `HOST.local`) and the LAN addresses this machine
-//! routes from, so phones on the same network can accept it once.
+//! machine's host name (and `HOST.local`) and every interface address, and
+//! is kept between starts (see [`crate::certstore`]), so phones on the same
+//! network accept it once.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
@@ -13,12 +14,16 @@ use std::{
 };
 
 use axum_server::tls_rustls::RustlsConfig;
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
+#[cfg(test)]
+use rcgen::{KeyPair, SanType};
 use rustls::pki_types::{
     pem::{self, PemObject},
-    CertificateDer, DnsName, PrivateKeyDer, PrivatePkcs8KeyDer,
+    CertificateDer, PrivateKeyDer,
 };
 
+#[cfg(test)]
+use crate::certstore::san;
+use crate::certstore::{load_or_make, machine_names, CertStore};
 use crate::Config;
 
 /// Why the node could not set up HTTPS.
@@ -38,6 +43,9 @@ pub enum TlsError {
     /// Only one of `--cert` and `--key` was given.
     #[error("--cert and --key must be given together")]
     HalfIdentity,
+    /// The certificate store could not be used.
+    #[error("the certificate store failed")]
+    Store(#[source] Box<crate::certstore::CertStoreError>),
     /// rustls refused the certificate and key.
     #[error("the certificate and key do not make a TLS configuration")]
     Rustls(#[from] rustls::Error),
@@ -68,27 +76,36 @@ impl Identity {
     }
 
     /// A fresh self-signed certificate for `names` (DNS names or IP addresses;
-    /// a name that is neither is left out).
+    /// a name that is neither is left out), as [`crate::certstore::generate`]
+    /// makes it.
     pub fn self_signed(names: &[String]) -> Result<Identity, TlsError> {
-        let mut params = CertificateParams::default();
-        params.subject_alt_names = names.iter().filter_map(|name| san(name)).collect();
-        let mut subject = DistinguishedName::new();
-        subject.push(DnType::CommonName, "r2-node self-signed");
-        params.distinguished_name = subject;
-        let key_pair = KeyPair::generate()?;
-        let cert = params.self_signed(&key_pair)?;
-        Ok(Identity {
-            cert_chain: vec![cert.der().clone()],
-            key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into(),
-        })
+        let made = crate::certstore::generate(names)?;
+        let cert = CertificateDer::from_pem_slice(made.cert_pem.as_bytes());
+        let key = PrivateKeyDer::from_pem_slice(made.key_pem.as_bytes());
+        match (cert, key) {
+            (Ok(cert), Ok(key)) => Ok(Identity {
+                cert_chain: vec![cert],
+                key,
+            }),
+            (Err(source), _) | (_, Err(source)) => Err(TlsError::Pem {
+                what: "the generated certificate",
+                path: PathBuf::new(),
+                source,
+            }),
+        }
     }
 
     /// The identity `config` asks for: its PEM files, or a self-signed one for
-    /// [`local_names`].
+    /// [`machine_names`], kept in its [`CertStore`].
     pub fn for_config(config: &Config) -> Result<Identity, TlsError> {
         match (&config.cert, &config.key) {
             (Some(cert), Some(key)) => Identity::from_pem_files(cert, key),
-            (None, None) => Identity::self_signed(&local_names()),
+            (None, None) => match &config.cert_store {
+                CertStore::Ephemeral => Identity::self_signed(&machine_names()),
+                CertStore::Dir(dir) => load_or_make(dir, &machine_names())
+                    .map(|(identity, _)| identity)
+                    .map_err(|e| TlsError::Store(Box::new(e))),
+            },
             _ => Err(TlsError::HalfIdentity),
         }
     }
@@ -108,18 +125,6 @@ impl Identity {
     /// The configuration axum-server's rustls acceptor takes.
     pub fn rustls_config(self) -> Result<RustlsConfig, TlsError> {
         self.server_config().map(RustlsConfig::from_config)
-    }
-}
-
-/// The subject alternative name for `name`, if it is an IP address or a valid
-/// DNS name.
-fn san(name: &str) -> Option<SanType> {
-    match name.parse::<IpAddr>() {
-        Ok(ip) => Some(SanType::IpAddress(ip)),
-        Err(_) => {
-            DnsName::try_from(name).ok()?;
-            name.to_string().try_into().ok().map(SanType::DnsName)
-        }
     }
 }
 

@@ -38,7 +38,7 @@
 //! # Slow clients
 //!
 //! Subscription results go through a bounded queue per socket
-//! ([`Settings::queue`] frames). Signals never wait for a socket: when a
+//! ([`Settings::queue`] frames, [`Settings::queue_bytes`] bytes). Signals never wait for a socket: when a
 //! client reads so slowly that its queue is full, the node closes that
 //! socket (code 1008, "slow client") rather than hold results without bound
 //! or drop some silently; the client sees the close and can reconnect.
@@ -76,7 +76,9 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 use crate::{
+    conn::{QueueBudget, Reservation},
     http::{operation_type, AppState, Documents, GraphqlBody},
+    limits::{json_size, too_large, Hit},
     schema::Acceptance,
     stats::Stats,
     Node,
@@ -91,6 +93,11 @@ pub struct Settings {
     pub queue: usize,
     /// Largest frame accepted from a client, in bytes.
     pub max_message: usize,
+    /// Bytes of subscription results that may wait for one socket (see
+    /// [`crate::conn`]).
+    pub queue_bytes: usize,
+    /// Subscriptions one socket may hold.
+    pub max_subscriptions: usize,
     /// Cancelled when the server shuts down: every socket closes (1001).
     pub closing: CancellationToken,
     /// Parsed documents, shared with the HTTP side.
@@ -104,6 +111,8 @@ impl Settings {
             idle_timeout,
             queue: crate::config::DEFAULT_SOCKET_QUEUE,
             max_message: crate::config::DEFAULT_BODY_LIMIT,
+            queue_bytes: crate::conn::ConnLimits::default().socket_queue_bytes,
+            max_subscriptions: crate::limits::Limits::default().max_subscriptions_per_socket,
             closing: CancellationToken::new(),
             documents: Arc::default(),
         }
@@ -283,6 +292,8 @@ where
         },
         documents: settings.documents,
         queue,
+        budget: QueueBudget::new(settings.queue_bytes),
+        max_subscriptions: settings.max_subscriptions,
         control: Control::Left,
         subscriptions: HashMap::new(),
     };
@@ -322,6 +333,8 @@ struct Queued {
     text: String,
     /// Not to be written before this (the latency fault).
     due: Option<Instant>,
+    /// Its bytes in the socket's [`QueueBudget`], until it leaves the queue.
+    _reserved: Reservation,
 }
 
 /// What ends a socket from the node's side.
@@ -361,6 +374,8 @@ struct Session<'a, Tx> {
     ends: Ends,
     documents: Arc<Documents>,
     queue: mpsc::Sender<Queued>,
+    budget: Arc<QueueBudget>,
+    max_subscriptions: usize,
     control: Control,
     /// Running subscriptions by id; dropping one ends it.
     subscriptions: HashMap<String, AbortOnDropHandle<()>>,
@@ -405,7 +420,7 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
         let mut count = 0u64;
         let write = async {
             let mut next = Some(first);
-            while let Some(Queued { text, due }) = next {
+            while let Some(Queued { text, due, .. }) = next {
                 if let Some(due) = due.filter(|due| *due > Instant::now()) {
                     hold.as_mut().reset(due);
                     *held = Some(text);
@@ -432,7 +447,14 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
     /// Writes the held result, now due, and what follows it.
     async fn push_held(&mut self, queued: &mut mpsc::Receiver<Queued>) -> Result<(), Ended> {
         match self.held.take() {
-            Some(text) => self.push(Queued { text, due: None }, queued).await,
+            Some(text) => {
+                let item = Queued {
+                    text,
+                    due: None,
+                    _reserved: Reservation::default(),
+                };
+                self.push(item, queued).await
+            }
             None => Ok(()),
         }
     }
@@ -529,8 +551,24 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
         if operation_type(&mut request) != Some(OperationType::Subscription) {
             let response = self.node.schema().execute(request).await;
             let body = GraphqlBody::of(&response);
-            let status = if body.ran() { "ok" } else { "error" };
-            return self.send(frame.reply(status, body.to_json())).await;
+            let (mut status, mut json) = (if body.ran() { "ok" } else { "error" }, body.to_json());
+            let max = self.node.limits().max_response_bytes;
+            let size = json_size(&json, max);
+            if size > max {
+                Hit::ResponseBytes.count(self.node.stats());
+                (status, json) = ("error", too_large(size, max));
+            }
+            return self.send(frame.reply(status, json)).await;
+        }
+        if self.subscriptions.len() >= self.max_subscriptions {
+            Hit::SubscriptionsPerSocket.count(self.node.stats());
+            let message = format!(
+                "{}: at most {} per socket",
+                Hit::SubscriptionsPerSocket.word(),
+                self.max_subscriptions
+            );
+            let body = json!({ "errors": [{ "message": message }] });
+            return self.send(frame.reply("error", body)).await;
         }
         // The subscription is decided when it is accepted or its first
         // result is an error; an unknown id takes the node's patience (about
@@ -561,7 +599,7 @@ impl<Tx: Sink<String> + Unpin> Session<'_, Tx> {
             id.clone(),
             self.vsn,
             self.node.clone(),
-            self.queue.clone(),
+            (self.queue.clone(), Arc::clone(&self.budget)),
             self.ends.overflow.clone(),
         );
         self.subscriptions
@@ -622,7 +660,7 @@ async fn forward(
     id: String,
     vsn: Vsn,
     node: Node,
-    queue: mpsc::Sender<Queued>,
+    (queue, budget): (mpsc::Sender<Queued>, Arc<QueueBudget>),
     overflow: CancellationToken,
 ) {
     let mut next = first;
@@ -639,7 +677,15 @@ async fn forward(
             .faults()
             .delivery_delay()
             .map(|delay| Instant::now() + delay);
-        match queue.try_send(Queued { text, due }) {
+        let Some(reserved) = budget.reserve(text.len()) else {
+            Stats::bump(&node.stats().limit_socket_queue_bytes);
+            return overflow.cancel();
+        };
+        match queue.try_send(Queued {
+            text,
+            due,
+            _reserved: reserved,
+        }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return overflow.cancel(),
             Err(TrySendError::Closed(_)) => return,

@@ -15,7 +15,10 @@ use tokio::{
 
 /// Starts the binary with `args`; returns it and its stdout lines.
 fn spawn(args: &[&str]) -> Result<(Child, Lines<BufReader<ChildStdout>>)> {
+    // The kept certificate goes to a scratch data directory, not the user's.
+    let data = std::env::temp_dir().join(format!("r2-node-cli-data-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_r2-node"))
+        .env("XDG_DATA_HOME", &data)
         .args(args)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -43,6 +46,16 @@ async fn prints_its_urls_serves_and_exits_on_ctrl_c() -> Result<()> {
     };
     let https = url(&https, "https")?;
     let http = url(&http, "http")?;
+    let kept = line(&mut lines).await?;
+    assert!(
+        kept.starts_with("r2-node: certificate kept in ") && kept.ends_with("r2-node"),
+        "{kept}"
+    );
+    let control = line(&mut lines).await?;
+    assert!(
+        control.contains("/r2-node/faults answers loopback only"),
+        "{control}"
+    );
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .build()?;

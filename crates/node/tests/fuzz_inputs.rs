@@ -1,8 +1,10 @@
 //! The fuzz targets' entry points (`r2_node::fuzz`) on stable Rust: the seed
 //! corpus of `crates/node/fuzz/seeds/` and seeded random mutations of it
 //! (byte flips, insertions, deletions, repeats, splices, dictionary tokens),
-//! 35,000 inputs per target, must neither panic nor break a target's
-//! property. cargo-fuzz (nightly, `crates/node/fuzz/`) explores further.
+//! 35,000 inputs per parser target and 600 for `registry_apply` (each runs
+//! a registry for 10 virtual seconds), must neither panic (in any task) nor
+//! break a target's property. cargo-fuzz (nightly, `crates/node/fuzz/`)
+//! explores further.
 
 use std::path::PathBuf;
 
@@ -99,15 +101,24 @@ fn mutate(rng: &mut SmallRng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Feeds `target` its seeds and mutations of them.
+/// Feeds `target` its seeds and mutations of them, [`INPUTS`] in all.
 fn fuzz(name: &str, target: fn(&[u8]) -> Result<(), r2_node::fuzz::Violation>) -> Result<()> {
+    fuzz_n(name, target, INPUTS)
+}
+
+/// Feeds `target` its seeds and mutations of them, `inputs` in all.
+fn fuzz_n(
+    name: &str,
+    target: fn(&[u8]) -> Result<(), r2_node::fuzz::Violation>,
+    inputs: usize,
+) -> Result<()> {
     let corpus = seeds(name)?;
     let mut rng = SmallRng::seed_from_u64(0x5eed);
     for seed in &corpus {
         target(seed).with_context(|| format!("{name} seed"))?;
     }
     let mut current = corpus[0].clone();
-    for n in corpus.len()..INPUTS {
+    for n in corpus.len()..inputs {
         // Mostly a fresh mutation of a seed; sometimes stack on the last input.
         if rng.random_range(0..4) != 0 {
             current = corpus[n % corpus.len()].clone();
@@ -133,4 +144,30 @@ fn graphql_request_survives_mutated_requests() -> Result<()> {
 #[test]
 fn sentant_definition_survives_mutated_definitions() -> Result<()> {
     fuzz("sentant_definition", r2_node::fuzz::sentant_definition)
+}
+
+/// Panics anywhere in the process, sentant tasks included (tokio catches
+/// those, so the target itself would not see them).
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn registry_apply_survives_mutated_sequences_and_hostile_definitions() -> Result<()> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        previous(info);
+    }));
+    for kind in 0..r2_node::fuzz::HOSTILE_KINDS {
+        for n in [0u8, 1, 2, 3, 4, 5, 6, 7, 255] {
+            let input = [kind << 3, n, 2, 0, 2, 1, (31 << 3) | 5];
+            r2_node::fuzz::registry_apply(&input)
+                .with_context(|| format!("hostile kind {kind}, size {n}"))?;
+        }
+    }
+    let started = std::time::Instant::now();
+    fuzz_n("registry_apply", r2_node::fuzz::registry_apply, 600)?;
+    eprintln!("registry_apply: 600 inputs in {:?}", started.elapsed());
+    let panics = PANICS.load(std::sync::atomic::Ordering::SeqCst);
+    ensure!(panics == 0, "{panics} panics (see above)");
+    Ok(())
 }

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use super::definition::{ActionDef, SentantDef, VARS_PLUGIN};
 use super::textual;
 use crate::fidelity::Values;
+use crate::limits::{json_size, map_size, Hit, Hits, Limits};
 
 /// The state every automation starts in.
 pub const START_STATE: &str = "start";
@@ -63,6 +64,15 @@ pub enum Effect {
     },
 }
 
+/// The byte limits a machine keeps (see [`crate::limits::Limits`]).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Largest value an interpolation may substitute or build.
+    value_bytes: usize,
+    /// Largest parameters of one send or signal.
+    parameters_bytes: usize,
+}
+
 /// The running automations and variables of one sentant.
 #[derive(Debug)]
 pub struct Machine {
@@ -70,24 +80,48 @@ pub struct Machine {
     states: Vec<String>,
     vars: Map<String, Value>,
     values: Values,
+    budget: Budget,
+    hits: Hits,
 }
 
 impl Machine {
     /// A machine with every automation in state `start` and no variables,
-    /// replacing `__key__` references as the real node does ([`Values::Text`]).
+    /// replacing `__key__` references as the real node does ([`Values::Text`]),
+    /// keeping the default limits.
     pub fn new(def: Arc<SentantDef>) -> Self {
-        Machine::with_values(def, Values::Text)
+        Machine::configured(def, Values::Text, &Limits::default())
     }
 
     /// [`Machine::new`], replacing references as `values` says.
     pub fn with_values(def: Arc<SentantDef>, values: Values) -> Self {
+        Machine::configured(def, values, &Limits::default())
+    }
+
+    /// [`Machine::new`], keeping `limits`' value and parameters byte limits.
+    pub fn with_limits(def: Arc<SentantDef>, limits: &Limits) -> Self {
+        Machine::configured(def, Values::Text, limits)
+    }
+
+    /// A machine replacing references as `values` says and keeping `limits`'
+    /// value and parameters byte limits.
+    pub fn configured(def: Arc<SentantDef>, values: Values, limits: &Limits) -> Self {
         let states = vec![START_STATE.to_owned(); def.automations.len()];
         Machine {
             def,
             states,
             vars: Map::new(),
             values,
+            budget: Budget {
+                value_bytes: limits.max_value_bytes,
+                parameters_bytes: limits.max_parameters_bytes,
+            },
+            hits: Hits::default(),
         }
+    }
+
+    /// The limits hit since they were last drained.
+    pub fn hits(&mut self) -> &mut Hits {
+        &mut self.hits
     }
 
     /// The current state of each automation, in definition order.
@@ -120,13 +154,17 @@ impl Machine {
             };
             let mut accumulated = parameters.clone();
             for action in &transition.actions {
-                run_action(
+                let outcome = run_action(
                     &mut self.vars,
                     self.values,
                     action,
                     &mut accumulated,
                     effects,
+                    self.budget,
                 );
+                if let Err(hit) = outcome {
+                    self.hits.0.push(hit);
+                }
             }
             if let Some(to) = transition.to.as_deref().filter(|to| *to != "*") {
                 to.clone_into(state);
@@ -135,28 +173,44 @@ impl Machine {
     }
 }
 
-/// Runs one action and merges its `result` into the accumulated parameters.
+/// Runs one action and merges its `result` into the accumulated parameters;
+/// a limit it hits is its error word, and returned.
 fn run_action(
     vars: &mut Map<String, Value>,
     values: Values,
     action: &ActionDef,
     accumulated: &mut Map<String, Value>,
     effects: &mut Vec<Effect>,
-) {
+    budget: Budget,
+) -> Result<(), Hit> {
+    let mut hit = None;
+    let max = budget.value_bytes;
     let parameters = match values {
-        Values::Typed => interpolate_map(&action.parameters, accumulated, 0),
-        Values::Text => textual::parameters(action, accumulated),
+        Values::Typed => interpolate_map(&action.parameters, accumulated, 0, max),
+        Values::Text => textual::parameters(action, accumulated, max),
     };
-    let outcome = match action.plugin.as_deref() {
-        Some(VARS_PLUGIN) => vars_command(vars, &action.command, &parameters, accumulated),
-        Some(_) => Err("plugin_error"),
-        None => builtin(&action.command, &parameters, accumulated, effects),
+    let outcome = match parameters {
+        Err(limit) => {
+            hit = Some(limit);
+            Err(limit.word())
+        }
+        Ok(parameters) => match action.plugin.as_deref() {
+            Some(VARS_PLUGIN) => vars_command(vars, &action.command, &parameters, accumulated),
+            Some(_) => Err("plugin_error"),
+            None => {
+                builtin(&action.command, &parameters, accumulated, effects, budget).map_err(|e| {
+                    hit = e.1;
+                    e.0
+                })
+            }
+        },
     };
     let result = match outcome {
         Ok(()) => Value::from("ok"),
         Err(word) => json!({ "error": word }),
     };
     accumulated.insert("result".to_owned(), result);
+    hit.map_or(Ok(()), Err)
 }
 
 /// The commands of the `ai.reality2.vars` plugin.
@@ -184,27 +238,36 @@ fn vars_command(
     Ok(())
 }
 
-/// The built-in commands (no plugin).
+/// The built-in commands (no plugin); an error is its word and the limit
+/// hit, if that was the cause.
 fn builtin(
     command: &str,
     parameters: &Map<String, Value>,
     accumulated: &mut Map<String, Value>,
     effects: &mut Vec<Effect>,
-) -> Result<(), &'static str> {
+    budget: Budget,
+) -> Result<(), (&'static str, Option<Hit>)> {
     let event = parameters.get("event").and_then(Value::as_str);
-    let carried = || with_base(parameters.get("parameters"), accumulated);
+    let carried = || {
+        let carried = with_base(parameters.get("parameters"), accumulated);
+        if map_size(&carried, budget.parameters_bytes) > budget.parameters_bytes {
+            Err((Hit::ParametersBytes.word(), Some(Hit::ParametersBytes)))
+        } else {
+            Ok(carried)
+        }
+    };
     match command {
         "send" => effects.push(Effect::Send {
             targets: targets(parameters.get("to")),
             event: event.unwrap_or("event").to_owned(),
-            parameters: carried(),
+            parameters: carried()?,
             delay: parameters.get("delay").and_then(delay),
         }),
         "signal" => {
             if let Some(event) = event {
                 effects.push(Effect::Signal {
                     event: event.to_owned(),
-                    parameters: carried(),
+                    parameters: carried()?,
                 });
             }
         }
@@ -213,10 +276,13 @@ fn builtin(
             parameters: accumulated.clone(),
         }),
         "set" => {
-            let key = parameters.get("key").and_then(Value::as_str).ok_or("key")?;
+            let key = parameters
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or(("key", None))?;
             put(accumulated, key, parameters.get("value"));
         }
-        _ => return Err("invalid_command"),
+        _ => return Err(("invalid_command", None)),
     }
     Ok(())
 }
@@ -253,13 +319,16 @@ fn targets(to: Option<&Value>) -> Vec<Target> {
     }
 }
 
-/// A `delay` in milliseconds (a number, or a numeric string), capped at [`MAX_DELAY`].
+/// A `delay` in milliseconds (a number, or a numeric string), capped at
+/// [`MAX_DELAY`]; zero, negative, NaN, infinite and non-numeric delays mean
+/// none. Never panics (1e30 ms is capped before it becomes a `Duration`).
 fn delay(value: &Value) -> Option<Duration> {
     let ms = match value {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         other => other.as_f64()?,
     };
-    (ms.is_finite() && ms > 0.0).then(|| Duration::from_secs_f64(ms / 1000.0).min(MAX_DELAY))
+    let cap = MAX_DELAY.as_secs_f64();
+    (ms.is_finite() && ms > 0.0).then(|| Duration::from_secs_f64((ms / 1000.0).min(cap)))
 }
 
 /// Replaces `__name__` references in every string of `map`.
@@ -267,32 +336,45 @@ fn interpolate_map(
     map: &Map<String, Value>,
     vars: &Map<String, Value>,
     depth: usize,
-) -> Map<String, Value> {
+    max: usize,
+) -> Result<Map<String, Value>, Hit> {
     map.iter()
-        .map(|(k, v)| (k.clone(), interpolate(v, vars, depth + 1)))
+        .map(|(k, v)| Ok((k.clone(), interpolate(v, vars, depth + 1, max)?)))
         .collect()
 }
 
 /// Replaces `__name__` references in every string of `value`. A string that is
 /// exactly one reference takes the referenced value itself (keeping its type);
 /// references inside longer strings are replaced by their text. Unknown names
-/// stay as they are.
-fn interpolate(value: &Value, vars: &Map<String, Value>, depth: usize) -> Value {
-    match value {
-        Value::String(s) if s.contains("__") => whole_reference(s)
-            .and_then(|name| vars.get(name))
-            .filter(|v| depth + nesting(v, MAX_DEPTH) <= MAX_DEPTH)
-            .cloned()
-            .unwrap_or_else(|| Value::String(substitute(s, vars, typed_text))),
+/// stay as they are. A substituted value or built string of more than `max`
+/// bytes is refused ([`Hit::ValueBytes`]), so no loop of `set` actions can
+/// double a value without end.
+fn interpolate(
+    value: &Value,
+    vars: &Map<String, Value>,
+    depth: usize,
+    max: usize,
+) -> Result<Value, Hit> {
+    Ok(match value {
+        Value::String(s) if s.contains("__") => {
+            let whole = whole_reference(s)
+                .and_then(|name| vars.get(name))
+                .filter(|v| depth + nesting(v, MAX_DEPTH) <= MAX_DEPTH);
+            match whole {
+                Some(v) if json_size(v, max) > max => return Err(Hit::ValueBytes),
+                Some(v) => v.clone(),
+                None => Value::String(substitute(s, vars, typed_text, max)?),
+            }
+        }
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| interpolate(v, vars, depth + 1))
-                .collect(),
+                .map(|v| interpolate(v, vars, depth + 1, max))
+                .collect::<Result<_, _>>()?,
         ),
-        Value::Object(map) => Value::Object(interpolate_map(map, vars, depth)),
+        Value::Object(map) => Value::Object(interpolate_map(map, vars, depth, max)?),
         other => other.clone(),
-    }
+    })
 }
 
 /// `"__name__"` → `name`, when the string is exactly one reference.
@@ -310,12 +392,15 @@ fn typed_text(value: &Value) -> Option<String> {
 }
 
 /// Replaces each `__name__` whose name is known, and whose value `text`
-/// writes, by that text; other references stay as they are.
+/// writes, by that text; other references stay as they are. A value (other
+/// than a string) of more than `max` bytes, or a result longer than `max`
+/// bytes, is refused.
 pub(super) fn substitute(
     s: &str,
     vars: &Map<String, Value>,
     text: impl Fn(&Value) -> Option<String>,
-) -> String {
+    max: usize,
+) -> Result<String, Hit> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(open) = rest.find("__") {
@@ -328,7 +413,11 @@ pub(super) fn substitute(
         };
         let name = &after[..close];
         out.push_str(&rest[..open]);
-        match vars.get(name).and_then(&text) {
+        let value = vars.get(name);
+        if value.is_some_and(|value| !value.is_string() && json_size(value, max) > max) {
+            return Err(Hit::ValueBytes);
+        }
+        match value.and_then(&text) {
             Some(text) => out.push_str(&text),
             None => {
                 out.push_str("__");
@@ -337,9 +426,15 @@ pub(super) fn substitute(
             }
         }
         rest = &after[close + 2..];
+        if out.len() > max {
+            return Err(Hit::ValueBytes);
+        }
     }
     out.push_str(rest);
-    out
+    if out.len() > max {
+        return Err(Hit::ValueBytes);
+    }
+    Ok(out)
 }
 
 /// How deeply `value` nests arrays and objects, counting no further than `limit`.
@@ -586,7 +681,11 @@ mod tests {
             ("a__é", json!("a__é")),
         ];
         for (text, expected) in cases {
-            assert_eq!(interpolate(&json!(text), &vars, 0), expected, "{text}");
+            assert_eq!(
+                interpolate(&json!(text), &vars, 0, usize::MAX),
+                Ok(expected),
+                "{text}"
+            );
         }
     }
 

@@ -17,4 +17,6 @@ pub mod textual;
 
 pub use automation::{Effect, Machine, Target};
 pub use definition::{DefinitionError, PublicEvent, SentantDef, SwarmDef};
-pub use registry::{Registry, SendError, Sentant, Signal, SignalReceiver, SubscribeError};
+pub use registry::{
+    LoadError, Registry, SendError, Sentant, Signal, SignalReceiver, SubscribeError,
+};

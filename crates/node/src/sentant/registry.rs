@@ -22,9 +22,16 @@
 //! automation waits), then the event is dropped. A delayed send resolves its
 //! target when the action runs, without waiting (the real node waits when
 //! the timer fires).
+//!
+//! The registry keeps the engine's [`Limits`]: an inbox holds at most
+//! `max_inbox` events (more are dropped, `__internal` casts too), an event
+//! carries the number of immediate sends that led to it and a send past
+//! `max_hops` is dropped, [`Registry::try_load`] refuses new sentants past
+//! `max_sentants`, and a sentant takes at most `max_subscriptions_per_sentant`
+//! subscribers. Each hit counts in the stats (see [`crate::limits`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::{json, Map, Value};
@@ -35,6 +42,7 @@ use uuid::Uuid;
 use super::automation::{Effect, Machine, Target};
 use super::definition::SentantDef;
 use crate::fidelity::{Fidelity, InternalCast, Patience};
+use crate::limits::{Hit, Limits, MIN_PACED_DELAY};
 use crate::stats::Stats;
 
 /// The event a loaded sentant gets first.
@@ -95,6 +103,17 @@ pub enum SubscribeError {
     /// The signal is neither a public signal of that sentant nor `debug`.
     #[error("the signal is not a public signal of that sentant")]
     InvalidSignal,
+    /// The sentant has `--max-subscriptions-per-sentant` subscriptions.
+    #[error("the sentant has too many subscriptions")]
+    TooMany,
+}
+
+/// Why a load was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The node holds `--max-sentants` sentants.
+    #[error("the node holds its limit of {0} sentants")]
+    TooMany(usize),
 }
 
 /// The receiving end of a subscription: signals of one sentant and event, in
@@ -107,6 +126,8 @@ enum Message {
         event: String,
         parameters: Map<String, Value>,
         passthrough: Value,
+        /// Immediate sends that led to it (see [`crate::limits::Limits::max_hops`]).
+        hops: u32,
     },
     Redefine(Arc<Sentant>),
 }
@@ -117,12 +138,15 @@ enum Message {
 struct Subscribers(Mutex<Vec<(String, mpsc::UnboundedSender<Arc<Signal>>)>>);
 
 impl Subscribers {
-    fn add(&self, event: &str) -> SignalReceiver {
+    fn add(&self, event: &str, max: usize) -> Option<SignalReceiver> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|(_, tx)| !tx.is_closed());
+        if list.len() >= max {
+            return None;
+        }
         list.push((event.to_owned(), tx));
-        rx
+        Some(rx)
     }
 
     /// Delivers `signal` to the subscribers of its event, forgetting those that left.
@@ -144,26 +168,53 @@ struct Entry {
     subscribers: Arc<Subscribers>,
     task: AbortHandle,
     order: u64,
+    /// Events in the inbox now.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Entry {
-    /// Queues `event` unless no transition would take it.
-    fn post(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) {
+    /// Queues `event` unless no transition would take it or the inbox is
+    /// full (then it is dropped and counted).
+    fn post(
+        &self,
+        registry: &Registry,
+        event: &str,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+        hops: u32,
+    ) {
         if self.sentant.def.handles(event) {
-            self.queue(event, parameters, passthrough);
+            self.queue(registry, event, parameters, passthrough, hops);
         }
     }
 
-    /// Queues `event` whatever the sentant does with it; whether it was queued.
-    fn queue(&self, event: &str, parameters: Map<String, Value>, passthrough: Value) -> bool {
-        // A closed inbox means the sentant is being unloaded: nothing to do.
-        self.inbox
-            .send(Message::Event {
-                event: event.to_owned(),
-                parameters,
-                passthrough,
-            })
-            .is_ok()
+    /// Queues `event` whatever the sentant does with it, unless the inbox is
+    /// full (then it is dropped and counted); whether it was queued.
+    fn queue(
+        &self,
+        registry: &Registry,
+        event: &str,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+        hops: u32,
+    ) -> bool {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= registry.limits.max_inbox {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            Hit::Inbox.count(&registry.stats);
+            return false;
+        }
+        let message = Message::Event {
+            event: event.to_owned(),
+            parameters,
+            passthrough,
+            hops,
+        };
+        if self.inbox.send(message).is_err() {
+            // A closed inbox means the sentant is being unloaded: nothing to do.
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 }
 
@@ -194,28 +245,48 @@ pub struct Registry {
     stats: Arc<Stats>,
     next_order: AtomicU64,
     fidelity: Fidelity,
+    limits: Arc<Limits>,
 }
 
 impl Registry {
-    /// An empty registry counting into `stats`, behaving as the real node.
+    /// An empty registry counting into `stats`, behaving as the real node,
+    /// with the default limits.
     pub fn new(stats: Arc<Stats>) -> Arc<Self> {
-        Registry::with_fidelity(stats, Fidelity::default())
+        Registry::configured(stats, Fidelity::default(), Arc::new(Limits::default()))
     }
 
     /// An empty registry counting into `stats`, as close to the real node as
-    /// `fidelity` says.
+    /// `fidelity` says, with the default limits.
     pub fn with_fidelity(stats: Arc<Stats>, fidelity: Fidelity) -> Arc<Self> {
+        Registry::configured(stats, fidelity, Arc::new(Limits::default()))
+    }
+
+    /// An empty registry counting into `stats` and keeping `limits`, behaving
+    /// as the real node.
+    pub fn with_limits(stats: Arc<Stats>, limits: Arc<Limits>) -> Arc<Self> {
+        Registry::configured(stats, Fidelity::default(), limits)
+    }
+
+    /// An empty registry counting into `stats`, as close to the real node as
+    /// `fidelity` says, keeping `limits`.
+    pub fn configured(stats: Arc<Stats>, fidelity: Fidelity, limits: Arc<Limits>) -> Arc<Self> {
         Arc::new(Registry {
             maps: RwLock::default(),
             stats,
             next_order: AtomicU64::new(0),
             fidelity,
+            limits,
         })
     }
 
     /// How close to the real node this registry behaves.
     pub fn fidelity(&self) -> &Fidelity {
         &self.fidelity
+    }
+
+    /// The limits this registry keeps.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The counters this registry updates.
@@ -240,6 +311,22 @@ impl Registry {
     /// id), then sends it `init` and tells the `__internal` listeners. Must be
     /// called inside a tokio runtime (a new sentant gets a task).
     pub fn load(self: &Arc<Self>, def: SentantDef) -> Arc<Sentant> {
+        self.load_within(def, usize::MAX)
+            .unwrap_or_else(|LoadError::TooMany(_)| unreachable!("no limit"))
+    }
+
+    /// [`Registry::load`], refused (and counted) when the sentant is new and
+    /// the node holds `--max-sentants`.
+    pub fn try_load(self: &Arc<Self>, def: SentantDef) -> Result<Arc<Sentant>, LoadError> {
+        self.load_within(def, self.limits.max_sentants)
+            .inspect_err(|_| Hit::Sentants.count(&self.stats))
+    }
+
+    fn load_within(
+        self: &Arc<Self>,
+        def: SentantDef,
+        max: usize,
+    ) -> Result<Arc<Sentant>, LoadError> {
         let def = Arc::new(def);
         let (entry, redefined) = {
             let mut maps = self.write();
@@ -248,6 +335,9 @@ impl Registry {
                 .get(&def.name)
                 .and_then(|id| maps.by_id.get(id))
                 .cloned();
+            if existing.is_none() && maps.by_id.len() >= max {
+                return Err(LoadError::TooMany(max));
+            }
             let (entry, redefined) = match existing {
                 Some(old) => {
                     let sentant = Arc::new(Sentant {
@@ -273,24 +363,25 @@ impl Registry {
                 .send(Message::Redefine(Arc::clone(&entry.sentant)));
         }
         Stats::bump(&self.stats.loads);
-        entry.post(INIT_EVENT, Map::new(), empty());
+        entry.post(self, INIT_EVENT, Map::new(), empty(), 0);
         let told_id = match (self.fidelity.internal, redefined) {
             (InternalCast::Everyone, true) => Uuid::new_v4(),
             _ => entry.sentant.id,
         };
         self.tell_internal(told_id, &entry.sentant, "created");
-        entry.sentant
+        Ok(entry.sentant)
     }
 
     /// Starts the task of a new sentant and makes its entry.
     fn spawn(self: &Arc<Self>, sentant: Arc<Sentant>) -> Entry {
         let (inbox, messages) = mpsc::unbounded_channel();
         let subscribers = Arc::new(Subscribers::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(run(
             Arc::clone(self),
             Arc::clone(&sentant),
             Arc::clone(&subscribers),
-            messages,
+            (messages, Arc::clone(&queued)),
         ))
         .abort_handle();
         let order = self.next_order.fetch_add(1, Ordering::Relaxed);
@@ -300,6 +391,7 @@ impl Registry {
             subscribers,
             task,
             order,
+            queued,
         }
     }
 
@@ -340,15 +432,10 @@ impl Registry {
         let Value::Object(parameters) = parameters else {
             return;
         };
+        // `Listeners` casts only to the sentants in `maps.internal`, which
+        // all handle `__internal`: both casts queue without the filter.
         let cast = |entry: &Entry| {
-            let queued = match self.fidelity.internal {
-                InternalCast::Everyone => entry.queue(INTERNAL_EVENT, parameters.clone(), empty()),
-                InternalCast::Listeners => {
-                    entry.post(INTERNAL_EVENT, parameters.clone(), empty());
-                    true
-                }
-            };
-            if queued {
+            if entry.queue(self, INTERNAL_EVENT, parameters.clone(), empty(), 0) {
                 Stats::bump(&self.stats.internal_casts);
             }
         };
@@ -413,7 +500,7 @@ impl Registry {
                     Value::Null => Map::new(),
                     _ => return Err(SendError::Parameters),
                 };
-                entry.post(event, parameters, passthrough);
+                entry.post(self, event, parameters, passthrough, 0);
                 Ok(Arc::clone(&entry.sentant))
             })
             .unwrap_or(Err(SendError::UnknownId));
@@ -432,7 +519,11 @@ impl Registry {
             if !entry.sentant.def.allows_signal(signal) {
                 return Err(SubscribeError::InvalidSignal);
             }
-            Ok(entry.subscribers.add(signal))
+            let max = self.limits.max_subscriptions_per_sentant;
+            entry.subscribers.add(signal, max).ok_or_else(|| {
+                Hit::SubscriptionsPerSentant.count(&self.stats);
+                SubscribeError::TooMany
+            })
         })
         .unwrap_or(Err(SubscribeError::UnknownId))
     }
@@ -462,8 +553,17 @@ impl Registry {
     }
 
     /// Queues an event for the sentant with this id, if it is still loaded.
-    fn deliver(&self, id: Uuid, event: &str, parameters: Map<String, Value>, passthrough: Value) {
-        self.with_entry(id, |entry| entry.post(event, parameters, passthrough));
+    fn deliver(
+        &self,
+        id: Uuid,
+        event: &str,
+        parameters: Map<String, Value>,
+        passthrough: Value,
+        hops: u32,
+    ) {
+        self.with_entry(id, |entry| {
+            entry.post(self, event, parameters, passthrough, hops)
+        });
     }
 }
 
@@ -500,16 +600,18 @@ async fn run(
     registry: Arc<Registry>,
     mut sentant: Arc<Sentant>,
     subscribers: Arc<Subscribers>,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
+    (mut inbox, queued): (mpsc::UnboundedReceiver<Message>, Arc<AtomicUsize>),
 ) {
     let values = registry.fidelity.values;
-    let mut machine = Machine::with_values(Arc::clone(&sentant.def), values);
+    let limits = Arc::clone(&registry.limits);
+    let machine_for = |def: &Arc<SentantDef>| Machine::configured(Arc::clone(def), values, &limits);
+    let mut machine = machine_for(&sentant.def);
     let mut timers = Timers::default();
     let mut effects = Vec::new();
     while let Some(message) = inbox.recv().await {
         match message {
             Message::Redefine(new) => {
-                machine = Machine::with_values(Arc::clone(&new.def), values);
+                machine = machine_for(&new.def);
                 timers.clear();
                 sentant = new;
             }
@@ -517,8 +619,11 @@ async fn run(
                 event,
                 parameters,
                 passthrough,
+                hops,
             } => {
+                queued.fetch_sub(1, Ordering::AcqRel);
                 machine.handle(&event, &parameters, &mut effects);
+                machine.hits().drain_into(&registry.stats);
                 for effect in effects.drain(..) {
                     apply(
                         &registry,
@@ -526,7 +631,7 @@ async fn run(
                         &subscribers,
                         &mut timers,
                         effect,
-                        &passthrough,
+                        (&passthrough, hops),
                     )
                     .await;
                 }
@@ -544,7 +649,7 @@ async fn apply(
     subscribers: &Subscribers,
     timers: &mut Timers,
     effect: Effect,
-    passthrough: &Value,
+    (passthrough, hops): (&Value, u32),
 ) {
     match effect {
         Effect::Signal { event, parameters } => {
@@ -562,6 +667,15 @@ async fn apply(
             parameters,
             delay,
         } => {
+            // Paced sends start a new chain; immediate ones add a hop.
+            let hops = match delay {
+                Some(delay) if delay >= MIN_PACED_DELAY => 0,
+                _ if hops >= registry.limits.max_hops => {
+                    Hit::Hops.count(&registry.stats);
+                    return;
+                }
+                _ => hops + 1,
+            };
             let mut ids: Vec<Uuid> = Vec::with_capacity(targets.len());
             for target in &targets {
                 let id = match (target, delay) {
@@ -576,7 +690,7 @@ async fn apply(
                 let (event, passthrough) = (event.clone(), passthrough.clone());
                 move || {
                     for id in ids {
-                        registry.deliver(id, &event, parameters.clone(), passthrough.clone());
+                        registry.deliver(id, &event, parameters.clone(), passthrough.clone(), hops);
                     }
                 }
             };

@@ -102,11 +102,16 @@ impl TestNode {
         Ok(self.http.get(url).send().await?.json().await?)
     }
 
-    /// `POST /r2-node/faults` with `body` (any JSON, or text that is not);
-    /// returns the status and the JSON answer.
+    /// `POST /r2-node/faults` with `body` (any JSON, or text that is not) as
+    /// `application/json`; returns the status and the JSON answer.
     pub async fn post_faults(&self, body: impl Into<reqwest::Body>) -> Result<(u16, Value)> {
         let url = format!("{}/r2-node/faults", self.base);
-        answer(self.http.post(url).body(body).send().await?).await
+        let request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        answer(request.send().await?).await
     }
 
     /// Sets faults that must be accepted; returns them as read back.
