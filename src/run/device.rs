@@ -481,9 +481,14 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     };
     // The sensor page's throttle counts from the last send as it left: a
     // send that left late holds the next one back, never closer than 200 ms.
+    // The phone would send the first reading after that, so that is when
+    // this send is meant to leave (it is not late for it).
     let earliest = device.recent.back().map(|s| s.actual_ms + THROTTLE_MS);
     if let Some(at_ms) = earliest.filter(|at| now < *at) {
-        device.pending = Some(planned);
+        device.pending = Some(PlannedSend {
+            intended_ms: at_ms,
+            ..planned
+        });
         inner.scheduler.push(at_ms, index);
         return;
     }
