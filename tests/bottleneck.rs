@@ -33,7 +33,8 @@ async fn the_summary_says_when_the_tab_is_the_bottleneck() -> Result<()> {
 
     let calm = run(
         &node,
-        "devices=5&duration=4&scenario=rotate&join_rate=20&autostart=1",
+        // A calm load: five devices at the seed script's pace.
+        "devices=5&duration=4&scenario=sweep&join_rate=20&autostart=1",
         1.0,
     )
     .await?;
