@@ -355,9 +355,9 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             }
         }
         Effect::Live {
-            key: SubKey::Projector(p),
+            key: SubKey::Projector(_),
             ..
-        } => projector::settled(inner, p),
+        } => {}
         Effect::Refused {
             key: SubKey::Device(index),
             error,
@@ -368,11 +368,10 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             }
         }
         Effect::Refused {
-            key: SubKey::Projector(p),
+            key: SubKey::Projector(_),
             error,
         } => {
             metrics.record_error("projector_subscribe", &error.to_string());
-            projector::settled(inner, p);
         }
         Effect::Signal {
             key: SubKey::Device(index),
@@ -398,10 +397,7 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
                 Slot::Setup(..) => "page socket",
                 Slot::Device(_) => "socket",
                 Slot::Shared(_) => "shared socket",
-                Slot::Projector(p) => {
-                    projector::settled(inner, p);
-                    "projector socket"
-                }
+                Slot::Projector(_) => "projector socket",
             };
             inner
                 .metrics

@@ -226,9 +226,6 @@ pub(crate) fn signal(inner: &mut Inner, slot: usize, signal: &Signal, now: f64) 
     }
 }
 
-/// Projector socket `slot`'s subscription is settled (live, refused or closed).
-pub(crate) fn settled(_inner: &mut Inner, _slot: usize) {}
-
 /// Forgets the projector sockets (the run closed them).
 pub(crate) fn forget_sockets(projectors: &mut Projectors) {
     projectors.sockets.clear();
