@@ -226,7 +226,7 @@ pub fn app() -> Html {
             latest.borrow().emit(command);
         })
     });
-    *fleet_reports.borrow_mut() = (*fleet).clone();
+    *fleet_reports.borrow_mut() = fleet.reports.clone();
     {
         // A hidden page's timers are throttled: the run counts the time hidden.
         let run = run.clone();
@@ -252,33 +252,51 @@ pub fn app() -> Html {
         });
     }
 
-    {
-        // `autostart=1`: the whole run by itself, once, when the trace is settled.
+    // `autostart=1` against a node that is not the page's origin waits for
+    // the reader's consent: the node it asks about.
+    let consent = use_state(|| None::<String>);
+    let autorun = {
+        // The whole run by itself, once.
         let run = run.clone();
         let state = state.clone();
         let tab = tab.clone();
         let run_count = run_count.clone();
         let trace = trace.clone();
-        use_effect_with(*trace_settled, move |settled| {
-            if !*settled {
-                return;
+        Callback::from(move |()| match state.config() {
+            Ok(config) => {
+                *run_count.borrow_mut() += 1;
+                let new_run = new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
+                *run.borrow_mut() = Some(new_run.clone());
+                spawn_local(async move { new_run.autorun().await });
             }
-            if let (Ok(config), _) = from_url() {
-                if config.autostart {
-                    match state.config() {
-                        Ok(config) => {
-                            *run_count.borrow_mut() += 1;
-                            let new_run =
-                                new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
-                            *run.borrow_mut() = Some(new_run.clone());
-                            spawn_local(async move { new_run.autorun().await });
-                        }
-                        Err(e) => state.dispatch(Action::Error(e.to_string())),
-                    }
+            Err(e) => state.dispatch(Action::Error(e.to_string())),
+        })
+    };
+    {
+        // `autostart=1`: when the trace is settled, and after consent if asked.
+        let (autorun, consent) = (autorun.clone(), consent.clone());
+        use_effect_with(*trace_settled, move |settled| {
+            if let (true, (Ok(config), _)) = (*settled, from_url()) {
+                if config.autostart_needs_consent(&origin()) {
+                    consent.set(config.node.clone());
+                } else if config.autostart {
+                    autorun.emit(());
                 }
             }
         });
     }
+    let consent_view = consent.as_ref().map(|node| {
+        let (yes, no) = (consent.clone(), consent.clone());
+        let autorun = autorun.clone();
+        let devices = state.fields.get("devices").cloned().unwrap_or_default();
+        html! {
+            <section class="consent" id="r2-consent" aria-label="start this run?">
+                <p>{ format!("This link starts a run of {devices} devices against {node}, which is not the server this page came from. Start it?") }</p>
+                <button id="r2-consent-start" onclick={Callback::from(move |_| { yes.set(None); autorun.emit(()); })}>{ "Start the run" }</button>
+                <button id="r2-consent-cancel" onclick={Callback::from(move |_| no.set(None))}>{ "Don't start" }</button>
+            </section>
+        }
+    });
 
     let snapshot = state.snapshot.clone();
     let on_edit = {
@@ -296,6 +314,7 @@ pub fn app() -> Html {
             <Controls fields={state.fields.clone()} error={state.form_error.clone()}
                       phase={snapshot.as_ref().map(|s| s.phase.clone())}
                       on_edit={on_edit} on_command={on_command} />
+            { for consent_view }
             <crate::view::trace::TracePicker on_trace={on_trace} />
             <crate::view::qr::JoinQr prefix={snapshot.as_ref().map(|s| AttrValue::from(s.prefix.clone()))} node={state.fields.get("node").cloned().map(AttrValue::from)} />
             if let Some(snapshot) = snapshot.clone() {
@@ -304,8 +323,11 @@ pub fn app() -> Html {
                 <Tiles snapshot={snapshot.clone()} />
                 <ReportView snapshot={snapshot.clone()} />
             }
-            if !fleet.is_empty() {
-                <FleetTable reports={(*fleet).clone()} own={tab_report(*tab, snapshot.as_deref())} />
+            if !fleet.reports.is_empty() || !fleet.refused.is_empty() {
+                <FleetTable reports={fleet.reports.clone()} refused={fleet.refused.clone()} own={tab_report(*tab, snapshot.as_deref())} />
+            }
+            if let (Some(problem), Some(name)) = (fleet.problem.clone(), crate::fleet::fleet_name()) {
+                <p class="warning" id="r2-fleet-problem">{ format!("fleet {name}: {problem}") }</p>
             }
             <crate::view::leftovers::Leftovers node={state.fields.get("node").cloned().unwrap_or_else(origin)}
                 exclude={snapshot.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>()} />

@@ -7,15 +7,19 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use r2_testkit::{built_page_sites_dir, Browser, Page, TestNode};
+use r2_testkit::{built_page_sites_dir, error_count, Browser, Page, TestNode};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(120);
 
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{}&autostart=1", node.url(), r2_testkit::lean(query)))
-        .await?;
+    page.goto(&format!(
+        "{}/stresstest/?{}&autostart=1",
+        node.url(),
+        r2_testkit::lean(query)
+    ))
+    .await?;
     Ok(page)
 }
 
@@ -23,14 +27,6 @@ async fn summary(page: &Page) -> Result<Value> {
     let summary = page.summary("deleted", WAIT).await?;
     eprintln!("{summary:#}");
     Ok(summary)
-}
-
-fn error_count(summary: &Value, kind: &str) -> u64 {
-    summary["errors"]
-        .as_array()
-        .and_then(|errors| errors.iter().find(|e| e["kind"] == kind))
-        .and_then(|e| e["count"].as_u64())
-        .unwrap_or(0)
 }
 
 fn num(v: &Value, key: &str) -> u64 {

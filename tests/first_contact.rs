@@ -1,6 +1,7 @@
 //! First contact, in real headless Chromium: each way a node address can be
 //! wrong gets its own message in words a teacher understands, and bad form
-//! values are refused before anything is sent.
+//! values are refused before anything is sent. A link that starts a run by
+//! itself against a node other than the page's own asks first.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::time::Duration;
@@ -16,8 +17,12 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Opens the page on `node` with `query` and returns it.
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{}", node.url(), r2_testkit::lean(query)))
-        .await?;
+    page.goto(&format!(
+        "{}/stresstest/?{}",
+        node.url(),
+        r2_testkit::lean(query)
+    ))
+    .await?;
     Ok(page)
 }
 
@@ -30,6 +35,12 @@ async fn contact(
 ) -> Result<(String, Value)> {
     let query = format!("node={target}&devices=3&duration=1&autostart=1{extra}");
     let page = open(browser, node, &query).await?;
+    // Another origin than the page's: the run waits for consent.
+    page.wait_for(
+        "(b => b ? (b.click(), true) : false)(document.querySelector('#r2-consent-start'))",
+        WAIT,
+    )
+    .await?;
     let message = page
         .wait_for(
             "document.querySelector('#r2-contact-error')?.textContent",
@@ -154,6 +165,75 @@ async fn each_wrong_address_gets_its_own_message() -> Result<()> {
         "nothing was sent to the page's own node"
     );
     tls.stop().await?;
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autostart_link_to_another_node_asks_once_first() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let page_node = TestNode::start(Some(&sites)).await?;
+    // Another origin, which lets the page read its answers (CORS).
+    let other = TestNode::start_lenient(None).await?;
+    let browser = Browser::launch().await?;
+    let query = format!("node={}&devices=3&duration=1&autostart=1", other.url());
+    let ask = "document.querySelector('#r2-consent')?.textContent";
+
+    // Declined: nothing is sent anywhere.
+    let page = open(&browser, &page_node, &query).await?;
+    let question = page.wait_for(ask, WAIT).await?;
+    let question = question.as_str().context("question")?;
+    assert!(
+        question.contains(&other.url()) && question.contains("3 devices"),
+        "{question}"
+    );
+    assert_eq!(
+        other.stats().await?["requests"],
+        0,
+        "nothing before consent"
+    );
+    page.eval("document.querySelector('#r2-consent-cancel').click()")
+        .await?;
+    page.wait_for("document.querySelector('#r2-consent') === null", WAIT)
+        .await?;
+    assert!(
+        page.eval("document.querySelector('#r2-summary')?.textContent ?? ''")
+            .await?
+            == ""
+    );
+
+    // Accepted: the run goes ahead, once, and cleans up after itself.
+    let page = open(&browser, &page_node, &query).await?;
+    page.wait_for(ask, WAIT).await?;
+    assert_eq!(
+        other.stats().await?["requests"],
+        0,
+        "nothing before consent"
+    );
+    page.eval("document.querySelector('#r2-consent-start').click()")
+        .await?;
+    let summary = page.summary("deleted", WAIT).await?;
+    assert_eq!(
+        (
+            summary["devices_created"].as_u64(),
+            summary["devices_deleted"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{summary}"
+    );
+    let stats = other.stats().await?;
+    assert_eq!(
+        (stats["loads"].as_u64(), stats["sentants"].as_u64()),
+        (Some(3), Some(0)),
+        "{stats}"
+    );
+    assert!(
+        page.eval("document.querySelector('#r2-consent') === null")
+            .await?
+            == Value::Bool(true),
+        "asked once"
+    );
+    assert_eq!(page_node.stats().await?["loads"], 0);
     browser.close().await?;
     Ok(())
 }

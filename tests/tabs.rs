@@ -1,13 +1,16 @@
 //! Several tabs at once, in real headless Chromium: three tabs of one
 //! browser start 30 devices each at the same instant; every name is
 //! distinct, the totals add up to the node's own counts, every tab cleans up
-//! after itself, and a phone's `device 0001` survives.
+//! after itself, and a phone's `device 0001` survives. A control view
+//! drives the tabs of its browser, and through the node the pages of another
+//! browser; messages not sealed with the fleet's secret are refused.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use r2_core::fleet::{FleetCommand, FleetKey, FleetMessage, TabReport};
 use r2_core::graphql;
 use r2_testkit::{built_page_sites_dir, Browser, TestNode};
 use serde_json::json;
@@ -157,13 +160,14 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
 async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
+    const SECRET: &str = "fleet-secret-of-this-test";
     // Two separate browser processes: only the node connects them.
     let (first, second) = (Browser::launch().await?, Browser::launch().await?);
     let mut pages = Vec::new();
     for browser in [&first, &second] {
         let page = browser.new_page().await?;
         page.goto(&format!(
-            "{}/stresstest/?profile=lean&devices=5&duration=3&scenario=rotate&fleet=t1",
+            "{}/stresstest/?profile=lean&devices=5&duration=3&scenario=rotate&fleet=t1&key={SECRET}",
             node.url()
         ))
         .await?;
@@ -171,7 +175,10 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
     }
     let control = first.new_page().await?;
     control
-        .goto(&format!("{}/stresstest/?control&fleet=t1", node.url()))
+        .goto(&format!(
+            "{}/stresstest/?control&fleet=t1&key={SECRET}",
+            node.url()
+        ))
         .await?;
     control
         .wait_for("document.querySelectorAll('.fleet tr').length === 4", WAIT)
@@ -187,6 +194,65 @@ async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
         )
         .await?;
     }
+
+    // Anyone on the network can send to the public control sentant: a bare
+    // command, one sealed with another secret, and a report of the right
+    // secret dated an hour ahead (it would never go stale) are all refused.
+    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
+    let control_id = all["data"]["sentantAll"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["name"] == "r2s-control-t1"))
+        .and_then(|s| s["id"].as_str())
+        .context("the control sentant")?
+        .to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64()
+        * 1000.0;
+    let delete = FleetMessage::Command {
+        command: FleetCommand::Delete,
+        id: 1,
+        at_ms: now,
+    };
+    let forged = [
+        serde_json::to_value(&delete)?,
+        FleetKey::new("somebody else's secret")?.seal(&delete),
+        FleetKey::new(SECRET)?.seal(&FleetMessage::Report(TabReport {
+            tab: "forged".into(),
+            devices: 1000,
+            at_ms: now + 3_600_000.0,
+            ..TabReport::default()
+        })),
+    ];
+    for parameters in &forged {
+        let sent = node
+            .graphql(
+                graphql::SENTANT_SEND,
+                // A `Json` scalar travels as a string, as Absinthe reads it.
+                json!({ "id": control_id, "event": "fleet", "parameters": parameters.to_string() }),
+            )
+            .await?;
+        assert!(sent["errors"].is_null(), "{sent}");
+    }
+    let refused = "Number(document.querySelector('#r2-fleet-refused')?.dataset.count ?? 0) >= 3";
+    control.wait_for(refused, WAIT).await?;
+    for page in &pages {
+        page.wait_for(refused, WAIT).await?;
+        let phase = page
+            .eval("document.querySelector('#r2-phase')?.textContent")
+            .await?;
+        assert_eq!(phase, "ready", "a forged delete was obeyed");
+    }
+    let rows = control
+        .eval(
+            "[...document.querySelectorAll('.fleet tr td:first-child')].map(td => td.textContent)",
+        )
+        .await?;
+    assert!(
+        !rows.to_string().contains("forged"),
+        "a future-dated report was shown: {rows}"
+    );
+
     let commanded = control
         .eval("(document.querySelector('#c-start').click(), Date.now())")
         .await?;

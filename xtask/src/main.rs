@@ -9,6 +9,8 @@
 //!   writes `bench/RESULTS.md`.
 //! - `cargo xtask stress -- [r2-stress-run args]` runs the command-line
 //!   runner against a node that serves the page, and exits with its code.
+//! - `cargo xtask soak [SECONDS]` runs the soak (`tests/soak.rs`, not in
+//!   CI): a 60-phone `webapp` class for ten minutes (or SECONDS) on a bad day.
 //!
 //! All first install what a fresh machine lacks: the wasm target, Trunk,
 //! the `wasm-bindgen` CLI of the version in `Cargo.lock`, and (for tests)
@@ -41,9 +43,10 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("stress") => stress(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         Some("tools") => ensure_page_tools(),
         _ => {
-            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask bench [--quick] [r2-bench args] | cargo xtask stress -- [r2-stress-run args] | cargo xtask tools");
+            eprintln!("usage: cargo xtask run [--release] [-- r2-node args] | cargo xtask test [cargo test args] | cargo xtask bench [--quick] [r2-bench args] | cargo xtask stress -- [r2-stress-run args] | cargo xtask soak [SECONDS] | cargo xtask tools");
             std::process::exit(2)
         }
     }
@@ -160,6 +163,34 @@ fn test(args: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(args)
         .env("R2_SITES_DIR", &sites);
+    status(&mut cargo)
+}
+
+/// The soak test, `tests/soak.rs` (ignored in `cargo xtask test`): its
+/// scenario lasts SECONDS (default 600).
+fn soak(args: &[String]) -> Result<()> {
+    ensure_page_tools()?;
+    ensure_chromium()?;
+    build_page(true)?;
+    let sites = std::fs::canonicalize(SITES)?;
+    let mut cargo = Command::new("cargo");
+    cargo
+        .args([
+            "test",
+            "--workspace",
+            "--test",
+            "soak",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("R2_SITES_DIR", &sites);
+    if let Some(seconds) = args.first() {
+        seconds
+            .parse::<u64>()
+            .with_context(|| format!("soak: {seconds:?} is not a number of seconds"))?;
+        cargo.env("R2_SOAK_S", seconds);
+    }
     status(&mut cargo)
 }
 

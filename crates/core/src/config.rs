@@ -234,7 +234,37 @@ fn check_node(node: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// The origin (`scheme://host:port`, lower case, default ports written out)
+/// of an http(s) URL; `None` for anything else.
+pub fn origin_of(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let (host, port) = match host_port.rsplit_once(':') {
+        // An IPv6 literal's colons are inside brackets.
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()?),
+        _ => (host_port, default_port),
+    };
+    (!host.is_empty()).then(|| format!("{scheme}://{host}:{port}"))
+}
+
 impl RunConfig {
+    /// Whether an `autostart` link must ask before it runs: its node is
+    /// not the page's own origin (a link could aim a class's load at any
+    /// server the reader's browser can reach).
+    pub fn autostart_needs_consent(&self, page_origin: &str) -> bool {
+        match &self.node {
+            Some(node) => self.autostart && origin_of(node) != origin_of(page_origin),
+            None => false,
+        }
+    }
+
     /// Reads a query string (with or without the leading `?`) over the defaults.
     pub fn from_query(query: &str) -> Result<RunConfig, ConfigError> {
         let query = query.strip_prefix('?').unwrap_or(query);
@@ -265,9 +295,14 @@ impl RunConfig {
                 "recreate" => c.recreate = parse_flag("recreate", value)?,
                 "viewers" => {
                     let n = parse_u64("viewers", value)?;
-                    c.viewers = Some(u32::try_from(n).ok().filter(|n| *n <= MAX_VIEWERS).ok_or_else(
-                        || out_of_range("viewers", n, format!("must be at most {MAX_VIEWERS}")),
-                    )?);
+                    c.viewers = Some(
+                        u32::try_from(n)
+                            .ok()
+                            .filter(|n| *n <= MAX_VIEWERS)
+                            .ok_or_else(|| {
+                                out_of_range("viewers", n, format!("must be at most {MAX_VIEWERS}"))
+                            })?,
+                    );
                 }
                 "timeout_ms" => {
                     let ms = parse_u64("timeout_ms", value)?;
@@ -316,7 +351,12 @@ impl RunConfig {
 
     /// The load this run puts on a node, as its profile makes it.
     pub fn load(&self) -> crate::profile::Load {
-        crate::profile::Load::new(self.profile, self.sockets_mode(), self.devices, self.viewers())
+        crate::profile::Load::new(
+            self.profile,
+            self.sockets_mode(),
+            self.devices,
+            self.viewers(),
+        )
     }
 
     /// Checks every value's range (for the page's form, and after parsing).
@@ -486,15 +526,24 @@ mod tests {
     #[test]
     fn profiles_set_their_defaults() {
         let c = RunConfig::from_query("").expect("defaults");
-        assert_eq!((c.profile, c.viewers(), c.request_timeout_ms()), (Profile::WebApp, 1, Some(DEFAULT_TIMEOUT_MS)));
+        assert_eq!(
+            (c.profile, c.viewers(), c.request_timeout_ms()),
+            (Profile::WebApp, 1, Some(DEFAULT_TIMEOUT_MS))
+        );
         let lean = RunConfig::from_query("profile=lean").expect("lean");
         assert_eq!(lean.viewers(), 0);
         let seed = RunConfig::from_query("sockets=none").expect("the seed's script");
-        assert_eq!((seed.profile, seed.sockets_mode()), (Profile::Seed, SocketsMode::None));
+        assert_eq!(
+            (seed.profile, seed.sockets_mode()),
+            (Profile::Seed, SocketsMode::None)
+        );
         let seed = RunConfig::from_query("profile=seed").expect("seed");
         assert_eq!(seed.sockets_mode(), SocketsMode::None);
         let webapp = RunConfig::from_query("reconnect=webapp&viewers=0&assets").expect("webapp");
-        assert_eq!((webapp.viewers(), webapp.request_timeout_ms(), webapp.assets), (0, None, true));
+        assert_eq!(
+            (webapp.viewers(), webapp.request_timeout_ms(), webapp.assets),
+            (0, None, true)
+        );
     }
 
     #[test]
@@ -597,5 +646,57 @@ mod tests {
         for c in bad {
             assert!(c.validate().is_err(), "{c:?}");
         }
+    }
+
+    #[test]
+    fn autostart_asks_only_for_another_origin() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:4005/x?y").as_deref(),
+            Some("http://127.0.0.1:4005")
+        );
+        assert_eq!(
+            origin_of("HTTPS://Node.local/").as_deref(),
+            Some("https://node.local:443")
+        );
+        assert_eq!(
+            origin_of("http://[::1]/").as_deref(),
+            Some("http://[::1]:80")
+        );
+        assert_eq!(
+            origin_of("http://[::1]:81").as_deref(),
+            Some("http://[::1]:81")
+        );
+        assert_eq!(origin_of("ftp://x"), None);
+        let page = "http://127.0.0.1:4005";
+        let ask = |q: &str| {
+            RunConfig::from_query(q)
+                .unwrap()
+                .autostart_needs_consent(page)
+        };
+        assert!(!ask("autostart=1"), "the page's own node");
+        assert!(
+            !ask("node=http://127.0.0.1:4005/&autostart=1"),
+            "the same origin written out"
+        );
+        assert!(
+            !ask("node=http://127.0.0.1:80&autostart=0"),
+            "no autostart, no question"
+        );
+        assert!(
+            ask("node=http://127.0.0.1:4006&autostart=1"),
+            "another port"
+        );
+        assert!(
+            ask("node=https://127.0.0.1:4005&autostart=1"),
+            "another scheme"
+        );
+        assert!(
+            ask("node=http://victim.example&autostart=1"),
+            "another host"
+        );
+        assert!(
+            ask("node=http://127.0.0.1:4005@victim.example&autostart=1"),
+            "userinfo tricks"
+        );
     }
 }

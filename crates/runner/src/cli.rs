@@ -57,6 +57,10 @@ pub struct Args {
     /// (`/stresstest/?control&fleet=NAME`) can watch; default: a new one.
     #[arg(long, value_name = "NAME")]
     pub fleet: Option<String>,
+    /// The fleet's secret (`&key=`, at least 16 characters) that seals its
+    /// commands and reports; default: a new random one.
+    #[arg(long, value_name = "SECRET")]
+    pub fleet_key: Option<String>,
     /// Write the summaries, the 1-second CSV and a JUnit XML here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

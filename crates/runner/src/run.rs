@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::{join_all, try_join_all};
 use r2_core::config::{RunConfig, SocketsMode};
-use r2_core::fleet::control_name;
+use r2_core::fleet::{control_name, FleetKey};
 use r2_core::summary::{Summary, Verdict};
 
 use crate::browser::{wait_for, Browser, TabStatus};
@@ -35,7 +35,7 @@ const COMMAND_GRACE: Duration = Duration::from_secs(10);
 const DELETE_WAIT: Duration = Duration::from_secs(120);
 
 /// The address of tab `tab`'s page: every setting in its query.
-pub fn tab_url(args: &Args, tab: &TabPlan, fleet: &str) -> Result<String, RunError> {
+pub fn tab_url(args: &Args, tab: &TabPlan, fleet: &FleetId) -> Result<String, RunError> {
     let mut url = url::Url::parse(&args.page_url())
         .map_err(|e| RunError::Settings(format!("--page {}: {e}", args.page_url())))?;
     {
@@ -62,18 +62,20 @@ pub fn tab_url(args: &Args, tab: &TabPlan, fleet: &str) -> Result<String, RunErr
         for (k, v) in &args.params {
             q.append_pair(k, v);
         }
-        q.append_pair("fleet", fleet);
+        q.append_pair("fleet", &fleet.name)
+            .append_pair("key", fleet.key.secret());
     }
     Ok(url.into())
 }
 
 /// The control view of `fleet`.
-pub fn control_url(args: &Args, fleet: &str) -> Result<String, RunError> {
+pub fn control_url(args: &Args, fleet: &FleetId) -> Result<String, RunError> {
     let mut url = url::Url::parse(&args.page_url())
         .map_err(|e| RunError::Settings(format!("--page: {e}")))?;
     url.set_query(Some("control"));
     url.query_pairs_mut()
-        .append_pair("fleet", fleet)
+        .append_pair("fleet", &fleet.name)
+        .append_pair("key", fleet.key.secret())
         .append_pair("node", &args.node_url());
     Ok(url.into())
 }
@@ -87,7 +89,15 @@ pub struct Finished {
 /// The whole run. `Err` when it could not be made (exit 2).
 pub async fn run(args: &Args) -> Result<Finished, RunError> {
     let node = args.node_url();
-    let fleet_name = args.fleet.clone().unwrap_or_else(new_fleet_name);
+    let fleet_id = FleetId {
+        name: args.fleet.clone().unwrap_or_else(new_fleet_name),
+        key: match &args.fleet_key {
+            Some(secret) => FleetKey::new(secret)
+                .map_err(|e| RunError::Settings(format!("--fleet-key: {e}")))?,
+            None => new_fleet_key()?,
+        },
+    };
+    let fleet_name = fleet_id.name.clone();
     let plan = Plan::new(&Ask {
         devices: args.devices,
         browsers: args.browsers,
@@ -104,7 +114,7 @@ pub async fn run(args: &Args) -> Result<Finished, RunError> {
     let urls: Vec<String> = plan
         .tabs
         .iter()
-        .map(|t| tab_url(args, t, &fleet_name))
+        .map(|t| tab_url(args, t, &fleet_id))
         .collect::<Result<_, _>>()?;
     let config = RunConfig::from_query(
         url::Url::parse(&urls[0])
@@ -148,7 +158,7 @@ pub async fn run(args: &Args) -> Result<Finished, RunError> {
 
     let caps =
         capabilities(chromium_binary(args.chromium.as_deref(), driver.is_local()).as_deref());
-    let control = control_url(args, &fleet_name)?;
+    let control = control_url(args, &fleet_id)?;
     let (browsers, failure) = open_browsers(driver.url(), caps, &plan, &urls, &control).await?;
     let fleet = Fleet {
         browsers,
@@ -258,6 +268,21 @@ async fn open_browsers(
         }
     }
     Ok((browsers, failure))
+}
+
+/// The fleet this run's pages form: its name, and the secret that seals
+/// its messages (the control sentant on the node is public).
+pub struct FleetId {
+    pub name: String,
+    pub key: FleetKey,
+}
+
+/// A new fleet secret from the system's randomness.
+fn new_fleet_key() -> Result<FleetKey, RunError> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random)
+        .map_err(|e| RunError::Settings(format!("no randomness for the fleet secret: {e}")))?;
+    Ok(FleetKey::generate(random))
 }
 
 /// A fleet name of this run's own: `run` and 8 random hex digits (std's
@@ -599,7 +624,11 @@ mod tests {
             join_rate: 2.5,
             seed: 2,
         };
-        let url = tab_url(&args, &tab, "run1").expect("url");
+        let fleet = FleetId {
+            name: "run1".into(),
+            key: FleetKey::new("0123456789abcdef").expect("long enough"),
+        };
+        let url = tab_url(&args, &tab, &fleet).expect("url");
         assert!(
             url.starts_with(
                 "http://127.0.0.1:4006/stresstest/?node=http%3A%2F%2F127.0.0.1%3A4006&devices=5&"
@@ -613,6 +642,7 @@ mod tests {
             "profile=lean",
             "viewers=1",
             "fleet=run1",
+            "key=0123456789abcdef",
         ] {
             assert!(url.contains(part), "{part} not in {url}");
         }
@@ -627,7 +657,7 @@ mod tests {
                 .devices,
             5
         );
-        let control = control_url(&args, "run1").expect("url");
-        assert_eq!(control, "http://127.0.0.1:4006/stresstest/?control&fleet=run1&node=http%3A%2F%2F127.0.0.1%3A4006");
+        let control = control_url(&args, &fleet).expect("url");
+        assert_eq!(control, "http://127.0.0.1:4006/stresstest/?control&fleet=run1&key=0123456789abcdef&node=http%3A%2F%2F127.0.0.1%3A4006");
     }
 }

@@ -48,7 +48,7 @@ pub mod xvfb;
 pub use browser::Browser;
 pub use error::Error;
 pub use node::TestNode;
-pub use page::{lean, Page};
+pub use page::{error_count, lean, Page};
 pub use site::built_page_sites_dir;
 
 use std::path::PathBuf;

@@ -28,13 +28,25 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// requests per device, the earlier device), unless it names a profile or
 /// `sockets=none` (the seed's script): the tests written for that device.
 pub fn lean(query: &str) -> String {
-    if query.split('&').any(|p| p.starts_with("profile=") || p == "sockets=none") {
+    if query
+        .split('&')
+        .any(|p| p.starts_with("profile=") || p == "sockets=none")
+    {
         query.to_owned()
     } else if query.is_empty() {
         "profile=lean".to_owned()
     } else {
         format!("profile=lean&{query}")
     }
+}
+
+/// How many errors of `kind` (`http_500`, `timeout`, ...) a run summary counts.
+pub fn error_count(summary: &Value, kind: &str) -> u64 {
+    summary["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["kind"] == kind))
+        .and_then(|e| e["count"].as_u64())
+        .unwrap_or(0)
 }
 
 /// A tab of a [`Browser`](crate::Browser).
