@@ -242,7 +242,11 @@ pub(crate) async fn request(
 
 /// A lookup whose "no such sentant" (the node's `name` or `id` error with a
 /// null answer) is an ordinary answer, timed and not counted as an error.
-pub(crate) async fn lookup(run: &Run, op: Op, request: &Request<'_>) -> Result<GqlResponse, NetError> {
+pub(crate) async fn lookup(
+    run: &Run,
+    op: Op,
+    request: &Request<'_>,
+) -> Result<GqlResponse, NetError> {
     request_with(run, op, request, |err| {
         matches!(err.node_error(), Some(NodeError::Name | NodeError::Id))
     })
@@ -310,6 +314,22 @@ pub(crate) fn became_live(run: &Run, index: u32) {
     });
 }
 
+/// Whether a failed join or re-creation is tried again after `attempt`
+/// attempts — re-creating after a restart (the node may not be back yet),
+/// or with `recreate` a first join (as a student taps connect again), while
+/// the run still wants its devices — having waited the back-off if so.
+pub(crate) async fn try_again(run: &Run, again: bool, attempt: u32) -> bool {
+    let retry = run.with(|inner| {
+        (again || inner.config.recreate)
+            && attempt < RECREATE_ATTEMPTS
+            && link::wants_sockets(inner)
+    });
+    if retry {
+        TimeoutFuture::new(Reconnect::backoff_ms(attempt) as u32).await;
+    }
+    retry
+}
+
 /// Loads device `index`'s sentant (again, when `again`) and subscribes.
 async fn load_and_subscribe(run: Run, index: u32, again: bool) {
     let name = run.with(|inner| {
@@ -320,16 +340,15 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
     let mut attempt = 0;
     let id = loop {
         attempt += 1;
-        match load(&run, &name, again).await {
+        // A later attempt adopts the run's own name: an earlier one may
+        // have loaded it before its answer was lost.
+        match load(&run, &name, again || attempt > 1).await {
             Ok(id) => break id,
-            // Re-creating after a restart: the node may not be back yet.
-            Err(_)
-                if again && attempt < RECREATE_ATTEMPTS && run.with(|i| link::wants_sockets(i)) =>
-            {
-                TimeoutFuture::new(Reconnect::backoff_ms(attempt) as u32).await
-            }
             Err(why) => {
-                return run.with(|inner| inner.devices[index as usize].life = Life::Failed(why))
+                if !try_again(&run, again, attempt).await {
+                    return run
+                        .with(|inner| inner.devices[index as usize].life = Life::Failed(why));
+                }
             }
         }
     };

@@ -77,7 +77,11 @@ impl Pages {
 
 /// One request of a join: counted as a join POST, timed and checked like
 /// every request of the run.
-async fn join_request(run: &Run, op: Op, req: &Request<'_>) -> Result<graphql::GqlResponse, NetError> {
+async fn join_request(
+    run: &Run,
+    op: Op,
+    req: &Request<'_>,
+) -> Result<graphql::GqlResponse, NetError> {
     run.with(|inner| inner.metrics.wire.join_posts += 1);
     request(run, op, req).await
 }
@@ -99,11 +103,19 @@ pub(crate) async fn join(run: Run, index: u32) {
     if wait >= 1.0 {
         TimeoutFuture::new(wait as u32).await;
     }
-    // "connect".
-    let id = match connect(&run, &name).await {
-        Ok(id) => id,
-        Err(why) => {
-            return run.with(|inner| inner.devices[index as usize].set_life(Life::Failed(why)))
+    // "connect" (with `recreate`, tapped again after a failure; a later
+    // attempt adopts the run's own name, which an earlier one may have loaded).
+    let mut attempt = 0;
+    let id = loop {
+        attempt += 1;
+        match connect(&run, &name, attempt > 1).await {
+            Ok(id) => break id,
+            Err(why) => {
+                if !device::try_again(&run, false, attempt).await {
+                    return run
+                        .with(|inner| inner.devices[index as usize].set_life(Life::Failed(why)));
+                }
+            }
         }
     };
     run.with(|inner| {
@@ -123,13 +135,21 @@ pub(crate) async fn join(run: Run, index: u32) {
     run.with(|inner| inner.devices[index as usize].pages = Pages::Sensor);
     link::freeze_page(&run, index, PageLoad::Connect);
     TimeoutFuture::new(SETUP_DELAY_MS).await;
-    // The sensor page's set-up, with its own `sentantGet(id)`: then the card exists.
+    // The sensor page's set-up, with its own `sentantGet(id)`: then the card
+    // exists (with `recreate`, the page is reloaded until it does).
     let card = async {
         let get = Request::SentantGetById {
             id: &id,
             fields: Fields::Long,
         };
-        join_request(&run, Op::SentantGet, &get).await
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let got = join_request(&run, Op::SentantGet, &get).await;
+            if got.is_ok() || !device::try_again(&run, false, attempt).await {
+                break got;
+            }
+        }
     };
     let (_, _, got) = join3(
         watch_monitor(&run, index, PageLoad::Sensor),
@@ -146,9 +166,9 @@ pub(crate) async fn join(run: Run, index: u32) {
             device::became_live(&run, index);
             link::subscribe(&run, index);
         }
-        Err(err) => run.with(|inner| {
-            inner.devices[index as usize].set_life(Life::Failed(err.to_string()))
-        }),
+        Err(err) => {
+            run.with(|inner| inner.devices[index as usize].set_life(Life::Failed(err.to_string())))
+        }
     }
 }
 
@@ -207,18 +227,27 @@ async fn load(run: &Run, definition: &str) -> Option<SentantRef> {
 
 /// "connect": `sentantAll`, then `sentantLoad` of the device under `name`
 /// (this run's own name, never loaded over an existing sentant).
-async fn connect(run: &Run, name: &str) -> Result<String, String> {
+async fn connect(run: &Run, name: &str, adopt: bool) -> Result<String, String> {
     run.with(|inner| inner.metrics.wire.join_posts += 1);
     let existing = device::sentant_all(run).await.map_err(|e| e.to_string())?;
+    if let Some(own) = existing.iter().find(|s| s.name == name && adopt) {
+        return Ok(own.id.clone());
+    }
     if existing.iter().any(|s| s.name == name) {
         let why = format!("a sentant named {name:?} already exists: not loading over it");
         run.with(|inner| inner.metrics.record_error("name_taken", &why));
         return Err(why);
     }
     let definition = graphql::device_definition(name);
-    let loaded = join_request(run, Op::SentantLoad, &Request::SentantLoad { definition: &definition })
-        .await
-        .map_err(|e| e.to_string())?;
+    let loaded = join_request(
+        run,
+        Op::SentantLoad,
+        &Request::SentantLoad {
+            definition: &definition,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     graphql::sentant_ref(&loaded, "sentantLoad")
         .map(|s| s.id)
         .map_err(|e| e.to_string())
