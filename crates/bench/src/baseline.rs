@@ -1,7 +1,9 @@
 //! The baseline: `bench/baseline.py`, the seed's stress test rewritten in
-//! stdlib Python (one OS process per device, the `sweep` scenario, plain HTTP
-//! POSTs, no subscriptions), run against the same node at the same device
-//! counts.
+//! stdlib Python (one OS process per device, the `sweep` scenario, POSTs with
+//! a new connection each, no subscriptions), run against the same node at the
+//! same device counts, over two [`Transport`]s: plain HTTP, and HTTPS with a
+//! new TCP and TLS connection per request — the seed's script as it really
+//! runs (`requests.post(url, data=form, verify=False)` without a session).
 //!
 //! Its CPU is what the script reports from `getrusage`: the device processes
 //! (`RUSAGE_CHILDREN`, read after every one was joined) over the scenario;
@@ -49,6 +51,46 @@ pub enum BaselineError {
     Proc(#[from] ProcError),
     #[error(transparent)]
     Node(#[from] NodeError),
+    #[error("the node has no HTTPS listener for the {0} baseline")]
+    NoHttps(Transport),
+}
+
+/// How the script reaches the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP, a new TCP connection per request.
+    Http,
+    /// HTTPS, a new TCP connection and TLS handshake per request, the
+    /// certificate not verified: the seed's script as it runs.
+    HttpsPerRequest,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::Http, Transport::HttpsPerRequest];
+
+    /// A short name, for tables and the sentants' prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::HttpsPerRequest => "https",
+        }
+    }
+
+    /// In words, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Transport::Http => "HTTP, a new connection per request",
+            Transport::HttpsPerRequest => {
+                "HTTPS, a new TCP and TLS connection per request (the seed's script as it runs)"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The figures the script prints last (`{"phase": "done", ...}`).
@@ -88,6 +130,7 @@ pub enum BaselineOutcome {
 #[derive(Debug, Clone)]
 pub struct BaselineRun {
     pub devices: u32,
+    pub transport: Transport,
     pub duration_s: f64,
     pub outcome: BaselineOutcome,
     /// The scenario phase: `client_cpu_s` is the device processes' CPU.
@@ -113,19 +156,24 @@ struct Line {
     phase: String,
 }
 
-/// Runs the baseline with `devices` processes for `duration_s` seconds.
+/// Runs the baseline with `devices` processes for `duration_s` seconds over `transport`.
 pub async fn run_baseline(
     node: &NodeHandle,
+    transport: Transport,
     devices: u32,
     duration_s: f64,
     seed: u64,
     timeout: Duration,
 ) -> Result<BaselineRun, BaselineError> {
-    let prefix = format!("r2b-{}-{devices}-", std::process::id());
+    let url = match transport {
+        Transport::Http => node.url(),
+        Transport::HttpsPerRequest => node.https_url().ok_or(BaselineError::NoHttps(transport))?,
+    };
+    let prefix = format!("r2b-{}-{transport}-{devices}-", std::process::id());
     let before = node.stats().await?;
     let mut child = Command::new("python3")
         .arg(SCRIPT)
-        .args(["--url", node.url()])
+        .args(["--url", url])
         .args(["--devices", &devices.to_string()])
         .args(["--duration", &duration_s.to_string()])
         .args(["--seed", &seed.to_string()])
@@ -172,6 +220,7 @@ pub async fn run_baseline(
     let after = node.stats().await?;
     Ok(BaselineRun {
         devices,
+        transport,
         duration_s,
         outcome,
         window,

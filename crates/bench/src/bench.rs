@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use r2_core::config::RunConfig;
 use r2_core::names::NAME_PREFIX;
 
-use crate::baseline::run_baseline;
+use crate::baseline::{run_baseline, Transport};
 use crate::machine::MachineFacts;
 use crate::node::NodeHandle;
 use crate::plan::{BenchPlan, JOIN_SPREAD_S};
@@ -200,7 +200,10 @@ async fn baselines(
     }
     say("\nbaseline (one Python process per device, `sweep`):\n".to_owned());
     say(report::table_head(report::BASELINE_HEADERS));
-    for devices in counts {
+    let runs = counts
+        .into_iter()
+        .flat_map(|devices| Transport::ALL.map(|transport| (devices, transport)));
+    for (devices, transport) in runs {
         let expected =
             plan.duration_s + BASELINE_OVERHEAD_S + BASELINE_PER_DEVICE_S * f64::from(devices);
         if !fits(plan, started, expected) {
@@ -213,14 +216,23 @@ async fn baselines(
             return;
         }
         let timeout = Duration::from_secs_f64(plan.duration_s + 60.0 + 0.1 * f64::from(devices));
-        match run_baseline(node, devices, plan.duration_s, plan.seed, timeout).await {
+        match run_baseline(
+            node,
+            transport,
+            devices,
+            plan.duration_s,
+            plan.seed,
+            timeout,
+        )
+        .await
+        {
             Ok(run) => {
                 say(report::table_line(&report::baseline_cells(&run)));
                 report.baselines.push(run);
             }
             Err(e) => {
                 let note = format!(
-                    "baseline at {devices} processes: not measured: {}",
+                    "baseline at {devices} processes over {transport}: not measured: {}",
                     chain(&e)
                 );
                 say(note.clone());

@@ -71,12 +71,16 @@ enum Running {
 pub struct NodeHandle {
     running: Running,
     url: String,
+    /// Its HTTPS listener (a self-signed certificate), as phones and the
+    /// seed's script reach the real node.
+    https_url: Option<String>,
     http: reqwest::Client,
 }
 
 impl NodeHandle {
-    /// Starts `binary --no-https --http 127.0.0.1:0 --sites SITES` and reads
-    /// its address from the line it prints (`r2-node: http://127.0.0.1:PORT/reality2`).
+    /// Starts `binary --https 127.0.0.1:0 --http 127.0.0.1:0 --sites SITES`
+    /// (its certificate in a folder of this process's own) and reads its
+    /// addresses from the lines it prints (`r2-node: http://127.0.0.1:PORT/reality2`).
     pub async fn spawn(binary: &Path, sites: &Path) -> Result<NodeHandle, NodeError> {
         let spawn_error = |source| NodeError::Spawn {
             path: binary.to_owned(),
@@ -87,7 +91,16 @@ impl NodeHandle {
             // `seed` devices, which never load `view`; the real node would hold
             // each of their updates 1 s for the missing `view`, and the
             // figures would measure that wait instead.
-            .args(["--no-https", "--http", "127.0.0.1:0", "--lenient", "--sites"])
+            .args([
+                "--https",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--lenient",
+            ])
+            .arg("--cert-dir")
+            .arg(std::env::temp_dir().join(format!("r2-bench-cert-{}", std::process::id())))
+            .arg("--sites")
             .arg(sites)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,9 +119,13 @@ impl NodeHandle {
             .ok_or_else(|| no_address(String::new()))?;
         let mut lines = BufReader::new(stdout).lines();
         let mut last = String::new();
+        // The HTTPS line comes first, then the HTTP one.
+        let mut https_url = None;
         let found = tokio::time::timeout(START_TIMEOUT, async {
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = http_base_url(&line) {
+                if let Some(url) = base_url("https", &line) {
+                    https_url = Some(url);
+                } else if let Some(url) = base_url("http", &line) {
                     return Some(url);
                 }
                 last = line;
@@ -122,30 +139,50 @@ impl NodeHandle {
         };
         // Keep draining its stdout so the node never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(NodeHandle::new(Running::Process { child, pid }, url))
+        Ok(NodeHandle::new(
+            Running::Process { child, pid },
+            url,
+            https_url,
+        ))
     }
 
     /// Starts the node in this process (its CPU is then not told apart from
     /// the benchmark's own).
     pub async fn in_process(sites: &Path) -> Result<NodeHandle, NodeError> {
-        let node = TestNode::start_lenient(Some(sites))
+        let config = r2_node::Config::loopback().lenient().with_loopback_https();
+        let node = TestNode::start_with(Some(sites), config)
             .await
             .map_err(|e| NodeError::InProcess(e.into()))?;
-        let url = node.url();
-        Ok(NodeHandle::new(Running::InProcess(Box::new(node)), url))
+        let (url, https_url) = (node.url(), node.running.https_url());
+        Ok(NodeHandle::new(
+            Running::InProcess(Box::new(node)),
+            url,
+            https_url,
+        ))
     }
 
-    fn new(running: Running, url: String) -> NodeHandle {
+    fn new(running: Running, url: String, https_url: Option<String>) -> NodeHandle {
         let http = reqwest::Client::builder()
             .timeout(STATS_TIMEOUT)
             .build()
             .unwrap_or_default();
-        NodeHandle { running, url, http }
+        let https_url = https_url.map(|u| u.trim_end_matches('/').to_owned());
+        NodeHandle {
+            running,
+            url,
+            https_url,
+            http,
+        }
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `https://127.0.0.1:PORT`, no trailing slash, if the node listens for HTTPS.
+    pub fn https_url(&self) -> Option<&str> {
+        self.https_url.as_deref()
     }
 
     /// The process the node runs in: its own, or this one.
@@ -235,10 +272,11 @@ impl NodeHandle {
 }
 
 /// `http://ADDR` from the node's line `r2-node: http://ADDR/reality2`.
-fn http_base_url(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("r2-node: http://")?;
+/// The base URL of `scheme` in a line the node prints at start.
+fn base_url(scheme: &str, line: &str) -> Option<String> {
+    let rest = line.strip_prefix(&format!("r2-node: {scheme}://"))?;
     let addr = rest.split_whitespace().next()?.strip_suffix("/reality2")?;
-    (!addr.is_empty()).then(|| format!("http://{addr}"))
+    (!addr.is_empty()).then(|| format!("{scheme}://{addr}"))
 }
 
 #[cfg(test)]
@@ -246,17 +284,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_http_line_gives_the_address() {
+    fn the_lines_give_the_addresses() {
         assert_eq!(
-            http_base_url("r2-node: http://127.0.0.1:39211/reality2").as_deref(),
+            base_url("http", "r2-node: http://127.0.0.1:39211/reality2").as_deref(),
             Some("http://127.0.0.1:39211")
         );
+        let https = "r2-node: https://127.0.0.1:4005/reality2 (also https://10.0.0.2:4005)";
+        assert_eq!(base_url("http", https), None);
         assert_eq!(
-            http_base_url("r2-node: https://127.0.0.1:4005/reality2"),
-            None
+            base_url("https", https).as_deref(),
+            Some("https://127.0.0.1:4005")
         );
-        assert_eq!(http_base_url("r2-node: sites from x: /stresstest"), None);
-        assert_eq!(http_base_url("r2-node: http:///reality2"), None);
+        assert_eq!(base_url("http", "r2-node: sites from x: /stresstest"), None);
+        assert_eq!(base_url("http", "r2-node: http:///reality2"), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use r2_core::profile::Profile;
 use r2_core::config::{RunConfig, SocketsMode};
+use r2_core::profile::Profile;
 use r2_core::scenario::ScenarioKind;
 
 /// A run keeps up when the tab's scheduler lag p99 is at most this (ms) ...
@@ -104,7 +104,11 @@ impl BenchPlan {
             sockets,
             // The series measured so far are the lean device's; the
             // `webapp` profile's series are still to come.
-            profile: if sockets == SocketsMode::None { Profile::Seed } else { Profile::Lean },
+            profile: if sockets == SocketsMode::None {
+                Profile::Seed
+            } else {
+                Profile::Lean
+            },
             duration_s: self.duration_s,
             join_rate: join_rate(devices),
             seed: self.seed,

@@ -10,7 +10,7 @@ use r2_core::config::SocketsMode;
 use r2_core::metrics::Percentiles;
 use r2_core::scenario::ScenarioKind;
 
-use crate::baseline::{BaselineOutcome, BaselineRun};
+use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::machine::MachineFacts;
 use crate::plan::{BenchPlan, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO};
 use crate::tab::{Marginal, Outcome, TabRun};
@@ -22,6 +22,9 @@ pub const BROWSER_CONNECTIONS: u64 = 6;
 /// The goals of the issue.
 pub const GOAL_DEVICES: u32 = 2000;
 pub const GOAL_RATIO: f64 = 20.0;
+/// The page's CPU per answered request is to be this many times less than
+/// the seed's script's as it runs (a new TLS connection per request).
+pub const GOAL_SEED_PER_REQUEST: f64 = 20.0;
 pub const GOAL_TAB_BYTES_PER_DEVICE: f64 = 20.0 * 1024.0;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -336,6 +339,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub struct Ratio {
     pub devices: u32,
     pub sockets: SocketsMode,
+    /// How the baseline reached the node.
+    pub transport: Transport,
     /// CPU ms per device per second of scenario: page (all browser processes), baseline (device processes).
     pub page_cpu_ms: f64,
     pub baseline_cpu_ms: f64,
@@ -455,6 +460,7 @@ impl Report {
                 ratios.push(Ratio {
                     devices: base.devices,
                     sockets: row.sockets(),
+                    transport: base.transport,
                     page_cpu_ms: 1000.0 * row.run.window.client_cpu_s
                         / devices
                         / row.run.window.wall_s,
@@ -504,7 +510,40 @@ impl Report {
                 limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
             });
         }
-        let ratios = self.ratios();
+        let all_ratios = self.ratios();
+        // Per request, the page against each baseline at its largest count.
+        for (transport, goal_times, name) in [
+            (Transport::Http, 1.0, "browser CPU per answered request ≤ the Python baseline's (HTTP)"),
+            (
+                Transport::HttpsPerRequest,
+                GOAL_SEED_PER_REQUEST,
+                "browser CPU per answered request ≤ 1/20 of the seed's script as it runs (HTTPS, a new TLS connection per request)",
+            ),
+        ] {
+            let largest = all_ratios
+                .iter()
+                .filter(|r| r.transport == transport)
+                .max_by_key(|r| (r.devices, r.sockets == SocketsMode::Shared));
+            if let Some(r) = largest {
+                goals.push(Goal {
+                    name: name.to_owned(),
+                    measured: format!(
+                        "at {} devices (`{}`): {:.2} : {:.2} ms per request, the baseline uses {}",
+                        r.devices,
+                        r.sockets,
+                        r.page_cpu_per_request_ms,
+                        r.baseline_cpu_per_request_ms,
+                        times_text(times(r.baseline_cpu_per_request_ms, r.page_cpu_per_request_ms))
+                    ),
+                    met: r.page_cpu_per_request_ms * goal_times <= r.baseline_cpu_per_request_ms,
+                    limits: Vec::new(),
+                });
+            }
+        }
+        let ratios: Vec<Ratio> = all_ratios
+            .into_iter()
+            .filter(|r| r.transport == Transport::Http)
+            .collect();
         let sweep_shared = ratios
             .iter()
             .filter(|r| r.sockets == SocketsMode::Shared)
@@ -673,7 +712,9 @@ impl Report {
         }
         let rows = self.baselines.iter().map(baseline_cells).collect();
         format!(
-            "\n## The baseline: the seed's script, one Python process per device (`sweep`, no subscriptions)\n\n{}\nThe baseline runs at the counts up to {} only: each device is a whole Python process (see the largest process's RSS), and thousands would not fit this machine.\n",
+            "\n## The baseline: the seed's script, one Python process per device (`sweep`, no subscriptions)\n\nOver `http`: {}; over `https`: {}.\n\n{}\nThe baseline runs at the counts up to {} only: each device is a whole Python process (see the largest process's RSS), and thousands would not fit this machine.\n",
+            Transport::Http.describe(),
+            Transport::HttpsPerRequest.describe(),
             table(BASELINE_HEADERS, rows),
             self.plan.baseline_max
         )
@@ -690,6 +731,7 @@ impl Report {
                 vec![
                     r.devices.to_string(),
                     format!("`{}`", r.sockets),
+                    r.transport.as_str().to_owned(),
                     format!("{:.2} : {:.2}", r.page_cpu_ms, r.baseline_cpu_ms),
                     format!("**{}**", times_text(r.cpu())),
                     format!(
@@ -712,6 +754,7 @@ impl Report {
                 &[
                     "devices",
                     "page sockets",
+                    "baseline over",
                     "CPU ms per device-second, page : baseline",
                     "baseline uses",
                     "CPU ms per request, page : baseline",
@@ -864,6 +907,7 @@ pub fn page_cells(
 
 pub const BASELINE_HEADERS: &[&str] = &[
     "devices (processes)",
+    "over",
     "req/s intended",
     "req/s achieved",
     "achieved/ intended",
@@ -884,7 +928,7 @@ pub fn baseline_cells(run: &BaselineRun) -> Vec<String> {
         BaselineOutcome::TimedOut { after } => (None, Some(after)),
     };
     let Some(report) = report else {
-        let mut cells = vec![run.devices.to_string()];
+        let mut cells = vec![run.devices.to_string(), run.transport.as_str().to_owned()];
         cells.push(format!(
             "timed out after {} s",
             timed_out.map_or(0, Duration::as_secs)
@@ -895,6 +939,7 @@ pub fn baseline_cells(run: &BaselineRun) -> Vec<String> {
     let per_s = |n: u64| format!("{:.0}", n as f64 / run.duration_s);
     vec![
         format!("{} ({})", run.devices, report.processes),
+        run.transport.as_str().to_owned(),
         per_s(report.requests_intended),
         per_s(report.sends_ok),
         format!("{:.3}", ratio(report.sends_ok, report.requests_intended)),

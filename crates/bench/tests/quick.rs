@@ -1,12 +1,13 @@
 //! The benchmark's quick form, as CI runs it so that it cannot rot: the built
 //! page in headless Chromium against the in-process node (10 devices, 3 s,
-//! `sweep`, `shared` and `per-device`) and a 10-process Python baseline,
-//! checked for sane figures.
+//! `sweep`, `shared` and `per-device`) and a 10-process Python baseline over
+//! HTTP and over HTTPS with a new TLS connection per request, checked for
+//! sane figures.
 
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use r2_bench::baseline::BaselineOutcome;
+use r2_bench::baseline::{BaselineOutcome, Transport};
 use r2_bench::tab::Outcome;
 use r2_bench::{run_bench, BenchPlan, NodeHandle};
 use r2_core::config::SocketsMode;
@@ -86,34 +87,47 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         );
     }
 
-    assert_eq!(report.baselines.len(), 1);
-    let base = &report.baselines[0];
-    let BaselineOutcome::Finished(figures) = &base.outcome else {
-        panic!("the baseline finished: {base:?}");
-    };
-    assert_eq!(
-        (figures.processes, figures.devices_deleted),
-        (10, 10),
-        "{figures:?}"
-    );
-    assert!(
-        figures.sends_ok > 10 && figures.sends_failed == 0,
-        "{figures:?}"
-    );
-    assert_eq!(
-        base.node.sends,
-        figures.sends_ok + 10,
-        "sweeps plus the initial set_sensor of each"
-    );
-    assert!(base.window.client_cpu_s > 0.0, "{base:?}");
-    assert!(
-        base.peaks.client.processes >= 11,
-        "driver and ten device processes: {base:?}"
-    );
-    assert!(base.peaks.client.pss_bytes > 10 << 20, "{base:?}");
+    let transports: Vec<Transport> = report.baselines.iter().map(|b| b.transport).collect();
+    assert_eq!(transports, Transport::ALL);
+    for base in &report.baselines {
+        let BaselineOutcome::Finished(figures) = &base.outcome else {
+            panic!("the baseline finished: {base:?}");
+        };
+        assert_eq!(
+            (figures.processes, figures.devices_deleted),
+            (10, 10),
+            "{figures:?}"
+        );
+        assert!(
+            figures.sends_ok > 10 && figures.sends_failed == 0,
+            "{figures:?}"
+        );
+        assert_eq!(
+            base.node.sends,
+            figures.sends_ok + 10,
+            "sweeps plus the initial set_sensor of each"
+        );
+        assert!(base.window.client_cpu_s > 0.0, "{base:?}");
+        assert!(
+            base.peaks.client.processes >= 11,
+            "driver and ten device processes: {base:?}"
+        );
+        assert!(base.peaks.client.pss_bytes > 10 << 20, "{base:?}");
+    }
+    // A new TLS handshake per request costs the script more CPU per request.
+    let per_request: Vec<f64> = report
+        .baselines
+        .iter()
+        .map(|b| b.window.client_cpu_s / b.report().map_or(1, |r| r.sends_ok.max(1)) as f64)
+        .collect();
+    assert!(per_request[1] > per_request[0], "{per_request:?}");
 
     let ratios = report.ratios();
-    assert_eq!(ratios.len(), 2, "one per page mode at 10 devices");
+    assert_eq!(
+        ratios.len(),
+        4,
+        "one per page mode and baseline at 10 devices"
+    );
     for r in &ratios {
         assert!(r.cpu().is_finite() && r.cpu() > 0.0, "{r:?}");
         assert!(r.memory().is_finite() && r.memory() > 0.0, "{r:?}");
@@ -126,6 +140,7 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         "## The baseline",
         "## Page : baseline",
         "## Goals",
+        "the seed's script as it runs",
         "load average",
     ] {
         assert!(

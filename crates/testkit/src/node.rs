@@ -35,7 +35,9 @@ impl TestNode {
         Self::start_with(sites, r2_node::Config::loopback().lenient()).await
     }
 
-    async fn start_with(sites: Option<&Path>, base: r2_node::Config) -> anyhow::Result<TestNode> {
+    /// A node of configuration `base` (its listeners as [`r2_node::Config::loopback`]
+    /// gives them, or more), serving `sites`.
+    pub async fn start_with(sites: Option<&Path>, base: r2_node::Config) -> anyhow::Result<TestNode> {
         let config = r2_node::Config {
             sites: sites.map(Path::to_path_buf),
             ..base
