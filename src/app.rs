@@ -155,9 +155,16 @@ pub fn app() -> Html {
         let run = run.clone();
         let dispatch = state.dispatcher();
         use_effect_with((), move |_| {
+            // Only a changed snapshot is handed on: an idle or finished run
+            // renders nothing.
+            let mut last: Option<Rc<crate::run::Snapshot>> = None;
             let interval = Interval::new(REFRESH_MS, move || {
                 if let Some(run) = run.borrow().as_ref() {
-                    dispatch.dispatch(Action::Snapshot(Rc::new(run.snapshot())));
+                    let snapshot = Rc::new(run.snapshot());
+                    if last.as_ref() != Some(&snapshot) {
+                        last = Some(snapshot.clone());
+                        dispatch.dispatch(Action::Snapshot(snapshot));
+                    }
                 }
             });
             move || drop(interval)
@@ -319,8 +326,8 @@ pub fn app() -> Html {
             <crate::view::qr::JoinQr prefix={snapshot.as_ref().map(|s| AttrValue::from(s.prefix.clone()))} node={state.fields.get("node").cloned().map(AttrValue::from)} />
             if let Some(snapshot) = snapshot.clone() {
                 <Counters snapshot={snapshot.clone()} />
-                <Charts snapshot={snapshot.clone()} />
-                <Tiles snapshot={snapshot.clone()} />
+                <Charts series={snapshot.series.clone()} bottleneck={snapshot.bottleneck.clone().map(AttrValue::from)} />
+                <Tiles tiles={snapshot.tiles.clone()} prefix={AttrValue::from(snapshot.prefix.clone())} />
                 <ReportView snapshot={snapshot.clone()} />
             }
             if !fleet.reports.is_empty() || !fleet.refused.is_empty() {

@@ -188,12 +188,6 @@ impl Device {
 
     pub fn tile(&self) -> Tile {
         Tile {
-            label: self
-                .name
-                .rsplit('-')
-                .next()
-                .unwrap_or(&self.name)
-                .to_owned(),
             value: self.last_value,
             colour: self.last_value.map(Colour::from),
             live: self.is_live(),

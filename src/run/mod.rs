@@ -102,10 +102,10 @@ impl Phase {
     }
 }
 
-/// One tile of the device grid: the colour the device's signals brought back.
-#[derive(Debug, Clone, PartialEq)]
+/// One tile of the device grid: the colour the device's signals brought
+/// back (its name follows from its place: [`RunNames::device_name`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tile {
-    pub label: String,
     pub value: Option<i64>,
     pub colour: Option<Colour>,
     pub live: bool,
@@ -134,7 +134,9 @@ pub struct Snapshot {
     pub fetch_queue: u32,
     pub remaining_s: Option<f64>,
     pub started_wall_ms: Option<f64>,
-    pub tiles: Vec<Tile>,
+    /// One per device, in order; shared, so an unchanged grid costs a
+    /// comparison, not a redraw.
+    pub tiles: Rc<Vec<Tile>>,
     /// The last [`LIVE_SECONDS`] 1-second buckets.
     pub series: Rc<Vec<Bucket>>,
     /// Why the tab, not the node, is limiting the run, if it is (live).
@@ -511,13 +513,28 @@ impl Run {
         });
     }
 
-    /// What the UI shows now.
+    /// What the UI shows now: the devices walked once. Once the run is
+    /// over, its 1-second buckets stop, so an idle run's snapshot does not
+    /// change.
     pub fn snapshot(&self) -> Snapshot {
         let mut inner = self.inner.borrow_mut();
         let now = now_ms();
-        inner.metrics.tick(now);
+        if !matches!(inner.phase, Phase::Stopped | Phase::Deleted | Phase::Failed(_)) {
+            inner.metrics.tick(now);
+        }
         let inner = &*inner;
-        let count = |f: fn(&Device) -> bool| inner.devices.iter().filter(|d| f(d)).count() as u32;
+        let (mut joined, mut live, mut failed, mut deleted) = (0, 0, 0, 0);
+        let tiles = inner
+            .devices
+            .iter()
+            .map(|d| {
+                joined += u32::from(!d.is_waiting());
+                live += u32::from(d.is_live());
+                failed += u32::from(d.is_failed());
+                deleted += u32::from(d.is_deleted());
+                d.tile()
+            })
+            .collect();
         let (sends_per_s, signals_per_s) = inner
             .metrics
             .series
@@ -527,10 +544,10 @@ impl Run {
             phase: inner.phase.clone(),
             prefix: inner.names.prefix().to_owned(),
             requested: inner.devices.len() as u32,
-            joined: count(|d| !d.is_waiting()),
-            live: count(Device::is_live),
-            failed: count(Device::is_failed),
-            deleted: count(Device::is_deleted),
+            joined,
+            live,
+            failed,
+            deleted,
             sockets_live: inner.sockets.live() as u32,
             sends_ok: inner.metrics.sends_ok,
             sends_failed: inner.metrics.sends_failed,
@@ -546,7 +563,7 @@ impl Run {
                 Phase::Running { ends_ms, .. } => Some(((ends_ms - now) / 1000.0).max(0.0)),
                 _ => None,
             },
-            tiles: inner.devices.iter().map(Device::tile).collect(),
+            tiles: Rc::new(tiles),
             series: Rc::new(
                 inner
                     .metrics

@@ -4,8 +4,9 @@
 
 use yew::prelude::*;
 
+use std::rc::Rc;
+
 use super::chart::{Line, LineChart};
-use super::SnapshotProps;
 use r2_core::metrics::Bucket;
 
 fn line(
@@ -21,13 +22,20 @@ fn line(
     }
 }
 
+/// What the charts draw: they render again only when a bucket is added
+/// (once a second while a run is on, never after it).
+#[derive(Properties, PartialEq)]
+pub struct ChartsProps {
+    pub series: Rc<Vec<Bucket>>,
+    pub bottleneck: Option<AttrValue>,
+}
+
 #[function_component(Charts)]
-pub fn charts(props: &SnapshotProps) -> Html {
-    let s = &props.snapshot;
-    let series = s.series.as_slice();
+pub fn charts(props: &ChartsProps) -> Html {
+    let series = props.series.as_slice();
     html! {
         <>
-        if let Some(why) = &s.bottleneck {
+        if let Some(why) = &props.bottleneck {
             <p class="bottleneck" id="r2-bottleneck">{ format!("Warning: the tab is the bottleneck — {why}. Figures above this load measure the browser, not the node.") }</p>
         }
         if !series.is_empty() {

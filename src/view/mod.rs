@@ -1,6 +1,8 @@
 //! Components that only render and dispatch: the control panel, the live
 //! counters, the device tiles and the report; the phones' QR join ([`qr`])
-//! and the replay trace picker ([`trace`]).
+//! and the replay trace picker ([`trace`]). The tiles ([`tiles`]) and the
+//! charts take only what they draw, so an unchanged grid or series costs a
+//! comparison, not a render.
 
 mod chart;
 mod charts;
@@ -8,11 +10,13 @@ mod controls;
 pub mod leftovers;
 pub mod qr;
 mod report;
+mod tiles;
 pub mod trace;
 
 pub use charts::Charts;
 pub use controls::Controls;
 pub use report::ReportView;
+pub use tiles::Tiles;
 
 use std::rc::Rc;
 
@@ -61,22 +65,6 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 { cell("errors", s.errors.to_string(), "errors") }
                 { cell("in flight", s.fetch_queue.to_string(), "queue") }
             </div>
-        </section>
-    }
-}
-
-/// The device grid, coloured by the last value each device's signals brought back.
-#[function_component(Tiles)]
-pub fn tiles(props: &SnapshotProps) -> Html {
-    html! {
-        <section class="tiles" aria-label="devices">
-            { for props.snapshot.tiles.iter().map(|t| {
-                let style = t.colour.map(|c| format!("background:{}", c.css())).unwrap_or_default();
-                let class = classes!("tile", (!t.live).then_some("off"));
-                html! { <div {class} {style} title={t.label.clone()}>
-                    <span>{ t.value.map(|v| v.to_string()).unwrap_or_else(|| "·".into()) }</span>
-                </div> }
-            }) }
         </section>
     }
 }

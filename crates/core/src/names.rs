@@ -63,7 +63,7 @@ impl RunNames {
 
     /// The name of device `index`: the prefix and the index, zero-padded to 4.
     pub fn device_name(&self, index: u32) -> String {
-        format!("{}{index:04}", self.prefix)
+        name_in(&self.prefix, index)
     }
 
     /// The device index of one of this run's names.
@@ -80,6 +80,11 @@ impl RunNames {
 
 /// Whether `name` is any r2-stress device name (this run's or a leftover of
 /// an earlier one), and so safe to clean up.
+/// The name of device `index` of the run whose names start with `prefix`.
+pub fn name_in(prefix: &str, index: u32) -> String {
+    format!("{prefix}{index:04}")
+}
+
 pub fn is_r2_stress_name(name: &str) -> bool {
     parse(name).is_some()
 }
