@@ -3,6 +3,11 @@
 //!
 //! One timer for the whole run, not one per device: a device plans at most
 //! five sends a second, so the heap holds one entry per live device.
+//!
+//! A turn fires at most [`MAX_SENDS_PER_TURN`] sends, then yields to the
+//! event loop (a zero timeout) before it fires more, so a burst of due sends
+//! never holds the main thread for long: answers, signals and drawing get
+//! their turn in between.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -11,10 +16,13 @@ use gloo_timers::future::TimeoutFuture;
 
 use super::{device, Run};
 
+use crate::browser::now_ms;
+
 /// How often the scheduler looks for devices that became live while
 /// others still join (ms).
 const JOINING_POLL_MS: f64 = 10.0;
-use crate::browser::now_ms;
+/// Sends fired in one turn of the scheduler before it yields.
+pub(crate) const MAX_SENDS_PER_TURN: usize = 64;
 
 /// A planned send: when, and which device.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,8 +84,11 @@ pub(crate) async fn run(run: Run, generation: u64, ends_ms: f64) {
                 return None;
             }
             let now = now_ms();
-            while let Some(index) = inner.scheduler.pop_due(now) {
-                device::fire_send(&run, inner, index, ends_ms);
+            for _ in 0..MAX_SENDS_PER_TURN {
+                let Some(index) = inner.scheduler.pop_due(now) else {
+                    break;
+                };
+                device::fire_send(&run, inner, index);
             }
             let mut next = inner.scheduler.next_at().unwrap_or(ends_ms).min(ends_ms);
             if inner.devices.iter().any(|d| d.is_joining()) {
@@ -85,6 +96,7 @@ pub(crate) async fn run(run: Run, generation: u64, ends_ms: f64) {
                 // first send may be due before the next one planned now.
                 next = next.min(now + JOINING_POLL_MS);
             }
+            // Sends still due (more than a turn's worth) give a wait of 0: a yield.
             Some(next - now)
         });
         match wait {
