@@ -646,6 +646,18 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_signal_is_counted_not_timed() {
+        let mut m = RunMetrics::new(0.0, 2);
+        m.record_signal(0, 0.0, 1.0, 30.0);
+        m.record_signal_stale(1);
+        m.record_signal_only(1);
+        assert_eq!((m.signals_received, m.signals_stale), (3, 1));
+        assert_eq!(m.signals_by_device, vec![1, 2]);
+        assert_eq!(m.signal_latency.count(), 1);
+        assert_eq!(m.signal_latency_corrected.count(), 1);
+    }
+
+    #[test]
     fn a_run_that_keeps_up_is_no_bottleneck() {
         let mut m = RunMetrics::new(0.0, 10);
         for i in 0..100 {
