@@ -192,10 +192,9 @@ impl Device {
 
     /// A signal arrived carrying `value`: which send it answers.
     fn on_signal(&mut self, value: Option<i64>) -> SignalMatch {
-        let Some(value) = value else {
-            return SignalMatch::Unmatched;
-        };
-        self.last_value = Some(value);
+        if value.is_some() {
+            self.last_value = value;
+        }
         self.recent.on_signal(value)
     }
 

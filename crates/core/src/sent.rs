@@ -52,7 +52,7 @@ pub enum SignalMatch {
     /// overtook the value's `set_sensor`.
     Stale,
     /// A signal carrying no value sent and still awaited (the answer to the
-    /// `update` on connecting, a repeat, a value already seen).
+    /// `update` on connecting, a repeat, a value already seen, no value).
     Unmatched,
 }
 
@@ -124,12 +124,14 @@ impl RecentSends {
             .is_some_and(|s| s.echo == Echo::Awaited)
     }
 
-    /// An `update` signal arrived carrying `value`: which send it answers.
-    pub fn on_signal(&mut self, value: i64) -> SignalMatch {
-        let carried = self
-            .sends
-            .iter()
-            .rposition(|s| s.value == Some(value) && s.echo != Echo::Done);
+    /// An `update` signal arrived carrying `value` (`None`: no value yet,
+    /// the sentant's state before any `set_sensor`): which send it answers.
+    pub fn on_signal(&mut self, value: Option<i64>) -> SignalMatch {
+        let carried = value.and_then(|value| {
+            self.sends
+                .iter()
+                .rposition(|s| s.value == Some(value) && s.echo != Echo::Done)
+        });
         let Some(at) = carried else {
             self.overtake_oldest();
             return SignalMatch::Unmatched;
@@ -185,15 +187,15 @@ mod tests {
         let mut r = RecentSends::new();
         r.sent(10, 0.0, 1.0);
         assert!(r.awaits_signal());
-        assert_eq!(r.on_signal(10), fresh(0.0, 1.0));
+        assert_eq!(r.on_signal(Some(10)), fresh(0.0, 1.0));
         assert!(!r.awaits_signal());
         // A slow node: the next value leaves before the last one's signal.
         r.sent(20, 300.0, 300.0);
         r.sent(30, 600.0, 600.0);
-        assert_eq!(r.on_signal(20), fresh(300.0, 300.0));
-        assert_eq!(r.on_signal(30), fresh(600.0, 600.0));
+        assert_eq!(r.on_signal(Some(20)), fresh(300.0, 300.0));
+        assert_eq!(r.on_signal(Some(30)), fresh(600.0, 600.0));
         // A repeat of a value seen carries nothing new.
-        assert_eq!(r.on_signal(30), SignalMatch::Unmatched);
+        assert_eq!(r.on_signal(Some(30)), SignalMatch::Unmatched);
         assert_eq!(r.sent_at(20), Some(300.0));
         assert_eq!(r.last_sent_ms(), Some(600.0));
     }
@@ -202,24 +204,37 @@ mod tests {
     fn a_value_brought_by_a_later_update_is_stale() {
         let mut r = RecentSends::new();
         r.sent(10, 0.0, 0.0);
-        assert_eq!(r.on_signal(10), fresh(0.0, 0.0));
+        assert_eq!(r.on_signal(Some(10)), fresh(0.0, 0.0));
         // `update` runs before `set_sensor {20}`: its signal carries 10.
         r.sent(20, 300.0, 300.0);
-        assert_eq!(r.on_signal(10), SignalMatch::Unmatched);
+        assert_eq!(r.on_signal(Some(10)), SignalMatch::Unmatched);
         // 20 comes with the next send's `update`, which also ran before its
         // own `set_sensor {30}`.
         r.sent(30, 1000.0, 1000.0);
-        assert_eq!(r.on_signal(20), SignalMatch::Stale);
+        assert_eq!(r.on_signal(Some(20)), SignalMatch::Stale);
         // And so on while every `update` overtakes its `set_sensor`.
         r.sent(40, 1500.0, 1500.0);
-        assert_eq!(r.on_signal(30), SignalMatch::Stale);
+        assert_eq!(r.on_signal(Some(30)), SignalMatch::Stale);
         // Back in step: this `update` ran after its own `set_sensor`.
         r.sent(50, 2000.0, 2000.0);
-        assert_eq!(r.on_signal(50), fresh(2000.0, 2000.0));
+        assert_eq!(r.on_signal(Some(50)), fresh(2000.0, 2000.0));
         // 40's own signal never came; it is not awaited any more.
-        assert_eq!(r.on_signal(40), SignalMatch::Stale);
+        assert_eq!(r.on_signal(Some(40)), SignalMatch::Stale);
         r.sent(60, 2500.0, 2500.0);
-        assert_eq!(r.on_signal(60), fresh(2500.0, 2500.0));
+        assert_eq!(r.on_signal(Some(60)), fresh(2500.0, 2500.0));
+    }
+
+    #[test]
+    fn an_update_that_overtook_the_first_value_brings_no_value() {
+        let mut r = RecentSends::new();
+        r.update_sent(0.0);
+        assert_eq!(r.on_signal(None), SignalMatch::Unmatched);
+        // The first value's `update` ran before its `set_sensor`: the
+        // sentant has no value yet.
+        r.sent(10, 100.0, 100.0);
+        assert_eq!(r.on_signal(None), SignalMatch::Unmatched);
+        r.sent(20, 400.0, 400.0);
+        assert_eq!(r.on_signal(Some(10)), SignalMatch::Stale);
     }
 
     #[test]
@@ -228,9 +243,9 @@ mod tests {
         r.sent(10, 0.0, 0.0);
         // 10's signal was lost (a dropped socket).
         r.sent(20, 300.0, 300.0);
-        assert_eq!(r.on_signal(20), fresh(300.0, 300.0));
+        assert_eq!(r.on_signal(Some(20)), fresh(300.0, 300.0));
         r.sent(30, 600.0, 600.0);
-        assert_eq!(r.on_signal(30), fresh(600.0, 600.0));
+        assert_eq!(r.on_signal(Some(30)), fresh(600.0, 600.0));
     }
 
     #[test]
@@ -239,16 +254,16 @@ mod tests {
         r.sent(10, 0.0, 0.0);
         r.update_sent(5.0);
         assert!(r.awaits_signal(), "a value still waits");
-        assert_eq!(r.on_signal(10), fresh(0.0, 0.0));
+        assert_eq!(r.on_signal(Some(10)), fresh(0.0, 0.0));
         // The connect's own signal: nothing new, and the queue stays in step.
-        assert_eq!(r.on_signal(10), SignalMatch::Unmatched);
+        assert_eq!(r.on_signal(Some(10)), SignalMatch::Unmatched);
         r.sent(20, 300.0, 300.0);
-        assert_eq!(r.on_signal(20), fresh(300.0, 300.0));
+        assert_eq!(r.on_signal(Some(20)), fresh(300.0, 300.0));
         // The connect's update answered first, with the current value.
         r.update_sent(400.0);
         r.sent(30, 500.0, 500.0);
-        assert_eq!(r.on_signal(20), SignalMatch::Unmatched);
-        assert_eq!(r.on_signal(30), fresh(500.0, 500.0));
+        assert_eq!(r.on_signal(Some(20)), SignalMatch::Unmatched);
+        assert_eq!(r.on_signal(Some(30)), fresh(500.0, 500.0));
     }
 
     #[test]
