@@ -9,20 +9,20 @@
 //! 3. [`fire_send`]: each planned value as `set_sensor {sensor: v}` and
 //!    `update {}`, fired together;
 //! 4. every `update` signal counted, and matched to the send that carried
-//!    its value for the end-to-end latency.
+//!    its value for the end-to-end latency (or counted stale: see
+//!    [`r2_core::sent`]).
 //!
 //! A device whose sentant vanished from the node (a restart, someone else's
 //! delete) is reported, and loaded again if the run says `recreate`.
-
-use std::collections::VecDeque;
-use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::graphql::{self, GqlResponse, NodeError, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
+use r2_core::plan::RunPlan;
 use r2_core::profile::Profile;
-use r2_core::scenario::{PlannedSend, Planner, Scenario, ScenarioKind, Trace};
+use r2_core::scenario::{PlannedSend, Planner};
+use r2_core::sent::{RecentSends, SignalMatch};
 use r2_core::subscription::{Reconnect, Signal};
 use r2_core::throttle::THROTTLE_MS;
 use r2_core::webapp::{Fields, Request};
@@ -42,8 +42,6 @@ const MAX_CATCH_UP_MS: f64 = 1000.0;
 /// Attempts to load a vanished device's sentant again (with the reconnect
 /// back-off between them: about a minute in all).
 const RECREATE_ATTEMPTS: u32 = 20;
-/// Sends remembered per device to match signals to (a device sends ≤ 5/s).
-const RECENT_SENDS: usize = 8;
 
 /// Where a device is in its life.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,15 +62,6 @@ pub enum Life {
     DeleteFailed(String),
 }
 
-/// A value sent, kept until its signal comes back.
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    value: i64,
-    actual_ms: f64,
-    intended_ms: f64,
-    answered: bool,
-}
-
 /// One virtual phone.
 pub struct Device {
     name: String,
@@ -81,10 +70,11 @@ pub struct Device {
     /// Since when the device has been without its subscription because its
     /// sentant vanished (a socket's drops are timed by its machine).
     pub(crate) gap_since: Option<f64>,
-    planner: Option<Planner>,
-    /// The planned send the scheduler will fire next.
+    /// Its sends in run time, and the clock's time at the run's start.
+    planner: Option<(Planner, f64)>,
+    /// The planned send the scheduler will fire next (on the page's clock).
     pending: Option<PlannedSend>,
-    recent: VecDeque<Sent>,
+    recent: RecentSends,
     last_value: Option<i64>,
     /// Which WebApp page runs (profile `webapp`).
     pub(crate) pages: Pages,
@@ -101,7 +91,7 @@ impl Device {
             gap_since: None,
             planner: None,
             pending: None,
-            recent: VecDeque::with_capacity(RECENT_SENDS),
+            recent: RecentSends::new(),
             last_value: None,
             pages: Pages::None,
             own_load_seen: false,
@@ -144,7 +134,7 @@ impl Device {
     /// Whether the last value this device sent still waits for its signal
     /// (whether it can come depends on the subscription: [`link::any_awaits_signal`]).
     pub fn awaits_signal(&self) -> bool {
-        self.recent.back().is_some_and(|s| !s.answered)
+        self.recent.awaits_signal()
     }
 
     pub(crate) fn mark_deleted(&mut self) {
@@ -154,36 +144,36 @@ impl Device {
         self.life = Life::DeleteFailed(why);
     }
 
-    /// Plans this device's sends for a run over `(start_ms, ends_ms)`;
-    /// `replay` plays `trace` when there is one.
-    pub(crate) fn plan(
-        &mut self,
-        kind: ScenarioKind,
-        seed: u64,
-        trace: Option<&Arc<Trace>>,
-        index: u32,
-        (start_ms, ends_ms): (f64, f64),
-    ) {
-        let scenario = match (kind, trace) {
-            (ScenarioKind::Replay, Some(trace)) => {
-                Scenario::replay(trace.clone(), seed, index, start_ms)
-            }
-            _ => Scenario::new(kind, seed, index, start_ms),
-        };
-        self.planner = Some(Planner::new(scenario, ends_ms));
+    /// Plans this device's sends as device `index` of `plan`, for a run
+    /// that started at `started_ms` (the page's clock), the device able to
+    /// send from `now_ms`.
+    pub(crate) fn plan(&mut self, plan: &RunPlan, index: u32, started_ms: f64, now_ms: f64) {
+        let live_ms = (now_ms - started_ms).max(0.0);
+        self.planner = Some((plan.device(index, live_ms), started_ms));
     }
 
-    /// Plans the next send; returns when it is due, if before `ends_ms`.
-    pub(crate) fn next_send(&mut self, ends_ms: f64) -> Option<f64> {
-        self.pending = self
-            .planner
-            .as_mut()?
-            .next()
-            .filter(|next| next.intended_ms < ends_ms);
+    /// Plans the next send; returns when it is due (the page's clock).
+    fn next_send(&mut self) -> Option<f64> {
+        let (planner, started_ms) = self.planner.as_mut()?;
+        self.pending = planner.next().map(|next| PlannedSend {
+            intended_ms: *started_ms + next.intended_ms,
+            ..next
+        });
         if self.pending.is_none() {
             self.planner = None;
         }
         self.pending.as_ref().map(|next| next.intended_ms)
+    }
+
+    /// The sends still to plan before `until_ms` (the page's clock), which
+    /// ends the plan.
+    fn sends_left_before(&mut self, until_ms: f64) -> u64 {
+        let Some((planner, started_ms)) = self.planner.take() else {
+            return 0;
+        };
+        planner
+            .take_while(|next| started_ms + next.intended_ms < until_ms)
+            .count() as u64
     }
 
     pub fn tile(&self) -> Tile {
@@ -194,35 +184,55 @@ impl Device {
         }
     }
 
-    /// A signal arrived carrying `value`: returns the send it answers, as
-    /// (intended, actual) send times.
-    fn on_signal(&mut self, value: Option<i64>) -> Option<(f64, f64)> {
-        let value = value?;
-        self.last_value = Some(value);
-        let sent = self
-            .recent
-            .iter_mut()
-            .rev()
-            .find(|s| s.value == value && !s.answered)?;
-        sent.answered = true;
-        Some((sent.intended_ms, sent.actual_ms))
+    /// A signal arrived carrying `value`: which send it answers.
+    fn on_signal(&mut self, value: Option<i64>) -> SignalMatch {
+        if value.is_some() {
+            self.last_value = value;
+        }
+        self.recent.on_signal(value)
     }
 
     /// When this device last sent `value` (ms), if it still remembers.
     pub(crate) fn sent_at(&self, value: i64) -> Option<f64> {
-        self.recent
-            .iter()
-            .rev()
-            .find(|s| s.value == value)
-            .map(|s| s.actual_ms)
+        self.recent.sent_at(value)
     }
 
-    fn remember(&mut self, sent: Sent) {
-        if self.recent.len() == RECENT_SENDS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(sent);
+    /// Its `update` on connecting left now: its signal takes a turn.
+    pub(crate) fn update_sent(&mut self, now_ms: f64) {
+        self.recent.update_sent(now_ms);
     }
+}
+
+/// Plans device `index`'s next send, counts it as planned, and gives it to
+/// the scheduler.
+pub(crate) fn queue_next(inner: &mut Inner, index: u32) {
+    if let Some(at_ms) = inner.devices[index as usize].next_send() {
+        inner.metrics.sends_planned += 1;
+        inner.scheduler.push(at_ms, index);
+    }
+}
+
+/// Device `index` can send from `now_ms`: plans its sends and queues the first.
+pub(crate) fn start_plan(inner: &mut Inner, index: u32, now_ms: f64) {
+    let Phase::Running { started_ms, .. } = inner.phase else {
+        return;
+    };
+    let Some(plan) = inner.plan.as_ref() else {
+        return;
+    };
+    inner.devices[index as usize].plan(plan, index, started_ms, now_ms);
+    queue_next(inner, index);
+}
+
+/// The scenarios end at `until_ms` (the page's clock): counts every send
+/// the devices' plans held before it that was not yet planned, and ends the plans.
+pub(crate) fn end_plans(inner: &mut Inner, until_ms: f64) {
+    let left: u64 = inner
+        .devices
+        .iter_mut()
+        .map(|d| d.sends_left_before(until_ms))
+        .sum();
+    inner.metrics.sends_planned += left;
 }
 
 /// Runs one GraphQL request, counting it in the fetch queue and the metrics.
@@ -292,19 +302,11 @@ pub(crate) async fn join(run: Run, index: u32) {
 /// (a phone sends from the moment its sensor card exists).
 pub(crate) fn became_live(run: &Run, index: u32) {
     run.with(|inner| {
-        let Phase::Running { ends_ms, .. } = inner.phase else {
-            return;
-        };
-        let (kind, seed) = (inner.config.scenario, inner.config.seed);
-        let now = now_ms();
-        let device = &mut inner.devices[index as usize];
+        let device = &inner.devices[index as usize];
         if device.planner.is_some() || !device.is_live() {
             return;
         }
-        device.plan(kind, seed, inner.trace.as_ref(), index, (now, ends_ms));
-        if let Some(at_ms) = device.next_send(ends_ms) {
-            inner.scheduler.push(at_ms, index);
-        }
+        start_plan(inner, index, now_ms());
     });
 }
 
@@ -479,14 +481,18 @@ pub(crate) fn receive_signal(
     now: f64,
 ) {
     match device.on_signal(signal.sensor()) {
-        Some((intended_ms, sent_ms)) => metrics.record_signal(index, intended_ms, sent_ms, now),
-        None => metrics.record_signal_only(index),
+        SignalMatch::Fresh {
+            intended_ms,
+            sent_ms,
+        } => metrics.record_signal(index, intended_ms, sent_ms, now),
+        SignalMatch::Stale => metrics.record_signal_stale(index),
+        SignalMatch::Unmatched => metrics.record_signal_only(index),
     }
 }
 
 /// Sends `set_sensor {sensor: v}` and `update {}` for device `index`'s due
 /// value, together, and plans its next send.
-pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) {
+pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32) {
     let now = now_ms();
     let device = &mut inner.devices[index as usize];
     let Some(planned) = device.pending.take() else {
@@ -496,7 +502,7 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     // send that left late holds the next one back, never closer than 200 ms.
     // The phone would send the first reading after that, so that is when
     // this send is meant to leave (it is not late for it).
-    let earliest = device.recent.back().map(|s| s.actual_ms + THROTTLE_MS);
+    let earliest = device.recent.last_sent_ms().map(|at| at + THROTTLE_MS);
     if let Some(at_ms) = earliest.filter(|at| now < *at) {
         device.pending = Some(PlannedSend {
             intended_ms: at_ms,
@@ -510,9 +516,7 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
     let Some(id) = id.filter(|_| late <= MAX_CATCH_UP_MS) else {
         // Not live (its sentant vanished, perhaps coming back): the value is
         // not sent, as a phone without its sentant would not; or too late.
-        if let Some(at_ms) = device.next_send(ends_ms) {
-            inner.scheduler.push(at_ms, index);
-        }
+        queue_next(inner, index);
         if late <= MAX_CATCH_UP_MS {
             return;
         }
@@ -523,15 +527,8 @@ pub(crate) fn fire_send(run: &Run, inner: &mut Inner, index: u32, ends_ms: f64) 
         );
         return;
     };
-    device.remember(Sent {
-        value: planned.value,
-        actual_ms: now,
-        intended_ms: planned.intended_ms,
-        answered: false,
-    });
-    if let Some(at_ms) = device.next_send(ends_ms) {
-        inner.scheduler.push(at_ms, index);
-    }
+    device.recent.sent(planned.value, planned.intended_ms, now);
+    queue_next(inner, index);
     let intended = planned.intended_ms;
     spawn_local(send_event(
         run.clone(),

@@ -315,6 +315,7 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             // A phone sends `update` on "connected"; on a shared socket, once live.
             if let (Slot::Device(_), Some(id)) = (slot, inner.devices[index as usize].id()) {
                 follow_ups.push(FollowUp::UpdateOnConnect(id.to_owned()));
+                inner.devices[index as usize].update_sent(now);
             }
         }
         Effect::Connected(SubKey::Setup(..)) => {}
@@ -352,6 +353,7 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             }
             if let (Slot::Shared(_), Some(id)) = (slot, device.id()) {
                 follow_ups.push(FollowUp::UpdateOnConnect(id.to_owned()));
+                device.update_sent(now);
             }
         }
         Effect::Live {

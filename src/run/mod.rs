@@ -8,8 +8,9 @@
 //!
 //! - [`Run::create`] joins devices at the configured rate, each one as a phone
 //!   pressing "connect" ([`device`]);
-//! - [`Run::start`] plans every device's sends with `r2_core`'s scenario and
-//!   throttle and fires them from one scheduler task ([`schedule`]);
+//! - [`Run::start`] plans every device's sends with `r2_core`'s
+//!   [`RunPlan`] (scenario, throttle, spread starts) and fires them from one
+//!   scheduler task ([`schedule`]);
 //! - [`Run::stop`] ends the sends and waits for what is in flight;
 //! - [`Run::delete`] unloads, by id, the sentants this run created and lists
 //!   any of its own still on the node.
@@ -34,6 +35,7 @@ use r2_core::config::{RunConfig, SocketsMode};
 use r2_core::graphql::SentantRef;
 use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
 use r2_core::names::RunNames;
+use r2_core::plan::RunPlan;
 use r2_core::scenario::Trace;
 use r2_core::subscription::Reconnect;
 use r2_core::summary::{RunFacts, Summary};
@@ -170,6 +172,8 @@ pub(crate) struct Inner {
     pub(crate) sockets: link::RunSockets,
     pub(crate) projectors: projector::Projectors,
     pub(crate) metrics: RunMetrics,
+    /// The scenarios' plan, from the start of the run.
+    pub(crate) plan: Option<RunPlan>,
     pub(crate) scheduler: Scheduler,
     pub(crate) fetch_in_flight: u32,
     /// Bumped at every phase change, so tasks of an older phase stop.
@@ -214,6 +218,7 @@ impl Run {
             sockets: Default::default(),
             projectors: Default::default(),
             metrics: RunMetrics::new(now_ms(), config.devices),
+            plan: None,
             scheduler: Scheduler::default(),
             fetch_in_flight: 0,
             generation: 0,
@@ -370,19 +375,10 @@ impl Run {
         self.with(|inner| {
             inner.run_ms = (started_ms, ends_ms);
             inner.started_wall_ms = Some(js_sys::Date::now());
-            let (kind, seed) = (inner.config.scenario, inner.config.seed);
-            for (index, device) in inner.devices.iter_mut().enumerate() {
-                if device.is_live() {
-                    device.plan(
-                        kind,
-                        seed,
-                        inner.trace.as_ref(),
-                        index as u32,
-                        (started_ms, ends_ms),
-                    );
-                    if let Some(at_ms) = device.next_send(ends_ms) {
-                        inner.scheduler.push(at_ms, index as u32);
-                    }
+            inner.plan = Some(RunPlan::new(&inner.config, inner.trace.clone()));
+            for index in 0..inner.devices.len() as u32 {
+                if inner.devices[index as usize].is_live() {
+                    device::start_plan(inner, index, started_ms);
                 }
             }
         });
@@ -402,6 +398,9 @@ impl Run {
             if inner.run_ms.1 > now {
                 inner.run_ms.1 = now;
             }
+            // Sends planned before the end that the scheduler had not yet
+            // reached still count as planned: the count is the plan's.
+            device::end_plans(inner, inner.run_ms.1);
         });
         let deadline = now_ms() + DRAIN_MS;
         while self.is_current(generation)

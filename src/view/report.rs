@@ -62,9 +62,9 @@ pub fn report_view(props: &SnapshotProps) -> Html {
                 <p class="bottleneck">{ format!("This tab was the bottleneck: {why}. Above this load it measured itself, not the node — use fewer devices per tab, or more tabs or machines.") }</p>
             }
             <p class="figures">{ format!(
-                "{} of {} devices · {} sends ok, {} failed · {} signals · signal latency p50 {:.0} ms, p99 {:.0} ms (corrected p99 {:.0} ms) · tab lag p99 {:.1} ms",
-                summary.devices_created, summary.devices_requested, summary.sends_ok, summary.sends_failed,
-                summary.signals_received, summary.signal_latency_ms.p50, summary.signal_latency_ms.p99,
+                "{} of {} devices · {} values planned · {} sends ok, {} failed · {} signals ({} stale: a later update overtook their value) · signal latency p50 {:.0} ms, p99 {:.0} ms (corrected p99 {:.0} ms) · tab lag p99 {:.1} ms",
+                summary.devices_created, summary.devices_requested, summary.sends_planned, summary.sends_ok, summary.sends_failed,
+                summary.signals_received, summary.signals_stale, summary.signal_latency_ms.p50, summary.signal_latency_ms.p99,
                 summary.signal_latency_ms_corrected.p99, summary.scheduler_lag_ms.p99) }</p>
             if !s.latency_histogram.is_empty() {
                 <BarChart title="Signal latency, corrected (ms)" bars={s.latency_histogram.clone()} />

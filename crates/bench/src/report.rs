@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use r2_core::config::SocketsMode;
 use r2_core::metrics::Percentiles;
+use r2_core::plan::RunPlan;
 use r2_core::scenario::ScenarioKind;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
@@ -183,20 +184,29 @@ impl PageRow {
         self.run.summary.as_ref().map_or(0, |s| s.sends_ok)
     }
 
-    /// The `sentantSend` requests the run intended, as the page accounts for
-    /// every send its devices' scenarios planned within the duration: each
-    /// was made (answered or failed) or skipped as too late, two requests per
-    /// planned value, plus the `update` each device sends on connecting.
+    /// The `sentantSend` requests the run intended: two for each value its
+    /// devices' scenarios plan within the duration, plus the `update` each
+    /// device sends when its subscription connects. The plan is recomputed
+    /// here with r2-core's [`RunPlan`], which draws what the page draws, for
+    /// every device requested, all live from the start (the page starts its
+    /// scenarios once every device joined); in a profile whose devices send
+    /// while others join (`webapp`) each starts when it joined, and the
+    /// page's own count (`sends_planned`) is taken.
     pub fn intended(&self) -> u64 {
-        self.run.summary.as_ref().map_or(0, |s| {
-            let skipped: u64 = s
-                .errors
-                .iter()
-                .filter(|e| e.kind == SKIPPED_LATE)
-                .map(|e| 2 * e.count)
-                .sum();
-            s.sends_ok + s.sends_failed + skipped
-        })
+        let Some(s) = &self.run.summary else {
+            return 0;
+        };
+        let config = &self.run.config;
+        let planned = if config.profile.sends_while_joining() {
+            s.sends_planned
+        } else {
+            RunPlan::new(config, None).sends_planned_from_start(config.devices)
+        };
+        let on_connect = match s.sockets_mode {
+            SocketsMode::None => 0,
+            SocketsMode::PerDevice | SocketsMode::Shared => u64::from(config.devices),
+        };
+        2 * planned + on_connect
     }
 
     /// Achieved / intended (0 when nothing was intended).
@@ -993,7 +1003,7 @@ pub fn table_line<S: AsRef<str>>(cells: &[S]) -> String {
 const DEFINITIONS: &str = "
 ## How the figures are defined
 
-- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update` each device sends when its subscription connects. The page accounts for every one: made (answered or failed), or skipped because the tab fell more than 1 s behind (`skipped_late`). (It is not recomputed here: r2-core's `SmallRng` draws differently on wasm32 than natively, so a native `Planner` plans other values.) **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
+- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update` each device sends when its subscription connects. It is recomputed here with r2-core's `RunPlan` (seed, scenario, start offsets, duration) for every device requested, all live from the start, as the page runs them; its scenarios draw the same numbers natively as in the browser, so this is what the page planned (its own count is `sends_planned`). Planned requests the tab skipped because it fell more than 1 s behind (`skipped_late`) or never made count as intended, not achieved. **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
 - **lag p99**: the page's hiccup meter (a 10 ms timer's lateness), p99 over joining and the scenario. **fetch queue max**: the most requests in flight in the tab at once. **signal p50 / p99**: from a send to its `update` signal arriving on the subscription.
 - **JS heap / wasm MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) and its wasm linear memory, the largest seen (sampled each second). **tab KB/device added**: what each device added to their sum: the slope from the previous count of the series (peak minus peak, per device between them); for a series' first count, the peak minus the loaded page's before the run, per device, marked ≤: an upper bound, as it also holds what any run adds whatever its size. **renderer PSS**: the tab's renderer processes, from `/proc`, the largest seen.
 - **CPU s**: over the scenario phase (from the first poll that sees `running` to the first that sees it over): the tab's renderer processes, all of the browser's processes, and the node's process, from `/proc`. **machine busy %**: all CPUs, from `/proc/stat`, over the same window; what the browser, the node and this benchmark (measuring) did not use of it went to other processes (the machine is shared), named in **what ran out**.
@@ -1033,6 +1043,8 @@ mod tests {
         (0..failed).for_each(|_| m.record_send_failed("timeout", "no answer in 10 s"));
         (0..late)
             .for_each(|_| m.record_error(SKIPPED_LATE, "a send planned 1200 ms ago was skipped"));
+        // Two requests per value planned, less each device's `update` on connecting.
+        m.sends_planned = (ok + failed).saturating_sub(devices.into()) / 2 + late;
         (0..200).for_each(|_| m.record_scheduler_lag(lag_ms));
         let facts = RunFacts {
             node: "http://127.0.0.1:1".into(),
@@ -1075,6 +1087,20 @@ mod tests {
         assert_eq!(cells.len(), PAGE_HEADERS.len());
         assert_eq!(&cells[3..6], ["67", "66", "0.990"]);
         assert_eq!(cells[17], "yes");
+    }
+
+    #[test]
+    fn intended_is_recomputed_natively_for_devices_live_from_the_start() {
+        let mut r = row(10, 10, (990, 4, 3), 2.0, 50.0);
+        r.run.config.profile = r2_core::profile::Profile::Lean;
+        r.run.config.duration_s = 15.0;
+        let plan = RunPlan::new(&r.run.config, None);
+        let planned = plan.sends_planned_from_start(10);
+        assert!(planned > 10 * 15, "sweep sends at least once a second");
+        assert_eq!(r.intended(), 2 * planned + 10);
+        // The page's own count is not what is used.
+        r.run.summary.as_mut().expect("summary").sends_planned = 1;
+        assert_eq!(r.intended(), 2 * planned + 10);
     }
 
     #[test]

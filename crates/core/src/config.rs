@@ -1,5 +1,5 @@
 //! A run's configuration, read from (and written to) the page's query string:
-//! `?node=URL&devices=N&profile=webapp|lean|seed&scenario=sweep|rotate|taps|replay&duration=S&sockets=per-device|shared|none&reconnect=phoenix|webapp&assets=1&join_rate=R&seed=K&autostart=1&keep=1&max_p99_ms=..&max_error_pct=..`.
+//! `?node=URL&devices=N&profile=webapp|lean|seed&scenario=sweep|rotate|taps|replay&herd=1&duration=S&sockets=per-device|shared|none&reconnect=phoenix|webapp&assets=1&join_rate=R&seed=K&autostart=1&keep=1&max_p99_ms=..&max_error_pct=..`.
 //!
 //! `sockets=none` without a `profile` means the seed's script
 //! ([`Profile::Seed`]); a profile that holds sockets cannot be run without them.
@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Starts;
 use crate::profile::{Profile, Reconnect};
 use crate::scenario::ScenarioKind;
 use crate::text::UnknownWord;
@@ -60,6 +61,9 @@ pub struct RunConfig {
     /// What kind of client each device is.
     pub profile: Profile,
     pub scenario: ScenarioKind,
+    /// Start every device's scenario at the same instant, not each at its
+    /// own offset ([`Starts`]).
+    pub herd: bool,
     pub duration_s: f64,
     pub sockets: SocketsMode,
     /// What a device does when its socket drops.
@@ -91,6 +95,7 @@ impl Default for RunConfig {
             devices: 10,
             profile: Profile::WebApp,
             scenario: ScenarioKind::Sweep,
+            herd: false,
             duration_s: 30.0,
             sockets: SocketsMode::PerDevice,
             reconnect: Reconnect::Phoenix,
@@ -286,6 +291,7 @@ impl RunConfig {
                 "reconnect" => c.reconnect = parse_word("reconnect", value)?,
                 "assets" => c.assets = parse_flag("assets", value)?,
                 "scenario" => c.scenario = parse_word("scenario", value)?,
+                "herd" => c.herd = parse_flag("herd", value)?,
                 "duration" => c.duration_s = parse_f64("duration", value)?,
                 "sockets" => c.sockets = parse_word("sockets", value)?,
                 "join_rate" => c.join_rate = parse_f64("join_rate", value)?,
@@ -325,6 +331,15 @@ impl RunConfig {
         }
         c.validate()?;
         Ok(c)
+    }
+
+    /// How the devices' scenarios start.
+    pub fn starts(&self) -> Starts {
+        if self.herd {
+            Starts::Herd
+        } else {
+            Starts::Spread
+        }
     }
 
     /// Projector pages the run simulates: as given, else the profile's default.
@@ -426,6 +441,7 @@ impl RunConfig {
         }
         for (flag, on) in [
             ("autostart", self.autostart),
+            ("herd", self.herd),
             ("assets", self.assets),
             ("keep", self.keep),
             ("recreate", self.recreate),
@@ -496,7 +512,7 @@ mod tests {
         let c = RunConfig::from_query(
             "?node=https%3A%2F%2Fr2.example%3A4005%2F&devices=250&scenario=rotate&duration=90.5\
              &sockets=shared&join_rate=2.5&seed=18446744073709551615&autostart=1&keep=true\
-             &max_p99_ms=250&max_error_pct=0.5&unrelated=x",
+             &max_p99_ms=250&max_error_pct=0.5&unrelated=x&herd",
         )
         .expect("valid");
         assert_eq!(c.node.as_deref(), Some("https://r2.example:4005"));
@@ -508,7 +524,9 @@ mod tests {
             (c.sockets, c.join_rate, c.seed),
             (SocketsMode::Shared, 2.5, u64::MAX)
         );
-        assert!(c.autostart && c.keep);
+        assert!(c.autostart && c.keep && c.herd);
+        assert_eq!(c.starts(), Starts::Herd);
+        assert_eq!(RunConfig::default().starts(), Starts::Spread);
         assert_eq!(
             c.thresholds,
             Thresholds {
@@ -553,6 +571,7 @@ mod tests {
             devices: 20_000,
             profile: Profile::Seed,
             scenario: ScenarioKind::Replay,
+            herd: true,
             duration_s: 0.25,
             sockets: SocketsMode::None,
             reconnect: Reconnect::WebApp,

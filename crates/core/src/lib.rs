@@ -12,6 +12,10 @@
 //! - [`throttle`]: the sensor page's change-only, 200 ms send throttle.
 //! - [`scenario`]: seeded, repeatable sensor scenarios (sweep, rotate, taps,
 //!   replay) and the [`scenario::Planner`] that turns them into sends.
+//! - [`plan`]: a run's plan: spread or synchronised starts, each device's
+//!   sends, and the sends planned, alike natively and in the page.
+//! - [`sent`]: a device's recent sends, and which one each signal answers
+//!   (fresh, or stale when a later `update` overtook its `set_sensor`).
 //! - [`metrics`]: HDR latency histograms, counters, gauges, errors, the
 //!   one-second series and the tab-bottleneck check.
 //! - [`summary`]: the run summary JSON and its pass/fail verdict.
@@ -38,8 +42,10 @@ pub mod graphql;
 pub mod metrics;
 pub mod names;
 pub mod phoenix;
+pub mod plan;
 pub mod profile;
 pub mod scenario;
+pub mod sent;
 pub mod subscription;
 pub mod summary;
 pub mod throttle;

@@ -312,9 +312,16 @@ pub struct RunMetrics {
     /// it was sending (a hidden tab's timers are throttled by the browser).
     pub hidden_ms: f64,
     pub hidden_while_sending_ms: f64,
+    /// Sends (`set_sensor` + `update` each) the devices' scenarios planned
+    /// within the run ([`crate::plan::RunPlan::sends_planned`] recomputes it).
+    pub sends_planned: u64,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals_received: u64,
+    /// Signals that first brought a value back after a later `update`
+    /// overtook its `set_sensor` (counted in `signals_received`, not timed:
+    /// see [`crate::sent`]).
+    pub signals_stale: u64,
     pub devices_created: u64,
     pub devices_deleted: u64,
     /// Signals received per device index.
@@ -357,9 +364,11 @@ impl RunMetrics {
             wire: WireCounts::default(),
             hidden_ms: 0.0,
             hidden_while_sending_ms: 0.0,
+            sends_planned: 0,
             sends_ok: 0,
             sends_failed: 0,
             signals_received: 0,
+            signals_stale: 0,
             devices_created: 0,
             devices_deleted: 0,
             signals_by_device: vec![0; devices as usize],
@@ -406,6 +415,13 @@ impl RunMetrics {
         self.signal_latency.record_ms(received_ms - sent_ms);
         self.signal_latency_corrected
             .record_ms(received_ms - intended_ms);
+    }
+
+    /// A signal that first brought a value back after a later `update`
+    /// overtook its `set_sensor`: counted, not timed.
+    pub fn record_signal_stale(&mut self, device: u32) {
+        self.record_signal_only(device);
+        self.signals_stale += 1;
     }
 
     /// A signal that cannot be matched to a send (e.g. the reply to the
@@ -627,6 +643,18 @@ mod tests {
         assert!(m.signal_latency_corrected.summary().max > 1000.0);
         let why = tab_bottleneck(&m).expect("sends left late");
         assert!(why.contains("sends fell behind"), "{why}");
+    }
+
+    #[test]
+    fn a_stale_signal_is_counted_not_timed() {
+        let mut m = RunMetrics::new(0.0, 2);
+        m.record_signal(0, 0.0, 1.0, 30.0);
+        m.record_signal_stale(1);
+        m.record_signal_only(1);
+        assert_eq!((m.signals_received, m.signals_stale), (3, 1));
+        assert_eq!(m.signals_by_device, vec![1, 2]);
+        assert_eq!(m.signal_latency.count(), 1);
+        assert_eq!(m.signal_latency_corrected.count(), 1);
     }
 
     #[test]

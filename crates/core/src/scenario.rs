@@ -4,8 +4,11 @@
 //!
 //! A [`Scenario`] is an endless iterator of [`SensorEvent`]s for one device,
 //! built from `(kind, seed, device_index, start_ms)`. Its random numbers come
-//! from `SmallRng::seed_from_u64(seed ^ mix(device_index))`, so every device
-//! moves differently but a run with the same seed repeats exactly.
+//! from [`ScenarioRng`] (xoshiro256++) seeded with `seed ^ mix(device_index)`,
+//! so every device moves differently, a run with the same seed repeats
+//! exactly, and native code draws exactly what the page (wasm32) draws: the
+//! generator works on 64-bit words on every target, and every range drawn
+//! from is of a fixed-width type (never `usize`).
 //!
 //! The [`Planner`] passes those events through the page's [`Throttle`] (taps
 //! bypass it: the WebApp's buttons send at once) and yields [`PlannedSend`]s,
@@ -13,7 +16,6 @@
 
 use std::sync::Arc;
 
-use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -179,13 +181,22 @@ impl Trace {
     }
 }
 
+/// The scenarios' random generator: xoshiro256++, the same on every target
+/// (unlike `rand`'s `SmallRng`, which is xoshiro128++ on 32-bit targets such
+/// as wasm32).
+pub type ScenarioRng = rand_xoshiro::Xoshiro256PlusPlus;
+
+/// The generator of device `device_index` in a run seeded `seed`.
+fn device_rng(seed: u64, device_index: u32) -> ScenarioRng {
+    ScenarioRng::seed_from_u64(seed ^ mix(device_index))
+}
+
 /// SplitMix64's finaliser: spreads device indices over the seed space.
 fn mix(device_index: u32) -> u64 {
     splitmix(u64::from(device_index))
 }
 
-/// One step of SplitMix64: the same on every platform (unlike `SmallRng`,
-/// which is another generator on 32-bit targets such as wasm32).
+/// One step of SplitMix64: the same on every platform.
 pub(crate) fn splitmix(z: u64) -> u64 {
     let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -200,8 +211,12 @@ pub(crate) fn splitmix(z: u64) -> u64 {
 pub fn replay_offset_ms(trace: &Trace, seed: u64, device_index: u32) -> f64 {
     let spread = trace.period_ms().min(REPLAY_SPREAD_MS);
     // 53 random bits as a fraction in [0, 1).
-    let unit = (splitmix(seed ^ mix(device_index)) >> 11) as f64 / (1u64 << 53) as f64;
-    unit * spread
+    unit(splitmix(seed ^ mix(device_index))) * spread
+}
+
+/// 53 random bits of `bits` as a fraction in `[0, 1)`.
+pub(crate) fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A sweep in progress (the seed's `do_in_parallel`).
@@ -215,7 +230,7 @@ struct Sweep {
 }
 
 impl Sweep {
-    fn random(rng: &mut SmallRng) -> Sweep {
+    fn random(rng: &mut ScenarioRng) -> Sweep {
         Sweep {
             speed: rng.random_range(SWEEP_SPEEDS),
             from: f64::from(rng.random_range(0..=360u32)),
@@ -233,7 +248,7 @@ impl Sweep {
         }
     }
 
-    fn pause_ms(&self, rng: &mut SmallRng) -> f64 {
+    fn pause_ms(&self, rng: &mut ScenarioRng) -> f64 {
         1000.0 * rng.random_range(SWEEP_PAUSE_S..=SWEEP_PAUSE_S * f64::from(self.speed))
     }
 }
@@ -247,7 +262,7 @@ struct Rotate {
 }
 
 impl Rotate {
-    fn new_motion(&mut self, rng: &mut SmallRng, now_ms: f64) {
+    fn new_motion(&mut self, rng: &mut ScenarioRng, now_ms: f64) {
         let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
         self.deg_per_s = sign * rng.random_range(ROTATE_DEG_PER_S);
         self.change_at_ms = now_ms + rng.random_range(ROTATE_CHANGE_MS);
@@ -279,7 +294,7 @@ enum Motion {
 #[derive(Debug, Clone)]
 pub struct Scenario {
     kind: ScenarioKind,
-    rng: SmallRng,
+    rng: ScenarioRng,
     /// When the next event happens (unused by `Replay`, which reads its trace).
     next_ms: f64,
     motion: Motion,
@@ -290,7 +305,7 @@ impl Scenario {
     /// at `start_ms`. `Replay` plays [`Trace::builtin`]; use
     /// [`Scenario::replay`] for another trace.
     pub fn new(kind: ScenarioKind, seed: u64, device_index: u32, start_ms: f64) -> Scenario {
-        let mut rng = SmallRng::seed_from_u64(seed ^ mix(device_index));
+        let mut rng = device_rng(seed, device_index);
         let (motion, next_ms) = match kind {
             ScenarioKind::Sweep => (Motion::Sweep(Sweep::random(&mut rng)), start_ms),
             ScenarioKind::Rotate => {
@@ -322,7 +337,7 @@ impl Scenario {
         let offset = replay_offset_ms(&trace, seed, device_index);
         Scenario {
             kind: ScenarioKind::Replay,
-            rng: SmallRng::seed_from_u64(seed ^ mix(device_index)),
+            rng: device_rng(seed, device_index),
             next_ms: start_ms,
             motion: Motion::Replay(Replay {
                 trace,
@@ -375,7 +390,8 @@ impl Scenario {
             }
             Motion::Taps => {
                 self.next_ms += rng.random_range(TAP_GAP_MS);
-                TAP_VALUES[rng.random_range(0..TAP_VALUES.len())]
+                // A `u32` range: a `usize` one would draw differently on wasm32.
+                TAP_VALUES[rng.random_range(0..TAP_VALUES.len() as u32) as usize]
             }
             Motion::Replay(replay) => {
                 if replay.index >= replay.trace.events.len() {
@@ -414,7 +430,7 @@ enum Gate {
     EveryTap,
 }
 
-/// A device's sends, in time order, up to an end time.
+/// A device's sends, in time order, before an end time.
 #[derive(Debug, Clone)]
 pub struct Planner {
     events: Scenario,
@@ -423,7 +439,7 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// Plans the sends of `events` whose intended time is at most `end_ms`
+    /// Plans the sends of `events` whose intended time is before `end_ms`
     /// (`f64::INFINITY` for no end).
     pub fn new(events: Scenario, end_ms: f64) -> Planner {
         let gate = match events.kind() {
@@ -455,7 +471,7 @@ impl Iterator for Planner {
     fn next(&mut self) -> Option<PlannedSend> {
         for _ in 0..MAX_EVENTS_WITHOUT_SEND {
             let (clock, event) = self.events.next_timed()?;
-            if event.t_ms > self.end_ms {
+            if event.t_ms >= self.end_ms {
                 return None;
             }
             let value = match &mut self.gate {
@@ -522,7 +538,8 @@ mod tests {
         if let Motion::Replay(r) = &mut scenario.motion {
             r.origin_ms = 0.0;
         }
-        pairs(Planner::new(scenario, end))
+        // Up to and including the last event (the next loop starts a frame later).
+        pairs(Planner::new(scenario, end + 1.0))
     }
 
     #[test]
@@ -641,7 +658,13 @@ mod tests {
             .windows(2)
             .all(|w| (2000.0..=6000.0).contains(&(w[1].t_ms - w[0].t_ms))));
         let end = taps[99].t_ms;
-        let sends = pairs(Planner::for_device(ScenarioKind::Taps, 3, 0, 500.0, end));
+        let sends = pairs(Planner::for_device(
+            ScenarioKind::Taps,
+            3,
+            0,
+            500.0,
+            end + 1.0,
+        ));
         let expected: Vec<_> = taps.iter().map(|t| (t.t_ms, t.alpha as i64)).collect();
         assert_eq!(sends, expected);
     }
@@ -804,11 +827,59 @@ mod tests {
         assert_eq!(planner.next(), None);
     }
 
+    /// The generator is portable: these values, drawn natively, are what
+    /// the page draws on wasm32 (a platform-dependent generator would fail
+    /// here on one of them; `tests/spread.rs` compares the page's count).
+    #[test]
+    fn seeded_values_are_pinned() {
+        let events = |kind| -> Vec<(f64, f64)> {
+            Scenario::new(kind, 42, 7, 0.0)
+                .take(3)
+                .map(|e| (e.t_ms, e.alpha))
+                .collect()
+        };
+        let sends = |kind| -> Vec<(f64, i64)> {
+            pairs(Planner::for_device(kind, 42, 7, 0.0, 20_000.0).take(3))
+        };
+        assert_eq!(
+            events(ScenarioKind::Sweep),
+            [(0.0, 197.0), (300.0, 199.7), (600.0, 202.4)]
+        );
+        assert_eq!(
+            events(ScenarioKind::Rotate),
+            [
+                (0.0, 19.11938637158192),
+                (16.666666666666668, 16.931274888281877),
+                (33.333333333333336, 14.743163404981834)
+            ]
+        );
+        assert_eq!(
+            sends(ScenarioKind::Rotate),
+            [
+                (0.0, 19),
+                (216.66666666666663, 350),
+                (416.6666666666668, 324)
+            ]
+        );
+        assert_eq!(
+            sends(ScenarioKind::Taps),
+            [
+                (2212.4376263509103, 230),
+                (6401.900789254129, 290),
+                (8545.158324188083, 10)
+            ]
+        );
+        assert_eq!(
+            crate::plan::start_offset_ms(ScenarioKind::Rotate, 42, 7),
+            617.7197939696507
+        );
+    }
+
     #[test]
     fn planner_stops_at_the_end_time() {
         let sends: Vec<_> = Planner::for_device(ScenarioKind::Sweep, 1, 0, 0.0, 10_000.0).collect();
         assert!(!sends.is_empty());
-        assert!(sends.iter().all(|s| s.intended_ms <= 10_000.0));
+        assert!(sends.iter().all(|s| s.intended_ms < 10_000.0));
         assert!(sends
             .windows(2)
             .all(|w| w[1].intended_ms - w[0].intended_ms >= THROTTLE_MS));

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{RunConfig, SocketsMode, Thresholds};
 use crate::graphql::SentantRef;
 use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics, WireCounts};
+use crate::plan::Starts;
 use crate::profile::{Load, Profile, Reconnect};
 use crate::scenario::ScenarioKind;
 
@@ -130,6 +131,9 @@ pub struct Summary {
     pub profile: Profile,
     pub reconnect: Reconnect,
     pub scenario: ScenarioKind,
+    /// Whether the devices' scenarios started spread or together (`herd=1`).
+    #[serde(default)]
+    pub starts: Starts,
     pub sockets_mode: SocketsMode,
     pub seed: u64,
     pub thresholds: Thresholds,
@@ -137,9 +141,17 @@ pub struct Summary {
     pub devices_created: u64,
     pub devices_deleted: u64,
     pub duration_s: f64,
+    /// Sends (`set_sensor` + `update` each) the scenarios planned within the
+    /// run: what [`crate::plan::RunPlan::sends_planned`] computes natively.
+    #[serde(default)]
+    pub sends_planned: u64,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub signals_received: u64,
+    /// Signals that first brought a value back after a later `update`
+    /// overtook its `set_sensor`: counted, not in the signal latency.
+    #[serde(default)]
+    pub signals_stale: u64,
     /// The fewest signals any device received.
     pub signals_per_device_min: u64,
     pub sockets_live_max: u64,
@@ -203,6 +215,7 @@ impl Summary {
             profile: config.profile,
             reconnect: config.reconnect,
             scenario: config.scenario,
+            starts: config.starts(),
             sockets_mode: config.sockets_mode(),
             seed: config.seed,
             thresholds: config.thresholds,
@@ -210,9 +223,11 @@ impl Summary {
             devices_created: m.devices_created,
             devices_deleted: m.devices_deleted,
             duration_s: facts.duration_s,
+            sends_planned: m.sends_planned,
             sends_ok: m.sends_ok,
             sends_failed: m.sends_failed,
             signals_received: m.signals_received,
+            signals_stale: m.signals_stale,
             signals_per_device_min: m.signals_by_device.iter().copied().min().unwrap_or(0),
             sockets_live_max: m.sockets.max,
             fetch_queue_max: m.fetch_queue.max,
@@ -498,6 +513,9 @@ mod tests {
             "reconnect",
             "load",
             "view_latency_ms",
+            "sends_planned",
+            "signals_stale",
+            "starts",
         ] {
             assert!(value.get(key).is_some(), "{key} missing");
         }
