@@ -363,13 +363,17 @@ pub fn use_fleet(
                 });
             }
             let secret = fleet.borrow().secret.clone();
+            // What the view was last given (the state handle captured here
+            // would keep showing the first value).
+            let mut shown = Heard::default();
             let refresh = Interval::new(1000, move || {
                 let now = js_sys::Date::now();
                 let mut received = received.borrow_mut();
                 received.reports.retain(|_, r| is_fresh(r, now));
                 received.problem = secret.problem();
-                if *heard != *received {
-                    heard.set(received.clone());
+                if shown != *received {
+                    shown = received.clone();
+                    heard.set(shown.clone());
                 }
             });
             move || {
