@@ -51,9 +51,14 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile]) {
     let rows = tiles.len().div_ceil(columns).max(1);
     let height = rows as f64 * (side + GAP);
     let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0);
-    canvas.set_width((width * ratio) as u32);
-    canvas.set_height((height * ratio) as u32);
-    let _ = canvas.set_attribute("style", &format!("height:{height}px"));
+    let (pixels_w, pixels_h) = ((width * ratio) as u32, (height * ratio) as u32);
+    // Setting a canvas's size, even to the same, drops its bitmap and makes
+    // a new one: only when the grid's size changed.
+    if (canvas.width(), canvas.height()) != (pixels_w, pixels_h) {
+        canvas.set_width(pixels_w);
+        canvas.set_height(pixels_h);
+        let _ = canvas.set_attribute("style", &format!("height:{height}px"));
+    }
     let Some(ctx) = canvas
         .get_context("2d")
         .ok()
@@ -62,7 +67,7 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile]) {
     else {
         return;
     };
-    let _ = ctx.scale(ratio, ratio);
+    let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
     ctx.clear_rect(0.0, 0.0, width, height);
     ctx.set_font(&format!("{}px sans-serif", (side * 0.36).round()));
     ctx.set_text_align("center");
