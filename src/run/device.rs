@@ -338,7 +338,7 @@ async fn load_and_subscribe(run: Run, index: u32, again: bool) {
         attempt += 1;
         // A later attempt adopts the run's own name: an earlier one may
         // have loaded it before its answer was lost.
-        match load(&run, &name, again || attempt > 1).await {
+        match load(&run, &name, again || attempt > 1, JoinPosts::WhenLive).await {
             Ok(id) => break id,
             Err(why) => {
                 if !try_again(&run, again, attempt).await {
@@ -402,11 +402,32 @@ pub(crate) fn vanished(run: &Run, index: u32) {
     }
 }
 
+/// When a load's requests count as join POSTs on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinPosts {
+    /// Each as it is sent (the WebApp's "connect").
+    AsSent,
+    /// Not here: once the device is live (the lean device's three).
+    WhenLive,
+}
+
 /// `sentantAll`, then `sentantLoad` (only if the name is free): the new id.
 ///
-/// When `again` (re-creating), a sentant that already has the name is this
-/// run's own, loaded by an attempt whose answer was lost: it is adopted.
-async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
+/// When `again` (re-creating, or a later attempt), a sentant that already
+/// has the name is this run's own, loaded by an attempt whose answer was
+/// lost: it is adopted.
+pub(crate) async fn load(
+    run: &Run,
+    name: &str,
+    again: bool,
+    posts: JoinPosts,
+) -> Result<String, String> {
+    let count_post = || {
+        if posts == JoinPosts::AsSent {
+            run.with(|inner| inner.metrics.wire.join_posts += 1);
+        }
+    };
+    count_post();
     let existing = sentant_all(run).await.map_err(|e| e.to_string())?;
     if let Some(own) = existing.iter().find(|s| s.name == name && again) {
         return Ok(own.id.clone());
@@ -417,6 +438,7 @@ async fn load(run: &Run, name: &str, again: bool) -> Result<String, String> {
         return Err(why);
     }
     let definition = graphql::device_definition(name);
+    count_post();
     let loaded = request(
         run,
         Op::SentantLoad,

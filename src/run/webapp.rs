@@ -108,7 +108,9 @@ pub(crate) async fn join(run: Run, index: u32) {
     let mut attempt = 0;
     let id = loop {
         attempt += 1;
-        match connect(&run, &name, attempt > 1).await {
+        // "connect": `sentantAll`, then `sentantLoad` (never over a sentant
+        // that is not this run's own).
+        match device::load(&run, &name, attempt > 1, device::JoinPosts::AsSent).await {
             Ok(id) => break id,
             Err(why) => {
                 if !device::try_again(&run, false, attempt).await {
@@ -223,34 +225,6 @@ async fn load(run: &Run, definition: &str) -> Option<SentantRef> {
         .await
         .ok()
         .and_then(|answer| graphql::sentant_ref(&answer, "sentantLoad").ok())
-}
-
-/// "connect": `sentantAll`, then `sentantLoad` of the device under `name`
-/// (this run's own name, never loaded over an existing sentant).
-async fn connect(run: &Run, name: &str, adopt: bool) -> Result<String, String> {
-    run.with(|inner| inner.metrics.wire.join_posts += 1);
-    let existing = device::sentant_all(run).await.map_err(|e| e.to_string())?;
-    if let Some(own) = existing.iter().find(|s| s.name == name && adopt) {
-        return Ok(own.id.clone());
-    }
-    if existing.iter().any(|s| s.name == name) {
-        let why = format!("a sentant named {name:?} already exists: not loading over it");
-        run.with(|inner| inner.metrics.record_error("name_taken", &why));
-        return Err(why);
-    }
-    let definition = graphql::device_definition(name);
-    let loaded = join_request(
-        run,
-        Op::SentantLoad,
-        &Request::SentantLoad {
-            definition: &definition,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    graphql::sentant_ref(&loaded, "sentantLoad")
-        .map(|s| s.id)
-        .map_err(|e| e.to_string())
 }
 
 /// The connect page's monitor callback: `sentantGet(id)` with the long
