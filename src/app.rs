@@ -1,7 +1,8 @@
 //! The root component: reads the run's settings from the URL, owns the
-//! current [`Run`], and refreshes the view from its snapshot four times a
-//! second. With `autostart=1` it creates, runs, stops and deletes by itself,
-//! then writes the summary into `#r2-summary`.
+//! current run's [`Engine`] (in a Web Worker unless `workers=0`), and draws
+//! the snapshots it posts, at most four a second. With `autostart=1` it
+//! creates, runs, stops and deletes by itself, then writes the summary into
+//! `#r2-summary`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,20 +11,15 @@ use std::sync::Arc;
 use gloo_timers::callback::Interval;
 use r2_core::config::RunConfig;
 use r2_core::fleet::{FleetCommand, FleetMessage, TabReport};
-use r2_core::names::RunNames;
 use r2_core::scenario::Trace;
-use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::browser::{origin, query_string, random_u64};
+use crate::browser::{href, is_hidden, origin, query_string, random_u64};
+use crate::engine::{Engine, Setup, ToEngine};
 use crate::fleet::{use_fleet, Control, FleetTable};
 use crate::run::Snapshot;
-use crate::run::{Phase, Run};
 use crate::state::{Action, AppState, FIELDS};
 use crate::view::{Charts, Controls, Counters, ReportView, Tiles};
-
-/// How often the view reads the run.
-const REFRESH_MS: u32 = 250;
 
 /// The page's settings from its URL, the flags the form does not show, and
 /// whether to run by itself.
@@ -107,10 +103,25 @@ fn hidden_warning(others: &crate::fleet::Reports) -> Option<String> {
 }
 
 /// A new run of `config`, its devices named for this tab's run `number`;
-/// `trace` is the motion `replay` plays (`None`: the built-in one).
-fn new_run(config: RunConfig, tab: u64, number: u32, trace: Option<Arc<Trace>>) -> Run {
-    let node = config.node.clone().unwrap_or_else(origin);
-    Run::new(config, node, RunNames::new(tab, number), trace)
+/// `trace` is the motion `replay` plays (`None`: the built-in one). Its
+/// snapshots go to `on_snapshot`.
+fn new_engine(
+    config: RunConfig,
+    tab: u64,
+    number: u32,
+    trace: Option<Arc<Trace>>,
+    on_snapshot: Callback<Rc<Snapshot>>,
+) -> Engine {
+    let setup = Setup {
+        node: config.node.clone().unwrap_or_else(origin),
+        config,
+        tab,
+        number,
+        trace: trace.map(|t| t.to_json()),
+        hidden: is_hidden(),
+        page: href(),
+    };
+    Engine::new(setup, on_snapshot)
 }
 
 /// The commands the control buttons give.
@@ -126,7 +137,7 @@ pub enum Command {
 pub fn app() -> Html {
     let tab = use_memo((), |_| random_u64());
     let run_count = use_mut_ref(|| 0u32);
-    let run: Rc<RefCell<Option<Run>>> = use_mut_ref(|| None);
+    let engine: Rc<RefCell<Option<Engine>>> = use_mut_ref(|| None);
     // The motion `replay` plays, from the trace picker (issue 5); autostart
     // waits until the picker's first load has settled.
     let trace: Rc<RefCell<Option<Arc<Trace>>>> = use_mut_ref(|| None);
@@ -151,43 +162,28 @@ pub fn app() -> Html {
         state
     });
 
-    {
-        let run = run.clone();
+    // The engine hands on only a changed snapshot: an idle or finished run
+    // renders nothing.
+    let on_snapshot = {
         let dispatch = state.dispatcher();
-        use_effect_with((), move |_| {
-            // Only a changed snapshot is handed on: an idle or finished run
-            // renders nothing.
-            let mut last: Option<Rc<crate::run::Snapshot>> = None;
-            let interval = Interval::new(REFRESH_MS, move || {
-                if let Some(run) = run.borrow().as_ref() {
-                    let snapshot = Rc::new(run.snapshot());
-                    if last.as_ref() != Some(&snapshot) {
-                        last = Some(snapshot.clone());
-                        dispatch.dispatch(Action::Snapshot(snapshot));
-                    }
-                }
-            });
-            move || drop(interval)
-        });
-    }
+        Callback::from(move |snapshot| dispatch.dispatch(Action::Snapshot(snapshot)))
+    };
 
     // The other tabs' latest reports, for the hidden-tab warning at Start.
     let fleet_reports: Rc<RefCell<crate::fleet::Reports>> = use_mut_ref(Default::default);
     let on_command = {
         let fleet_reports = fleet_reports.clone();
         let state = state.clone();
-        let run = run.clone();
+        let engine = engine.clone();
         let tab = tab.clone();
         let run_count = run_count.clone();
         let trace = trace.clone();
+        let on_snapshot = on_snapshot.clone();
         Callback::from(move |command: Command| {
-            let current = run.borrow().clone();
-            match (command, current) {
-                (Command::Create, current) => {
-                    if current
-                        .as_ref()
-                        .is_some_and(|r| !matches!(r.phase(), Phase::Deleted | Phase::Failed(_)))
-                    {
+            let mut current = engine.borrow_mut();
+            match (command, current.as_ref()) {
+                (Command::Create, current_engine) => {
+                    if current_engine.is_some_and(|e| !e.is_over()) {
                         state.dispatch(Action::Error(
                             "delete the current run's devices first".into(),
                         ));
@@ -196,22 +192,27 @@ pub fn app() -> Html {
                     match state.config() {
                         Ok(config) => {
                             *run_count.borrow_mut() += 1;
-                            let new_run =
-                                new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
-                            *run.borrow_mut() = Some(new_run.clone());
-                            spawn_local(async move { new_run.create().await });
+                            let new = new_engine(
+                                config,
+                                *tab,
+                                *run_count.borrow(),
+                                trace.borrow().clone(),
+                                on_snapshot.clone(),
+                            );
+                            new.send(ToEngine::Create);
+                            *current = Some(new);
                         }
                         Err(e) => state.dispatch(Action::Error(e.to_string())),
                     }
                 }
-                (Command::Start, Some(r)) => {
+                (Command::Start, Some(e)) => {
                     if let Some(warning) = hidden_warning(&fleet_reports.borrow()) {
                         state.dispatch(Action::Error(warning));
                     }
-                    spawn_local(async move { r.start().await })
+                    e.send(ToEngine::Start)
                 }
-                (Command::Stop, Some(r)) => spawn_local(async move { r.stop().await }),
-                (Command::Delete, Some(r)) => spawn_local(async move { r.delete().await }),
+                (Command::Stop, Some(e)) => e.send(ToEngine::Stop),
+                (Command::Delete, Some(e)) => e.send(ToEngine::Delete),
                 (_, None) => {}
             }
         })
@@ -236,24 +237,24 @@ pub fn app() -> Html {
     *fleet_reports.borrow_mut() = fleet.reports.clone();
     {
         // A hidden page's timers are throttled: the run counts the time hidden.
-        let run = run.clone();
+        let engine = engine.clone();
         use_effect_with((), move |_| {
             let listener = crate::browser::on_visibility_change(move |hidden| {
-                if let Some(run) = run.borrow().as_ref() {
-                    run.set_hidden(hidden);
+                if let Some(engine) = engine.borrow().as_ref() {
+                    engine.send(ToEngine::Hidden(hidden));
                 }
             });
             move || drop(listener)
         });
     }
     {
-        let (run, fleet_link, tab) = (run.clone(), fleet_link.clone(), tab.clone());
+        let (engine, fleet_link, tab) = (engine.clone(), fleet_link.clone(), tab.clone());
         use_effect_with((), move |_| {
             let interval = Interval::new(1000, move || {
-                let snapshot = run.borrow().as_ref().map(Run::snapshot);
+                let snapshot = engine.borrow().as_ref().and_then(Engine::latest);
                 fleet_link
                     .borrow()
-                    .post(&FleetMessage::Report(tab_report(*tab, snapshot.as_ref())));
+                    .post(&FleetMessage::Report(tab_report(*tab, snapshot.as_deref())));
             });
             move || drop(interval)
         });
@@ -264,7 +265,7 @@ pub fn app() -> Html {
     let consent = use_state(|| None::<String>);
     let autorun = {
         // The whole run by itself, once.
-        let run = run.clone();
+        let engine = engine.clone();
         let state = state.clone();
         let tab = tab.clone();
         let run_count = run_count.clone();
@@ -272,9 +273,15 @@ pub fn app() -> Html {
         Callback::from(move |()| match state.config() {
             Ok(config) => {
                 *run_count.borrow_mut() += 1;
-                let new_run = new_run(config, *tab, *run_count.borrow(), trace.borrow().clone());
-                *run.borrow_mut() = Some(new_run.clone());
-                spawn_local(async move { new_run.autorun().await });
+                let new = new_engine(
+                    config,
+                    *tab,
+                    *run_count.borrow(),
+                    trace.borrow().clone(),
+                    on_snapshot.clone(),
+                );
+                new.send(ToEngine::Autorun);
+                *engine.borrow_mut() = Some(new);
             }
             Err(e) => state.dispatch(Action::Error(e.to_string())),
         })

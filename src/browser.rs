@@ -3,34 +3,79 @@
 
 use wasm_bindgen::JsValue;
 
-/// Milliseconds since the page started (`performance.now()`), monotonic.
-pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
+/// The global scope's `performance`, `location` and `crypto`, in the page
+/// (`Window`) and in the run engine's worker (`WorkerGlobalScope`) alike.
+mod global {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        pub type Scope;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn performance(this: &Scope) -> Option<web_sys::Performance>;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn crypto(this: &Scope) -> Option<web_sys::Crypto>;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn location(this: &Scope) -> Option<Location>;
+        /// `Location` or `WorkerLocation`: both have `origin`, `href` and `search`.
+        pub type Location;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn origin(this: &Location) -> String;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn href(this: &Location) -> String;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn search(this: &Location) -> String;
+    }
+
+    thread_local! {
+        static PERFORMANCE: Option<web_sys::Performance> = scope().performance();
+    }
+
+    pub fn scope() -> Scope {
+        js_sys::global().unchecked_into()
+    }
+
+    pub fn now_ms() -> f64 {
+        PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
+    }
 }
 
-/// The page's origin, e.g. `http://127.0.0.1:4006`.
+/// Milliseconds since the page (or the engine's worker) started
+/// (`performance.now()`), monotonic.
+pub fn now_ms() -> f64 {
+    global::now_ms()
+}
+
+/// The origin of the page (or of the worker's script, the same), e.g.
+/// `http://127.0.0.1:4006`.
 pub fn origin() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().origin().ok())
+    global::scope()
+        .location()
+        .map(|l| l.origin())
+        .unwrap_or_default()
+}
+
+/// The page's full address (the referrer its requests carry).
+pub fn href() -> String {
+    global::scope()
+        .location()
+        .map(|l| l.href())
         .unwrap_or_default()
 }
 
 /// The query string of the page's address, without the leading `?`.
 pub fn query_string() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .map(|s| s.trim_start_matches('?').to_owned())
+    global::scope()
+        .location()
+        .map(|l| l.search().trim_start_matches('?').to_owned())
         .unwrap_or_default()
 }
 
 /// A random 64-bit number from `crypto.getRandomValues`, falling back on the clock.
 pub fn random_u64() -> u64 {
     let mut buf = [0u8; 8];
-    let filled = web_sys::window()
-        .and_then(|w| w.crypto().ok())
+    let filled = global::scope()
+        .crypto()
         .map(|c| c.get_random_values_with_u8_array(&mut buf).is_ok())
         .unwrap_or(false);
     if filled {
@@ -50,11 +95,15 @@ pub fn is_hidden() -> bool {
 
 /// Calls `on_change(hidden)` at every `visibilitychange` of the page, until
 /// the returned listener is dropped.
-pub fn on_visibility_change(on_change: impl Fn(bool) + 'static) -> Option<gloo_events::EventListener> {
+pub fn on_visibility_change(
+    on_change: impl Fn(bool) + 'static,
+) -> Option<gloo_events::EventListener> {
     let document = web_sys::window()?.document()?;
-    Some(gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
-        on_change(is_hidden())
-    }))
+    Some(gloo_events::EventListener::new(
+        &document,
+        "visibilitychange",
+        move |_| on_change(is_hidden()),
+    ))
 }
 
 /// The text of a JavaScript error value, for messages shown to the user.

@@ -11,6 +11,9 @@
 //! - [`state`]: the page's pure UI state (`Reducible`, an `Action` enum).
 //! - [`view`]: components that only render and dispatch: the control
 //!   panel, live counters, the device tile grid, the summary.
+//! - [`engine`]: where a run's engine lives: a Web Worker (the
+//!   `r2-stress-engine` binary) by default, or the main thread; the page
+//!   gives it commands and draws the snapshots it posts.
 //! - [`run`]: the load generator that lives outside the component tree:
 //!   virtual devices, their HTTP (`fetch`) and websocket transports, the
 //!   send scheduler and the measurements.
@@ -24,6 +27,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod engine;
 pub mod fleet;
 pub mod net;
 pub mod phone;

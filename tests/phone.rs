@@ -443,8 +443,11 @@ async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
     let url_text = "document.querySelector('#r2-join-url')?.textContent";
 
     // Opened via 127.0.0.1: phones cannot reach it, so the page asks.
-    page.goto(&format!("{}/stresstest/?profile=lean&devices=1", node.url()))
-        .await?;
+    page.goto(&format!(
+        "{}/stresstest/?profile=lean&devices=1",
+        node.url()
+    ))
+    .await?;
     page.wait_for(
         "document.querySelector('#r2-join-missing') !== null",
         JOIN_TIMEOUT,
@@ -523,25 +526,6 @@ async fn the_control_page_shows_the_device_url_as_a_qr_code() -> Result<()> {
     Ok(())
 }
 
-/// Records every request body the page gives `fetch`, in call order, with
-/// the time of the call (`window.__r2_bodies`: `[[seq, ms, body], ...]`).
-/// The requests still go to the node: this only watches.
-const FETCH_WATCH: &str = r#"
-(() => {
-  const bodies = []; let seq = 0; window.__r2_bodies = bodies;
-  const fetch = window.fetch.bind(window);
-  window.fetch = (input, init) => {
-    const n = seq++, at = performance.now();
-    if (input instanceof Request) {
-      input.clone().text().then(body => bodies.push([n, at, body]));
-    } else if (init && typeof init.body === 'string') {
-      bodies.push([n, at, init.body]);
-    }
-    return fetch(input, init);
-  };
-})();
-"#;
-
 /// One `sentantSend` the page made: to `id`, `event`, with `sensor` if any, at `at_ms`.
 struct Send {
     id: String,
@@ -550,23 +534,21 @@ struct Send {
     at_ms: f64,
 }
 
-/// The `sentantSend`s among the watched request bodies, in call order.
-fn sends_of(bodies: &Value) -> Result<Vec<Send>> {
-    let mut calls: Vec<(u64, f64, String)> = serde_json::from_value(bodies.clone())?;
-    calls.sort_by_key(|c| c.0);
+/// The `sentantSend`s among the requests Chromium's network log saw (the
+/// run engine's worker's included), in the order they were sent.
+fn sends_of(trace: &r2_testkit::wire::WireTrace) -> Result<Vec<Send>> {
     let mut sends = Vec::new();
-    for (_, at_ms, body) in calls {
-        let body: Value = serde_json::from_str(&body)?;
-        if body["query"] != r2_core::webapp::SENTANT_SEND {
+    for request in trace.http() {
+        if request.query.as_deref() != Some(r2_core::webapp::SENTANT_SEND) {
             continue;
         }
-        let vars: Value = serde_json::from_str(body["variables"].as_str().context("string")?)?;
+        let vars: Value = serde_json::from_str(request.variables.as_deref().context("variables")?)?;
         let params: Value = serde_json::from_str(vars["parameters"].as_str().unwrap_or("{}"))?;
         sends.push(Send {
             id: vars["id"].as_str().context("id")?.to_owned(),
             event: vars["event"].as_str().context("event")?.to_owned(),
             sensor: params["sensor"].as_i64(),
-            at_ms,
+            at_ms: request.t_ms,
         });
     }
     Ok(sends)
@@ -580,11 +562,7 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
     let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
-    page.call(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": FETCH_WATCH }),
-    )
-    .await?;
+    let log = page.record_network().await?;
     let (devices, seed, duration_s) = (10u32, 3u64, 12.0);
     page.goto(&format!(
         "{}/stresstest/?profile=lean&devices={devices}&scenario=replay&seed={seed}&duration={duration_s}&trace=traces%2Fsample.json&autostart=1",
@@ -600,7 +578,7 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
         json!("loaded"),
         "the run played the shipped trace"
     );
-    let sends = sends_of(&page.eval("window.__r2_bodies").await?)?;
+    let sends = sends_of(&log.trace(&[]))?;
 
     // Each device's values, in the order it sent them.
     let mut by_device: BTreeMap<&str, (Vec<i64>, Option<f64>)> = BTreeMap::new();

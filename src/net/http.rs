@@ -10,6 +10,7 @@
 use gloo_net::http::Request as Fetch;
 use gloo_timers::callback::Timeout;
 use r2_core::graphql::{self, GqlResponse, NodeError, ProtocolError};
+use r2_core::subscription::RequestError;
 use r2_core::text::excerpt;
 use r2_core::webapp::Request;
 use wasm_bindgen::JsValue;
@@ -39,6 +40,19 @@ pub enum NetError {
     /// The node ran the document and answered with an error.
     #[error("node error: {0}")]
     Node(NodeError),
+    /// A document sent on a socket (`transport=socket`) got no answer: the
+    /// socket was not connected, or closed first.
+    #[error("on the socket: {0}")]
+    Socket(RequestError),
+}
+
+impl From<RequestError> for NetError {
+    fn from(error: RequestError) -> NetError {
+        match error {
+            RequestError::Node(error) => NetError::Node(error),
+            other => NetError::Socket(other),
+        }
+    }
 }
 
 impl NetError {
@@ -50,6 +64,8 @@ impl NetError {
             NetError::Status { status, .. } => format!("http_{status}"),
             NetError::NotReality2(_) => "not_graphql".into(),
             NetError::Node(error) => format!("graphql_{error}"),
+            NetError::Socket(RequestError::NotConnected) => "socket_not_connected".into(),
+            NetError::Socket(_) => "socket_closed".into(),
         }
     }
 
@@ -72,6 +88,9 @@ impl NetError {
 pub struct Client {
     url: String,
     timeout_ms: Option<u32>,
+    /// The page address requests carry as their referrer (set when they are
+    /// sent from the run engine's worker, whose own address would show).
+    referrer: Option<String>,
 }
 
 impl Client {
@@ -82,6 +101,15 @@ impl Client {
         Client {
             url: format!("{}/reality2", node.trim_end_matches('/')),
             timeout_ms,
+            referrer: None,
+        }
+    }
+
+    /// The same endpoint, its requests referred by the page at `page`.
+    pub fn with_referrer(self, page: String) -> Client {
+        Client {
+            referrer: Some(page),
+            ..self
         }
     }
 
@@ -111,7 +139,11 @@ impl Client {
             }
             None => None,
         };
-        let fetch = Fetch::post(&self.url)
+        let mut fetch = Fetch::post(&self.url);
+        if let Some(page) = &self.referrer {
+            fetch = fetch.referrer(page);
+        }
+        let fetch = fetch
             .header("Content-Type", "application/json")
             .header("Accept", "*/*")
             .abort_signal(controller.as_ref().map(|c| c.signal()).as_ref())
@@ -142,7 +174,10 @@ impl Client {
 
     /// `GET url` (a page asset): its body's bytes (the text too when
     /// `want_text`), or why it could not be had.
-    pub async fn get_asset(url: &str, want_text: bool) -> Result<(usize, Option<String>), NetError> {
+    pub async fn get_asset(
+        url: &str,
+        want_text: bool,
+    ) -> Result<(usize, Option<String>), NetError> {
         let network = |e: gloo_net::Error| NetError::Network(e.to_string());
         let response = Fetch::get(url).send().await.map_err(network)?;
         if !response.ok() {

@@ -13,22 +13,29 @@
 //! turn of the event loop, so the owner may call them while it holds its
 //! own state.
 //!
+//! A query or mutation sent on the socket ([`Socket::request`],
+//! `transport=socket`) is answered through a future, not the handler.
+//!
 //! Dropping the [`Socket`] closes the websocket, cancels its timer and ends
-//! its reader task.
+//! its reader task; requests still awaiting an answer fail.
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::hash::Hash;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::future::{select, Either};
 use futures::{Sink, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
 use gloo_timers::callback::Timeout;
-use r2_core::subscription::{Effect, SocketMachine, SocketOptions, SocketState, ABNORMAL_CLOSE};
+use r2_core::subscription::{
+    Effect, RequestError, SocketMachine, SocketOptions, SocketState, ABNORMAL_CLOSE,
+};
+use serde_json::Value;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
@@ -51,6 +58,9 @@ struct Shared<K> {
     generation: Cell<u64>,
     timer: RefCell<Option<Timeout>>,
     handler: Handler<K>,
+    /// Requests awaiting their answer, by number.
+    answers: RefCell<HashMap<u64, oneshot::Sender<Result<Value, RequestError>>>>,
+    next_request: Cell<u64>,
 }
 
 /// One websocket and its machine; see the module documentation.
@@ -70,6 +80,8 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
                 generation: Cell::new(0),
                 timer: RefCell::new(None),
                 handler,
+                answers: RefCell::default(),
+                next_request: Cell::new(0),
             }),
         }
     }
@@ -83,6 +95,23 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
     pub fn subscribe(&self, key: K, sentant: &str, signal: &str) {
         self.shared
             .call(|m, now| m.subscribe(now, key, sentant, signal));
+    }
+
+    /// Sends a query or mutation as a `doc` frame; resolves to the node's
+    /// GraphQL answer, or why there is none (the socket not joined, or
+    /// closed before the reply).
+    pub fn request(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> impl Future<Output = Result<Value, RequestError>> + 'static {
+        let request = self.shared.next_request.get();
+        self.shared.next_request.set(request + 1);
+        let (answer, answered) = oneshot::channel();
+        self.shared.answers.borrow_mut().insert(request, answer);
+        self.shared
+            .call(|m, _| m.request(request, query, variables));
+        async move { answered.await.unwrap_or(Err(RequestError::Dropped)) }
     }
 
     /// Ends subscription `key`.
@@ -127,6 +156,8 @@ impl<K: Clone + Eq + Hash + 'static> Drop for Socket<K> {
             }
         }
         self.shared.timer.borrow_mut().take();
+        // Their askers hear the socket is gone.
+        self.shared.answers.borrow_mut().clear();
     }
 }
 
@@ -163,6 +194,12 @@ impl<K: Clone + Eq + Hash + 'static> Shared<K> {
                 }
                 Effect::Close => self.close_conn(),
                 Effect::Timer { at_ms } => self.arm(at_ms),
+                Effect::Answered { request, result } => {
+                    if let Some(answer) = self.answers.borrow_mut().remove(&request) {
+                        // The asker may have stopped waiting.
+                        let _ = answer.send(result);
+                    }
+                }
                 other => owner.push(other),
             }
         }

@@ -17,13 +17,14 @@
 
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
+use r2_core::config::Transport;
 use r2_core::graphql::{self, GqlResponse, NodeError, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
 use r2_core::plan::RunPlan;
 use r2_core::profile::Profile;
 use r2_core::scenario::{PlannedSend, Planner};
 use r2_core::sent::{RecentSends, SignalMatch};
-use r2_core::subscription::{Reconnect, Signal};
+use r2_core::subscription::{Reconnect, RequestError, Signal};
 use r2_core::throttle::THROTTLE_MS;
 use r2_core::webapp::{Fields, Request};
 use serde_json::{json, Value};
@@ -265,21 +266,35 @@ async fn request_with(
     absent: fn(&NetError) -> bool,
 ) -> Result<GqlResponse, NetError> {
     let http = run.with(|inner| {
-        inner.fetch_in_flight += 1;
-        inner
-            .metrics
-            .set_fetch_queue(u64::from(inner.fetch_in_flight));
+        in_flight(inner, 1);
         inner.http.clone()
     });
     let started = now_ms();
     let result = http.request(request).await;
+    answered(run, op, started, &result, absent);
+    result
+}
+
+/// One more (or fewer) request awaiting its answer.
+fn in_flight(inner: &mut Inner, change: i32) {
+    inner.fetch_in_flight = inner.fetch_in_flight.saturating_add_signed(change);
+    inner
+        .metrics
+        .set_fetch_queue(u64::from(inner.fetch_in_flight));
+}
+
+/// Counts a request's answer, sent at `started`: timed, or its error.
+fn answered<T>(
+    run: &Run,
+    op: Op,
+    started: f64,
+    result: &Result<T, NetError>,
+    absent: fn(&NetError) -> bool,
+) {
     let elapsed = now_ms() - started;
     run.with(|inner| {
-        inner.fetch_in_flight -= 1;
-        inner
-            .metrics
-            .set_fetch_queue(u64::from(inner.fetch_in_flight));
-        match &result {
+        in_flight(inner, -1);
+        match result {
             Ok(_) => inner.metrics.record_http(op, elapsed),
             Err(err) if absent(err) => inner.metrics.record_http(op, elapsed),
             Err(err) => inner
@@ -287,6 +302,28 @@ async fn request_with(
                 .record_error(&err.kind(), &format!("{}: {err}", op.as_str())),
         }
     });
+}
+
+/// Sends `request` as a `doc` frame on device `index`'s socket
+/// (`transport=socket`), counted as a request in flight until its reply.
+async fn request_on_socket(
+    run: &Run,
+    index: u32,
+    op: Op,
+    request: &Request<'_>,
+) -> Result<(), NetError> {
+    // The WebApp's variables are JSON text; a `doc` frame carries them as an object.
+    let variables: Value = serde_json::from_str(&request.variables()).unwrap_or_default();
+    let answer = run.with(|inner| {
+        in_flight(inner, 1);
+        link::device_socket(inner, index).map(|socket| socket.request(request.query(), variables))
+    });
+    let started = now_ms();
+    let result = match answer {
+        Some(answer) => answer.await.map(drop).map_err(NetError::from),
+        None => Err(NetError::from(RequestError::NotConnected)),
+    };
+    answered(run, op, started, &result, |_| false);
     result
 }
 
@@ -472,7 +509,11 @@ async fn send_event(
     if op == Op::Update {
         run.with(|inner| inner.metrics.wire.updates_sent += 1);
     }
-    let result = request(&run, op, &send).await;
+    let transport = run.with(|inner| inner.config.transport);
+    let result = match (transport, device) {
+        (Transport::Socket, Some(index)) => request_on_socket(&run, index, op, &send).await,
+        _ => request(&run, op, &send).await.map(drop),
+    };
     let done_ms = now_ms();
     let is_gone = run.with(|inner| match result {
         Ok(_) => {

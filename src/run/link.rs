@@ -133,7 +133,9 @@ fn new_socket(run: &Run, slot: Slot, options: SocketOptions) -> Socket<SubKey> {
 fn seed(inner: &Inner, slot: Slot) -> u64 {
     let n = match slot {
         Slot::Device(i) => u64::from(i),
-        Slot::Setup(i, page, watch) => (3 << 32) | u64::from(i) << 2 | (page as u64) << 1 | watch as u64,
+        Slot::Setup(i, page, watch) => {
+            (3 << 32) | u64::from(i) << 2 | (page as u64) << 1 | watch as u64
+        }
         Slot::Shared(k) => (1 << 32) | k as u64,
         Slot::Projector(p) => (2 << 32) | p as u64,
     };
@@ -270,14 +272,19 @@ pub(crate) fn open_projector_socket(run: &Run, slot: usize, sentant: &str, signa
     });
 }
 
-/// Whether device `index`'s subscription is live now.
-pub(crate) fn is_subscribed(inner: &Inner, index: u32) -> bool {
+/// The socket that carries device `index`'s own subscription.
+pub(crate) fn device_socket(inner: &Inner, index: u32) -> Option<&Socket<SubKey>> {
     let slot = match inner.config.sockets_mode() {
-        SocketsMode::None => return false,
+        SocketsMode::None => return None,
         SocketsMode::PerDevice => Slot::Device(index),
         SocketsMode::Shared => Slot::Shared(shared_socket_of(inner, index)),
     };
-    inner.sockets.get(&slot).is_some_and(|socket| {
+    inner.sockets.get(&slot)
+}
+
+/// Whether device `index`'s subscription is live now.
+pub(crate) fn is_subscribed(inner: &Inner, index: u32) -> bool {
+    device_socket(inner, index).is_some_and(|socket| {
         socket.with_machine(|m| {
             matches!(
                 m.subscription(&SubKey::Device(index)),
@@ -391,9 +398,7 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
             metrics.set_sockets(inner.sockets.live() as u64);
             let what = match slot {
                 // A frozen page's socket ends at the node's idle timeout, as designed.
-                Slot::Setup(index, page, _)
-                    if !inner.devices[index as usize].pages.runs(page) =>
-                {
+                Slot::Setup(index, page, _) if !inner.devices[index as usize].pages.runs(page) => {
                     return follow_ups
                 }
                 Slot::Setup(..) => "page socket",
@@ -407,7 +412,12 @@ fn on_effect(inner: &mut Inner, slot: Slot, effect: Effect<SubKey>) -> Vec<Follo
         }
         Effect::Reconnecting { .. } => metrics.reconnects += 1,
         Effect::Malformed(why) => metrics.record_error("ws_malformed", &why),
-        Effect::Open | Effect::Send(_) | Effect::Close | Effect::Timer { .. } => {}
+        // Carried out by the socket itself.
+        Effect::Open
+        | Effect::Send(_)
+        | Effect::Close
+        | Effect::Timer { .. }
+        | Effect::Answered { .. } => {}
     }
     follow_ups
 }
@@ -428,9 +438,14 @@ fn setup_signal(
         Watch::View => {
             inner.metrics.wire.device_frames += 1;
             inner.metrics.view_signals += 1;
-            let from = signal.text("name").and_then(|n| inner.names.device_index(n));
+            let from = signal
+                .text("name")
+                .and_then(|n| inner.names.device_index(n));
             if let (Some(from), Some(value)) = (from, signal.sensor()) {
-                let sent = inner.devices.get(from as usize).and_then(|d| d.sent_at(value));
+                let sent = inner
+                    .devices
+                    .get(from as usize)
+                    .and_then(|d| d.sent_at(value));
                 if let (true, Some(sent_ms)) = (from != index, sent) {
                     inner.metrics.view_latency.record_ms(now - sent_ms);
                 }
@@ -448,7 +463,9 @@ fn setup_signal(
                 return None;
             }
             device.own_load_seen = true;
-            signal.text("id").map(|id| FollowUp::MonitorCallback(id.to_owned()))
+            signal
+                .text("id")
+                .map(|id| FollowUp::MonitorCallback(id.to_owned()))
         }
     }
 }

@@ -39,6 +39,7 @@ use r2_core::plan::RunPlan;
 use r2_core::scenario::Trace;
 use r2_core::subscription::Reconnect;
 use r2_core::summary::{RunFacts, Summary};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
@@ -68,7 +69,7 @@ const JOIN_SETTLE_MS: f64 = 30_000.0;
 const DRAIN_MS: f64 = 10_000.0;
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Phase {
     /// Devices are joining.
     Creating,
@@ -106,15 +107,16 @@ impl Phase {
 
 /// One tile of the device grid: the colour the device's signals brought
 /// back (its name follows from its place: [`RunNames::device_name`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Tile {
     pub value: Option<i64>,
     pub colour: Option<Colour>,
     pub live: bool,
 }
 
-/// What the UI shows of a run, taken a few times a second.
-#[derive(Debug, Clone, PartialEq)]
+/// What the UI shows of a run, taken a few times a second (and what the
+/// engine's worker posts to the page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub phase: Phase,
     pub prefix: String,
@@ -150,6 +152,22 @@ pub struct Snapshot {
     /// Whether the page is hidden now, and for how long it was during the run (s).
     pub hidden: bool,
     pub hidden_s: f64,
+    /// The wasm memory of the engine's own instance (the worker's, when it
+    /// runs in one: the page's memory does not hold it), bytes.
+    pub engine_wasm_bytes: u64,
+}
+
+/// The size of this wasm instance's memory, bytes.
+fn engine_wasm_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| {
+            m.buffer()
+                .unchecked_into::<js_sys::ArrayBuffer>()
+                .byte_length() as u64
+        })
+        .unwrap_or(0)
 }
 
 /// A run of virtual devices; clones share the run.
@@ -315,7 +333,12 @@ impl Run {
             // its pages load them, and its Delete unloads them.
             let found = |name: &str| existing.iter().find(|s| s.name == name).cloned();
             i.projectors.found = Some((found("view"), found("monitor")));
-            (i.devices.len(), i.config.join_rate, i.config.sockets_mode(), i.joins)
+            (
+                i.devices.len(),
+                i.config.join_rate,
+                i.config.sockets_mode(),
+                i.joins,
+            )
         });
         if mode == SocketsMode::Shared {
             let sockets = self.with(|i| i.config.load().sockets().0).max(1);
@@ -423,7 +446,9 @@ impl Run {
         // A join under way may still load its sentant: let it end first, so
         // that this delete knows every sentant of the run.
         let deadline = now_ms() + JOIN_SETTLE_MS;
-        while now_ms() < deadline && self.with(|i| i.devices.iter().any(|d| d.is_joining() && !d.is_waiting())) {
+        while now_ms() < deadline
+            && self.with(|i| i.devices.iter().any(|d| d.is_joining() && !d.is_waiting()))
+        {
             TimeoutFuture::new(50).await;
         }
         let targets: Vec<(u32, String)> = self.with(|inner| {
@@ -518,7 +543,10 @@ impl Run {
     pub fn snapshot(&self) -> Snapshot {
         let mut inner = self.inner.borrow_mut();
         let now = now_ms();
-        if !matches!(inner.phase, Phase::Stopped | Phase::Deleted | Phase::Failed(_)) {
+        if !matches!(
+            inner.phase,
+            Phase::Stopped | Phase::Deleted | Phase::Failed(_)
+        ) {
             inner.metrics.tick(now);
         }
         let inner = &*inner;
@@ -582,8 +610,10 @@ impl Run {
             summary: inner.summary.clone(),
             leftovers: inner.leftovers.iter().map(|s| s.name.clone()).collect(),
             hidden: inner.hidden_since.is_some(),
-            hidden_s: (inner.metrics.hidden_ms + inner.hidden_since.map_or(0.0, |since| now - since))
+            hidden_s: (inner.metrics.hidden_ms
+                + inner.hidden_since.map_or(0.0, |since| now - since))
                 / 1000.0,
+            engine_wasm_bytes: engine_wasm_bytes(),
         }
     }
 }

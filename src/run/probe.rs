@@ -101,7 +101,8 @@ pub async fn probe(http: &Client, node: &str) -> Result<Vec<SentantRef>, FirstCo
             node,
             timeout_s: f64::from(ms) / 1000.0,
         }),
-        Err(NetError::Network(_)) => {
+        // First contact is HTTP: no socket is asked.
+        Err(NetError::Network(_) | NetError::Socket(_)) => {
             let elapsed = now_ms() - started;
             if elapsed > UNREACHABLE_AFTER_MS {
                 Err(FirstContact::Unreachable {

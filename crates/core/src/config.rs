@@ -25,6 +25,20 @@ pub const MAX_DURATION_S: f64 = 86_400.0;
 pub const MAX_JOIN_RATE: f64 = 10_000.0;
 
 word_enum! {
+    /// How the devices send their values.
+    #[derive(Default)]
+    pub enum Transport {
+        /// GraphQL over HTTP (`POST /reality2`), as the WebApp sends them.
+        #[default]
+        Http = "http",
+        /// Each mutation as an Absinthe `doc` frame on a socket the device
+        /// already holds, answered in the frame's reply (the real node's
+        /// channel accepts them): not the WebApp's wire shape.
+        Socket = "socket",
+    }
+}
+
+word_enum! {
     /// How the simulated devices hold their subscriptions.
     #[derive(Default)]
     pub enum SocketsMode {
@@ -49,6 +63,11 @@ pub struct Thresholds {
 
 /// The most projector pages a run simulates.
 pub const MAX_VIEWERS: u32 = 50;
+/// Web Workers the run engine runs in, by default.
+pub const DEFAULT_WORKERS: u32 = 1;
+/// The most Web Workers a run may use (one engine per run; splitting a
+/// run's devices over several workers is not built).
+pub const MAX_WORKERS: u32 = 1;
 /// How long a request may take by default before it counts as failed, ms.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
@@ -85,6 +104,12 @@ pub struct RunConfig {
     /// How long a request may take before it counts as failed, ms (not used
     /// with `reconnect=webapp`: the WebApp never times a request out).
     pub timeout_ms: u32,
+    /// How the devices send their values (and `update`s).
+    pub transport: Transport,
+    /// Web Workers the run engine runs in: 1 (the default) keeps the page's
+    /// main thread free for drawing; 0 runs it on the main thread, as
+    /// before the engine moved.
+    pub workers: u32,
     pub thresholds: Thresholds,
 }
 
@@ -107,6 +132,8 @@ impl Default for RunConfig {
             recreate: false,
             viewers: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            workers: DEFAULT_WORKERS,
+            transport: Transport::Http,
             thresholds: Thresholds::default(),
         }
     }
@@ -145,6 +172,8 @@ pub enum ConfigError {
     BadNode { value: String },
     #[error("sockets: none does not fit profile={profile}: its devices hold sockets (profile=seed sends without any)")]
     ProfileWithoutSockets { profile: Profile },
+    #[error("transport=socket sends on the devices' sockets: it needs sockets=per-device or sockets=shared, and a profile with sockets (not seed)")]
+    SocketTransportWithoutSockets,
 }
 
 fn out_of_range(field: &'static str, value: impl ToString, why: impl Into<String>) -> ConfigError {
@@ -292,6 +321,7 @@ impl RunConfig {
                 "assets" => c.assets = parse_flag("assets", value)?,
                 "scenario" => c.scenario = parse_word("scenario", value)?,
                 "herd" => c.herd = parse_flag("herd", value)?,
+                "transport" => c.transport = parse_word("transport", value)?,
                 "duration" => c.duration_s = parse_f64("duration", value)?,
                 "sockets" => c.sockets = parse_word("sockets", value)?,
                 "join_rate" => c.join_rate = parse_f64("join_rate", value)?,
@@ -317,6 +347,19 @@ impl RunConfig {
                         .filter(|ms| (100..=600_000).contains(ms))
                         .ok_or_else(|| {
                             out_of_range("timeout_ms", ms, "must be from 100 to 600000 ms")
+                        })?;
+                }
+                "workers" => {
+                    let n = parse_u64("workers", value)?;
+                    c.workers = u32::try_from(n)
+                        .ok()
+                        .filter(|n| *n <= MAX_WORKERS)
+                        .ok_or_else(|| {
+                            out_of_range(
+                                "workers",
+                                n,
+                                format!("must be 0 (the page's main thread) or {MAX_WORKERS} (a Web Worker)"),
+                            )
                         })?;
                 }
                 "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
@@ -384,6 +427,9 @@ impl RunConfig {
                 profile: self.profile,
             });
         }
+        if self.transport == Transport::Socket && self.sockets_mode() == SocketsMode::None {
+            return Err(ConfigError::SocketTransportWithoutSockets);
+        }
         if self.devices == 0 || self.devices > MAX_DEVICES {
             return Err(out_of_range("devices", self.devices, too_many_devices()));
         }
@@ -439,6 +485,12 @@ impl RunConfig {
         if self.timeout_ms != DEFAULT_TIMEOUT_MS {
             q.append_pair("timeout_ms", &self.timeout_ms.to_string());
         }
+        if self.transport != Transport::default() {
+            q.append_pair("transport", self.transport.as_str());
+        }
+        if self.workers != DEFAULT_WORKERS {
+            q.append_pair("workers", &self.workers.to_string());
+        }
         for (flag, on) in [
             ("autostart", self.autostart),
             ("herd", self.herd),
@@ -479,6 +531,7 @@ mod tests {
             | ConfigError::NotOneOf { field, .. } => field,
             ConfigError::BadNode { .. } => "node",
             ConfigError::ProfileWithoutSockets { .. } => "sockets",
+            ConfigError::SocketTransportWithoutSockets => "transport",
         }
     }
 
@@ -583,6 +636,8 @@ mod tests {
             recreate: true,
             viewers: Some(3),
             timeout_ms: 2500,
+            workers: 0,
+            transport: Transport::Http,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),
                 max_error_pct: None,
@@ -595,6 +650,31 @@ mod tests {
             RunConfig::from_query(&RunConfig::default().to_query()),
             Ok(RunConfig::default())
         );
+        let socket = RunConfig::from_query("profile=lean&transport=socket").expect("valid");
+        assert_eq!(socket.transport, Transport::Socket);
+        assert_eq!(RunConfig::from_query(&socket.to_query()), Ok(socket));
+    }
+
+    #[test]
+    fn the_socket_transport_needs_sockets() {
+        for query in [
+            "transport=socket&sockets=none",
+            "transport=socket&profile=seed",
+        ] {
+            assert_eq!(
+                RunConfig::from_query(query),
+                Err(ConfigError::SocketTransportWithoutSockets),
+                "{query}"
+            );
+        }
+        assert!(RunConfig::from_query("transport=socket&sockets=shared").is_ok());
+        assert!(matches!(
+            RunConfig::from_query("transport=carrier-pigeon"),
+            Err(ConfigError::NotOneOf {
+                field: "transport",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -606,6 +686,8 @@ mod tests {
             ("devices=0", "devices", "from 1"),
             ("devices=20001", "devices", "from 1"),
             ("devices=99999999999", "devices", "from 1"),
+            ("workers=2", "workers", "must be 0"),
+            ("workers=-1", "workers", "negative"),
             ("duration=0", "duration", "more than 0"),
             ("duration=-1", "duration", "more than 0"),
             ("duration=86401", "duration", "24 h"),

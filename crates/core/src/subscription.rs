@@ -27,8 +27,11 @@
 //! - [`SocketMachine`]: the machine; its inputs are [`SocketMachine::start`],
 //!   [`SocketMachine::opened`], [`SocketMachine::received`],
 //!   [`SocketMachine::closed`], [`SocketMachine::tick`],
-//!   [`SocketMachine::subscribe`], [`SocketMachine::unsubscribe`] and
-//!   [`SocketMachine::close`].
+//!   [`SocketMachine::subscribe`], [`SocketMachine::unsubscribe`],
+//!   [`SocketMachine::request`] and [`SocketMachine::close`].
+//! - [`RequestError`]: why a query or mutation sent on the socket
+//!   (`transport=socket`, as the real node's channel accepts them) got no
+//!   answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -208,6 +211,21 @@ pub enum SocketState {
     Closed,
 }
 
+/// Why a document sent on the socket ([`SocketMachine::request`]) got no
+/// answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    /// The socket was not joined when the document was to be sent.
+    #[error("the socket is not connected")]
+    NotConnected,
+    /// The socket dropped or was closed before the reply.
+    #[error("the socket closed before the answer")]
+    Dropped,
+    /// The node ran the document and answered with an error.
+    #[error("node error: {0}")]
+    Node(NodeError),
+}
+
 /// Where one subscription is in its life.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubState {
@@ -264,12 +282,20 @@ pub enum Effect<K> {
     Reconnecting { attempt: u32 },
     /// A frame that is not a Phoenix frame, or a push without a signal.
     Malformed(String),
+    /// The answer to request `request` ([`SocketMachine::request`]): the
+    /// GraphQL response, or why there is none.
+    Answered {
+        request: u64,
+        result: Result<Value, RequestError>,
+    },
 }
 
 /// A reply the socket waits for on the control topic.
 #[derive(Debug, Clone)]
 enum Pending<K> {
     Doc(K),
+    /// A query or mutation, by the driver's request number.
+    Request(u64),
     Other,
 }
 
@@ -395,8 +421,9 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.state = SocketState::Connecting;
         self.connect_started_ms = now_ms;
         self.next_ref = 0;
-        self.pending.clear();
-        vec![Effect::Open]
+        let mut effects = self.drop_pending();
+        effects.push(Effect::Open);
+        effects
     }
 
     /// The websocket opened: join the control topic.
@@ -467,6 +494,39 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             ));
         }
         effects
+    }
+
+    /// Sends a query or mutation as a `doc` frame (answered in its reply,
+    /// as Absinthe's channel does); its answer comes as
+    /// [`Effect::Answered`] under `request`, a number the caller chooses. A
+    /// socket not joined answers [`RequestError::NotConnected`] at once.
+    pub fn request(&mut self, request: u64, query: &str, variables: Value) -> Vec<Effect<K>> {
+        if self.state != SocketState::Live || self.frozen {
+            return vec![Effect::Answered {
+                request,
+                result: Err(RequestError::NotConnected),
+            }];
+        }
+        let reference = self.take_ref();
+        self.pending
+            .push_back((reference, Pending::Request(request)));
+        vec![Effect::Send(
+            Frame::doc(json!(reference), query, variables).encode_client(),
+        )]
+    }
+
+    /// Forgets every reply awaited; the requests among them fail with `why`.
+    fn drop_pending(&mut self) -> Vec<Effect<K>> {
+        self.pending
+            .drain(..)
+            .filter_map(|(_, pending)| match pending {
+                Pending::Request(request) => Some(Effect::Answered {
+                    request,
+                    result: Err(RequestError::Dropped),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     fn send_doc(&mut self, now_ms: f64, index: usize) -> Vec<Effect<K>> {
@@ -561,11 +621,21 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             Refs::Zero => (!self.pending.is_empty()).then_some(0),
             Refs::Counting => reference.and_then(|r| self.pending.iter().position(|p| p.0 == r)),
         };
-        let Some(Pending::Doc(key)) = position
+        let key = match position
             .and_then(|p| self.pending.remove(p))
             .map(|(_, pending)| pending)
-        else {
-            return Vec::new();
+        {
+            Some(Pending::Doc(key)) => key,
+            Some(Pending::Request(request)) => {
+                let answered = status == "ok" && !response.get("data").is_none_or(Value::is_null);
+                let result = if answered {
+                    Ok(response.clone())
+                } else {
+                    Err(RequestError::Node(NodeError::from_response(response)))
+                };
+                return vec![Effect::Answered { request, result }];
+            }
+            _ => return Vec::new(),
         };
         let Some(index) = self.subs.iter().position(|s| s.key == key) else {
             return Vec::new();
@@ -634,11 +704,12 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         if self.frozen && self.is_open() {
             self.state = SocketState::Closed;
             self.routes.clear();
-            self.pending.clear();
-            return vec![Effect::Dropped {
+            let mut effects = self.drop_pending();
+            effects.push(Effect::Dropped {
                 code,
                 reconnect_after_ms: None,
-            }];
+            });
+            return effects;
         }
         if matches!(
             self.state,
@@ -650,7 +721,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             return Vec::new();
         }
         self.routes.clear();
-        self.pending.clear();
+        let mut effects = self.drop_pending();
         self.heartbeat_unanswered = false;
         for sub in &mut self.subs {
             if let SubState::Live { .. } = sub.state {
@@ -680,10 +751,11 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
                 None
             }
         };
-        self.finish(vec![Effect::Dropped {
+        effects.push(Effect::Dropped {
             code,
             reconnect_after_ms,
-        }])
+        });
+        self.finish(effects)
     }
 
     /// A timer fired: reconnect or heartbeat when due.
@@ -730,7 +802,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         let was = self.state;
         self.state = SocketState::Closed;
         self.routes.clear();
-        self.pending.clear();
+        let mut effects = self.drop_pending();
         self.reconnect_at = None;
         self.heartbeat_at = None;
         self.timer_at = None;
@@ -742,12 +814,13 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
                 sub.state = SubState::Waiting;
             }
         }
-        match was {
-            SocketState::Connecting | SocketState::Joining | SocketState::Live => {
-                vec![Effect::Close]
-            }
-            _ => Vec::new(),
+        if matches!(
+            was,
+            SocketState::Connecting | SocketState::Joining | SocketState::Live
+        ) {
+            effects.push(Effect::Close);
         }
+        effects
     }
 }
 
@@ -1167,7 +1240,8 @@ mod tests {
 
     #[test]
     fn a_frozen_page_socket_stays_open_silent_until_the_server_closes_it() {
-        let mut m: SocketMachine<u32> = SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 1));
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 1));
         m.start(0.0);
         m.opened(1.0);
         m.subscribe(1.0, 7, "monitor-id", "internal");
@@ -1183,10 +1257,107 @@ mod tests {
         // The node's idle timeout closes it: the end, no reconnect.
         assert_eq!(
             m.closed(60_003.0, 1000),
-            vec![Effect::Dropped { code: 1000, reconnect_after_ms: None }]
+            vec![Effect::Dropped {
+                code: 1000,
+                reconnect_after_ms: None
+            }]
         );
         assert_eq!(m.state(), SocketState::Closed);
         assert!(!m.is_open());
         assert_eq!(m.tick(70_000.0), Vec::new());
+    }
+
+    fn reply(reference: u64, status: &str, response: &str) -> String {
+        format!(
+            r#"{{"event":"phx_reply","payload":{{"response":{response},"status":"{status}"}},"ref":{reference},"topic":"__absinthe__:control"}}"#
+        )
+    }
+
+    fn answers<K>(effects: &[Effect<K>]) -> Vec<(u64, Result<Value, RequestError>)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Answered { request, result } => Some((*request, result.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn requests_on_a_shared_socket_are_answered_by_ref() {
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::shared(Reconnect::Phoenix, 7));
+        assert_eq!(
+            answers(&m.request(9, "mutation", json!({}))),
+            vec![(9, Err(RequestError::NotConnected))],
+            "not joined: refused at once"
+        );
+        m.start(0.0);
+        m.opened(0.0);
+        m.received(0.0, JOIN_OK);
+        m.subscribe(0.0, 1, "u-1", "update");
+        let first = m.request(
+            10,
+            "mutation S($id: UUID4!) { sentantSend(id: $id, event: \"update\") { id } }",
+            json!({ "id": "u-1" }),
+        );
+        let second = m.request(11, "mutation", json!({ "id": "u-2" }));
+        let frame: Value = serde_json::from_str(sent(&first)[0]).expect("json");
+        assert_eq!(
+            (
+                frame["event"].as_str(),
+                frame["ref"].as_u64(),
+                frame["payload"]["variables"]["id"].as_str()
+            ),
+            (Some("doc"), Some(2), Some("u-1"))
+        );
+        assert_eq!(sent(&second).len(), 1);
+        // Replies out of order, matched by ref; the subscription's reply in between.
+        let error = m.received(
+            1.0,
+            &reply(3, "ok", r#"{"data":null,"errors":[{"message":"id"}]}"#),
+        );
+        assert_eq!(
+            answers(&error),
+            vec![(11, Err(RequestError::Node(NodeError::Id)))]
+        );
+        let live = m.received(1.0, &doc_ok(1, "sub-1"));
+        assert!(matches!(live[0], Effect::Live { .. }), "{live:?}");
+        let ok = m.received(
+            1.0,
+            &reply(2, "ok", r#"{"data":{"sentantSend":{"id":"u-1"}}}"#),
+        );
+        assert_eq!(
+            answers(&ok),
+            vec![(
+                10,
+                Ok(json!({ "data": { "sentantSend": { "id": "u-1" } } }))
+            )]
+        );
+    }
+
+    #[test]
+    fn a_drop_or_a_close_fails_the_requests_awaiting_an_answer() {
+        let mut m = live_phone(Reconnect::Phoenix, 0.0);
+        let sent_frames = m.request(1, "mutation", json!({}));
+        assert_eq!(sent(&sent_frames).len(), 1);
+        m.request(2, "mutation", json!({}));
+        // The phone's socket numbers every frame 0: the first reply is the first request's.
+        assert_eq!(
+            answers(&m.received(1.0, &reply(0, "ok", r#"{"data":{}}"#))),
+            vec![(1, Ok(json!({ "data": {} })))]
+        );
+        let dropped = m.closed(2.0, 1006);
+        assert_eq!(answers(&dropped), vec![(2, Err(RequestError::Dropped))]);
+        assert!(matches!(
+            dropped.last(),
+            Some(Effect::Timer { .. }) | Some(Effect::Dropped { .. })
+        ));
+
+        let mut m = live_phone(Reconnect::Phoenix, 0.0);
+        m.request(3, "mutation", json!({}));
+        let closed = m.close();
+        assert_eq!(answers(&closed), vec![(3, Err(RequestError::Dropped))]);
+        assert_eq!(closed.last(), Some(&Effect::Close));
     }
 }

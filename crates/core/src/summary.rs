@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RunConfig, SocketsMode, Thresholds};
+use crate::config::{RunConfig, SocketsMode, Thresholds, Transport};
 use crate::graphql::SentantRef;
 use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics, WireCounts};
 use crate::plan::Starts;
@@ -81,7 +81,7 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    fn new(load: &Load, m: &RunMetrics) -> LoadReport {
+    fn new(load: &Load, transport: Transport, m: &RunMetrics) -> LoadReport {
         let w = m.wire;
         let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
         let (sockets_peak, sockets_steady) = load.sockets();
@@ -114,11 +114,21 @@ impl LoadReport {
             asset_bytes: w.asset_bytes,
             asset_load_ms: m.asset_load.summary(),
             wire: w,
-            not_webapp_wire: (load.sockets_mode == SocketsMode::Shared).then(|| {
-                "sockets=shared: subscriptions multiplexed on a few sockets, not one socket each as the WebApp opens them".to_owned()
-            }),
+            not_webapp_wire: not_webapp_wire(load.sockets_mode, transport),
         }
     }
+}
+
+/// Why a run's wire shape is not the WebApp's, if it is not.
+fn not_webapp_wire(sockets: SocketsMode, transport: Transport) -> Option<String> {
+    let mut why = Vec::new();
+    if sockets == SocketsMode::Shared {
+        why.push("sockets=shared: subscriptions multiplexed on a few sockets, not one socket each as the WebApp opens them");
+    }
+    if transport == Transport::Socket {
+        why.push("transport=socket: values and updates sent as Absinthe `doc` frames on the devices' sockets, not as HTTP POSTs as the WebApp sends them");
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// The run summary.
@@ -135,6 +145,12 @@ pub struct Summary {
     #[serde(default)]
     pub starts: Starts,
     pub sockets_mode: SocketsMode,
+    /// How the devices sent: `http` (the WebApp's way) or `socket`.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Where the run engine ran: `"worker"` (a Web Worker) or `"main thread"`.
+    #[serde(default)]
+    pub engine: String,
     pub seed: u64,
     pub thresholds: Thresholds,
     pub devices_requested: u32,
@@ -217,6 +233,13 @@ impl Summary {
             scenario: config.scenario,
             starts: config.starts(),
             sockets_mode: config.sockets_mode(),
+            transport: config.transport,
+            engine: if config.workers == 0 {
+                "main thread"
+            } else {
+                "worker"
+            }
+            .to_owned(),
             seed: config.seed,
             thresholds: config.thresholds,
             devices_requested: config.devices,
@@ -256,7 +279,7 @@ impl Summary {
             projector_latency_ms: m.projector_latency.summary(),
             view_signals: m.view_signals,
             view_latency_ms: m.view_latency.summary(),
-            load: LoadReport::new(&config.load(), m),
+            load: LoadReport::new(&config.load(), config.transport, m),
             http_latency_ms: Op::ALL
                 .iter()
                 .map(|op| (op.as_str().to_owned(), m.http(*op).summary()))
@@ -419,7 +442,11 @@ mod tests {
         }
         m.record_hidden(3000.0, false);
         let s = Summary::from_metrics(&m, &config, facts(vec![]));
-        assert_eq!(s.verdict, Verdict::Fail, "hidden while not sending: judged as usual");
+        assert_eq!(
+            s.verdict,
+            Verdict::Fail,
+            "hidden while not sending: judged as usual"
+        );
         assert!(s.tab_bottleneck);
         m.record_hidden(4000.0, true);
         let s = Summary::from_metrics(&m, &config, facts(vec![]));
@@ -427,7 +454,11 @@ mod tests {
         assert_eq!((s.hidden_s, s.hidden_while_sending_s), (7.0, 4.0));
         assert!(!s.tab_bottleneck && s.tab_bottleneck_why.is_none());
         assert_eq!(s.reasons.len(), 1);
-        assert!(s.reasons[0].contains("hidden for 4.0 s while sending"), "{:?}", s.reasons);
+        assert!(
+            s.reasons[0].contains("hidden for 4.0 s while sending"),
+            "{:?}",
+            s.reasons
+        );
     }
 
     #[test]
@@ -452,23 +483,57 @@ mod tests {
         let s = Summary::from_metrics(&m, &config, facts(vec![]));
         let load = &s.load;
         assert_eq!(s.profile, Profile::WebApp);
-        assert_eq!(load.posts_per_join, Figure { expected: 8.0, observed: 8.25 });
-        assert_eq!(load.socket_opens_per_join, Figure { expected: 5.0, observed: 5.0 });
+        assert_eq!(
+            load.posts_per_join,
+            Figure {
+                expected: 8.0,
+                observed: 8.25
+            }
+        );
+        assert_eq!(
+            load.socket_opens_per_join,
+            Figure {
+                expected: 5.0,
+                observed: 5.0
+            }
+        );
         // 4 phones × 5 + the projector's monitor, view and 4 cards.
-        assert_eq!(load.sockets_peak, Figure { expected: 26.0, observed: 26.0 });
+        assert_eq!(
+            load.sockets_peak,
+            Figure {
+                expected: 26.0,
+                observed: 26.0
+            }
+        );
         assert_eq!(load.sockets_steady, 18);
         // Own subscription + 4 phones' view subscriptions; the node also
         // pushes 2 per projector.
-        assert_eq!(load.device_frames_per_update, Figure { expected: 5.0, observed: 5.0 });
+        assert_eq!(
+            load.device_frames_per_update,
+            Figure {
+                expected: 5.0,
+                observed: 5.0
+            }
+        );
         assert_eq!(load.pushes_per_update_expected, 7);
         assert_eq!((load.asset_loads, load.asset_bytes), (8, 20_000_000));
         assert_eq!(load.not_webapp_wire, None);
         let shared = RunConfig {
             sockets: SocketsMode::Shared,
-            ..config
+            ..config.clone()
         };
         let s = Summary::from_metrics(&m, &shared, facts(vec![]));
         assert!(s.load.not_webapp_wire.is_some());
+        let socket = RunConfig {
+            transport: Transport::Socket,
+            ..config
+        };
+        let s = Summary::from_metrics(&m, &socket, facts(vec![]));
+        let why = s.load.not_webapp_wire.expect("labelled");
+        assert!(
+            why.contains("transport=socket") && !why.contains("shared"),
+            "{why}"
+        );
     }
 
     #[test]

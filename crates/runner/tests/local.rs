@@ -88,7 +88,14 @@ async fn two_browsers_of_two_tabs_pass_and_match_the_node() -> Result<()> {
     assert_eq!(totals["devices_created"], 40);
     let stats = node.stats().await?;
     // Every device, and the fleet's control sentant, loaded and unloaded.
-    assert_eq!(stats["loads"], 41, "{stats}");
+    // The four tabs and the control view join the fleet at once: each that
+    // finds no control sentant loads it, and a later load of the same name
+    // redefines the one sentant (same id), so it is unloaded once.
+    let control_loads = stats["loads"].as_u64().context("loads")?.checked_sub(40);
+    assert!(
+        control_loads.is_some_and(|n| (1..=5).contains(&n)),
+        "40 devices and 1 to 5 loads of the control sentant: {stats}"
+    );
     assert_eq!(stats["unloads"], 41, "{stats}");
     // The node's sends are the devices' plus the fleet's own messages through
     // the node (a report a second from each tab, and the commands).

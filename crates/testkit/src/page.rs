@@ -1,6 +1,11 @@
 //! One browser tab, attached over a flattened CDP session: navigation,
 //! JavaScript evaluation, waiting for conditions, and the console output the
 //! page produced.
+//!
+//! The page's dedicated workers (r2-stress runs its engine in one) are
+//! attached as they start, paused until set up: their console joins the
+//! page's, their heap counts in [`Page::js_heap_used_bytes`], and their
+//! traffic in [`Page::record_network`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -23,6 +28,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const EVAL_GRACE: Duration = Duration::from_secs(1);
 /// How long `goto` waits for the load event.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// `Network.enable`'s buffers: whole GraphQL bodies are kept.
+fn network_params() -> Value {
+    json!({ "maxPostDataSize": 1_000_000, "maxTotalBufferSize": 100_000_000 })
+}
 
 /// A run's query string for the `lean` profile (one socket and three
 /// requests per device, the earlier device), unless it names a profile or
@@ -55,7 +64,83 @@ pub struct Page {
     session: String,
     target: String,
     console: Console,
+    workers: Workers,
     _collector: AbortOnDrop,
+    _worker_watch: AbortOnDrop,
+}
+
+/// The page's dedicated workers, by session, and where their network
+/// events go while the traffic is recorded.
+#[derive(Clone, Default)]
+struct Workers(Arc<Mutex<WorkerSessions>>);
+
+#[derive(Default)]
+struct WorkerSessions {
+    sessions: Vec<String>,
+    network: Option<mpsc::UnboundedSender<Event>>,
+    /// The forwarders of the workers' events, stopped with the page.
+    tasks: Vec<AbortOnDrop>,
+}
+
+impl Workers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkerSessions> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sessions(&self) -> Vec<String> {
+        self.lock().sessions.clone()
+    }
+
+    /// Sets up each worker the page starts, then lets it run: its console
+    /// collected, its network recorded if the page's is.
+    async fn watch(
+        self,
+        conn: Arc<Connection>,
+        console: Console,
+        mut events: mpsc::UnboundedReceiver<Event>,
+    ) {
+        while let Some(event) = events.recv().await {
+            if event.method != "Target.attachedToTarget" {
+                continue;
+            }
+            let Some(session) = event.params["sessionId"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let console_task =
+                tokio::spawn(console.clone().collect(conn.subscribe(Some(&session))));
+            let network = {
+                let mut workers = self.lock();
+                workers.sessions.push(session.clone());
+                workers.tasks.push(AbortOnDrop(console_task));
+                workers.network.clone()
+            };
+            if let Some(to) = network {
+                let task = forward(conn.subscribe(Some(&session)), to);
+                self.lock().tasks.push(task);
+                let _ = conn
+                    .call("Network.enable", network_params(), Some(&session))
+                    .await;
+            }
+            let _ = conn.call("Runtime.enable", json!({}), Some(&session)).await;
+            let _ = conn
+                .call("Runtime.runIfWaitingForDebugger", json!({}), Some(&session))
+                .await;
+        }
+    }
+}
+
+/// Passes `events` on to `to` until either end closes.
+fn forward(
+    mut events: mpsc::UnboundedReceiver<Event>,
+    to: mpsc::UnboundedSender<Event>,
+) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if to.send(event).is_err() {
+                return;
+            }
+        }
+    }))
 }
 
 impl Page {
@@ -83,14 +168,26 @@ impl Page {
         // Subscribe before enabling Runtime/Log so no message is missed.
         let console = Console::default();
         let collector = tokio::spawn(console.clone().collect(conn.subscribe(Some(&session))));
+        let workers = Workers::default();
+        let worker_watch = tokio::spawn(workers.clone().watch(
+            conn.clone(),
+            console.clone(),
+            conn.subscribe(Some(&session)),
+        ));
         let page = Page {
             conn,
             session,
             target,
             console,
+            workers,
             _collector: AbortOnDrop(collector),
+            _worker_watch: AbortOnDrop(worker_watch),
         };
         futures::try_join!(
+            page.command(
+                "Target.setAutoAttach",
+                json!({ "autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true })
+            ),
             page.command("Runtime.enable", json!({})),
             page.command("Page.enable", json!({})),
             page.command("Log.enable", json!({})),
@@ -214,13 +311,20 @@ impl Page {
         Ok(())
     }
 
-    /// Bytes of JavaScript heap in use (`Runtime.getHeapUsage`'s `usedSize`).
+    /// Bytes of JavaScript heap in use (`Runtime.getHeapUsage`'s
+    /// `usedSize`), the page's and its workers' together.
     pub async fn js_heap_used_bytes(&self) -> anyhow::Result<u64> {
-        let usage = self.command("Runtime.getHeapUsage", json!({})).await?;
-        match usage.get("usedSize").and_then(Value::as_f64) {
-            Some(bytes) if bytes.is_finite() && bytes >= 0.0 => Ok(bytes as u64),
-            _ => Err(Error::unexpected("Runtime.getHeapUsage", usage.to_string()).into()),
+        let mut total = heap_used(&self.conn, &self.session).await?;
+        for worker in self.workers.sessions() {
+            // A worker that ended since is not counted.
+            total += heap_used(&self.conn, &worker).await.unwrap_or(0);
         }
+        Ok(total)
+    }
+
+    /// How many dedicated workers the page has started.
+    pub fn worker_count(&self) -> usize {
+        self.workers.sessions().len()
     }
 
     /// The console messages, uncaught exceptions and log entries collected so
@@ -237,14 +341,15 @@ impl Page {
     /// Closes the tab.
     /// Starts recording the tab's traffic from Chromium's own network log
     /// (`Network.*` events): GraphQL POSTs, assets, websockets and frames.
+    /// Workers started from now on are recorded too (the run engine's).
     pub async fn record_network(&self) -> anyhow::Result<crate::wire::NetworkLog> {
         // Subscribe first, so nothing after `Network.enable` is missed.
-        let log = crate::wire::NetworkLog::start(self.conn.subscribe(Some(&self.session)));
-        self.command(
-            "Network.enable",
-            json!({ "maxPostDataSize": 1_000_000, "maxTotalBufferSize": 100_000_000 }),
-        )
-        .await?;
+        let (to, events) = mpsc::unbounded_channel();
+        let page_events = forward(self.conn.subscribe(Some(&self.session)), to.clone());
+        self.workers.lock().tasks.push(page_events);
+        self.workers.lock().network = Some(to);
+        let log = crate::wire::NetworkLog::start(events);
+        self.command("Network.enable", network_params()).await?;
         Ok(log)
     }
 
@@ -423,6 +528,17 @@ fn string_field(answer: &Value, field: &str, method: &str) -> Result<String, Err
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| Error::unexpected(method, format!("no {field} in {answer}")))
+}
+
+/// `Runtime.getHeapUsage`'s `usedSize` on one session.
+async fn heap_used(conn: &Connection, session: &str) -> anyhow::Result<u64> {
+    let usage = conn
+        .call("Runtime.getHeapUsage", json!({}), Some(session))
+        .await?;
+    match usage.get("usedSize").and_then(Value::as_f64) {
+        Some(bytes) if bytes.is_finite() && bytes >= 0.0 => Ok(bytes as u64),
+        _ => Err(Error::unexpected("Runtime.getHeapUsage", usage.to_string()).into()),
+    }
 }
 
 #[cfg(test)]
