@@ -84,8 +84,12 @@ fn tab_report(tab: u64, snapshot: Option<&Snapshot>) -> TabReport {
 }
 
 /// A warning for Start when this page or another tab of the fleet is hidden:
-/// a hidden tab's timers are throttled, and its run will be invalid.
-fn hidden_warning(others: &crate::fleet::Reports) -> Option<String> {
+/// a hidden tab's timers are throttled, and its run will be invalid — unless
+/// the run's engine is in a worker (`in_worker`), whose timers are not.
+fn hidden_warning(others: &crate::fleet::Reports, in_worker: bool) -> Option<String> {
+    if in_worker {
+        return None;
+    }
     let now = js_sys::Date::now();
     let hidden: Vec<&str> = others
         .values()
@@ -206,7 +210,8 @@ pub fn app() -> Html {
                     }
                 }
                 (Command::Start, Some(e)) => {
-                    if let Some(warning) = hidden_warning(&fleet_reports.borrow()) {
+                    let in_worker = state.config().is_ok_and(|c| c.workers > 0);
+                    if let Some(warning) = hidden_warning(&fleet_reports.borrow(), in_worker) {
                         state.dispatch(Action::Error(warning));
                     }
                     e.send(ToEngine::Start)

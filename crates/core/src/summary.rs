@@ -297,7 +297,10 @@ impl Summary {
             hidden_s: m.hidden_ms / 1000.0,
             hidden_while_sending_s: m.hidden_while_sending_ms / 1000.0,
         };
-        if m.hidden_while_sending_ms > MAX_HIDDEN_WHILE_SENDING_MS {
+        // A browser throttles a hidden page's timers, not a worker's: an
+        // engine in a worker that kept up while hidden measured the node.
+        let throttled = config.workers == 0 || summary.tab_bottleneck;
+        if m.hidden_while_sending_ms > MAX_HIDDEN_WHILE_SENDING_MS && throttled {
             // The lag comes from the browser's throttling, not from load.
             summary.tab_bottleneck = false;
             summary.tab_bottleneck_why = None;
@@ -451,6 +454,23 @@ mod tests {
         m.record_hidden(4000.0, true);
         let s = Summary::from_metrics(&m, &config, facts(vec![]));
         assert_eq!(s.verdict, Verdict::Invalid);
+        let in_page = RunConfig {
+            workers: 0,
+            ..config.clone()
+        };
+        let calm = healthy(2, 5.0);
+        let mut hidden_calm = calm.clone();
+        hidden_calm.record_hidden(4000.0, true);
+        assert_eq!(
+            Summary::from_metrics(&hidden_calm, &config, facts(vec![])).verdict,
+            Verdict::Pass,
+            "an engine in a worker that kept up while hidden measured the node"
+        );
+        assert_eq!(
+            Summary::from_metrics(&hidden_calm, &in_page, facts(vec![])).verdict,
+            Verdict::Invalid,
+            "an engine on the page's main thread was throttled"
+        );
         assert_eq!((s.hidden_s, s.hidden_while_sending_s), (7.0, 4.0));
         assert!(!s.tab_bottleneck && s.tab_bottleneck_why.is_none());
         assert_eq!(s.reasons.len(), 1);
