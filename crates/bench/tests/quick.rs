@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use r2_bench::baseline::{BaselineOutcome, Transport};
+use r2_bench::procs::ProcessKind;
 use r2_bench::tab::Outcome;
 use r2_bench::{run_bench, BenchPlan, NodeHandle};
 use r2_core::config::SocketsMode;
@@ -64,8 +65,18 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
             window.wall_s > 1.5 && window.wall_s < 10.0,
             "the scenario phase lasts about 3 s: {window:?}"
         );
-        assert!(window.renderer_cpu_s > 0.0, "{window:?}");
-        assert!(window.client_cpu_s >= window.renderer_cpu_s, "{window:?}");
+        assert!(window.renderer_cpu_s() > 0.0, "{window:?}");
+        assert!(window.client_cpu_s >= window.renderer_cpu_s(), "{window:?}");
+        // The split covers the browser's processes (read a moment apart).
+        let split = &window.cpu_split;
+        assert!(
+            (split.total() - window.client_cpu_s).abs() <= 0.1 + 0.05 * window.client_cpu_s,
+            "{window:?}"
+        );
+        assert!(
+            split[ProcessKind::Network] + split[ProcessKind::Browser] > 0.0,
+            "every request passes the browser process and the network service: {window:?}"
+        );
         assert!(
             window.node_cpu_s.is_some_and(|s| s > 0.0),
             "the in-process node's (and the benchmark's) CPU: {window:?}"
@@ -140,6 +151,7 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         "## The baseline",
         "## Page : baseline",
         "## Goals",
+        "## Where the CPU went",
         "the seed's script as it runs",
         "load average",
     ] {
