@@ -1044,8 +1044,13 @@ pub fn split_cells(row: &PageRow) -> Vec<String> {
         Some(ms) => format!("{cpu_s:.1} ({ms:.2})"),
         None => format!("{cpu_s:.1}"),
     };
+    let label = if row.disturbed {
+        format!("{} (disturbed, run again)", row.label())
+    } else {
+        row.label()
+    };
     let mut cells = vec![
-        row.label(),
+        label,
         row.devices().to_string(),
         row.scenario_requests().to_string(),
     ];
@@ -1489,6 +1494,9 @@ mod tests {
             ]
         );
         assert_eq!(split_cells(&http1)[4], "2.0 (2.00)");
+        let mut disturbed = h2.clone();
+        disturbed.disturbed = true;
+        assert!(split_cells(&disturbed)[0].ends_with("(disturbed, run again)"));
         let https = https_cells(&http1, 15.0);
         assert_eq!(https.len(), HTTPS_HEADERS.len());
         assert_eq!(&https[1..3], ["http/1.1", "0 / 9"]);
