@@ -1,8 +1,10 @@
 //! The benchmark's order of work: each page series at rising device counts
-//! until a run does not keep up, the baseline at its counts, all within the
-//! time budget; each row is printed as it comes. A run that does not keep up
-//! while other processes take much of the CPU (this machine is shared) is run
-//! again once the machine is quieter.
+//! until a run does not keep up, the baseline at its counts, then the
+//! `webapp` series over HTTPS (each count once with h2 offered, once with
+//! HTTP/1.1 only, against two more nodes with the real node's behaviour),
+//! all within the time budget; each row is printed as it comes. A run of a
+//! page series that does not keep up while other processes take much of the
+//! CPU (this machine is shared) is run again once the machine is quieter.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +13,11 @@ use r2_core::names::NAME_PREFIX;
 
 use crate::baseline::{run_baseline, Transport};
 use crate::machine::MachineFacts;
-use crate::node::NodeHandle;
-use crate::plan::{BenchPlan, JOIN_SPREAD_S};
+use crate::node::{Behaviour, NodeHandle};
+use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
 use crate::procs::MachineCpu;
 use crate::report::{self, PageRow, Report, DISTURBED_CORES};
-use crate::tab::{run_tab, Outcome};
+use crate::tab::{run_tab, Outcome, Scheme};
 
 /// Time a page run is expected to take besides its scenario: browser, idle
 /// page, joining, the page's drain and cleanup.
@@ -39,6 +41,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         plan: plan.clone(),
         node: node.describe().to_owned(),
         pages: Vec::new(),
+        https: Vec::new(),
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -60,10 +63,12 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         say(report::table_head(report::PAGE_HEADERS));
         for &devices in &plan.counts {
             let config = plan.run_config(*scenario, *sockets, devices);
-            let Some(mut row) = page_run(plan, node, &config, started, &mut report, say).await
+            let Some(mut row) =
+                page_run(plan, node, &config, Scheme::Http, started, &mut report, say).await
             else {
                 break;
             };
+            say_page_row(&report, &row, say);
             let others = row.run.window.others_cores(report.machine.cores);
             if plan.rerun_disturbed && !row.keeps_up() && others >= DISTURBED_CORES {
                 row.disturbed = true;
@@ -76,10 +81,12 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
                         "the machine did not get quieter: running it again all the same".to_owned(),
                     );
                 }
-                let Some(again) = page_run(plan, node, &config, started, &mut report, say).await
+                let Some(again) =
+                    page_run(plan, node, &config, Scheme::Http, started, &mut report, say).await
                 else {
                     break;
                 };
+                say_page_row(&report, &again, say);
                 row = again;
             }
             let keeps_up = row.keeps_up();
@@ -103,39 +110,115 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     if plan.baseline_after_series >= plan.series.len() {
         baselines(plan, node, started, &mut report, say).await;
     }
+    https_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
     report.elapsed = started.elapsed();
     report
 }
 
-/// One page run, printed as a row; `None` (with a note) when the budget
-/// would be exceeded or it could not be measured.
+/// Prints a row of a page series as it comes.
+fn say_page_row(report: &Report, row: &PageRow, say: &mut dyn FnMut(String)) {
+    let before = report::previous(&report.pages, row);
+    say(report::table_line(&report::page_cells(
+        row,
+        before,
+        report.plan.duration_s,
+        report.machine.cores,
+    )));
+}
+
+/// The `webapp` phones over HTTPS at each of the plan's counts, with each
+/// of [`HTTPS_ALPNS`] offered by a node of its own (the real node's
+/// behaviour), alternating so that both see the same machine.
+async fn https_series(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    if plan.https_counts.is_empty() {
+        return;
+    }
+    say("\n`webapp` over HTTPS, h2 against HTTP/1.1:\n".to_owned());
+    say(report::table_head(report::HTTPS_HEADERS));
+    let mut nodes = Vec::new();
+    for alpn in HTTPS_ALPNS {
+        match node.another(Behaviour::Real(alpn)).await {
+            Ok(sibling) => nodes.push(sibling),
+            Err(e) => {
+                let note = format!(
+                    "`webapp` over HTTPS offering {}: no node: {}",
+                    alpn.describe(),
+                    chain(&e)
+                );
+                say(note.clone());
+                report.failures.push(note);
+            }
+        }
+    }
+    'counts: for &devices in &plan.https_counts {
+        for https_node in &nodes {
+            let config = plan.https_config(devices);
+            let Some(row) = page_run(
+                plan,
+                https_node,
+                &config,
+                Scheme::Https,
+                started,
+                report,
+                say,
+            )
+            .await
+            else {
+                break 'counts;
+            };
+            say(report::table_line(&report::https_cells(
+                &row,
+                plan.duration_s,
+            )));
+            report.https.push(row);
+        }
+    }
+    for https_node in nodes {
+        https_node.stop().await;
+    }
+}
+
+/// One page run; `None` (with a note) when the budget would be exceeded or
+/// it could not be measured.
 async fn page_run(
     plan: &BenchPlan,
     node: &NodeHandle,
     config: &RunConfig,
+    scheme: Scheme,
     started: Instant,
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) -> Option<PageRow> {
     let (scenario, sockets, devices) = (config.scenario, config.sockets, config.devices);
+    let series = match scheme {
+        Scheme::Http => format!("`{scenario}`, `{sockets}`"),
+        Scheme::Https => format!(
+            "`{}` `{scenario}`, `{sockets}` over HTTPS offering {}",
+            config.profile.as_str(),
+            node.behaviour().alpn().describe()
+        ),
+    };
     let expected = plan.duration_s + PAGE_OVERHEAD_S + PAGE_PER_DEVICE_S * f64::from(devices);
     if !fits(plan, started, expected) {
         let note = format!(
-            "`{scenario}`, `{sockets}`, {devices} devices and more: not run, the time budget of {} s would be exceeded",
+            "{series}, {devices} devices and more: not run, the time budget of {} s would be exceeded",
             plan.budget.as_secs()
         );
         say(note.clone());
         report.skipped.push(note);
         return None;
     }
-    let run = match run_tab(node, config, plan.run_timeout(devices)).await {
+    let run = match run_tab(node, config, scheme, plan.run_timeout(devices)).await {
         Ok(run) => run,
         Err(e) => {
-            let note = format!(
-                "`{scenario}`, `{sockets}`, {devices} devices: not measured: {}",
-                chain(&e)
-            );
+            let note = format!("{series}, {devices} devices: not measured: {}", chain(&e));
             say(note.clone());
             report.failures.push(note);
             return None;
@@ -153,18 +236,10 @@ async fn page_run(
             ));
         }
     }
-    let row = PageRow {
+    Some(PageRow {
         run,
         disturbed: false,
-    };
-    let before = report::previous(&report.pages, &row);
-    say(report::table_line(&report::page_cells(
-        &row,
-        before,
-        plan.duration_s,
-        report.machine.cores,
-    )));
-    Some(row)
+    })
 }
 
 /// Waits (up to [`QUIET_WAIT`]) until other processes use less than

@@ -4,8 +4,10 @@
 //! the DevTools protocol at rising device counts (`sweep` and `rotate`,
 //! `shared` and `per-device` subscriptions) until a run no longer keeps up,
 //! runs the seed's one-process-per-device Python script as a baseline against
-//! the same node, and reports one row per run, the capacity of each series,
-//! the page : baseline ratios, the goals, and what ran out.
+//! the same node, runs `webapp` phones over HTTPS with h2 and with HTTP/1.1
+//! offered, and reports one row per run, where each run's CPU went (by
+//! Chromium process type, and the node), the capacity of each series, the
+//! page : baseline ratios, the goals, and what ran out.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -24,8 +26,10 @@
 //! - [`tab`]: one page run in a fresh Chromium, with its costs and memory.
 //! - [`baseline`]: one run of `bench/baseline.py`, with its costs and memory.
 //! - [`measure`]: costs over a scenario phase ([`measure::Window`]) and memory peaks.
-//! - [`procs`]: CPU and memory of process trees, and machine CPU, from `/proc`.
-//! - [`node`]: [`NodeHandle`], the node in its own process or in-process.
+//! - [`procs`]: CPU and memory of process trees, Chromium's processes by
+//!   type, and machine CPU, from `/proc`.
+//! - [`node`]: [`NodeHandle`], the node in its own process or in-process,
+//!   lenient or as the real node with a chosen TLS offer.
 //! - [`machine`]: the machine facts written beside the results.
 //! - [`report`]: rows, capacity, ratios, goals, limits and Markdown.
 //! - `main.rs`: the `r2-bench` command line.

@@ -41,6 +41,13 @@ struct Args {
     /// The whole invocation's time budget, seconds.
     #[arg(long, value_name = "S")]
     budget: Option<u64>,
+    /// Counts of `webapp` phones run over HTTPS with h2 and with HTTP/1.1, comma-separated
+    /// (overrides the form's; 0 runs none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    https_counts: Option<Vec<u32>>,
+    /// Run only the `webapp` series over HTTPS: no capacity series, no baseline.
+    #[arg(long)]
+    https_only: bool,
 }
 
 impl Args {
@@ -62,6 +69,14 @@ impl Args {
         }
         if let Some(budget) = self.budget {
             plan.budget = Duration::from_secs(budget);
+        }
+        if let Some(counts) = &self.https_counts {
+            plan.https_counts = counts.iter().copied().filter(|n| *n > 0).collect();
+            plan.https_counts.sort_unstable();
+        }
+        if self.https_only {
+            plan.series.clear();
+            plan.baseline_max = 0;
         }
         plan
     }
@@ -93,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         println!("r2-bench: wrote {}", out.display());
     }
     anyhow::ensure!(
-        !report.pages.is_empty(),
+        !report.pages.is_empty() || !report.https.is_empty(),
         "no page run was measured: {:?}",
         report.failures
     );

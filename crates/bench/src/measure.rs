@@ -1,20 +1,21 @@
 //! Costs over a run's scenario phase, the same way for the page and the
 //! baseline: a [`Snapshot`] when the scenario starts and one when it stops
-//! give a [`Window`] (CPU seconds of the client's processes, of the node, how
-//! busy the machine was); a [`Peaks`] sampler keeps the largest memory seen.
+//! give a [`Window`] (CPU seconds of the client's processes, split by
+//! Chromium's process types for a browser, of the node, how busy the machine
+//! was); a [`Peaks`] sampler keeps the largest memory seen.
 
 use std::time::Instant;
 
 use crate::node::NodeHandle;
-use crate::procs::{self, MachineCpu, ProcError, TreeSample, Which};
+use crate::procs::{self, CpuByKind, MachineCpu, ProcError, ProcessKind, TreeSample, Which};
 
 /// The client's processes (the browser's, or the baseline's) and the node, at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
     at: Instant,
     client: TreeSample,
-    /// Chromium's renderers (zero for the baseline).
-    renderers: TreeSample,
+    /// The browser's CPU by process type (zero for the baseline).
+    kinds: CpuByKind,
     node_cpu_s: Option<f64>,
     /// This benchmark's own process, when the node is not in it.
     bench_cpu_s: f64,
@@ -22,11 +23,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads the CPU counters of `client_root`'s tree (and of its renderers
-    /// when `renderers`), of the node and of the machine.
+    /// Reads the CPU counters of `client_root`'s tree (split by process
+    /// type when it is a `browser`), of the node and of the machine.
     pub async fn take(
         client_root: u32,
-        renderers: bool,
+        browser: bool,
         node: &NodeHandle,
     ) -> Result<Snapshot, ProcError> {
         let node_cpu_s = node.cpu_s();
@@ -36,20 +37,20 @@ impl Snapshot {
         } else {
             procs::process_cpu_s(me).unwrap_or(0.0)
         };
-        let (client, renderers, machine) = blocking(move || {
+        let (client, kinds, machine) = blocking(move || {
             let client = procs::sample_tree(client_root, Which::All, false)?;
-            let renderers = if renderers {
-                procs::sample_tree(client_root, Which::Renderers, false)?
+            let kinds = if browser {
+                procs::sample_kinds(client_root)?
             } else {
-                TreeSample::default()
+                CpuByKind::default()
             };
-            Ok((client, renderers, MachineCpu::now()?))
+            Ok((client, kinds, MachineCpu::now()?))
         })
         .await?;
         Ok(Snapshot {
             at: Instant::now(),
             client,
-            renderers,
+            kinds,
             node_cpu_s,
             bench_cpu_s,
             machine,
@@ -65,8 +66,9 @@ pub struct Window {
     /// CPU seconds of the client's processes (all of the browser's, or the
     /// baseline's driver and device processes).
     pub client_cpu_s: f64,
-    /// CPU seconds of Chromium's renderers (the tab itself); 0 for the baseline.
-    pub renderer_cpu_s: f64,
+    /// CPU seconds of the browser's processes by type (renderers, network
+    /// service, browser process, GPU, others); zero for the baseline.
+    pub cpu_split: CpuByKind,
     /// CPU seconds of the node's process (in-process: the benchmark's,
     /// which holds the node).
     pub node_cpu_s: Option<f64>,
@@ -83,7 +85,7 @@ impl Window {
         Window {
             wall_s: end.at.saturating_duration_since(start.at).as_secs_f64(),
             client_cpu_s: (end.client.cpu_s - start.client.cpu_s).max(0.0),
-            renderer_cpu_s: (end.renderers.cpu_s - start.renderers.cpu_s).max(0.0),
+            cpu_split: end.kinds.since(&start.kinds),
             node_cpu_s: end
                 .node_cpu_s
                 .zip(start.node_cpu_s)
@@ -102,6 +104,11 @@ impl Window {
             client_cpu_s,
             ..self
         }
+    }
+
+    /// CPU seconds of Chromium's renderers (the tab itself); 0 for the baseline.
+    pub fn renderer_cpu_s(&self) -> f64 {
+        self.cpu_split[ProcessKind::Renderer]
     }
 
     /// Cores' worth of CPU that other processes (neither the client, the

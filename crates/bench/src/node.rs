@@ -1,12 +1,19 @@
 //! The node under test: the release `r2-node` binary in its own process (so
 //! its CPU can be read from `/proc`), or the in-process [`TestNode`] for the
-//! quick form; either way its URL and its counters at `/r2-node/stats`.
+//! quick form; either way its URLs and its counters at `/r2-node/stats`.
+//!
+//! The capacity series run against a `--lenient` node ([`Behaviour::Lenient`]);
+//! [`NodeHandle::another`] starts a second node the same way (binary or
+//! in-process) with another [`Behaviour`], e.g. the real node's with only
+//! `http/1.1` offered over TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use clap::ValueEnum;
 use r2_core::graphql;
+use r2_node::fidelity::Alpn;
 use r2_testkit::TestNode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -57,6 +64,68 @@ pub struct NodeStats {
     pub subscriptions: u64,
     /// Sentants on the node now.
     pub sentants: u64,
+    /// TLS connections on which ALPN chose `h2`, and those on HTTP/1.1
+    /// (absent from an older node: 0).
+    #[serde(default)]
+    pub tls_h2: u64,
+    #[serde(default)]
+    pub tls_http1: u64,
+}
+
+/// How a node of the benchmark behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// `--lenient`: the series measure the tab with `lean` and `seed`
+    /// devices, which never load `view`; the real node would hold each of
+    /// their updates 1 s for the missing `view`, and the figures would
+    /// measure that wait instead. Its TLS offers `http/1.1` only.
+    Lenient,
+    /// The real node's behaviour throughout, with TLS offering these
+    /// protocols (`--https-alpn`; `h2` and `http/1.1` is the real node's).
+    Real(Alpn),
+}
+
+impl Behaviour {
+    /// The protocols its TLS listener offers.
+    pub fn alpn(self) -> Alpn {
+        match self {
+            Behaviour::Lenient => r2_node::Fidelity::lenient().alpn,
+            Behaviour::Real(alpn) => alpn,
+        }
+    }
+
+    /// The `r2-node` flags that make it.
+    fn args(self) -> Vec<String> {
+        let alpn = self
+            .alpn()
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        let mut args = vec!["--https-alpn".to_owned(), alpn];
+        if self == Behaviour::Lenient {
+            args.push("--lenient".to_owned());
+        }
+        args
+    }
+
+    /// The in-process node's configuration that makes it (both listeners on
+    /// loopback, free ports).
+    fn config(self) -> r2_node::Config {
+        let config = r2_node::Config::loopback().with_loopback_https();
+        let mut config = match self {
+            Behaviour::Lenient => config.lenient(),
+            Behaviour::Real(_) => config,
+        };
+        config.fidelity.alpn = self.alpn();
+        config
+    }
+}
+
+/// How a node was started, to start another the same way.
+#[derive(Debug, Clone)]
+enum Launch {
+    Binary(PathBuf),
+    InProcess,
 }
 
 /// How the node runs.
@@ -70,6 +139,9 @@ enum Running {
 /// The node the benchmark drives.
 pub struct NodeHandle {
     running: Running,
+    launch: Launch,
+    sites: PathBuf,
+    behaviour: Behaviour,
     url: String,
     /// Its HTTPS listener (a self-signed certificate), as phones and the
     /// seed's script reach the real node.
@@ -78,26 +150,40 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// Starts `binary --https 127.0.0.1:0 --http 127.0.0.1:0 --sites SITES`
-    /// (its certificate in a folder of this process's own) and reads its
-    /// addresses from the lines it prints (`r2-node: http://127.0.0.1:PORT/reality2`).
+    /// Starts `binary --https 127.0.0.1:0 --http 127.0.0.1:0 --lenient
+    /// --sites SITES` (its certificate in a folder of this process's own) and
+    /// reads its addresses from the lines it prints
+    /// (`r2-node: http://127.0.0.1:PORT/reality2`).
     pub async fn spawn(binary: &Path, sites: &Path) -> Result<NodeHandle, NodeError> {
+        NodeHandle::spawn_as(binary, sites, Behaviour::Lenient).await
+    }
+
+    /// Starts the node in this process (its CPU is then not told apart from
+    /// the benchmark's own), `--lenient`.
+    pub async fn in_process(sites: &Path) -> Result<NodeHandle, NodeError> {
+        NodeHandle::in_process_as(sites, Behaviour::Lenient).await
+    }
+
+    /// Another node, started as this one was, behaving as `behaviour`.
+    pub async fn another(&self, behaviour: Behaviour) -> Result<NodeHandle, NodeError> {
+        match &self.launch {
+            Launch::Binary(binary) => NodeHandle::spawn_as(binary, &self.sites, behaviour).await,
+            Launch::InProcess => NodeHandle::in_process_as(&self.sites, behaviour).await,
+        }
+    }
+
+    async fn spawn_as(
+        binary: &Path,
+        sites: &Path,
+        behaviour: Behaviour,
+    ) -> Result<NodeHandle, NodeError> {
         let spawn_error = |source| NodeError::Spawn {
             path: binary.to_owned(),
             source,
         };
         let mut child = Command::new(binary)
-            // `--lenient`: the series so far measure the tab with `lean` and
-            // `seed` devices, which never load `view`; the real node would hold
-            // each of their updates 1 s for the missing `view`, and the
-            // figures would measure that wait instead.
-            .args([
-                "--https",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--lenient",
-            ])
+            .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(behaviour.args())
             .arg("--cert-dir")
             .arg(std::env::temp_dir().join(format!("r2-bench-cert-{}", std::process::id())))
             .arg("--sites")
@@ -141,27 +227,31 @@ impl NodeHandle {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(NodeHandle::new(
             Running::Process { child, pid },
+            (Launch::Binary(binary.to_owned()), sites, behaviour),
             url,
             https_url,
         ))
     }
 
-    /// Starts the node in this process (its CPU is then not told apart from
-    /// the benchmark's own).
-    pub async fn in_process(sites: &Path) -> Result<NodeHandle, NodeError> {
-        let config = r2_node::Config::loopback().lenient().with_loopback_https();
-        let node = TestNode::start_with(Some(sites), config)
+    async fn in_process_as(sites: &Path, behaviour: Behaviour) -> Result<NodeHandle, NodeError> {
+        let node = TestNode::start_with(Some(sites), behaviour.config())
             .await
             .map_err(|e| NodeError::InProcess(e.into()))?;
         let (url, https_url) = (node.url(), node.running.https_url());
         Ok(NodeHandle::new(
             Running::InProcess(Box::new(node)),
+            (Launch::InProcess, sites, behaviour),
             url,
             https_url,
         ))
     }
 
-    fn new(running: Running, url: String, https_url: Option<String>) -> NodeHandle {
+    fn new(
+        running: Running,
+        (launch, sites, behaviour): (Launch, &Path, Behaviour),
+        url: String,
+        https_url: Option<String>,
+    ) -> NodeHandle {
         let http = reqwest::Client::builder()
             .timeout(STATS_TIMEOUT)
             .build()
@@ -169,6 +259,9 @@ impl NodeHandle {
         let https_url = https_url.map(|u| u.trim_end_matches('/').to_owned());
         NodeHandle {
             running,
+            launch,
+            sites: sites.to_owned(),
+            behaviour,
             url,
             https_url,
             http,
@@ -183,6 +276,11 @@ impl NodeHandle {
     /// `https://127.0.0.1:PORT`, no trailing slash, if the node listens for HTTPS.
     pub fn https_url(&self) -> Option<&str> {
         self.https_url.as_deref()
+    }
+
+    /// How it behaves.
+    pub fn behaviour(&self) -> Behaviour {
+        self.behaviour
     }
 
     /// The process the node runs in: its own, or this one.
@@ -306,5 +404,41 @@ mod tests {
         )
         .expect("the node's shape");
         assert_eq!((stats.loads, stats.sends, stats.sentants), (3, 9, 2));
+        assert_eq!((stats.tls_h2, stats.tls_http1), (0, 0), "an older node");
+        let counted: NodeStats =
+            serde_json::from_str(r#"{"loads":0,"unloads":0,"sends":0,"sends_rejected":0,"signals":0,"deliveries":0,"sockets":0,"subscriptions":0,"sentants":0,"tls_h2":2,"tls_http1":5}"#)
+                .expect("the node's shape");
+        assert_eq!((counted.tls_h2, counted.tls_http1), (2, 5));
+    }
+
+    #[test]
+    fn behaviours_are_made_by_flags_and_configs() {
+        assert_eq!(
+            Behaviour::Lenient.args(),
+            ["--https-alpn", "http1", "--lenient"]
+        );
+        assert_eq!(
+            Behaviour::Real(Alpn::H2AndHttp1).args(),
+            ["--https-alpn", "h2"]
+        );
+        assert_eq!(
+            Behaviour::Lenient.config().fidelity,
+            r2_node::Fidelity::lenient()
+        );
+        let http1 = Behaviour::Real(Alpn::Http1).config();
+        assert_eq!(
+            http1.fidelity,
+            r2_node::Fidelity {
+                alpn: Alpn::Http1,
+                ..r2_node::Fidelity::default()
+            }
+        );
+        assert!(http1.https.is_some() && http1.http.is_some());
+        let every_flag = Behaviour::Real(Alpn::Http1).args();
+        let parsed = r2_node::Config::try_parse_from(
+            std::iter::once("r2-node".to_owned()).chain(every_flag),
+        )
+        .expect("r2-node reads them");
+        assert_eq!(parsed.fidelity, http1.fidelity);
     }
 }

@@ -1,12 +1,14 @@
 //! What a benchmark invocation runs: the device counts, scenarios and
-//! subscription modes of the page, the baseline's counts, how long each run
-//! lasts, the time budget of the whole invocation, and the capacity criteria.
+//! subscription modes of the page, the baseline's counts, the `webapp`
+//! series over HTTPS (h2 against HTTP/1.1), how long each run lasts, the
+//! time budget of the whole invocation, and the capacity criteria.
 
 use std::time::Duration;
 
 use r2_core::config::{RunConfig, SocketsMode};
 use r2_core::profile::Profile;
 use r2_core::scenario::ScenarioKind;
+use r2_node::fidelity::Alpn;
 
 /// A run keeps up when the tab's scheduler lag p99 is at most this (ms) ...
 pub const MAX_LAG_P99_MS: f64 = r2_core::metrics::MAX_SCHEDULER_LAG_P99_MS;
@@ -39,13 +41,27 @@ pub struct BenchPlan {
     /// Run again, once the machine is quieter, a run that did not keep up
     /// while other processes took much of the CPU.
     pub rerun_disturbed: bool,
+    /// The `webapp` phones (`sweep`, one projector) run over HTTPS at these
+    /// counts, once with each of [`HTTPS_ALPNS`] offered; empty runs none.
+    pub https_counts: Vec<u32>,
 }
+
+/// The protocols the node's TLS offers in the HTTPS series, side by side:
+/// `h2` (and `http/1.1`, as the real node), then `http/1.1` only.
+pub const HTTPS_ALPNS: [Alpn; 2] = [Alpn::H2AndHttp1, Alpn::Http1];
+/// The subscriptions of the HTTPS series: one tab holds 60 phones only with
+/// `shared` (per device they would need more than Chromium's ~255
+/// websockets); the requests, which h2 changes, are the phones' own.
+pub const HTTPS_SOCKETS: SocketsMode = SocketsMode::Shared;
+/// Projector pages in the HTTPS series: a class has one.
+pub const HTTPS_VIEWERS: u32 = 1;
 
 impl BenchPlan {
     /// The full benchmark: `sweep` then `rotate`, `shared` then
     /// `per-device`, 20 to 4000 devices, 15 s runs, the baseline up to 500
-    /// processes after the sweep series, within 12 minutes (builds come on
-    /// top in `cargo xtask bench`).
+    /// processes after the sweep series, then 20 and 60 `webapp` phones
+    /// over HTTPS with h2 and with HTTP/1.1, within 15 minutes (builds come
+    /// on top in `cargo xtask bench`).
     pub fn full() -> BenchPlan {
         BenchPlan {
             counts: vec![20, 50, 100, 200, 500, 1000, 2000, 4000],
@@ -59,13 +75,15 @@ impl BenchPlan {
             duration_s: 15.0,
             seed: 1,
             baseline_max: 500,
-            budget: Duration::from_secs(12 * 60),
+            budget: Duration::from_secs(15 * 60),
             rerun_disturbed: true,
+            https_counts: vec![20, 60],
         }
     }
 
     /// The form CI runs: 10 devices, 3 s, `sweep` in both modes, a baseline
-    /// of 10 processes; nothing is run twice.
+    /// of 10 processes, 10 `webapp` phones over HTTPS with each protocol
+    /// offer; nothing is run twice.
     pub fn quick() -> BenchPlan {
         BenchPlan {
             counts: vec![10],
@@ -79,6 +97,7 @@ impl BenchPlan {
             baseline_max: 10,
             budget: Duration::from_secs(120),
             rerun_disturbed: false,
+            https_counts: vec![10],
         }
     }
 
@@ -117,6 +136,24 @@ impl BenchPlan {
         }
     }
 
+    /// The page's configuration for one run of the HTTPS series: `webapp`
+    /// phones, `sweep`, one projector (the page is given the node's HTTPS
+    /// address when it runs: [`crate::tab::Scheme::Https`]).
+    pub fn https_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            devices,
+            profile: Profile::WebApp,
+            scenario: ScenarioKind::Sweep,
+            sockets: HTTPS_SOCKETS,
+            viewers: Some(HTTPS_VIEWERS),
+            duration_s: self.duration_s,
+            join_rate: join_rate(devices),
+            seed: self.seed,
+            autostart: true,
+            ..RunConfig::default()
+        }
+    }
+
     /// How long a page run may take before it counts as broken: the
     /// scenario, joining, the page's 10 s drain, deleting, and slack for a
     /// busy machine (more devices, more to create and delete).
@@ -144,6 +181,24 @@ mod tests {
         assert!(config.validate().is_ok());
         assert!(config.autostart && config.join_rate == 400.0 && config.duration_s == 15.0);
         assert!(plan.run_timeout(4000) > plan.run_timeout(50));
+    }
+
+    #[test]
+    fn the_https_series_runs_a_class_of_webapp_phones() {
+        let plan = BenchPlan::full();
+        assert_eq!(plan.https_counts, vec![20, 60]);
+        assert_eq!(BenchPlan::quick().https_counts, vec![10]);
+        let config = plan.https_config(60);
+        assert!(config.validate().is_ok(), "{:?}", config.validate());
+        assert_eq!(
+            (config.profile, config.viewers, config.sockets),
+            (Profile::WebApp, Some(1), SocketsMode::Shared)
+        );
+        let query = config.to_query();
+        assert!(
+            query.contains("profile=webapp") && query.contains("viewers=1"),
+            "{query}"
+        );
     }
 
     #[test]

@@ -1,14 +1,24 @@
 //! What processes cost, read from Linux `/proc` (through the `procfs` crate):
-//! CPU seconds and memory of a process and all its descendants, and how busy
-//! the whole machine's CPUs were.
+//! CPU seconds and memory of a process and all its descendants, the CPU of
+//! a Chromium tree split by process type, and how busy the whole machine's
+//! CPUs were.
 //!
 //! Memory is counted two ways: RSS (what `ps` shows; shared pages counted in
 //! every process that maps them, so a sum over forked processes overstates)
 //! and PSS (each shared page divided among its sharers, from
 //! `/proc/PID/smaps_rollup`), which sums honestly over many processes. The
 //! benchmark compares PSS.
+//!
+//! # Layout
+//!
+//! - [`sample_tree`]: CPU, RSS and PSS of a tree ([`Which`] processes).
+//! - [`ProcessKind`] and [`sample_kinds`]: Chromium's processes told apart
+//!   by their command line, and a tree's CPU as a [`CpuByKind`].
+//! - [`process_cpu_s`]: one process's CPU.
+//! - [`MachineCpu`]: the machine's busy share, from `/proc/stat`.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Index;
 
 use procfs::process::Process;
 use procfs::{CurrentSI, KernelStats};
@@ -33,8 +43,8 @@ pub enum ProcError {
 pub enum Which {
     /// The root and every descendant.
     All,
-    /// Only descendants whose command line has `--type=renderer` (Chromium's
-    /// renderers; the zygote rewrites their title into one string).
+    /// Only descendants that are Chromium's renderers
+    /// ([`ProcessKind::Renderer`]).
     Renderers,
 }
 
@@ -71,6 +81,34 @@ struct Entry {
 /// Processes that exit during the scan are skipped; `pss` reads each
 /// process's `smaps_rollup` (slower: leave it off for CPU-only samples).
 pub fn sample_tree(root: u32, which: Which, pss: bool) -> Result<TreeSample, ProcError> {
+    let table = process_table(root)?;
+    let members: Vec<u32> = match which {
+        Which::All => std::iter::once(root)
+            .chain(descendants(&table, root))
+            .collect(),
+        Which::Renderers => descendants(&table, root)
+            .into_iter()
+            .filter(|pid| kind_of(*pid) == Some(ProcessKind::Renderer))
+            .collect(),
+    };
+    let page = procfs::page_size();
+    let mut sample = TreeSample::default();
+    for pid in &members {
+        let Some(entry) = table.get(pid) else {
+            continue;
+        };
+        sample.processes += 1;
+        sample.cpu_s += entry.cpu_s();
+        sample.rss_bytes += entry.rss_pages.saturating_mul(page);
+        if pss {
+            sample.pss_bytes += pss_bytes(*pid).unwrap_or(0);
+        }
+    }
+    Ok(sample)
+}
+
+/// Every process now, by pid; [`ProcError::Gone`] if `root` is not among them.
+fn process_table(root: u32) -> Result<HashMap<u32, Entry>, ProcError> {
     let table: HashMap<u32, Entry> = procfs::process::all_processes()
         .map_err(ProcError::Read)?
         .filter_map(|p| {
@@ -84,37 +122,141 @@ pub fn sample_tree(root: u32, which: Which, pss: bool) -> Result<TreeSample, Pro
             Some((pid, entry))
         })
         .collect();
-    if !table.contains_key(&root) {
-        let pid = i32::try_from(root).unwrap_or(i32::MAX);
-        let source = Process::new(pid)
-            .err()
-            .unwrap_or(procfs::ProcError::NotFound(None));
-        return Err(ProcError::Gone { pid: root, source });
+    if table.contains_key(&root) {
+        return Ok(table);
     }
-    let members: Vec<u32> = match which {
-        Which::All => std::iter::once(root)
-            .chain(descendants(&table, root))
-            .collect(),
-        Which::Renderers => descendants(&table, root)
-            .into_iter()
-            .filter(|pid| is_renderer(*pid))
-            .collect(),
-    };
-    let page = procfs::page_size();
-    let ticks = procfs::ticks_per_second().max(1) as f64;
-    let mut sample = TreeSample::default();
-    for pid in &members {
-        let Some(entry) = table.get(pid) else {
-            continue;
-        };
-        sample.processes += 1;
-        sample.cpu_s += entry.cpu_ticks as f64 / ticks;
-        sample.rss_bytes += entry.rss_pages.saturating_mul(page);
-        if pss {
-            sample.pss_bytes += pss_bytes(*pid).unwrap_or(0);
+    let pid = i32::try_from(root).unwrap_or(i32::MAX);
+    let source = Process::new(pid)
+        .err()
+        .unwrap_or(procfs::ProcError::NotFound(None));
+    Err(ProcError::Gone { pid: root, source })
+}
+
+impl Entry {
+    fn cpu_s(&self) -> f64 {
+        self.cpu_ticks as f64 / procfs::ticks_per_second().max(1) as f64
+    }
+}
+
+/// What a process of a Chromium tree is, from its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessKind {
+    /// The browser process: no `--type` (the tree's root).
+    Browser,
+    /// `--type=renderer`: the tabs' pages, their JS and wasm.
+    Renderer,
+    /// `--type=utility --utility-sub-type=network.mojom.NetworkService`:
+    /// every connection, HTTP and TLS of the browser.
+    Network,
+    /// `--type=gpu-process` (compositing, even headless with `--disable-gpu`).
+    Gpu,
+    /// Any other `--type`: other utilities (storage, audio), the zygotes.
+    Other,
+}
+
+impl ProcessKind {
+    /// Every kind, in the order the report shows them.
+    pub const ALL: [ProcessKind; 5] = [
+        ProcessKind::Renderer,
+        ProcessKind::Network,
+        ProcessKind::Browser,
+        ProcessKind::Gpu,
+        ProcessKind::Other,
+    ];
+
+    /// The kind a command line (`/proc/PID/cmdline`) names. Arguments are
+    /// NUL-separated, or, where Chromium's zygote rewrote a child's title,
+    /// space-separated in one string: both are read.
+    pub fn of_cmdline(cmdline: &[u8]) -> ProcessKind {
+        let mut kind = None;
+        let mut sub_type = None;
+        for arg in cmdline.split(|b| *b == 0 || *b == b' ') {
+            if let Some(value) = arg.strip_prefix(b"--type=") {
+                kind.get_or_insert(value);
+            } else if let Some(value) = arg.strip_prefix(b"--utility-sub-type=") {
+                sub_type.get_or_insert(value);
+            }
+        }
+        match (kind, sub_type) {
+            (None, _) => ProcessKind::Browser,
+            (Some(b"renderer"), _) => ProcessKind::Renderer,
+            (Some(b"gpu-process"), _) => ProcessKind::Gpu,
+            (Some(b"utility"), Some(b"network.mojom.NetworkService")) => ProcessKind::Network,
+            (Some(_), _) => ProcessKind::Other,
         }
     }
-    Ok(sample)
+
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessKind::Browser => "browser",
+            ProcessKind::Renderer => "renderer",
+            ProcessKind::Network => "network",
+            ProcessKind::Gpu => "GPU",
+            ProcessKind::Other => "other",
+        }
+    }
+
+    /// Its place in [`ProcessKind::ALL`].
+    fn slot(self) -> usize {
+        ProcessKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or_default()
+    }
+}
+
+/// The kind of a live process, `None` if it is gone.
+fn kind_of(pid: u32) -> Option<ProcessKind> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|cmdline| ProcessKind::of_cmdline(&cmdline))
+}
+
+/// CPU seconds per [`ProcessKind`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuByKind([f64; ProcessKind::ALL.len()]);
+
+impl CpuByKind {
+    /// Counts `cpu_s` more seconds for `kind`.
+    pub fn add(&mut self, kind: ProcessKind, cpu_s: f64) {
+        self.0[kind.slot()] += cpu_s;
+    }
+
+    /// What each kind used since `earlier` (never below 0: a process that
+    /// exited takes its CPU with it).
+    pub fn since(&self, earlier: &CpuByKind) -> CpuByKind {
+        let mut grown = CpuByKind::default();
+        for kind in ProcessKind::ALL {
+            grown.add(kind, (self[kind] - earlier[kind]).max(0.0));
+        }
+        grown
+    }
+
+    /// All kinds together.
+    pub fn total(&self) -> f64 {
+        self.0.iter().sum()
+    }
+}
+
+impl Index<ProcessKind> for CpuByKind {
+    type Output = f64;
+
+    fn index(&self, kind: ProcessKind) -> &f64 {
+        &self.0[kind.slot()]
+    }
+}
+
+/// CPU seconds so far of `root` and its descendants, by [`ProcessKind`].
+pub fn sample_kinds(root: u32) -> Result<CpuByKind, ProcError> {
+    let table = process_table(root)?;
+    let mut split = CpuByKind::default();
+    for pid in std::iter::once(root).chain(descendants(&table, root)) {
+        if let (Some(entry), Some(kind)) = (table.get(&pid), kind_of(pid)) {
+            split.add(kind, entry.cpu_s());
+        }
+    }
+    Ok(split)
 }
 
 /// CPU seconds of one process (its threads included), `None` if it is gone.
@@ -141,14 +283,6 @@ fn descendants(table: &HashMap<u32, Entry>, root: u32) -> Vec<u32> {
         }
     }
     found
-}
-
-fn is_renderer(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|b| *b == 0 || *b == b' ')
-            .any(|arg| arg == b"--type=renderer")
-    })
 }
 
 /// PSS of one process, bytes (`None` if it is gone or unreadable).
@@ -244,6 +378,89 @@ mod tests {
             Err(ProcError::Gone { .. })
         ));
         assert_eq!(process_cpu_s(u32::MAX - 1), None);
+    }
+
+    /// Command lines as `/proc/PID/cmdline` holds them, from a headless
+    /// Chromium 131 on Debian 12: the browser's NUL-separated, its children's
+    /// rewritten by the zygote into one space-separated title (with a space
+    /// inside a value, `--enable-crash-reporter=,built on Debian ...`).
+    const BROWSER: &[u8] = b"/usr/lib/chromium/chromium\0--show-component-extension-options\0--enable-gpu-rasterization\0--no-default-browser-check\0about:blank\0--headless\0--no-sandbox\0--disable-gpu\0--remote-debugging-port=0\0--user-data-dir=/tmp/r2-chromium-x\0";
+    const RENDERER: &[u8] = b"/usr/lib/chromium/chromium --type=renderer --crashpad-handler-pid=0 --enable-crash-reporter=,built on Debian GNU/Linux 12 (bookworm) --noerrdialogs --user-data-dir=/tmp/r2-chromium-x --change-stack-guard-on-fork=enable --no-sandbox --remote-debugging-port=0 --ozone-platform=headless --disable-gpu-compositing --lang=en-US --num-raster-threads=1 --renderer-client-id=7 --launch-time-ticks=214794531\0";
+    const NETWORK: &[u8] = b"/usr/lib/chromium/chromium --type=utility --utility-sub-type=network.mojom.NetworkService --lang=en-US --service-sandbox-type=none --no-sandbox --use-angle=swiftshader-webgl --crashpad-handler-pid=0 --enable-crash-reporter=,built on Debian GNU/Linux 12 (bookworm) --noerrdialogs --user-data-dir=/tmp/r2-chromium-x --shared-files=v8_context_snapshot_data:100\0";
+    const STORAGE: &[u8] = b"/usr/lib/chromium/chromium --type=utility --utility-sub-type=storage.mojom.StorageService --lang=en-US --service-sandbox-type=utility --no-sandbox\0";
+    const GPU: &[u8] = b"/usr/lib/chromium/chromium --type=gpu-process --gpu-recent-crash-count=0 --no-sandbox --enable-gpu-rasterization --headless --ozone-platform=headless --use-angle=swiftshader-webgl --gpu-preferences=YAAAAAAAAAAgAAAEAAAAAAAA\0";
+    const ZYGOTE: &[u8] = b"/usr/lib/chromium/chromium --type=zygote --no-zygote-sandbox --no-sandbox --headless --crashpad-handler-pid=0 --enable-crash-reporter=,built on Debian GNU/Linux 12 (bookworm)\0";
+
+    #[test]
+    fn chromium_processes_are_told_apart_by_their_command_lines() {
+        let cases = [
+            (BROWSER, ProcessKind::Browser),
+            (RENDERER, ProcessKind::Renderer),
+            (NETWORK, ProcessKind::Network),
+            (STORAGE, ProcessKind::Other),
+            (GPU, ProcessKind::Gpu),
+            (ZYGOTE, ProcessKind::Other),
+        ];
+        for (cmdline, kind) in cases {
+            assert_eq!(
+                ProcessKind::of_cmdline(cmdline),
+                kind,
+                "{}",
+                String::from_utf8_lossy(cmdline)
+            );
+        }
+        // The same renderer with its arguments NUL-separated (not rewritten).
+        let separated: Vec<u8> = RENDERER
+            .iter()
+            .map(|b| if *b == b' ' { 0 } else { *b })
+            .collect();
+        assert_eq!(ProcessKind::of_cmdline(&separated), ProcessKind::Renderer);
+        // Only whole arguments count: a value that mentions a type does not.
+        assert_eq!(
+            ProcessKind::of_cmdline(b"chromium\0--js-flags=--type=renderer\0"),
+            ProcessKind::Browser
+        );
+        // The network service is the utility whose sub-type says so.
+        assert_eq!(
+            ProcessKind::of_cmdline(
+                b"chromium --type=utility --utility-sub-type=audio.mojom.AudioService"
+            ),
+            ProcessKind::Other
+        );
+        assert_eq!(ProcessKind::of_cmdline(b""), ProcessKind::Browser);
+    }
+
+    #[test]
+    fn cpu_by_kind_subtracts_kind_by_kind() {
+        let mut before = CpuByKind::default();
+        before.add(ProcessKind::Renderer, 2.0);
+        before.add(ProcessKind::Network, 1.0);
+        let mut after = before;
+        after.add(ProcessKind::Renderer, 3.0);
+        after.add(ProcessKind::Gpu, 0.5);
+        let mut shrunk = before;
+        shrunk.0 = [0.0; ProcessKind::ALL.len()];
+        let grown = after.since(&before);
+        assert_eq!(grown[ProcessKind::Renderer], 3.0);
+        assert_eq!(grown[ProcessKind::Network], 0.0);
+        assert_eq!(grown[ProcessKind::Gpu], 0.5);
+        assert_eq!(grown.total(), 3.5);
+        assert_eq!(shrunk.since(&before).total(), 0.0, "never negative");
+        let names: Vec<&str> = ProcessKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["renderer", "network", "browser", "GPU", "other"]);
+    }
+
+    #[test]
+    fn own_tree_is_split_by_kind() {
+        spin_a_tick();
+        let split = sample_kinds(std::process::id()).expect("own tree");
+        // This test process has no `--type`: all of it counts as a browser.
+        assert!(split[ProcessKind::Browser] > 0.0, "{split:?}");
+        assert_eq!(split[ProcessKind::Renderer], 0.0);
+        assert!(matches!(
+            sample_kinds(u32::MAX - 1),
+            Err(ProcError::Gone { .. })
+        ));
     }
 
     #[test]

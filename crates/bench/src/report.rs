@@ -1,6 +1,8 @@
 //! The benchmark's results as rows, verdicts and Markdown: one row per page
-//! run and per baseline run, the largest device count each series keeps up
-//! with, the page : baseline ratios, the goals, what ran out where a run
+//! run and per baseline run, where each page run's CPU went (by Chromium
+//! process type, and the node), the `webapp` phones over HTTPS with h2 and
+//! with HTTP/1.1 side by side, the largest device count each series keeps
+//! up with, the page : baseline ratios, the goals, what ran out where a run
 //! broke, and what would move it.
 
 use std::fmt::Write as _;
@@ -10,11 +12,13 @@ use r2_core::config::SocketsMode;
 use r2_core::metrics::Percentiles;
 use r2_core::plan::RunPlan;
 use r2_core::scenario::ScenarioKind;
+use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::machine::MachineFacts;
-use crate::plan::{BenchPlan, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO};
-use crate::tab::{Marginal, Outcome, TabRun};
+use crate::plan::{BenchPlan, HTTPS_SOCKETS, HTTPS_VIEWERS, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO};
+use crate::procs::ProcessKind;
+use crate::tab::{Marginal, Outcome, TabRun, Wire};
 
 /// The machine is called saturated at this busy share of all its CPUs.
 pub const SATURATED_PCT: f64 = 90.0;
@@ -179,14 +183,33 @@ impl PageRow {
         self.run.config.devices
     }
 
+    /// The run's series in words: profile, scenario, subscriptions, wire.
+    pub fn label(&self) -> String {
+        let config = &self.run.config;
+        format!(
+            "`{}`, `{}`, `{}`, {}",
+            config.profile,
+            config.scenario,
+            config.sockets,
+            self.run.wire.describe()
+        )
+    }
+
+    /// CPU ms per answered request of the scenario phase, for `cpu_s`
+    /// seconds of it; `None` when nothing was answered.
+    pub fn ms_per_request(&self, cpu_s: f64) -> Option<f64> {
+        let requests = self.scenario_requests();
+        (requests > 0).then(|| 1000.0 * cpu_s / requests as f64)
+    }
+
     /// Answered `sentantSend` requests.
     pub fn achieved(&self) -> u64 {
         self.run.summary.as_ref().map_or(0, |s| s.sends_ok)
     }
 
     /// The `sentantSend` requests the run intended: two for each value its
-    /// devices' scenarios plan within the duration, plus the `update` each
-    /// device sends when its subscription connects. The plan is recomputed
+    /// devices' scenarios plan within the duration, plus the `update`s sent
+    /// on connecting ([`PageRow::on_connect`]). The plan is recomputed
     /// here with r2-core's [`RunPlan`], which draws what the page draws, for
     /// every device requested, all live from the start (the page starts its
     /// scenarios once every device joined); in a profile whose devices send
@@ -202,11 +225,17 @@ impl PageRow {
         } else {
             RunPlan::new(config, None).sends_planned_from_start(config.devices)
         };
-        let on_connect = match s.sockets_mode {
-            SocketsMode::None => 0,
-            SocketsMode::PerDevice | SocketsMode::Shared => u64::from(config.devices),
-        };
-        2 * planned + on_connect
+        2 * planned + self.on_connect(u64::from(config.devices))
+    }
+
+    /// The `update {}` sent when a subscription connects, for `devices`
+    /// devices: one by each device's sensor page, and one by each
+    /// projector for each device's card; none without subscriptions.
+    pub fn on_connect(&self, devices: u64) -> u64 {
+        match &self.run.summary {
+            Some(s) if s.sockets_mode != SocketsMode::None => devices * (1 + u64::from(s.viewers)),
+            _ => 0,
+        }
     }
 
     /// Achieved / intended (0 when nothing was intended).
@@ -215,14 +244,11 @@ impl PageRow {
     }
 
     /// Answered requests of the scenario phase: all answered, less the
-    /// `update` each device sent on connecting (while joining).
+    /// `update`s sent on connecting (while joining).
     pub fn scenario_requests(&self) -> u64 {
         self.run.summary.as_ref().map_or(0, |s| {
-            let on_connect = match s.sockets_mode {
-                SocketsMode::None => 0,
-                SocketsMode::PerDevice | SocketsMode::Shared => s.devices_created,
-            };
-            s.sends_ok.saturating_sub(on_connect)
+            s.sends_ok
+                .saturating_sub(self.on_connect(s.devices_created))
         })
     }
 
@@ -415,6 +441,9 @@ pub struct Report {
     /// How the node ran.
     pub node: String,
     pub pages: Vec<PageRow>,
+    /// The `webapp` phones over HTTPS, each count with h2 and with HTTP/1.1
+    /// offered (not part of any capacity series).
+    pub https: Vec<PageRow>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -672,6 +701,8 @@ impl Report {
             plan.duration_s, plan.seed
         );
         out.push_str(&self.pages_markdown());
+        out.push_str(&self.https_markdown());
+        out.push_str(&self.split_markdown());
         out.push_str(&self.capacity_markdown());
         out.push_str(&self.baseline_markdown());
         out.push_str(&self.ratios_markdown());
@@ -696,6 +727,96 @@ impl Report {
             })
             .collect();
         format!("## The page, one tab\n\n{}", table(PAGE_HEADERS, rows))
+    }
+
+    /// Every page run's CPU by process: Chromium's by process type, and the node's.
+    fn split_markdown(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .pages
+            .iter()
+            .chain(&self.https)
+            .filter(|row| row.run.window.wall_s > 0.0)
+            .map(split_cells)
+            .collect();
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut headers = vec!["run", "devices", "answered requests"];
+        headers.extend(ProcessKind::ALL.map(ProcessKind::name));
+        headers.extend(["node", "all browser processes"]);
+        format!(
+            "\n## Where the CPU went\n\nCPU seconds over each run's scenario phase, by process, with CPU ms per answered request in brackets: Chromium's processes by type (from each one's command line in `/proc`), and the node's process.\n\n{}",
+            table(&headers, rows)
+        )
+    }
+
+    /// The `webapp` runs over HTTPS, h2 and HTTP/1.1 side by side.
+    fn https_markdown(&self) -> String {
+        if self.https.is_empty() {
+            return String::new();
+        }
+        let rows = self
+            .https
+            .iter()
+            .map(|row| https_cells(row, self.plan.duration_s))
+            .collect();
+        let mut out = format!(
+            "\n## `webapp` phones over HTTPS: h2 against HTTP/1.1\n\n`webapp` phones, `sweep`, {HTTPS_VIEWERS} projector, `{HTTPS_SOCKETS}` subscriptions, the page loaded from the node's HTTPS address (its own origin, as the WebApp is the real node's) with Chromium taking its self-signed certificate; the node behaves as the real node, its TLS offering `h2` and `http/1.1` (as the real node) or `http/1.1` only (`--https-alpn http1`), one node process for each. **TLS connections** are the node's own counts by the protocol ALPN chose, over the whole run (page load included; websockets stay on HTTP/1.1).\n\n{}",
+            table(HTTPS_HEADERS, rows)
+        );
+        let verdicts: Vec<String> = self.https.iter().filter_map(protocol_mismatch).collect();
+        if verdicts.is_empty() {
+            out.push_str("\nEvery run's requests went over the protocols offered (h2 runs: h2 connections counted; HTTP/1.1 runs: none).\n");
+        } else {
+            for line in verdicts {
+                let _ = writeln!(out, "\n- **{line}**");
+            }
+        }
+        for (h2, http1) in self.https_pairs() {
+            let per_request = |row: &PageRow, cpu_s: f64| {
+                row.ms_per_request(cpu_s)
+                    .map_or_else(dash, |ms| format!("{ms:.2}"))
+            };
+            let window = |row: &PageRow| row.run.window;
+            let node_s = |row: &PageRow| window(row).node_cpu_s.unwrap_or(0.0);
+            let send_p99 = |row: &PageRow| {
+                row.run
+                    .summary
+                    .as_ref()
+                    .map_or_else(dash, |s| format!("{:.1}", s.send_latency_ms.p99))
+            };
+            let _ = writeln!(
+                out,
+                "\n- {} phones, h2 : HTTP/1.1: browser CPU per answered request {} : {} ms (network service {} : {}, renderer {} : {}), node {} : {} ms; send p99 {} : {} ms.",
+                h2.devices(),
+                per_request(h2, window(h2).client_cpu_s),
+                per_request(http1, window(http1).client_cpu_s),
+                per_request(h2, window(h2).cpu_split[ProcessKind::Network]),
+                per_request(http1, window(http1).cpu_split[ProcessKind::Network]),
+                per_request(h2, window(h2).renderer_cpu_s()),
+                per_request(http1, window(http1).renderer_cpu_s()),
+                per_request(h2, node_s(h2)),
+                per_request(http1, node_s(http1)),
+                send_p99(h2),
+                send_p99(http1),
+            );
+        }
+        out
+    }
+
+    /// The HTTPS runs at each count: (h2 offered, HTTP/1.1 only).
+    pub fn https_pairs(&self) -> Vec<(&PageRow, &PageRow)> {
+        let offered = |alpn: Alpn, devices: u32| {
+            self.https
+                .iter()
+                .find(move |row| row.run.wire == Wire::Https(alpn) && row.devices() == devices)
+        };
+        let mut counts: Vec<u32> = self.https.iter().map(PageRow::devices).collect();
+        counts.dedup();
+        counts
+            .into_iter()
+            .filter_map(|n| Some((offered(Alpn::H2AndHttp1, n)?, offered(Alpn::Http1, n)?)))
+            .collect()
     }
 
     fn capacity_markdown(&self) -> String {
@@ -892,7 +1013,7 @@ pub fn page_cells(
             }
         }),
         format!("{:.0}", run.memory.renderer_peak_pss_bytes as f64 / MIB),
-        format!("{:.1}", window.renderer_cpu_s),
+        format!("{:.1}", window.renderer_cpu_s()),
         format!("{:.1}", window.client_cpu_s),
         window.node_cpu_s.map_or_else(dash, |s| format!("{s:.1}")),
         format!("{:.0}", window.machine_busy_pct),
@@ -913,6 +1034,109 @@ pub fn page_cells(
             .collect::<Vec<_>>()
             .join("; "),
     ]
+}
+
+/// The cells of one row of the CPU split: each process type's CPU seconds
+/// and ms per answered request.
+pub fn split_cells(row: &PageRow) -> Vec<String> {
+    let window = &row.run.window;
+    let cell = |cpu_s: f64| match row.ms_per_request(cpu_s) {
+        Some(ms) => format!("{cpu_s:.1} ({ms:.2})"),
+        None => format!("{cpu_s:.1}"),
+    };
+    let label = if row.disturbed {
+        format!("{} (disturbed, run again)", row.label())
+    } else {
+        row.label()
+    };
+    let mut cells = vec![
+        label,
+        row.devices().to_string(),
+        row.scenario_requests().to_string(),
+    ];
+    cells.extend(ProcessKind::ALL.map(|kind| cell(window.cpu_split[kind])));
+    cells.push(window.node_cpu_s.map_or_else(dash, cell));
+    cells.push(cell(window.client_cpu_s));
+    cells
+}
+
+pub const HTTPS_HEADERS: &[&str] = &[
+    "devices",
+    "TLS offers",
+    "TLS connections h2 / http/1.1",
+    "req/s intended",
+    "req/s achieved",
+    "achieved/ intended",
+    "send p50 / p99 ms",
+    "view p50 / p99 ms",
+    "lag p99 ms",
+    "fetch queue max",
+    "browser CPU s",
+    "browser CPU ms/ request",
+    "network service ms/ request",
+    "renderer ms/ request",
+    "node CPU s",
+    "node ms/ request",
+    "machine busy %",
+    "errors",
+    "keeps up",
+];
+
+/// The cells of one HTTPS run.
+pub fn https_cells(row: &PageRow, duration_s: f64) -> Vec<String> {
+    let run = &row.run;
+    let summary = run.summary.as_ref();
+    let window = &run.window;
+    let offers = match run.wire {
+        Wire::Https(alpn) => alpn.describe().to_owned(),
+        Wire::Http => "(plain http)".to_owned(),
+    };
+    let ms = |cpu_s: f64| {
+        row.ms_per_request(cpu_s)
+            .map_or_else(dash, |ms| format!("{ms:.2}"))
+    };
+    vec![
+        row.devices().to_string(),
+        offers,
+        format!("{} / {}", run.node.tls_h2, run.node.tls_http1),
+        format!("{:.0}", row.intended() as f64 / duration_s),
+        format!("{:.0}", row.achieved() as f64 / duration_s),
+        format!("{:.3}", row.ratio()),
+        summary.map_or_else(dash, |s| percentiles(&s.send_latency_ms)),
+        summary.map_or_else(dash, |s| percentiles(&s.view_latency_ms)),
+        row.lag_p99_ms().map_or_else(dash, |l| format!("{l:.1}")),
+        summary.map_or_else(dash, |s| s.fetch_queue_max.to_string()),
+        format!("{:.1}", window.client_cpu_s),
+        ms(window.client_cpu_s),
+        ms(window.cpu_split[ProcessKind::Network]),
+        ms(window.renderer_cpu_s()),
+        window.node_cpu_s.map_or_else(dash, |s| format!("{s:.1}")),
+        window.node_cpu_s.map_or_else(dash, ms),
+        format!("{:.0}", window.machine_busy_pct),
+        row.errors().to_string(),
+        if row.keeps_up() {
+            "yes".to_owned()
+        } else {
+            "**no**".to_owned()
+        },
+    ]
+}
+
+/// What is wrong with an HTTPS run's protocol, if anything: h2 offered but
+/// no connection used it, or h2 used although only HTTP/1.1 was offered.
+pub fn protocol_mismatch(row: &PageRow) -> Option<String> {
+    let h2 = row.run.node.tls_h2;
+    match row.run.wire {
+        Wire::Https(Alpn::H2AndHttp1) if h2 == 0 => Some(format!(
+            "{} phones with h2 offered: the node counted no h2 connection",
+            row.devices()
+        )),
+        Wire::Https(Alpn::Http1) if h2 > 0 => Some(format!(
+            "{} phones with HTTP/1.1 only: the node counted {h2} h2 connections",
+            row.devices()
+        )),
+        _ => None,
+    }
 }
 
 pub const BASELINE_HEADERS: &[&str] = &[
@@ -1003,10 +1227,12 @@ pub fn table_line<S: AsRef<str>>(cells: &[S]) -> String {
 const DEFINITIONS: &str = "
 ## How the figures are defined
 
-- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update` each device sends when its subscription connects. It is recomputed here with r2-core's `RunPlan` (seed, scenario, start offsets, duration) for every device requested, all live from the start, as the page runs them; its scenarios draw the same numbers natively as in the browser, so this is what the page planned (its own count is `sends_planned`). Planned requests the tab skipped because it fell more than 1 s behind (`skipped_late`) or never made count as intended, not achieved. **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
+- **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update {}` sent when a subscription connects: one per device, and with projectors (`webapp`) one more per device and projector, for its card. It is recomputed here with r2-core's `RunPlan` (seed, scenario, start offsets, duration) for every device requested, all live from the start, as the page runs them; its scenarios draw the same numbers natively as in the browser, so this is what the page planned (its own count is `sends_planned`). Planned requests the tab skipped because it fell more than 1 s behind (`skipped_late`) or never made count as intended, not achieved. **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
 - **lag p99**: the page's hiccup meter (a 10 ms timer's lateness), p99 over joining and the scenario. **fetch queue max**: the most requests in flight in the tab at once. **signal p50 / p99**: from a send to its `update` signal arriving on the subscription.
 - **JS heap / wasm MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) and its wasm linear memory, the largest seen (sampled each second). **tab KB/device added**: what each device added to their sum: the slope from the previous count of the series (peak minus peak, per device between them); for a series' first count, the peak minus the loaded page's before the run, per device, marked ≤: an upper bound, as it also holds what any run adds whatever its size. **renderer PSS**: the tab's renderer processes, from `/proc`, the largest seen.
 - **CPU s**: over the scenario phase (from the first poll that sees `running` to the first that sees it over): the tab's renderer processes, all of the browser's processes, and the node's process, from `/proc`. **machine busy %**: all CPUs, from `/proc/stat`, over the same window; what the browser, the node and this benchmark (measuring) did not use of it went to other processes (the machine is shared), named in **what ran out**.
+- **where the CPU went**: the same window's CPU of each of the browser's processes, grouped by the type its command line names (`/proc/PID/cmdline`, NUL-separated or, where Chromium's zygote rewrote a child's title, one string): **renderer** (`--type=renderer`: the tab's JS and wasm), **network** (`--type=utility --utility-sub-type=network.mojom.NetworkService`: connections, HTTP, TLS), **browser** (no `--type`: the browser process, which also relays every request between renderer and network service), **GPU** (`--type=gpu-process`), **other** (other utilities such as storage, and the zygotes); and the node's process. In brackets: per answered request of the scenario phase (all answered, less the `update`s on connecting). A process that exits during the window takes its CPU with it.
+- **`webapp` over HTTPS**: the page loaded from the node's HTTPS address and told `node=` that address, Chromium started with `--ignore-certificate-errors`; a node process of its own for each protocol offer, with the real node's behaviour (no `--lenient`). **TLS connections h2 / http/1.1**: the node's `tls_h2` and `tls_http1` counters (`/r2-node/stats`) over the run. **send**: a request's round trip in the tab; **view**: from a device's value sent to `view`'s signal carrying it on another phone's socket.
 - **baseline CPU**: the device processes' user + system time, `getrusage(RUSAGE_CHILDREN)` in the driver after joining them all; the driver's own (loading, forking, unloading) is apart. **PSS**: proportional set size summed over every process of the tree (shared pages divided among their sharers, from `/proc/PID/smaps_rollup`), the largest seen sampling every 0.5 s (page: every second); RSS sums overstate forked processes and are shown for comparison.
 - **page : baseline**: CPU per device per second of scenario and per answered request (page: all browser processes; baseline: device processes); memory all-in (the whole browser against the whole script) and per added device (the browser's PSS slope as for the tab's memory; the script's PSS per process).
 - **keeps up**: finished with every device created, lag p99 ≤ 20 ms, and achieved/intended ≥ 0.99. A run that does not keep up while other processes (neither the browser nor the node) used half a core or more is marked disturbed and, once the machine is quieter (or after a minute), run again; both rows are shown, and the second counts. **what ran out**: for a run that did not keep up, every sign seen: the page's own bottleneck check (late timers, sends behind plan, a piling fetch queue), the machine's CPUs ≥ 90 % busy, devices not created, errors.
@@ -1017,6 +1243,7 @@ mod tests {
     use super::*;
     use crate::measure::Window;
     use crate::node::NodeStats;
+    use crate::procs::CpuByKind;
     use crate::tab::TabMemory;
     use r2_core::config::RunConfig;
     use r2_core::metrics::RunMetrics;
@@ -1035,6 +1262,8 @@ mod tests {
         let config = RunConfig {
             devices,
             sockets: SocketsMode::Shared,
+            // No projector: one `update` per device on connecting.
+            viewers: Some(0),
             ..RunConfig::default()
         };
         let mut m = RunMetrics::new(0.0, devices);
@@ -1057,12 +1286,13 @@ mod tests {
             disturbed: false,
             run: TabRun {
                 config,
+                wire: Wire::Http,
                 outcome: Outcome::Finished,
                 summary: Some(summary),
                 window: Window {
                     wall_s: 15.0,
                     client_cpu_s: 20.0,
-                    renderer_cpu_s: 12.0,
+                    cpu_split: CpuByKind::default(),
                     node_cpu_s: Some(8.0),
                     bench_cpu_s: 0.0,
                     machine_busy_pct: busy_pct,
@@ -1175,6 +1405,7 @@ mod tests {
             plan: BenchPlan::full(),
             node: "test".into(),
             pages,
+            https: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1216,6 +1447,98 @@ mod tests {
             tab.measured
                 .starts_with("41.0 KB per device at 200 devices"),
             "{tab:?}"
+        );
+    }
+
+    #[test]
+    fn the_cpu_split_and_the_https_runs_are_reported() {
+        // 1020 answered, 20 of them the devices' `update` on connecting.
+        let mut h2 = row(20, 20, (1020, 0, 0), 3.0, 60.0);
+        h2.run.wire = Wire::Https(Alpn::H2AndHttp1);
+        for (kind, s) in [
+            (ProcessKind::Renderer, 4.0),
+            (ProcessKind::Network, 1.0),
+            (ProcessKind::Browser, 2.0),
+            (ProcessKind::Gpu, 0.5),
+        ] {
+            h2.run.window.cpu_split.add(kind, s);
+        }
+        h2.run.node.tls_h2 = 1;
+        h2.run.node.tls_http1 = 3;
+        let mut http1 = h2.clone();
+        http1.run.wire = Wire::Https(Alpn::Http1);
+        http1.run.window.cpu_split.add(ProcessKind::Network, 1.0);
+        http1.run.node.tls_h2 = 0;
+        http1.run.node.tls_http1 = 9;
+
+        assert_eq!(h2.scenario_requests(), 1000);
+        // With a projector, each device's card sends one more `update` on connecting.
+        let mut watched = h2.clone();
+        watched.run.summary.as_mut().expect("summary").viewers = 1;
+        assert_eq!(watched.on_connect(20), 40);
+        assert_eq!(watched.scenario_requests(), 980);
+        let cells = split_cells(&h2);
+        assert_eq!(
+            cells,
+            [
+                "`webapp`, `sweep`, `shared`, https h2, http/1.1",
+                "20",
+                "1000",
+                "4.0 (4.00)",
+                "1.0 (1.00)",
+                "2.0 (2.00)",
+                "0.5 (0.50)",
+                "0.0 (0.00)",
+                "8.0 (8.00)",
+                "20.0 (20.00)",
+            ]
+        );
+        assert_eq!(split_cells(&http1)[4], "2.0 (2.00)");
+        let mut disturbed = h2.clone();
+        disturbed.disturbed = true;
+        assert!(split_cells(&disturbed)[0].ends_with("(disturbed, run again)"));
+        let https = https_cells(&http1, 15.0);
+        assert_eq!(https.len(), HTTPS_HEADERS.len());
+        assert_eq!(&https[1..3], ["http/1.1", "0 / 9"]);
+        assert_eq!(https[12], "2.00", "network service ms per request");
+        assert_eq!(protocol_mismatch(&h2), None);
+        assert_eq!(protocol_mismatch(&http1), None);
+
+        let mut report = Report {
+            machine: MachineFacts::now(),
+            plan: BenchPlan::full(),
+            node: "test".into(),
+            pages: vec![row(50, 50, (1000, 0, 0), 3.0, 30.0)],
+            https: vec![h2.clone(), http1.clone()],
+            baselines: Vec::new(),
+            skipped: Vec::new(),
+            failures: Vec::new(),
+            elapsed: Duration::from_secs(60),
+        };
+        let pairs = report.https_pairs();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(pairs[0].0.run.wire, Wire::Https(Alpn::H2AndHttp1));
+        assert_eq!(
+            report.capacity(ScenarioKind::Sweep, SocketsMode::Shared),
+            Some(50),
+            "the HTTPS runs are no capacity series"
+        );
+        let markdown = report.to_markdown();
+        for part in [
+            "## `webapp` phones over HTTPS: h2 against HTTP/1.1",
+            "went over the protocols offered",
+            "- 20 phones, h2 : HTTP/1.1: browser CPU per answered request 20.00 : 20.00 ms (network service 1.00 : 2.00",
+            "## Where the CPU went",
+            "| `webapp`, `sweep`, `shared`, http | 50 |",
+        ] {
+            assert!(markdown.contains(part), "{part:?} missing:\n{markdown}");
+        }
+        report.https[0].run.node.tls_h2 = 0;
+        report.https[1].run.node.tls_h2 = 2;
+        let markdown = report.to_markdown();
+        assert!(markdown.contains("20 phones with h2 offered: the node counted no h2 connection"));
+        assert!(
+            markdown.contains("20 phones with HTTP/1.1 only: the node counted 2 h2 connections")
         );
     }
 

@@ -7,11 +7,19 @@
 //! memory; every second for its JS heap, and `/proc` for the browser's
 //! memory. The scenario phase runs from the first poll that sees `running` to
 //! the first that sees it over (±250 ms).
+//!
+//! Over [`Scheme::Https`] the page is loaded from the node's HTTPS address
+//! (so that the node is its own origin, as the WebApp is the real node's:
+//! no CORS, no consent for `autostart`) and told `node=` that address;
+//! Chromium then takes the node's self-signed certificate
+//! (`--ignore-certificate-errors`) and speaks whichever protocol the node's
+//! ALPN offers ([`Wire`]).
 
 use std::time::{Duration, Instant};
 
 use r2_core::config::RunConfig;
 use r2_core::summary::Summary;
+use r2_node::fidelity::Alpn;
 use r2_testkit::{Browser, Page};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,6 +70,36 @@ pub enum TabError {
     Proc(#[from] ProcError),
     #[error(transparent)]
     Node(#[from] NodeError),
+    #[error("the node has no HTTPS listener")]
+    NoHttps,
+}
+
+/// Where the page is loaded from and reaches the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// The node's plain HTTP address (HTTP/1.1).
+    Http,
+    /// The node's HTTPS address.
+    Https,
+}
+
+/// How a run's page reached the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Plain HTTP: HTTP/1.1, at most 6 connections to the node.
+    Http,
+    /// HTTPS, the node's TLS offering these protocols by ALPN.
+    Https(Alpn),
+}
+
+impl Wire {
+    /// In words for the report: `http`, `https h2, http/1.1`, `https http/1.1`.
+    pub fn describe(self) -> String {
+        match self {
+            Wire::Http => "http".to_owned(),
+            Wire::Https(alpn) => format!("https {}", alpn.describe()),
+        }
+    }
 }
 
 fn browser_error(what: &'static str) -> impl FnOnce(anyhow::Error) -> TabError {
@@ -143,6 +181,7 @@ pub struct Marginal {
 #[derive(Debug, Clone)]
 pub struct TabRun {
     pub config: RunConfig,
+    pub wire: Wire,
     pub outcome: Outcome,
     /// The page's summary (none if it timed out first).
     pub summary: Option<Summary>,
@@ -172,22 +211,41 @@ enum Scenario {
 }
 
 /// Runs the page once against `node` with `config` (which should have
-/// `autostart`), giving up after `timeout`.
+/// `autostart`), loaded over `scheme`, giving up after `timeout`.
 pub async fn run_tab(
     node: &NodeHandle,
     config: &RunConfig,
+    scheme: Scheme,
     timeout: Duration,
 ) -> Result<TabRun, TabError> {
     let started = Instant::now();
+    let (base, wire, flags): (&str, Wire, &[&str]) = match scheme {
+        Scheme::Http => (node.url(), Wire::Http, &[]),
+        Scheme::Https => (
+            node.https_url().ok_or(TabError::NoHttps)?,
+            Wire::Https(node.behaviour().alpn()),
+            &["--ignore-certificate-errors"],
+        ),
+    };
+    let config = &RunConfig {
+        node: match scheme {
+            Scheme::Http => config.node.clone(),
+            Scheme::Https => Some(base.to_owned()),
+        },
+        ..config.clone()
+    };
     let before = node.stats().await?;
-    let browser = Browser::launch().await.map_err(browser_error("launch"))?;
-    let measured = measure(node, &browser, config, (started, timeout)).await;
+    let browser = Browser::launch_with(flags)
+        .await
+        .map_err(browser_error("launch"))?;
+    let measured = measure(node, &browser, config, base, (started, timeout)).await;
     // The browser goes whatever happened; a failed close only loses its temp profile.
     let _ = browser.close().await;
     let (outcome, summary, window, memory, browser_version) = measured?;
     let after = node.stats().await?;
     Ok(TabRun {
         config: config.clone(),
+        wire,
         outcome,
         summary,
         window,
@@ -200,10 +258,12 @@ pub async fn run_tab(
 
 type Measured = (Outcome, Option<Summary>, Window, TabMemory, String);
 
+/// The run in `browser`, the page loaded from `base`.
 async fn measure(
     node: &NodeHandle,
     browser: &Browser,
     config: &RunConfig,
+    base: &str,
     (started, timeout): (Instant, Duration),
 ) -> Result<Measured, TabError> {
     let version = browser
@@ -224,10 +284,10 @@ async fn measure(
     .await
     .map_err(browser_error("adding the wasm probe"))?;
     let pid = browser.pid();
-    let mut memory = idle_memory(node, &page, pid).await?;
+    let mut memory = idle_memory(base, &page, pid).await?;
     let mut peaks = Peaks::default();
 
-    let url = format!("{}/stresstest/?{}", node.url(), config.to_query());
+    let url = format!("{base}/stresstest/?{}", config.to_query());
     page.goto(&url)
         .await
         .map_err(browser_error("loading the page"))?;
@@ -296,8 +356,8 @@ async fn measure(
 
 /// The page loaded without a run: its JS heap and wasm memory, and the
 /// browser's PSS.
-async fn idle_memory(node: &NodeHandle, page: &Page, pid: u32) -> Result<TabMemory, TabError> {
-    page.goto(&format!("{}/stresstest/", node.url()))
+async fn idle_memory(base: &str, page: &Page, pid: u32) -> Result<TabMemory, TabError> {
+    page.goto(&format!("{base}/stresstest/"))
         .await
         .map_err(browser_error("loading the idle page"))?;
     let wasm = page
@@ -343,6 +403,8 @@ fn delta(before: &NodeStats, after: &NodeStats) -> NodeStats {
         sends_rejected: after.sends_rejected.saturating_sub(before.sends_rejected),
         signals: after.signals.saturating_sub(before.signals),
         deliveries: after.deliveries.saturating_sub(before.deliveries),
+        tls_h2: after.tls_h2.saturating_sub(before.tls_h2),
+        tls_http1: after.tls_http1.saturating_sub(before.tls_http1),
         ..*after
     }
 }
@@ -357,6 +419,7 @@ mod tests {
             sends: 10,
             deliveries: 4,
             sockets: 3,
+            tls_h2: 1,
             ..NodeStats::default()
         };
         let after = NodeStats {
@@ -364,6 +427,8 @@ mod tests {
             deliveries: 9,
             sockets: 1,
             sentants: 2,
+            tls_h2: 2,
+            tls_http1: 4,
             ..NodeStats::default()
         };
         let d = delta(&before, &after);
@@ -371,6 +436,7 @@ mod tests {
             (d.sends, d.deliveries, d.sockets, d.sentants),
             (15, 5, 1, 2)
         );
+        assert_eq!((d.tls_h2, d.tls_http1), (1, 4));
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! The benchmark's quick form, as CI runs it so that it cannot rot: the built
 //! page in headless Chromium against the in-process node (10 devices, 3 s,
-//! `sweep`, `shared` and `per-device`) and a 10-process Python baseline over
-//! HTTP and over HTTPS with a new TLS connection per request, checked for
-//! sane figures.
+//! `sweep`, `shared` and `per-device`), a 10-process Python baseline over
+//! HTTP and over HTTPS with a new TLS connection per request, and 10
+//! `webapp` phones over HTTPS with h2 and with HTTP/1.1 offered (each
+//! protocol really used, as the node counts it), checked for sane figures.
 
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use r2_bench::baseline::{BaselineOutcome, Transport};
+use r2_bench::procs::ProcessKind;
+use r2_bench::report;
 use r2_bench::tab::Outcome;
+use r2_bench::tab::Wire;
 use r2_bench::{run_bench, BenchPlan, NodeHandle};
 use r2_core::config::SocketsMode;
+use r2_node::fidelity::Alpn;
 use r2_testkit::built_page_sites_dir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,8 +69,18 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
             window.wall_s > 1.5 && window.wall_s < 10.0,
             "the scenario phase lasts about 3 s: {window:?}"
         );
-        assert!(window.renderer_cpu_s > 0.0, "{window:?}");
-        assert!(window.client_cpu_s >= window.renderer_cpu_s, "{window:?}");
+        assert!(window.renderer_cpu_s() > 0.0, "{window:?}");
+        assert!(window.client_cpu_s >= window.renderer_cpu_s(), "{window:?}");
+        // The split covers the browser's processes (read a moment apart).
+        let split = &window.cpu_split;
+        assert!(
+            (split.total() - window.client_cpu_s).abs() <= 0.1 + 0.05 * window.client_cpu_s,
+            "{window:?}"
+        );
+        assert!(
+            split[ProcessKind::Network] + split[ProcessKind::Browser] > 0.0,
+            "every request passes the browser process and the network service: {window:?}"
+        );
         assert!(
             window.node_cpu_s.is_some_and(|s| s > 0.0),
             "the in-process node's (and the benchmark's) CPU: {window:?}"
@@ -134,12 +149,60 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     }
     assert_eq!(node.stats().await?.sentants, 0, "every run cleaned up");
 
+    let offers: Vec<Wire> = report.https.iter().map(|row| row.run.wire).collect();
+    assert_eq!(
+        offers,
+        vec![Wire::Https(Alpn::H2AndHttp1), Wire::Https(Alpn::Http1)]
+    );
+    for row in &report.https {
+        let run = &row.run;
+        assert_eq!(run.outcome, Outcome::Finished, "{row:?}");
+        let summary = run.summary.as_ref().context("a summary")?;
+        assert_eq!(
+            (
+                summary.devices_created,
+                summary.devices_deleted,
+                summary.viewers
+            ),
+            (10, 10, 1),
+            "{summary:?}"
+        );
+        assert!(run
+            .config
+            .node
+            .as_deref()
+            .is_some_and(|n| n.starts_with("https://")));
+        // In 3 s phones that join (eight POSTs, a second's wait on each page
+        // load) may send little more than their `update`s on connecting.
+        assert!(summary.sends_ok > 0, "{summary:?}");
+        assert_eq!(
+            run.node.sends, summary.sends_ok,
+            "the node answered what the page counted"
+        );
+        assert!(
+            run.window.cpu_split[ProcessKind::Network] > 0.0,
+            "TLS costs: {:?}",
+            run.window
+        );
+        assert_eq!(report::protocol_mismatch(row), None, "{:?}", run.node);
+    }
+    let (h2, http1) = (&report.https[0].run.node, &report.https[1].run.node);
+    assert!(h2.tls_h2 >= 1, "Chromium took h2 when offered: {h2:?}");
+    assert!(
+        http1.tls_h2 == 0 && http1.tls_http1 > 1,
+        "HTTP/1.1 only: {http1:?}"
+    );
+    assert_eq!(report.https_pairs().len(), 1);
+
     let markdown = report.to_markdown();
     for part in [
         "| `sweep` | `shared` | 10 |",
         "## The baseline",
         "## Page : baseline",
         "## Goals",
+        "## Where the CPU went",
+        "## `webapp` phones over HTTPS: h2 against HTTP/1.1",
+        "went over the protocols offered",
         "the seed's script as it runs",
         "load average",
     ] {

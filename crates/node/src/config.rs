@@ -6,7 +6,7 @@
 //! The command line is `r2-node [--https ADDR] [--http ADDR] [--no-https]
 //! [--cert PEM --key PEM] [--sites DIR] [--latency-ms MS] [--jitter-ms MS]
 //! [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
-//! [--lenient] [--cors] [--cert-dir DIR] [--control-token T] [limits]`;
+//! [--lenient] [--cors] [--https-alpn h2|http1] [--cert-dir DIR] [--control-token T] [limits]`;
 //! [`Config::parse_args`] reads it and [`Config::loopback`] builds the
 //! configuration tests use.
 
@@ -18,7 +18,7 @@ use crate::certstore::CertStore;
 use crate::conn::ConnLimits;
 use crate::control::ControlAccess;
 use crate::faults::FaultSpec;
-use crate::fidelity::{Cors, Fidelity};
+use crate::fidelity::{Alpn, Cors, Fidelity};
 use crate::limits::Limits;
 
 /// How long a websocket may stay silent before the node closes it (Phoenix's
@@ -74,7 +74,8 @@ Behaves as the real node where that changes load or results (each on by default)
     (ten 100 ms retries); a `send` action to a sentant that is not loaded holds its sender 1 s
   - __internal goes to every sentant on each load, redefinition and unload, with a fresh id
     on a redefinition
-  - HTTPS offers h2 and http/1.1 (HTTP/2 served; websockets use HTTP/1.1)
+  - HTTPS offers h2 and http/1.1 (HTTP/2 served; websockets use HTTP/1.1; --https-alpn http1
+    offers http/1.1 only)
   - no CORS headers (--cors adds them)
   - description is \"\" when a definition has none
 --lenient restores the kinder behaviour for all of them at once.";
@@ -129,6 +130,10 @@ struct Args {
     /// Answer with CORS headers for any origin (the real node sends none).
     #[arg(long)]
     cors: bool,
+    /// The protocols HTTPS offers by ALPN: h2 (h2 and http/1.1, as the real node) or http1
+    /// (http/1.1 only) [default: h2; http1 with --lenient].
+    #[arg(long, value_name = "PROTOCOLS", value_enum)]
+    https_alpn: Option<Alpn>,
     /// Folder that keeps the self-signed certificate between starts
     /// [default: $XDG_DATA_HOME/r2-node, else ~/.local/share/r2-node].
     #[arg(long, value_name = "DIR")]
@@ -161,6 +166,9 @@ impl TryFrom<Args> for Config {
         };
         if args.cors {
             fidelity.cors = Cors::Any;
+        }
+        if let Some(alpn) = args.https_alpn {
+            fidelity.alpn = alpn;
         }
         Ok(Config {
             https: (!args.no_https).then_some(args.https),
@@ -340,6 +348,28 @@ mod tests {
         assert_eq!(both.fidelity, Fidelity::lenient());
         assert_eq!(Config::loopback().fidelity, Fidelity::default());
         assert_eq!(Config::loopback().lenient().fidelity, Fidelity::lenient());
+    }
+
+    #[test]
+    fn https_alpn_overrides_the_fidelity_s_choice() {
+        let http1 = Config::try_parse_from(["r2-node", "--https-alpn", "http1"]).expect("valid");
+        assert_eq!(
+            http1.fidelity,
+            Fidelity {
+                alpn: Alpn::Http1,
+                ..Fidelity::default()
+            }
+        );
+        let h2 =
+            Config::try_parse_from(["r2-node", "--lenient", "--https-alpn", "h2"]).expect("valid");
+        assert_eq!(
+            h2.fidelity,
+            Fidelity {
+                alpn: Alpn::H2AndHttp1,
+                ..Fidelity::lenient()
+            }
+        );
+        assert!(Config::try_parse_from(["r2-node", "--https-alpn", "h3"]).is_err());
     }
 
     #[test]

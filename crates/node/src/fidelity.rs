@@ -4,8 +4,9 @@
 //!
 //! Every behaviour is the real node's by default ([`Fidelity::default`], also
 //! in [`crate::Config::loopback`]); `r2-node --lenient` ([`Fidelity::lenient`])
-//! restores the kinder behaviour r2-node had before, all at once, and
-//! `--cors` alone opens CORS.
+//! restores the kinder behaviour r2-node had before, all at once;
+//! `--cors` alone opens CORS, and `--https-alpn` chooses the TLS protocols
+//! whatever `--lenient` says.
 //!
 //! | behaviour | real (default) | lenient |
 //! | --- | --- | --- |
@@ -208,14 +209,17 @@ pub enum MissingDescription {
     Null,
 }
 
-/// The application protocols the TLS listener offers by ALPN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The application protocols the TLS listener offers by ALPN
+/// (`--https-alpn h2|http1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Alpn {
     /// `h2` then `http/1.1`, as the real node (Cowboy) does: browsers send
     /// every request of a page over one HTTP/2 connection. Websockets still
     /// use HTTP/1.1 (no RFC 8441 extended CONNECT is advertised).
+    #[value(name = "h2")]
     H2AndHttp1,
     /// `http/1.1` only.
+    #[value(name = "http1")]
     Http1,
 }
 
@@ -225,6 +229,14 @@ impl Alpn {
         match self {
             Alpn::H2AndHttp1 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        }
+    }
+
+    /// The protocols offered, in words (`h2, http/1.1`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Alpn::H2AndHttp1 => "h2, http/1.1",
+            Alpn::Http1 => "http/1.1",
         }
     }
 }

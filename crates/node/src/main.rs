@@ -2,7 +2,7 @@
 //!
 //! `r2-node [--https ADDR] [--http ADDR] [--no-https] [--cert PEM --key PEM] [--sites DIR]
 //! [--latency-ms MS] [--jitter-ms MS] [--error-rate RATE] [--drop-sockets-every-s S] [--refuse-for-s S]
-//! [--lenient] [--cors] [--cert-dir DIR] [--control-token T] [limits, see --help]`
+//! [--lenient] [--cors] [--https-alpn h2|http1] [--cert-dir DIR] [--control-token T] [limits, see --help]`
 //! (defaults `--https 0.0.0.0:4005 --http 0.0.0.0:4006`, no faults, the real
 //! node's behaviour). It prints one line per listener,
 //! `r2-node: http://127.0.0.1:4006/reality2`, a line for any departure from
@@ -11,7 +11,10 @@
 
 use anyhow::Context;
 use r2_node::{
-    fidelity::Cors, server::base_url, tls::lan_addresses, Config, Fidelity, Listeners, Node,
+    fidelity::{Alpn, Cors},
+    server::base_url,
+    tls::lan_addresses,
+    Config, Fidelity, Listeners, Node,
 };
 
 #[tokio::main]
@@ -38,10 +41,27 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => eprintln!("r2-node: cannot read sites folder {}: {e}", sites.display()),
         }
     }
-    if config.fidelity == Fidelity::lenient() {
+    // `--lenient`, whatever `--https-alpn` chose.
+    let lenient = Fidelity::lenient();
+    let is_lenient = Fidelity {
+        alpn: lenient.alpn,
+        ..config.fidelity
+    } == lenient;
+    if is_lenient {
         println!("r2-node: lenient, kinder than the real node (see --help)");
     } else if config.fidelity.cors == Cors::Any {
         println!("r2-node: CORS open to any origin");
+    }
+    let usual_alpn = if is_lenient {
+        lenient.alpn
+    } else {
+        Alpn::H2AndHttp1
+    };
+    if https.is_some() && config.fidelity.alpn != usual_alpn {
+        println!(
+            "r2-node: HTTPS offers {} by ALPN (--https-alpn)",
+            config.fidelity.alpn.describe()
+        );
     }
     if config.faults != r2_node::FaultSpec::default() {
         let faults = serde_json::to_string(&config.faults).unwrap_or_default();

@@ -23,8 +23,7 @@ use crate::{
     conn::{self, Limited, Slots},
     faults::{FaultError, Gate},
     http,
-    tls::Identity,
-    tls::TlsError,
+    tls::{CountAlpn, Identity, TlsError},
     Config, Node,
 };
 
@@ -176,7 +175,10 @@ async fn serve(
     let closing = CancellationToken::new();
     let slots = Slots::new(&config.connections, conn::raise_open_files(), node.clone());
     let header_timeout = config.connections.header_read_timeout();
-    let app = Gate::new(node.clone(), http::router(node, &config, closing.clone()));
+    let app = Gate::new(
+        node.clone(),
+        http::router(node.clone(), &config, closing.clone()),
+    );
     let handle = Handle::new();
     let mut servers = JoinSet::new();
     let mut spawn = |scheme: &'static str, server: ServerFuture| {
@@ -200,7 +202,7 @@ async fn serve(
     if let (Some(listener), Some(tls)) = (listeners.https, tls) {
         let listener = listener.into_std().map_err(ServerError::Listener)?;
         let mut server = axum_server::from_tcp_rustls(listener, tls)
-            .map(|tls| tls.acceptor(Limited::new(Arc::clone(&slots))))
+            .map(|tls| CountAlpn::new(tls.acceptor(Limited::new(Arc::clone(&slots))), node.clone()))
             .handle(handle.clone());
         conn::time_heads(server.http_builder(), header_timeout);
         let server = server.serve(make_service(app));

@@ -18,7 +18,8 @@ macro_rules! counters {
         /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals`,
         /// `subscriptions`, `updates` and `internal_casts`; the transport
         /// counts `sockets`, `deliveries`, `injected_errors`,
-        /// `dropped_sockets`, `requests`, `sockets_opened` and `heartbeats`.
+        /// `dropped_sockets`, `requests`, `sockets_opened`, `heartbeats`,
+        /// `tls_h2` and `tls_http1`.
         #[derive(Debug, Default)]
         pub struct Stats {
             $($(#[$doc])* pub $name: AtomicU64,)*
@@ -93,6 +94,11 @@ counters! {
     limit_body_timeout,
     /// Control requests (`/r2-node/faults`) refused (see [`crate::control`]).
     control_refused,
+    /// TLS connections on which ALPN chose `h2` (see [`crate::tls::CountAlpn`]).
+    tls_h2,
+    /// TLS connections on HTTP/1.1: ALPN chose `http/1.1`, or the client
+    /// offered no protocol (websockets, as Chromium opens them, included).
+    tls_http1,
 }
 
 impl Stats {
@@ -168,13 +174,15 @@ mod tests {
             "limit_hops",
             "limit_connections",
             "control_refused",
+            "tls_h2",
+            "tls_http1",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 29);
+        assert_eq!(snapshot.len(), 31);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);

@@ -6,14 +6,24 @@
 //! machine's host name (and `HOST.local`) and every interface address, and
 //! is kept between starts (see [`crate::certstore`]), so phones on the same
 //! network accept it once.
+//!
+//! # Layout
+//!
+//! - [`Identity`]: the certificate and key, and the rustls configuration.
+//! - [`local_names`], [`lan_addresses`]: the names the certificate holds.
+//! - [`CountAlpn`]: the acceptor that counts TLS connections by the
+//!   protocol ALPN chose (`tls_h2`, `tls_http1` in `/r2-node/stats`).
 
 use std::{
+    future::Future,
+    io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
     path::{Path, PathBuf},
+    pin::Pin,
     sync::Arc,
 };
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::{accept::Accept, tls_rustls::RustlsConfig};
 #[cfg(test)]
 use rcgen::{KeyPair, SanType};
 use rustls::pki_types::{
@@ -24,7 +34,8 @@ use rustls::pki_types::{
 #[cfg(test)]
 use crate::certstore::san;
 use crate::certstore::{load_or_make, machine_names, CertStore};
-use crate::Config;
+use crate::stats::Stats;
+use crate::{Config, Node};
 
 /// Why the node could not set up HTTPS.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +136,59 @@ impl Identity {
     /// The configuration axum-server's rustls acceptor takes.
     pub fn rustls_config(self) -> Result<RustlsConfig, TlsError> {
         self.server_config().map(RustlsConfig::from_config)
+    }
+}
+
+/// Wraps the TLS acceptor: once a handshake is done, counts the connection
+/// in `tls_h2` or `tls_http1` by the protocol ALPN chose, so a client's
+/// claim to speak HTTP/2 can be checked at the node.
+#[derive(Clone)]
+pub struct CountAlpn<A> {
+    inner: A,
+    node: Node,
+}
+
+impl<A> CountAlpn<A> {
+    pub fn new(inner: A, node: Node) -> CountAlpn<A> {
+        CountAlpn { inner, node }
+    }
+}
+
+/// A TLS connection whose handshake is done: the protocol ALPN chose.
+pub trait Negotiated {
+    fn alpn_protocol(&self) -> Option<&[u8]>;
+}
+
+impl<T> Negotiated for tokio_rustls::server::TlsStream<T> {
+    fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.get_ref().1.alpn_protocol()
+    }
+}
+
+impl<A, I, S> Accept<I, S> for CountAlpn<A>
+where
+    A: Accept<I, S>,
+    A::Stream: Negotiated + Send + 'static,
+    A::Future: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = A::Stream;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let handshake = self.inner.accept(stream, service);
+        let node = self.node.clone();
+        Box::pin(async move {
+            let (stream, service) = handshake.await?;
+            let stats = node.stats();
+            let counter = match stream.alpn_protocol() {
+                Some(b"h2") => &stats.tls_h2,
+                _ => &stats.tls_http1,
+            };
+            Stats::bump(counter);
+            Ok((stream, service))
+        })
     }
 }
 

@@ -123,6 +123,7 @@ fn help_lists_the_real_node_behaviours_and_lenient() -> Result<()> {
     for behaviour in [
         "--lenient",
         "--cors",
+        "--https-alpn",
         "\"42\"",
         "about 1 s",
         "`send` action",
@@ -147,6 +148,28 @@ async fn lenient_says_so() -> Result<()> {
     assert_eq!(
         line(&mut lines).await?,
         "r2-node: lenient, kinder than the real node (see --help)"
+    );
+    child.kill().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_http1_only_https_says_so() -> Result<()> {
+    let (mut child, mut lines) = spawn(&[
+        "--https",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--https-alpn",
+        "http1",
+    ])?;
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        said.push(line(&mut lines).await?);
+    }
+    assert_eq!(
+        said[2], "r2-node: HTTPS offers http/1.1 by ALPN (--https-alpn)",
+        "{said:?}"
     );
     child.kill().await?;
     Ok(())

@@ -2,7 +2,7 @@
 //! certificate given as PEM files (verified by the client, websocket
 //! included), PEM files that are not usable, and ALPN: `h2` with HTTP/2
 //! served by default (websockets on HTTP/1.1), `http/1.1` only with
-//! `--lenient`.
+//! `--lenient`; the node counts TLS connections by the protocol ALPN chose.
 
 mod common;
 
@@ -188,6 +188,13 @@ async fn tls_offering(
     Ok((stream, picked))
 }
 
+/// The node's TLS connections so far: `(tls_h2, tls_http1)`.
+fn alpn_counts(running: &Running) -> (u64, u64) {
+    let stats = running.node.stats();
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    (read(&stats.tls_h2), read(&stats.tls_http1))
+}
+
 #[tokio::test]
 async fn https_offers_h2_and_serves_http2_while_wss_stays_on_http1() -> Result<()> {
     let (running, certified, dir) = certified("h2", Config::loopback()).await?;
@@ -239,6 +246,8 @@ async fn https_offers_h2_and_serves_http2_while_wss_stays_on_http1() -> Result<(
     let sub = socket.subscribe(&id, "debug").await?;
     socket.heartbeat().await?;
     assert!(sub.starts_with("__absinthe__:doc:"));
+    // The bare h2 handshake and the client's one connection; the websocket's.
+    assert_eq!(alpn_counts(&running), (2, 1));
 
     running.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
@@ -259,6 +268,7 @@ async fn leniently_https_offers_http1_only() -> Result<()> {
         .await?;
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
     assert_eq!(answer(response).await?.0, 200);
+    assert_eq!(alpn_counts(&running), (0, 2));
     running.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
