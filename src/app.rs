@@ -115,6 +115,7 @@ fn new_engine(
     number: u32,
     trace: Option<Arc<Trace>>,
     on_snapshot: Callback<Rc<Snapshot>>,
+    on_problem: Callback<String>,
 ) -> Engine {
     let setup = Setup {
         node: config.node.clone().unwrap_or_else(origin),
@@ -125,7 +126,7 @@ fn new_engine(
         hidden: is_hidden(),
         page: href(),
     };
-    Engine::new(setup, on_snapshot)
+    Engine::new(setup, on_snapshot, on_problem)
 }
 
 /// The commands the control buttons give.
@@ -172,6 +173,10 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         Callback::from(move |snapshot| dispatch.dispatch(Action::Snapshot(snapshot)))
     };
+    let on_problem = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |problem| dispatch.dispatch(Action::Error(problem)))
+    };
 
     // The other tabs' latest reports, for the hidden-tab warning at Start.
     let fleet_reports: Rc<RefCell<crate::fleet::Reports>> = use_mut_ref(Default::default);
@@ -182,7 +187,7 @@ pub fn app() -> Html {
         let tab = tab.clone();
         let run_count = run_count.clone();
         let trace = trace.clone();
-        let on_snapshot = on_snapshot.clone();
+        let (on_snapshot, on_problem) = (on_snapshot.clone(), on_problem.clone());
         Callback::from(move |command: Command| {
             let mut current = engine.borrow_mut();
             match (command, current.as_ref()) {
@@ -202,6 +207,7 @@ pub fn app() -> Html {
                                 *run_count.borrow(),
                                 trace.borrow().clone(),
                                 on_snapshot.clone(),
+                                on_problem.clone(),
                             );
                             new.send(ToEngine::Create);
                             *current = Some(new);
@@ -284,6 +290,7 @@ pub fn app() -> Html {
                     *run_count.borrow(),
                     trace.borrow().clone(),
                     on_snapshot.clone(),
+                    on_problem.clone(),
                 );
                 new.send(ToEngine::Autorun);
                 *engine.borrow_mut() = Some(new);

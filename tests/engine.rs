@@ -101,3 +101,33 @@ async fn three_hundred_devices_leave_the_main_thread_without_long_tasks() -> Res
     );
     Ok(())
 }
+
+/// A page whose worker script is missing (a server that did not copy it):
+/// the run does not hang silently; the page says what happened and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_does_not_start_is_reported() -> Result<()> {
+    let sites = r2_testkit::copy_of_page_sites()?;
+    std::fs::remove_file(sites.path().join("stresstest/r2-stress-engine_loader.js"))?;
+    let node = TestNode::start_lenient(Some(sites.path())).await?;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    page.goto(&format!(
+        "{}/stresstest/?profile=lean&devices=2&duration=2&autostart=1",
+        node.url()
+    ))
+    .await?;
+    let error = page
+        .wait_for(
+            "document.querySelector('#r2-form-error')?.textContent",
+            Duration::from_secs(30),
+        )
+        .await?;
+    let error = error.as_str().unwrap_or_default();
+    assert!(
+        error.contains("worker did not start") && error.contains("workers=0"),
+        "{error}"
+    );
+    assert_eq!(node.stats().await?["loads"], Value::from(0), "nothing ran");
+    browser.close().await?;
+    Ok(())
+}

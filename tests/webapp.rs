@@ -48,7 +48,11 @@ async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()
         .filter(|e| e.kind == "http")
         .map(|e| e.operation.clone())
         .collect();
-    assert_eq!(probe, [Some("sentantAll".to_owned())], "only the first contact precedes the phone");
+    assert_eq!(
+        probe,
+        [Some("sentantAll".to_owned())],
+        "only the first contact precedes the phone"
+    );
     recorded.events.drain(..first_phone_request);
 
     let differences = compare(&reference()?, &recorded);
@@ -59,9 +63,15 @@ async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()
         serde_json::to_string_pretty(&recorded)?
     );
     // It did send values, and the node's string values were read.
-    let sends = recorded.http().filter(|e| e.send_event().as_deref() == Some("set_sensor")).count();
+    let sends = recorded
+        .http()
+        .filter(|e| e.send_event().as_deref() == Some("set_sensor"))
+        .count();
     assert!(sends >= 10, "{sends} values sent in 4 s of turning");
-    assert!(summary["signal_latency_ms"]["count"].as_u64() > Some(0), "{summary}");
+    assert!(
+        summary["signal_latency_ms"]["count"].as_u64() > Some(0),
+        "{summary}"
+    );
     let load = &summary["load"];
     assert_eq!(load["posts_per_join"]["expected"], 8.0, "{load}");
     // The first phone of a node also loads `monitor`.
@@ -74,7 +84,9 @@ async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()
 /// `/r2-node/stats` as numbers.
 async fn stat(node: &TestNode, name: &str) -> Result<f64> {
     let stats = node.stats().await?;
-    stats[name].as_f64().with_context(|| format!("stat {name}: {stats}"))
+    stats[name]
+        .as_f64()
+        .with_context(|| format!("stat {name}: {stats}"))
 }
 
 /// Waits until the node holds `want` sockets.
@@ -84,7 +96,10 @@ async fn await_sockets(node: &TestNode, want: f64, deadline: Instant) -> Result<
         if now == want {
             return Ok(());
         }
-        ensure!(Instant::now() < deadline, "the node holds {now} sockets, not {want}");
+        ensure!(
+            Instant::now() < deadline,
+            "the node holds {now} sockets, not {want}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -111,15 +126,31 @@ async fn twenty_webapp_phones_and_a_projector_load_the_node_as_a_class_does() ->
     // The projector: monitor, view and a card per phone.
     let projector = 2.0 + PHONES;
     // Within the first minute, the frozen connect pages' two sockets are still open.
-    await_sockets(&node, 5.0 * PHONES + projector, joined + Duration::from_secs(20)).await?;
+    await_sockets(
+        &node,
+        5.0 * PHONES + projector,
+        joined + Duration::from_secs(20),
+    )
+    .await?;
     // The node's idle timeout (60 s) ends them: three per phone after 70 s.
     let settled = joined + Duration::from_secs(70);
-    await_sockets(&node, 3.0 * PHONES + projector, settled + Duration::from_secs(5)).await?;
+    await_sockets(
+        &node,
+        3.0 * PHONES + projector,
+        settled + Duration::from_secs(5),
+    )
+    .await?;
     tokio::time::sleep_until(settled.into()).await;
     // Pushes per update, measured by the node over 10 s of steady state.
-    let (pushes_0, updates_0) = (stat(&node, "deliveries").await?, stat(&node, "updates").await?);
+    let (pushes_0, updates_0) = (
+        stat(&node, "deliveries").await?,
+        stat(&node, "updates").await?,
+    );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (pushes_1, updates_1) = (stat(&node, "deliveries").await?, stat(&node, "updates").await?);
+    let (pushes_1, updates_1) = (
+        stat(&node, "deliveries").await?,
+        stat(&node, "updates").await?,
+    );
     let per_update = (pushes_1 - pushes_0) / (updates_1 - updates_0);
     let expected = PHONES + 2.0 + 1.0;
     assert!(
@@ -135,11 +166,22 @@ async fn twenty_webapp_phones_and_a_projector_load_the_node_as_a_class_does() ->
     eprintln!("{}", serde_json::to_string_pretty(&summary["load"])?);
     assert_eq!(summary["profile"], "webapp");
     assert_eq!(summary["devices_created"], 20, "{summary}");
-    for latency in ["signal_latency_ms", "view_latency_ms", "projector_latency_ms"] {
+    for latency in [
+        "signal_latency_ms",
+        "view_latency_ms",
+        "projector_latency_ms",
+    ] {
         let count = summary[latency]["count"].as_u64().unwrap_or(0);
-        assert!(count > 20, "{latency} measured {count} times although the node sends strings");
+        assert!(
+            count > 20,
+            "{latency} measured {count} times although the node sends strings"
+        );
     }
-    assert_eq!(summary["signals_per_device_min"].as_u64().map(|n| n > 0), Some(true), "{summary}");
+    assert_eq!(
+        summary["signals_per_device_min"].as_u64().map(|n| n > 0),
+        Some(true),
+        "{summary}"
+    );
     let load: &Value = &summary["load"];
     assert_eq!(load["sockets_peak"]["expected"], 5.0 * PHONES + projector);
     assert_eq!(load["pushes_per_update_expected"], expected);
@@ -154,11 +196,17 @@ async fn a_run_one_browser_cannot_hold_is_refused_before_it_starts() -> Result<(
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     // 50 phones and a projector: 5 × 50 + 52 sockets in their first minute.
-    page.goto(&format!("{}/stresstest/?devices=50&autostart=1", node.url()))
-        .await?;
+    page.goto(&format!(
+        "{}/stresstest/?devices=50&autostart=1",
+        node.url()
+    ))
+    .await?;
     let summary = page.summary("failed", WAIT).await?;
     let why = summary["errors"][0]["example"].as_str().unwrap_or_default();
-    assert!(why.contains("302 websockets") && why.contains("sockets=shared"), "{summary}");
+    assert!(
+        why.contains("302 websockets") && why.contains("sockets=shared"),
+        "{summary}"
+    );
     assert_eq!(node.stats().await?["loads"], 0, "nothing reached the node");
     browser.close().await?;
     Ok(())
@@ -167,8 +215,7 @@ async fn a_run_one_browser_cannot_hold_is_refused_before_it_starts() -> Result<(
 /// A sites folder with the page and a stand-in for the WebApp at `iotdemo/`:
 /// an `index.html` referencing two files of known sizes, and a file it does not.
 fn sites_with_webapp() -> Result<(tempfile::TempDir, u64)> {
-    let dir = tempfile::tempdir()?;
-    copy_dir(&built_page_sites_dir()?.join("stresstest"), &dir.path().join("stresstest"))?;
+    let dir = r2_testkit::copy_of_page_sites()?;
     let app = dir.path().join("iotdemo");
     std::fs::create_dir_all(app.join("assets"))?;
     let index = r#"<!doctype html><html><head><script src="/iotdemo/assets/app.js"></script>
@@ -178,20 +225,6 @@ fn sites_with_webapp() -> Result<(tempfile::TempDir, u64)> {
     std::fs::write(app.join("assets/app.css"), vec![b'y'; 1_600_000])?;
     std::fs::write(app.join("assets/unused.woff2"), vec![b'z'; 50_000])?;
     Ok((dir, index.len() as u64 + 300_000 + 1_600_000))
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

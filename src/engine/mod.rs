@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use gloo_worker::{Codec, HandlerId, Spawnable, Worker, WorkerBridge, WorkerScope};
 use r2_core::config::RunConfig;
 use r2_core::names::RunNames;
@@ -36,6 +36,9 @@ pub const REFRESH_MS: u32 = 250;
 /// The worker's loader script, beside the page (`index.html`'s
 /// `data-bin="r2-stress-engine"` link; Trunk does not hash a worker's files).
 const WORKER_LOADER: &str = "r2-stress-engine_loader.js";
+/// How long the worker may take to post its first snapshot before the page
+/// says it did not start (s).
+const WORKER_START_S: u32 = 15;
 
 /// What the engine needs to make a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,14 +101,25 @@ pub struct Engine {
 }
 
 enum Place {
-    Main { run: Run, _refresh: Interval },
-    Worker(WorkerBridge<EngineWorker>),
+    Main {
+        run: Run,
+        _refresh: Interval,
+    },
+    Worker {
+        bridge: WorkerBridge<EngineWorker>,
+        _watchdog: Timeout,
+    },
 }
 
 impl Engine {
     /// Makes the run of `setup`, in a worker unless `config.workers` is 0;
-    /// `on_snapshot` gets every changed snapshot.
-    pub fn new(setup: Setup, on_snapshot: Callback<Rc<Snapshot>>) -> Engine {
+    /// `on_snapshot` gets every changed snapshot, `on_problem` a worker that
+    /// did not start (its script missing, or refused by the browser).
+    pub fn new(
+        setup: Setup,
+        on_snapshot: Callback<Rc<Snapshot>>,
+        on_problem: Callback<String>,
+    ) -> Engine {
         let latest: Rc<RefCell<Option<Rc<Snapshot>>>> = Rc::default();
         let keep = {
             let latest = latest.clone();
@@ -134,7 +148,20 @@ impl Engine {
                 .callback(move |FromEngine::Snapshot(snapshot)| keep(Rc::new(*snapshot)))
                 .spawn_with_loader(WORKER_LOADER);
             bridge.send(ToEngine::New(Box::new(setup)));
-            Place::Worker(bridge)
+            let watchdog = {
+                let latest = latest.clone();
+                Timeout::new(WORKER_START_S * 1000, move || {
+                    if latest.borrow().is_none() {
+                        on_problem.emit(format!(
+                            "the run engine's worker did not start within {WORKER_START_S} s ({WORKER_LOADER} beside the page did not load or run): open the page with workers=0 to run the engine on the page's main thread"
+                        ));
+                    }
+                })
+            };
+            Place::Worker {
+                bridge,
+                _watchdog: watchdog,
+            }
         };
         Engine { place, latest }
     }
@@ -143,7 +170,7 @@ impl Engine {
     pub fn send(&self, command: ToEngine) {
         match &self.place {
             Place::Main { run, .. } => obey(run, command),
-            Place::Worker(bridge) => bridge.send(command),
+            Place::Worker { bridge, .. } => bridge.send(command),
         }
     }
 

@@ -152,14 +152,17 @@ pub struct Snapshot {
     /// Whether the page is hidden now, and for how long it was during the run (s).
     pub hidden: bool,
     pub hidden_s: f64,
-    /// The wasm memory of the engine's own instance (the worker's, when it
-    /// runs in one: the page's memory does not hold it), bytes.
-    pub engine_wasm_bytes: u64,
+    /// The wasm memory of the engine's worker, bytes (0 when the engine runs
+    /// on the page: the page's own memory holds it then).
+    pub worker_wasm_bytes: u64,
 }
 
-/// The size of this wasm instance's memory, bytes.
-fn engine_wasm_bytes() -> u64 {
+/// The size of this wasm instance's memory if it runs in a worker, bytes.
+fn worker_wasm_bytes() -> u64 {
     use wasm_bindgen::JsCast;
+    if web_sys::window().is_some() {
+        return 0;
+    }
     wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .map(|m| {
@@ -613,7 +616,7 @@ impl Run {
             hidden_s: (inner.metrics.hidden_ms
                 + inner.hidden_since.map_or(0.0, |since| now - since))
                 / 1000.0,
-            engine_wasm_bytes: engine_wasm_bytes(),
+            worker_wasm_bytes: worker_wasm_bytes(),
         }
     }
 }

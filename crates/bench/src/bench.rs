@@ -42,6 +42,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         node: node.describe().to_owned(),
         pages: Vec::new(),
         https: Vec::new(),
+        extra: Vec::new(),
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -111,6 +112,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         baselines(plan, node, started, &mut report, say).await;
     }
     https_series(plan, node, started, &mut report, say).await;
+    other_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
     report.elapsed = started.elapsed();
     report
@@ -182,6 +184,64 @@ async fn https_series(
     }
     for https_node in nodes {
         https_node.stop().await;
+    }
+}
+
+/// The `transport=socket` series and the engine on the main thread
+/// (`workers=0`), each at its counts until a run does not keep up.
+async fn other_series(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let series: [(&str, &[u32], fn(&BenchPlan, u32) -> RunConfig); 2] = [
+        (
+            "transport=socket",
+            &plan.socket_counts,
+            BenchPlan::socket_config,
+        ),
+        (
+            "workers=0 (the engine on the main thread)",
+            &plan.main_thread_counts,
+            BenchPlan::main_thread_config,
+        ),
+    ];
+    for (name, counts, config_of) in series {
+        if counts.is_empty() {
+            continue;
+        }
+        say(format!(
+            "
+series `sweep`, `shared`, {name}:
+"
+        ));
+        say(report::table_head(report::PAGE_HEADERS));
+        for &devices in counts {
+            let config = config_of(plan, devices);
+            let Some(row) = page_run(plan, node, &config, Scheme::Http, started, report, say).await
+            else {
+                break;
+            };
+            say(report::table_line(&report::page_cells(
+                &row,
+                None,
+                plan.duration_s,
+                report.machine.cores,
+            )));
+            let keeps_up = row.keeps_up();
+            report.extra.push(row);
+            if !keeps_up {
+                let larger: Vec<u32> = counts.iter().copied().filter(|n| *n > devices).collect();
+                if !larger.is_empty() {
+                    report.skipped.push(format!(
+                        "`sweep`, `shared`, {name} at {larger:?} devices: not run, the series broke at {devices}"
+                    ));
+                }
+                break;
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use r2_core::config::{RunConfig, SocketsMode};
+use r2_core::config::{RunConfig, SocketsMode, Transport};
 use r2_core::profile::Profile;
 use r2_core::scenario::ScenarioKind;
 use r2_node::fidelity::Alpn;
@@ -44,6 +44,13 @@ pub struct BenchPlan {
     /// The `webapp` phones (`sweep`, one projector) run over HTTPS at these
     /// counts, once with each of [`HTTPS_ALPNS`] offered; empty runs none.
     pub https_counts: Vec<u32>,
+    /// `lean` devices, `sweep`, `shared`, sending with `transport=socket`
+    /// (each value a `doc` frame on the socket the device holds: not the
+    /// WebApp's wire shape) at these counts; a series that breaks stops.
+    pub socket_counts: Vec<u32>,
+    /// The same devices over HTTP with the run's engine on the page's main
+    /// thread (`workers=0`) at these counts, beside the worker's series.
+    pub main_thread_counts: Vec<u32>,
 }
 
 /// The protocols the node's TLS offers in the HTTPS series, side by side:
@@ -75,9 +82,11 @@ impl BenchPlan {
             duration_s: 15.0,
             seed: 1,
             baseline_max: 500,
-            budget: Duration::from_secs(15 * 60),
+            budget: Duration::from_secs(22 * 60),
             rerun_disturbed: true,
             https_counts: vec![20, 60],
+            socket_counts: vec![500, 1000, 2000, 4000],
+            main_thread_counts: vec![100, 200],
         }
     }
 
@@ -98,6 +107,8 @@ impl BenchPlan {
             budget: Duration::from_secs(120),
             rerun_disturbed: false,
             https_counts: vec![10],
+            socket_counts: Vec::new(),
+            main_thread_counts: Vec::new(),
         }
     }
 
@@ -154,6 +165,22 @@ impl BenchPlan {
         }
     }
 
+    /// A run of the `transport=socket` series.
+    pub fn socket_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            transport: Transport::Socket,
+            ..self.run_config(ScenarioKind::Sweep, SocketsMode::Shared, devices)
+        }
+    }
+
+    /// A run of the series with the engine on the page's main thread.
+    pub fn main_thread_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            workers: 0,
+            ..self.run_config(ScenarioKind::Sweep, SocketsMode::Shared, devices)
+        }
+    }
+
     /// How long a page run may take before it counts as broken: the
     /// scenario, joining, the page's 10 s drain, deleting, and slack for a
     /// busy machine (more devices, more to create and delete).
@@ -199,6 +226,25 @@ mod tests {
             query.contains("profile=webapp") && query.contains("viewers=1"),
             "{query}"
         );
+    }
+
+    #[test]
+    fn the_socket_and_main_thread_series_differ_from_the_sweep_in_one_thing() {
+        let plan = BenchPlan::full();
+        let base = plan.run_config(ScenarioKind::Sweep, SocketsMode::Shared, 2000);
+        let socket = plan.socket_config(2000);
+        assert!(socket.validate().is_ok());
+        assert_eq!(
+            RunConfig {
+                transport: Transport::Http,
+                ..socket
+            },
+            base
+        );
+        let main = plan.main_thread_config(2000);
+        assert_eq!((main.workers, base.workers), (0, 1));
+        assert_eq!(RunConfig { workers: 1, ..main }, base);
+        assert!(BenchPlan::quick().socket_counts.is_empty());
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub const GOAL_RATIO: f64 = 20.0;
 /// the seed's script's as it runs (a new TLS connection per request).
 pub const GOAL_SEED_PER_REQUEST: f64 = 20.0;
 pub const GOAL_TAB_BYTES_PER_DEVICE: f64 = 20.0 * 1024.0;
+/// With `transport=socket`: this many `sweep` devices in one tab ...
+pub const GOAL_SOCKET_DEVICES: u32 = 2000;
+/// ... each using at most 1/this of a baseline process's CPU per second.
+pub const GOAL_SOCKET_CPU_TIMES: f64 = 5.0;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -186,13 +190,27 @@ impl PageRow {
     /// The run's series in words: profile, scenario, subscriptions, wire.
     pub fn label(&self) -> String {
         let config = &self.run.config;
-        format!(
+        let mut label = format!(
             "`{}`, `{}`, `{}`, {}",
             config.profile,
             config.scenario,
             config.sockets,
             self.run.wire.describe()
-        )
+        );
+        if config.transport != r2_core::config::Transport::Http {
+            label.push_str(&format!(", `transport={}`", config.transport));
+        }
+        if config.workers == 0 {
+            label.push_str(", `workers=0`");
+        }
+        label
+    }
+
+    /// Browser CPU ms per device per second of the scenario phase.
+    pub fn cpu_ms_per_device_s(&self) -> Option<f64> {
+        let window = &self.run.window;
+        (window.wall_s > 0.0 && self.devices() > 0)
+            .then(|| 1000.0 * window.client_cpu_s / f64::from(self.devices()) / window.wall_s)
     }
 
     /// CPU ms per answered request of the scenario phase, for `cpu_s`
@@ -444,6 +462,9 @@ pub struct Report {
     /// The `webapp` phones over HTTPS, each count with h2 and with HTTP/1.1
     /// offered (not part of any capacity series).
     pub https: Vec<PageRow>,
+    /// The `transport=socket` series and the engine on the main thread
+    /// (not part of the capacity series above).
+    pub extra: Vec<PageRow>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -653,6 +674,7 @@ impl Report {
                 limits,
             });
         }
+        goals.extend(self.socket_goals());
         goals
     }
 
@@ -702,6 +724,7 @@ impl Report {
         );
         out.push_str(&self.pages_markdown());
         out.push_str(&self.https_markdown());
+        out.push_str(&self.extra_markdown());
         out.push_str(&self.split_markdown());
         out.push_str(&self.capacity_markdown());
         out.push_str(&self.baseline_markdown());
@@ -735,6 +758,7 @@ impl Report {
             .pages
             .iter()
             .chain(&self.https)
+            .chain(&self.extra)
             .filter(|row| row.run.window.wall_s > 0.0)
             .map(split_cells)
             .collect();
@@ -748,6 +772,103 @@ impl Report {
             "\n## Where the CPU went\n\nCPU seconds over each run's scenario phase, by process, with CPU ms per answered request in brackets: Chromium's processes by type (from each one's command line in `/proc`), and the node's process.\n\n{}",
             table(&headers, rows)
         )
+    }
+
+    /// The `transport=socket` series and the engine on the main thread.
+    fn extra_markdown(&self) -> String {
+        let mut out = String::new();
+        let groups = [
+            (
+                r2_core::config::Transport::Socket,
+                1,
+                "`lean` devices, `sweep`, `shared`, `transport=socket`: each value and update an Absinthe `doc` frame on the socket the device already holds, answered in its reply (not the WebApp's wire shape); the engine in its worker",
+            ),
+            (
+                r2_core::config::Transport::Http,
+                0,
+                "`lean` devices, `sweep`, `shared`, over HTTP as the series above, with the run's engine on the page's main thread (`workers=0`), to set beside the worker's rows above",
+            ),
+        ];
+        for (transport, workers, what) in groups {
+            let rows: Vec<Vec<String>> = self
+                .extra
+                .iter()
+                .filter(|r| r.run.config.transport == transport && r.run.config.workers == workers)
+                .map(|row| page_cells(row, None, self.plan.duration_s, self.machine.cores))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = write!(out, "\n## {what}\n\n{}", table(PAGE_HEADERS, rows));
+        }
+        out
+    }
+
+    /// The `transport=socket` goals: the devices one tab holds, and their
+    /// CPU per device-second against a baseline process's.
+    fn socket_goals(&self) -> Vec<Goal> {
+        let socket: Vec<&PageRow> = self
+            .extra
+            .iter()
+            .filter(|r| r.run.config.transport == r2_core::config::Transport::Socket)
+            .collect();
+        if socket.is_empty() {
+            return Vec::new();
+        }
+        let mut goals = Vec::new();
+        let kept = socket
+            .iter()
+            .filter(|r| r.keeps_up())
+            .map(|r| r.devices())
+            .max();
+        let broke = socket.iter().find(|r| !r.keeps_up());
+        goals.push(Goal {
+            name: format!("`transport=socket`: ≥ {GOAL_SOCKET_DEVICES} `sweep` devices in one tab, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
+            measured: match (kept, broke) {
+                (Some(n), Some(b)) => format!("{n} devices; the series broke at {}", b.devices()),
+                (Some(n), None) => format!("{n} devices"),
+                (None, Some(b)) => format!("no count kept up; the series broke at {}", b.devices()),
+                (None, None) => "no run finished".to_owned(),
+            },
+            met: kept.is_some_and(|n| n >= GOAL_SOCKET_DEVICES),
+            limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
+        });
+        // The baseline over HTTP at its largest count that finished.
+        let baseline = self
+            .baselines
+            .iter()
+            .filter(|b| b.transport == Transport::Http)
+            .filter_map(|b| Some((b, b.report()?)))
+            .max_by_key(|(b, _)| b.devices)
+            .map(|(b, report)| {
+                let processes = f64::from(report.processes.max(1));
+                (
+                    b.devices,
+                    1000.0 * b.window.client_cpu_s
+                        / processes
+                        / report.ran_s.max(f64::MIN_POSITIVE),
+                )
+            });
+        let largest = socket
+            .iter()
+            .filter(|r| r.keeps_up())
+            .max_by_key(|r| r.devices())
+            .or_else(|| socket.iter().max_by_key(|r| r.devices()));
+        if let (Some((base_devices, base_ms)), Some(row)) = (baseline, largest) {
+            if let Some(page_ms) = row.cpu_ms_per_device_s() {
+                goals.push(Goal {
+                    name: format!("`transport=socket`: browser CPU per device-second ≤ 1/{GOAL_SOCKET_CPU_TIMES} of a Python baseline process's"),
+                    measured: format!(
+                        "{page_ms:.3} ms per device-second at {} devices : {base_ms:.3} ms per process-second at {base_devices} baseline processes; the baseline uses {}",
+                        row.devices(),
+                        times_text(times(base_ms, page_ms))
+                    ),
+                    met: page_ms * GOAL_SOCKET_CPU_TIMES <= base_ms,
+                    limits: Vec::new(),
+                });
+            }
+        }
+        goals
     }
 
     /// The `webapp` runs over HTTPS, h2 and HTTP/1.1 side by side.
@@ -1406,6 +1527,7 @@ mod tests {
             node: "test".into(),
             pages,
             https: Vec::new(),
+            extra: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1510,6 +1632,7 @@ mod tests {
             node: "test".into(),
             pages: vec![row(50, 50, (1000, 0, 0), 3.0, 30.0)],
             https: vec![h2.clone(), http1.clone()],
+            extra: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),

@@ -40,15 +40,20 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const CAPTURE_WASM: &str = "addEventListener('TrunkApplicationStarted', \
     (e) => { window.__r2bench_wasm = e.detail && e.detail.wasm; });";
 
-/// What the tab reports at each poll.
+/// What the tab reports at each poll. The wasm memory is the page's own
+/// instance and, when the run's engine runs in its Web Worker, the
+/// worker's instance too (which the page shows in `#r2-engine`).
 const PROBE: &str = "(() => { \
     const p = document.querySelector('#r2-phase'); \
     const s = document.querySelector('#r2-summary'); \
+    const e = document.querySelector('#r2-engine'); \
     const w = window.__r2bench_wasm; \
     const done = s && (s.dataset.phase === 'deleted' || s.dataset.phase === 'failed'); \
+    const page = w && w.memory ? w.memory.buffer.byteLength : null; \
+    const worker = e ? Number(e.dataset.wasmBytes || 0) : 0; \
     return { phase: p ? p.textContent : null, \
              summary: done ? s.textContent : null, \
-             wasm_bytes: w && w.memory ? w.memory.buffer.byteLength : null }; })()";
+             wasm_bytes: page === null ? null : page + worker }; })()";
 
 /// Why a page run could not be measured (a run that breaks is not an error:
 /// see [`Outcome`]).

@@ -49,7 +49,7 @@ pub use browser::Browser;
 pub use error::Error;
 pub use node::TestNode;
 pub use page::{error_count, lean, Page};
-pub use site::built_page_sites_dir;
+pub use site::{built_page_sites_dir, copy_of_page_sites};
 
 use std::path::PathBuf;
 
