@@ -146,9 +146,9 @@ impl Limit {
         match self {
             Limit::Time { .. } => "joining is quadratic (each device's `sentantAll` lists every sentant, as a phone's does): one listing per batch of joining devices, and more unloads in flight while deleting",
             Limit::Devices { .. } => "a browser opens about 255 websockets: `shared` subscriptions (or more tabs and machines) for more devices",
-            Limit::MainThread { .. } => "move the device timers, throttle and send scheduler into a Web Worker (or several), and repaint the device tiles less often at high counts",
+            Limit::MainThread { .. } => "the engine's timers already run in a Web Worker, alone on its thread: spread a run's devices over several workers (one today), or send fewer frames per value (`transport=socket` sends each on a socket the device holds)",
             Limit::MachineCpu { .. } => "more cores for the browser (its renderer and network service work in parallel processes), the node on its own machine, and no other load on the machine: on these 2 cores they all share the CPU",
-            Limit::Http { .. } | Limit::Sends { .. } => "HTTP/2 to the node (many requests on one connection instead of 6 per host over HTTP/1.1), or batching several devices' sends into one request",
+            Limit::Http { .. } | Limit::Sends { .. } => "fewer requests: `transport=socket` (a `doc` frame per send on a socket the device holds), or batching several devices' sends into one request; HTTP/2 to the node, measured in this report, lowers latency under load, not CPU per request",
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
             Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
             Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
