@@ -196,7 +196,8 @@ async fn other_series(
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) {
-    let series: [(&str, &[u32], fn(&BenchPlan, u32) -> RunConfig); 2] = [
+    type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
+    let series: [(&str, &[u32], ConfigOf); 2] = [
         (
             "transport=socket",
             &plan.socket_counts,

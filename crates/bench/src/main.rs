@@ -48,6 +48,13 @@ struct Args {
     /// Run only the `webapp` series over HTTPS: no capacity series, no baseline.
     #[arg(long)]
     https_only: bool,
+    /// Counts of `lean` `sweep` devices sending with `transport=socket`,
+    /// comma-separated (overrides the form's; 0 runs none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    socket_counts: Option<Vec<u32>>,
+    /// Run only the `transport=socket` series: nothing else.
+    #[arg(long)]
+    socket_only: bool,
 }
 
 impl Args {
@@ -74,9 +81,20 @@ impl Args {
             plan.https_counts = counts.iter().copied().filter(|n| *n > 0).collect();
             plan.https_counts.sort_unstable();
         }
-        if self.https_only {
+        if let Some(counts) = &self.socket_counts {
+            plan.socket_counts = counts.iter().copied().filter(|n| *n > 0).collect();
+            plan.socket_counts.sort_unstable();
+        }
+        if self.https_only || self.socket_only {
             plan.series.clear();
             plan.baseline_max = 0;
+            plan.main_thread_counts.clear();
+        }
+        if self.https_only {
+            plan.socket_counts.clear();
+        }
+        if self.socket_only {
+            plan.https_counts.clear();
         }
         plan
     }
@@ -108,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         println!("r2-bench: wrote {}", out.display());
     }
     anyhow::ensure!(
-        !report.pages.is_empty() || !report.https.is_empty(),
+        !report.pages.is_empty() || !report.https.is_empty() || !report.extra.is_empty(),
         "no page run was measured: {:?}",
         report.failures
     );

@@ -79,6 +79,31 @@ fn build() -> Result<PathBuf, Error> {
     Ok(sites)
 }
 
+/// A copy of the built page's sites dir in a new temporary folder, for a
+/// test that adds to it or takes from it (the folder goes with the value).
+pub fn copy_of_page_sites() -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    copy_dir(
+        &built_page_sites_dir()?.join(PAGE_DIR),
+        &dir.path().join(PAGE_DIR),
+    )?;
+    Ok(dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,29 +128,4 @@ mod tests {
             sites.path()
         );
     }
-}
-
-/// A copy of the built page's sites dir in a new temporary folder, for a
-/// test that adds to it or takes from it (the folder goes with the value).
-pub fn copy_of_page_sites() -> anyhow::Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    copy_dir(
-        &built_page_sites_dir()?.join(PAGE_DIR),
-        &dir.path().join(PAGE_DIR),
-    )?;
-    Ok(dir)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
