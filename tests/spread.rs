@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use r2_core::config::RunConfig;
 use r2_core::plan::RunPlan;
-use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+use r2_testkit::{built_page_sites_dir, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -19,13 +19,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const DEVICES: u64 = 16;
 
 async fn run(node: &TestNode, query: &str) -> Result<Value> {
-    let browser = Browser::launch().await?;
-    let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
-        .await?;
-    let summary = page.summary("deleted", RUN_TIMEOUT).await?;
-    browser.close().await?;
-    Ok(summary)
+    let url = format!("{}/stresstest/?{query}", node.url());
+    r2_testkit::autorun_summary(&url, "deleted", RUN_TIMEOUT).await
 }
 
 fn num(v: &Value, key: &str) -> u64 {

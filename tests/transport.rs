@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+use r2_testkit::{built_page_sites_dir, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,12 +24,8 @@ fn num(v: &Value, key: &str) -> u64 {
 async fn run(query: &str) -> Result<(Value, Value)> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
-        .await?;
-    let summary = page.summary("deleted", RUN_TIMEOUT).await?;
-    browser.close().await?;
+    let url = format!("{}/stresstest/?{query}", node.url());
+    let summary = r2_testkit::autorun_summary(&url, "deleted", RUN_TIMEOUT).await?;
     let stats = node.stats().await?;
     eprintln!(
         "?{query}: sends ok {} failed {} signals {} (min per device {}); node sends {} HTTP requests {} sentants left {}",

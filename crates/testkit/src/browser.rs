@@ -81,7 +81,11 @@ impl Browser {
         Ok(Self::launch_exe(&find_chromium()?, args, Some(display)).await?)
     }
 
-    async fn launch_exe(exe: &Path, args: &[&str], display: Option<&str>) -> Result<Browser, Error> {
+    async fn launch_exe(
+        exe: &Path,
+        args: &[&str],
+        display: Option<&str>,
+    ) -> Result<Browser, Error> {
         let profile = tempfile::Builder::new()
             .prefix("r2-chromium-")
             .tempdir()
@@ -90,7 +94,9 @@ impl Browser {
                 source,
             })?;
         let mut command = Command::new(exe);
-        let flags = FLAGS.iter().filter(|f| display.is_none() || **f != "--headless");
+        let flags = FLAGS
+            .iter()
+            .filter(|f| display.is_none() || **f != "--headless");
         if let Some(display) = display {
             command.env("DISPLAY", display);
         }
@@ -364,4 +370,19 @@ mod tests {
             Some("ws://127.0.0.1:39477/devtools/browser/0529-aa")
         );
     }
+}
+
+/// Opens `url` (a page with `autostart=1`) in a fresh headless Chromium and
+/// returns the run summary it writes once its phase is `phase`.
+pub async fn autorun_summary(
+    url: &str,
+    phase: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    page.goto(url).await?;
+    let summary = page.summary(phase, timeout).await?;
+    browser.close().await?;
+    Ok(summary)
 }

@@ -45,7 +45,7 @@ pub mod site;
 pub mod wire;
 pub mod xvfb;
 
-pub use browser::Browser;
+pub use browser::{autorun_summary, Browser};
 pub use error::Error;
 pub use node::TestNode;
 pub use page::{error_count, lean, Page};
