@@ -254,6 +254,9 @@ impl NodeHandle {
     ) -> NodeHandle {
         let http = reqwest::Client::builder()
             .timeout(STATS_TIMEOUT)
+            // Under the node's header read timeout (10 s), which ends an idle
+            // kept-alive connection: one reused just then would fail.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();
         let https_url = https_url.map(|u| u.trim_end_matches('/').to_owned());

@@ -46,7 +46,9 @@ async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 async fn two_thousand_idle_connections_do_not_stop_a_device_from_joining() -> Result<()> {
     let node = node(ConnLimits {
         max_connections_per_peer: 1000,
-        header_read_timeout_s: 3,
+        // Longer than opening the 2,000 takes on a busy machine (3.3 s seen
+        // once): none is timed out, freeing its slot, before the last opens.
+        header_read_timeout_s: 8,
         ..ConnLimits::default()
     })
     .await?;
@@ -71,11 +73,11 @@ async fn two_thousand_idle_connections_do_not_stop_a_device_from_joining() -> Re
     // The held ones end by the header read timeout.
     let mut closed = 0;
     for stream in idle.iter_mut().step_by(50) {
-        closed += usize::from(closed_within(stream, Duration::from_secs(8)).await);
+        closed += usize::from(closed_within(stream, Duration::from_secs(13)).await);
     }
     assert_eq!(closed, 40, "every sampled idle connection was closed");
     assert!(
-        started.elapsed() >= Duration::from_secs(3),
+        started.elapsed() >= Duration::from_secs(8),
         "not before the timeout"
     );
     assert_eq!(node.stats().await?["limit_connections_per_peer"], 1000);

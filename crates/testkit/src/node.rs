@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 
 /// How long one HTTP request to the node may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle pooled connection is kept: well under the node's header
+/// read timeout (`r2_node` `header_read_timeout_s`, 10 s by default).
+const POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// A node running in-process on `127.0.0.1:0` (plain HTTP), optionally
 /// serving a sites folder.
@@ -37,7 +40,10 @@ impl TestNode {
 
     /// A node of configuration `base` (its listeners as [`r2_node::Config::loopback`]
     /// gives them, or more), serving `sites`.
-    pub async fn start_with(sites: Option<&Path>, base: r2_node::Config) -> anyhow::Result<TestNode> {
+    pub async fn start_with(
+        sites: Option<&Path>,
+        base: r2_node::Config,
+    ) -> anyhow::Result<TestNode> {
         let config = r2_node::Config {
             sites: sites.map(Path::to_path_buf),
             ..base
@@ -50,6 +56,9 @@ impl TestNode {
             .context("the node has no HTTP listener")?;
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // The node ends a kept-alive connection idle for its header read
+            // timeout (10 s): one reused just then closes under the request.
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .context("building the HTTP client")?;
         Ok(TestNode { running, url, http })
