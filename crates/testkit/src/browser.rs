@@ -322,6 +322,21 @@ fn find_chromium() -> Result<PathBuf, Error> {
     find_on_path(&["chromium", "chromium-browser"]).ok_or(Error::ChromiumNotFound)
 }
 
+/// Opens `url` (a page with `autostart=1`) in a fresh headless Chromium and
+/// returns the run summary it writes once its phase is `phase`.
+pub async fn autorun_summary(
+    url: &str,
+    phase: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    page.goto(url).await?;
+    let summary = page.summary(phase, timeout).await?;
+    browser.close().await?;
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,19 +385,4 @@ mod tests {
             Some("ws://127.0.0.1:39477/devtools/browser/0529-aa")
         );
     }
-}
-
-/// Opens `url` (a page with `autostart=1`) in a fresh headless Chromium and
-/// returns the run summary it writes once its phase is `phase`.
-pub async fn autorun_summary(
-    url: &str,
-    phase: &str,
-    timeout: std::time::Duration,
-) -> anyhow::Result<serde_json::Value> {
-    let browser = Browser::launch().await?;
-    let page = browser.new_page().await?;
-    page.goto(url).await?;
-    let summary = page.summary(phase, timeout).await?;
-    browser.close().await?;
-    Ok(summary)
 }
