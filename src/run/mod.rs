@@ -349,7 +349,6 @@ impl Run {
                 link::open_shared_socket(self, k);
             }
         }
-        spawn_local(hiccup_meter(self.clone(), generation));
         // The projector is up before the class connects.
         let viewers = self.with(|i| i.config.viewers());
         projector::start(self, viewers);
@@ -671,7 +670,9 @@ async fn delete_worker(run: Run, queue: Rc<RefCell<std::vec::IntoIter<(u32, Stri
 }
 
 /// Records how late a 10 ms timer fires while the run is in `generation`:
-/// the tab's own scheduling lag.
+/// the tab's own scheduling lag. It runs while the scenarios send (from
+/// [`Run::start`]; in profile `webapp` that begins as the first phone
+/// joins): the lag that decides whether the sends' figures measure the node.
 async fn hiccup_meter(run: Run, generation: u64) {
     while run.is_current(generation) {
         let before = now_ms();
