@@ -247,7 +247,9 @@ impl Run {
             leftovers: Vec::new(),
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
-            hidden_since: crate::browser::is_hidden().then(now_ms),
+            // Whoever makes the run says whether the page is hidden
+            // (`Run::set_hidden`): in a worker there is no page to ask.
+            hidden_since: None,
             joins: 0,
             config,
         };

@@ -168,13 +168,6 @@ async fn two_browsers_of_two_tabs_run_on_a_selenium_grid() -> Result<()> {
         "taps",
         "--join-rate",
         "10",
-        // With each tab's engine in a worker beside its renderer, eight busy
-        // threads on two cores left a worker's timers 21 ms late at p99 in
-        // one full test run of three here: the engines run on the tabs' main
-        // threads, as these tests measured them before. The worker is
-        // tested on its own (tests/engine.rs, tests/hidden.rs).
-        "--param",
-        "workers=0",
         "--out",
     ]);
     command.arg(out.path()).kill_on_drop(true);

@@ -61,13 +61,6 @@ async fn two_browsers_of_two_tabs_pass_and_match_the_node() -> Result<()> {
         "taps",
         "--join-rate",
         "10",
-        // With each tab's engine in a worker beside its renderer, eight busy
-        // threads on two cores left a worker's timers 21 ms late at p99 in
-        // one full test run of three here: the engines run on the tabs' main
-        // threads, as these tests measured them before. The worker is
-        // tested on its own (tests/engine.rs, tests/hidden.rs).
-        "--param",
-        "workers=0",
     ]);
     command
         .args(["--max-error-pct", "1", "--out"])
