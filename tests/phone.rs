@@ -295,11 +295,8 @@ async fn denied_motion_says_so_and_the_colour_buttons_send() -> Result<()> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     // iOS's permission prompt, answered "Don't allow".
-    page.call(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": "DeviceOrientationEvent.requestPermission = () => Promise.resolve('denied');" }),
-    )
-    .await?;
+    page.add_init_script("DeviceOrientationEvent.requestPermission = () => Promise.resolve('denied');")
+        .await?;
     let joined = open_live_phone(&page, &node.url(), "").await?;
     assert_eq!(joined["sensor"], "needs-tap", "{joined}");
     assert_eq!(joined["buttons"], false, "{joined}");

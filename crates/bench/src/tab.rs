@@ -282,12 +282,9 @@ async fn measure(
         .new_page()
         .await
         .map_err(browser_error("opening a tab"))?;
-    page.call(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": CAPTURE_WASM }),
-    )
-    .await
-    .map_err(browser_error("adding the wasm probe"))?;
+    page.add_init_script(CAPTURE_WASM)
+        .await
+        .map_err(browser_error("adding the wasm probe"))?;
     let pid = browser.pid();
     let mut memory = idle_memory(base, &page, pid).await?;
     let mut peaks = Peaks::default();

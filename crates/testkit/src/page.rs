@@ -333,6 +333,17 @@ impl Page {
         self.console.lines().iter().cloned().collect()
     }
 
+    /// Runs `source` in every document this tab loads from now on, before
+    /// the page's own scripts (`Page.addScriptToEvaluateOnNewDocument`).
+    pub async fn add_init_script(&self, source: &str) -> anyhow::Result<()> {
+        self.command(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Raw CDP on this page's session.
     pub async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         Ok(self.command(method, params).await?)
