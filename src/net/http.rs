@@ -41,7 +41,7 @@ pub enum NetError {
     #[error("node error: {0}")]
     Node(NodeError),
     /// A document sent on a socket (`transport=socket`) got no answer: the
-    /// socket was not connected, or closed first.
+    /// socket was closed for good, closed first, or no reply came in time.
     #[error("on the socket: {0}")]
     Socket(RequestError),
 }
@@ -65,6 +65,7 @@ impl NetError {
             NetError::NotReality2(_) => "not_graphql".into(),
             NetError::Node(error) => format!("graphql_{error}"),
             NetError::Socket(RequestError::NotConnected) => "socket_not_connected".into(),
+            NetError::Socket(RequestError::Timeout(_)) => "socket_timeout".into(),
             NetError::Socket(_) => "socket_closed".into(),
         }
     }

@@ -97,9 +97,10 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
             .call(|m, now| m.subscribe(now, key, sentant, signal));
     }
 
-    /// Sends a query or mutation as a `doc` frame; resolves to the node's
-    /// GraphQL answer, or why there is none (the socket not joined, or
-    /// closed before the reply).
+    /// Sends a query or mutation as a `doc` frame (buffered until the
+    /// socket is joined); resolves to the node's GraphQL answer, or why
+    /// there is none (the socket closed for good or before the reply, or
+    /// no reply in time).
     pub fn request(
         &self,
         query: &str,
@@ -110,7 +111,7 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
         let (answer, answered) = oneshot::channel();
         self.shared.answers.borrow_mut().insert(request, answer);
         self.shared
-            .call(|m, _| m.request(request, query, variables));
+            .call(|m, now| m.request(now, request, query, variables));
         async move { answered.await.unwrap_or(Err(RequestError::Dropped)) }
     }
 

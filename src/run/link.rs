@@ -19,7 +19,7 @@
 use std::rc::Rc;
 
 use r2_core::config::SocketsMode;
-use r2_core::subscription::{Effect, Reconnect, SocketOptions};
+use r2_core::subscription::{Effect, Reconnect, SocketOptions, PUSH_TIMEOUT_MS};
 
 use super::device::{self, Device};
 use super::webapp::{self, PageLoad};
@@ -116,8 +116,15 @@ fn reconnect(inner: &Inner) -> Reconnect {
     inner.config.reconnect
 }
 
-/// A new socket for `slot` whose effects go to the run.
+/// A new socket for `slot` whose effects go to the run; its requests
+/// (`transport=socket`) time out as the run's HTTP requests do, or after
+/// phoenix.js's push timeout when those never time out.
 fn new_socket(run: &Run, slot: Slot, options: SocketOptions) -> Socket<SubKey> {
+    let timeout = run.with(|inner| inner.config.request_timeout_ms());
+    let options = SocketOptions {
+        request_timeout_ms: timeout.map_or(PUSH_TIMEOUT_MS, f64::from),
+        ..options
+    };
     let weak = run.weak();
     let handler = Rc::new(move |effect: Effect<SubKey>| {
         if let Some(run) = Run::from_weak(&weak) {

@@ -31,7 +31,9 @@
 //!   [`SocketMachine::request`] and [`SocketMachine::close`].
 //! - [`RequestError`]: why a query or mutation sent on the socket
 //!   (`transport=socket`, as the real node's channel accepts them) got no
-//!   answer.
+//!   answer. As phoenix.js's channel push does, a request made before the
+//!   socket is joined waits in a buffer, is sent on the join, and fails if
+//!   no reply came within [`SocketOptions::request_timeout_ms`].
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -46,6 +48,8 @@ use crate::webapp::AWAIT_SIGNAL;
 
 /// The real clients' heartbeat period (ms), from each socket's own join.
 pub const HEARTBEAT_MS: f64 = 30_000.0;
+/// phoenix.js's push timeout (ms): a request without its reply by then fails.
+pub const PUSH_TIMEOUT_MS: f64 = 10_000.0;
 /// phoenix.js's reconnect delays (ms) for attempts 1 to 9.
 pub const BACKOFF_MS: [f64; 9] = [
     10.0, 50.0, 100.0, 150.0, 200.0, 250.0, 500.0, 1000.0, 2000.0,
@@ -170,6 +174,9 @@ pub struct SocketOptions {
     pub heartbeat_ms: f64,
     /// Seeds the reconnect jitter.
     pub seed: u64,
+    /// How long a request ([`SocketMachine::request`]) waits for its reply,
+    /// buffered or sent ([`PUSH_TIMEOUT_MS`] in phoenix.js).
+    pub request_timeout_ms: f64,
 }
 
 impl SocketOptions {
@@ -180,6 +187,7 @@ impl SocketOptions {
             refs: Refs::Zero,
             heartbeat_ms: HEARTBEAT_MS,
             seed,
+            request_timeout_ms: PUSH_TIMEOUT_MS,
         }
     }
 
@@ -221,6 +229,9 @@ pub enum RequestError {
     /// The socket dropped or was closed before the reply.
     #[error("the socket closed before the answer")]
     Dropped,
+    /// No reply within the request timeout (buffered or sent).
+    #[error("no answer within {0} ms")]
+    Timeout(u32),
     /// The node ran the document and answered with an error.
     #[error("node error: {0}")]
     Node(NodeError),
@@ -299,6 +310,14 @@ enum Pending<K> {
     Other,
 }
 
+/// A request made while the socket was not joined (phoenix.js's push buffer).
+#[derive(Debug, Clone)]
+struct Buffered {
+    request: u64,
+    query: String,
+    variables: Value,
+}
+
 /// One subscription of the socket.
 #[derive(Debug, Clone)]
 struct Sub<K> {
@@ -320,6 +339,10 @@ pub struct SocketMachine<K> {
     routes: HashMap<String, usize>,
     /// Replies awaited on the control topic: ref → what it answers.
     pending: VecDeque<(u64, Pending<K>)>,
+    /// Requests waiting for the socket to be joined.
+    buffered: VecDeque<Buffered>,
+    /// Each request not yet answered, buffered or sent: its deadline (ms).
+    deadlines: Vec<(u64, f64)>,
     next_ref: u64,
     /// Drops since the socket was last joined.
     attempt: u32,
@@ -345,6 +368,8 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             subs: Vec::new(),
             routes: HashMap::new(),
             pending: VecDeque::new(),
+            buffered: VecDeque::new(),
+            deadlines: Vec::new(),
             next_ref: 0,
             attempt: 0,
             connect_started_ms: 0.0,
@@ -395,10 +420,11 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 
     /// Appends a [`Effect::Timer`] when the next deadline changed.
     fn finish(&mut self, mut effects: Vec<Effect<K>>) -> Vec<Effect<K>> {
-        let next = match (self.reconnect_at, self.heartbeat_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.deadlines.iter().map(|d| d.1).reduce(f64::min);
+        let next = [self.reconnect_at, self.heartbeat_at, deadline]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min);
         if next != self.timer_at {
             self.timer_at = next;
             if let Some(at_ms) = next {
@@ -498,15 +524,44 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 
     /// Sends a query or mutation as a `doc` frame (answered in its reply,
     /// as Absinthe's channel does); its answer comes as
-    /// [`Effect::Answered`] under `request`, a number the caller chooses. A
-    /// socket not joined answers [`RequestError::NotConnected`] at once.
-    pub fn request(&mut self, request: u64, query: &str, variables: Value) -> Vec<Effect<K>> {
-        if self.state != SocketState::Live || self.frozen {
+    /// [`Effect::Answered`] under `request`, a number the caller chooses.
+    /// Made while the socket connects, joins or waits to reconnect, it is
+    /// buffered and sent on the join; a socket closed for good (or a frozen
+    /// page) answers [`RequestError::NotConnected`] at once; without a reply
+    /// within the timeout it fails with [`RequestError::Timeout`].
+    pub fn request(
+        &mut self,
+        now_ms: f64,
+        request: u64,
+        query: &str,
+        variables: Value,
+    ) -> Vec<Effect<K>> {
+        let waits = matches!(
+            self.state,
+            SocketState::Connecting | SocketState::Joining | SocketState::Dropped { .. }
+        );
+        if self.frozen || !(waits || self.state == SocketState::Live) {
             return vec![Effect::Answered {
                 request,
                 result: Err(RequestError::NotConnected),
             }];
         }
+        self.deadlines
+            .push((request, now_ms + self.options.request_timeout_ms));
+        let effects = if waits {
+            self.buffered.push_back(Buffered {
+                request,
+                query: query.to_owned(),
+                variables,
+            });
+            Vec::new()
+        } else {
+            self.send_request(request, query, variables)
+        };
+        self.finish(effects)
+    }
+
+    fn send_request(&mut self, request: u64, query: &str, variables: Value) -> Vec<Effect<K>> {
         let reference = self.take_ref();
         self.pending
             .push_back((reference, Pending::Request(request)));
@@ -515,17 +570,60 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         )]
     }
 
+    /// Fails every request still buffered with `error`.
+    fn fail_buffered(&mut self, error: RequestError) -> Vec<Effect<K>> {
+        let failed: Vec<u64> = self.buffered.drain(..).map(|b| b.request).collect();
+        self.deadlines.retain(|d| !failed.contains(&d.0));
+        failed
+            .into_iter()
+            .map(|request| Effect::Answered {
+                request,
+                result: Err(error.clone()),
+            })
+            .collect()
+    }
+
+    /// Fails the requests whose deadline passed.
+    fn expire_requests(&mut self, now_ms: f64) -> Vec<Effect<K>> {
+        let timeout = self.options.request_timeout_ms as u32;
+        let mut effects = Vec::new();
+        let (expired, kept): (Vec<_>, Vec<_>) = self.deadlines.iter().partition(|d| d.1 <= now_ms);
+        self.deadlines = kept;
+        for (request, _) in expired {
+            self.buffered.retain(|b| b.request != request);
+            // Its reply, if it ever comes, is no longer anyone's.
+            for (_, pending) in self.pending.iter_mut() {
+                if matches!(pending, Pending::Request(r) if *r == request) {
+                    *pending = Pending::Other;
+                }
+            }
+            effects.push(Effect::Answered {
+                request,
+                result: Err(RequestError::Timeout(timeout)),
+            });
+        }
+        effects
+    }
+
+    /// Request `request` is answered: its deadline goes.
+    fn answered(&mut self, request: u64, result: Result<Value, RequestError>) -> Effect<K> {
+        self.deadlines.retain(|d| d.0 != request);
+        Effect::Answered { request, result }
+    }
+
     /// Forgets every reply awaited; the requests among them fail with `why`.
     fn drop_pending(&mut self) -> Vec<Effect<K>> {
-        self.pending
+        let dropped: Vec<u64> = self
+            .pending
             .drain(..)
             .filter_map(|(_, pending)| match pending {
-                Pending::Request(request) => Some(Effect::Answered {
-                    request,
-                    result: Err(RequestError::Dropped),
-                }),
+                Pending::Request(request) => Some(request),
                 _ => None,
             })
+            .collect();
+        dropped
+            .into_iter()
+            .map(|request| self.answered(request, Err(RequestError::Dropped)))
             .collect()
     }
 
@@ -633,7 +731,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
                 } else {
                     Err(RequestError::Node(NodeError::from_response(response)))
                 };
-                return vec![Effect::Answered { request, result }];
+                return vec![self.answered(request, result)];
             }
             _ => return Vec::new(),
         };
@@ -679,6 +777,9 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
                 effects.extend(self.send_doc(now_ms, index));
             }
         }
+        while let Some(b) = self.buffered.pop_front() {
+            effects.extend(self.send_request(b.request, &b.query, b.variables));
+        }
         self.finish(effects)
     }
 
@@ -691,7 +792,8 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.frozen = true;
         self.heartbeat_at = None;
         self.reconnect_at = None;
-        self.finish(Vec::new())
+        let effects = self.fail_buffered(RequestError::NotConnected);
+        self.finish(effects)
     }
 
     /// Whether the page holding the socket is frozen.
@@ -705,6 +807,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             self.state = SocketState::Closed;
             self.routes.clear();
             let mut effects = self.drop_pending();
+            effects.extend(self.fail_buffered(RequestError::Dropped));
             effects.push(Effect::Dropped {
                 code,
                 reconnect_after_ms: None,
@@ -748,6 +851,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             Reconnect::WebApp => {
                 // Its `setInterval` keeps going: `heartbeat_at` stays.
                 self.state = SocketState::Dead { code };
+                effects.extend(self.fail_buffered(RequestError::Dropped));
                 None
             }
         };
@@ -760,7 +864,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 
     /// A timer fired: reconnect or heartbeat when due.
     pub fn tick(&mut self, now_ms: f64) -> Vec<Effect<K>> {
-        let mut effects = Vec::new();
+        let mut effects = self.expire_requests(now_ms);
         if self.reconnect_at.is_some_and(|at| at <= now_ms) {
             self.reconnect_at = None;
             effects.push(Effect::Reconnecting {
@@ -803,6 +907,8 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.state = SocketState::Closed;
         self.routes.clear();
         let mut effects = self.drop_pending();
+        effects.extend(self.fail_buffered(RequestError::Dropped));
+        self.deadlines.clear();
         self.reconnect_at = None;
         self.heartbeat_at = None;
         self.timer_at = None;
@@ -1288,7 +1394,7 @@ mod tests {
         let mut m: SocketMachine<u32> =
             SocketMachine::new(SocketOptions::shared(Reconnect::Phoenix, 7));
         assert_eq!(
-            answers(&m.request(9, "mutation", json!({}))),
+            answers(&m.request(0.0, 9, "mutation", json!({}))),
             vec![(9, Err(RequestError::NotConnected))],
             "not joined: refused at once"
         );
@@ -1297,11 +1403,12 @@ mod tests {
         m.received(0.0, JOIN_OK);
         m.subscribe(0.0, 1, "u-1", "update");
         let first = m.request(
+            0.0,
             10,
             "mutation S($id: UUID4!) { sentantSend(id: $id, event: \"update\") { id } }",
             json!({ "id": "u-1" }),
         );
-        let second = m.request(11, "mutation", json!({ "id": "u-2" }));
+        let second = m.request(0.0, 11, "mutation", json!({ "id": "u-2" }));
         let frame: Value = serde_json::from_str(sent(&first)[0]).expect("json");
         assert_eq!(
             (
@@ -1339,9 +1446,9 @@ mod tests {
     #[test]
     fn a_drop_or_a_close_fails_the_requests_awaiting_an_answer() {
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
-        let sent_frames = m.request(1, "mutation", json!({}));
+        let sent_frames = m.request(0.0, 1, "mutation", json!({}));
         assert_eq!(sent(&sent_frames).len(), 1);
-        m.request(2, "mutation", json!({}));
+        m.request(0.0, 2, "mutation", json!({}));
         // The phone's socket numbers every frame 0: the first reply is the first request's.
         assert_eq!(
             answers(&m.received(1.0, &reply(0, "ok", r#"{"data":{}}"#))),
@@ -1355,9 +1462,112 @@ mod tests {
         ));
 
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
-        m.request(3, "mutation", json!({}));
+        m.request(0.0, 3, "mutation", json!({}));
         let closed = m.close();
         assert_eq!(answers(&closed), vec![(3, Err(RequestError::Dropped))]);
         assert_eq!(closed.last(), Some(&Effect::Close));
+    }
+
+    #[test]
+    fn requests_made_while_connecting_wait_for_the_join_then_are_sent() {
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
+        m.subscribe(0.0, 1, "u-1", "update");
+        m.start(0.0);
+        let buffered = m.request(1.0, 5, "mutation A", json!({}));
+        assert!(sent(&buffered).is_empty() && answers(&buffered).is_empty());
+        m.opened(2.0);
+        assert!(sent(&m.request(3.0, 6, "mutation B", json!({}))).is_empty());
+        let joined = m.received(4.0, JOIN_OK);
+        let frames: Vec<Value> = sent(&joined)
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("json"))
+            .collect();
+        let queries: Vec<&str> = frames
+            .iter()
+            .map(|f| f["payload"]["query"].as_str().unwrap_or(""))
+            .collect();
+        // The subscription first, then the requests in the order they were made.
+        assert_eq!(queries[1..], ["mutation A", "mutation B"]);
+        m.received(5.0, &doc_ok(0, "sub-1"));
+        assert_eq!(
+            answers(&m.received(6.0, &reply(0, "ok", r#"{"data":{}}"#))),
+            vec![(5, Ok(json!({ "data": {} })))]
+        );
+    }
+
+    #[test]
+    fn a_request_without_a_reply_times_out_and_its_late_reply_is_ignored() {
+        let mut m = live_phone(Reconnect::Phoenix, 0.0);
+        let effects = m.request(100.0, 1, "mutation", json!({}));
+        assert!(
+            effects.contains(&Effect::Timer {
+                at_ms: 100.0 + PUSH_TIMEOUT_MS
+            }),
+            "{effects:?}"
+        );
+        assert!(answers(&m.tick(100.0 + PUSH_TIMEOUT_MS - 1.0)).is_empty());
+        assert_eq!(
+            answers(&m.tick(100.0 + PUSH_TIMEOUT_MS)),
+            vec![(1, Err(RequestError::Timeout(PUSH_TIMEOUT_MS as u32)))]
+        );
+        // Its reply, come at last, answers nobody; the next request's reply is its own.
+        m.request(20_000.0, 2, "mutation", json!({}));
+        assert!(answers(&m.received(20_001.0, &reply(0, "ok", r#"{"data":{}}"#))).is_empty());
+        assert_eq!(
+            answers(&m.received(20_002.0, &reply(0, "ok", r#"{"data":{"x":1}}"#))),
+            vec![(2, Ok(json!({ "data": { "x": 1 } })))]
+        );
+
+        // Buffered and never joined: it times out too.
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
+        m.start(0.0);
+        m.request(0.0, 3, "mutation", json!({}));
+        assert_eq!(
+            answers(&m.tick(PUSH_TIMEOUT_MS)),
+            vec![(3, Err(RequestError::Timeout(PUSH_TIMEOUT_MS as u32)))]
+        );
+        assert!(
+            sent(&m.opened(PUSH_TIMEOUT_MS + 1.0)).len() == 1,
+            "only the join"
+        );
+        assert!(sent(&m.received(PUSH_TIMEOUT_MS + 2.0, JOIN_OK)).is_empty());
+    }
+
+    #[test]
+    fn buffered_requests_outlive_a_phoenix_drop_but_not_a_webapp_one() {
+        let mut m = live_phone(Reconnect::Phoenix, 0.0);
+        m.closed(1.0, 1006);
+        assert!(matches!(m.state(), SocketState::Dropped { .. }));
+        assert!(answers(&m.request(2.0, 4, "mutation", json!({}))).is_empty());
+        m.tick(1_000.0);
+        m.opened(1_001.0);
+        assert_eq!(
+            sent(&m.received(1_002.0, JOIN_OK)).len(),
+            2,
+            "doc + request"
+        );
+
+        let mut m = live_phone(Reconnect::WebApp, 0.0);
+        m.closed(1.0, 1006);
+        assert_eq!(
+            answers(&m.request(2.0, 5, "mutation", json!({}))),
+            vec![(5, Err(RequestError::NotConnected))],
+            "a dead socket refuses at once"
+        );
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::phone(Reconnect::WebApp, 7));
+        m.start(0.0);
+        m.request(0.0, 6, "mutation", json!({}));
+        assert_eq!(
+            answers(&m.closed(1.0, 1006)),
+            vec![(6, Err(RequestError::Dropped))]
+        );
+        let mut m: SocketMachine<u32> =
+            SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
+        m.start(0.0);
+        m.request(0.0, 7, "mutation", json!({}));
+        assert_eq!(answers(&m.close()), vec![(7, Err(RequestError::Dropped))]);
     }
 }
