@@ -12,6 +12,7 @@ use gloo_timers::callback::Interval;
 use r2_core::config::RunConfig;
 use r2_core::fleet::{FleetCommand, FleetMessage, TabReport};
 use r2_core::scenario::Trace;
+use r2_core::shard::Shard;
 use yew::prelude::*;
 
 use crate::browser::{href, is_hidden, origin, query_string, random_u64};
@@ -125,6 +126,8 @@ fn new_engine(
         trace: trace.map(|t| t.to_json()),
         hidden: is_hidden(),
         page: href(),
+        // The engine splits the run over its workers.
+        shard: Shard::WHOLE,
     };
     Engine::new(setup, on_snapshot, on_problem)
 }
@@ -216,7 +219,7 @@ pub fn app() -> Html {
                     }
                 }
                 (Command::Start, Some(e)) => {
-                    let in_worker = state.config().is_ok_and(|c| c.workers > 0);
+                    let in_worker = state.config().is_ok_and(|c| !c.on_main_thread());
                     if let Some(warning) = hidden_warning(&fleet_reports.borrow(), in_worker) {
                         state.dispatch(Action::Error(warning));
                     }

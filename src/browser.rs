@@ -25,6 +25,12 @@ mod global {
         pub fn href(this: &Location) -> String;
         #[wasm_bindgen(method, getter, structural)]
         pub fn search(this: &Location) -> String;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn navigator(this: &Scope) -> Option<Navigator>;
+        /// `Navigator` or `WorkerNavigator`.
+        pub type Navigator;
+        #[wasm_bindgen(method, getter, structural, js_name = hardwareConcurrency)]
+        pub fn hardware_concurrency(this: &Navigator) -> Option<f64>;
     }
 
     thread_local! {
@@ -53,6 +59,15 @@ pub fn origin() -> String {
         .location()
         .map(|l| l.origin())
         .unwrap_or_default()
+}
+
+/// The machine's logical cores as the browser reports them
+/// (`navigator.hardwareConcurrency`; 1 when it does not say).
+pub fn hardware_concurrency() -> u32 {
+    global::scope()
+        .navigator()
+        .and_then(|n| n.hardware_concurrency())
+        .map_or(1, |n| n.max(1.0) as u32)
 }
 
 /// The page's full address (the referrer its requests carry).

@@ -1,8 +1,8 @@
 //! The run engine in a Web Worker (issue 12), in real headless Chromium
 //! against the local node: while 300 `lean` devices join and tap their
 //! colour buttons, the page's main thread only draws, so it has no long task (a `PerformanceObserver` of type `longtask` sees none, i.e.
-//! every task took under 50 ms), and the engine ran in the page's one
-//! dedicated worker.
+//! every task took under 50 ms), and the engine ran in the page's dedicated
+//! workers (`workers=auto`: one on a machine of two cores, two from three).
 //!
 //! A long task is wall time: on two cores shared with the node, the worker
 //! and Chromium's network service, a main thread that is merely preempted
@@ -84,8 +84,13 @@ async fn three_hundred_devices_leave_the_main_thread_without_long_tasks() -> Res
         num("fetch_queue_max"),
         summary["scheduler_lag_ms"]["p99"],
     );
-    assert_eq!(summary["engine"], "worker", "{summary}");
-    assert_eq!(workers, 1, "the engine's worker was started");
+    // `workers=auto`: one worker per 250 devices, up to the machine's cores less one.
+    let engine = match workers {
+        1 => "worker".to_owned(),
+        k => format!("{k} workers"),
+    };
+    assert!(workers >= 1, "the engine's worker was started");
+    assert_eq!(summary["engine"], engine.as_str(), "{summary}");
     assert_eq!(num("devices_created"), DEVICES, "{summary}");
     assert!(num("sends_ok") > 0, "{summary}");
     assert!(

@@ -7,16 +7,27 @@
 //! [`Snapshot`] a few times a second, only when something changed. The page
 //! only draws.
 //!
+//! A run may be split over K workers (`workers=K`, or by default one per
+//! [`r2_core::shard::DEVICES_PER_WORKER`] devices up to the machine's cores
+//! less one: [`r2_core::shard::auto_workers`]): each runs its share of the devices ([`Shard`]), the page merges
+//! their snapshots ([`merge`]) and, for `autostart`, steps them through the
+//! run together ([`Autorun`]): all create, all start (as the first phone
+//! joins in profile `webapp`, else once every engine is ready), and once
+//! all have stopped, all delete.
+//!
 //! # Layout
 //!
 //! - [`Engine`]: the page's handle on a run, wherever it runs.
+//! - [`merge`]: a split run's snapshots made into one.
 //! - [`Setup`], [`ToEngine`], [`FromEngine`]: the messages between page and
 //!   worker, as JSON ([`Json`], a `gloo-worker` codec).
 //! - [`EngineWorker`]: the worker's side (`gloo-worker`), registered by the
 //!   `r2-stress-engine` binary that Trunk builds beside the page.
 
+pub mod merge;
+
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use gloo_timers::callback::{Interval, Timeout};
@@ -24,11 +35,13 @@ use gloo_worker::{Codec, HandlerId, Spawnable, Worker, WorkerBridge, WorkerScope
 use r2_core::config::RunConfig;
 use r2_core::names::RunNames;
 use r2_core::scenario::Trace;
+use r2_core::shard::Shard;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 use yew::Callback;
 
+use crate::browser::hardware_concurrency;
 use crate::run::{Phase, Run, Snapshot};
 
 /// How often the engine looks for a changed snapshot (ms).
@@ -55,6 +68,9 @@ pub struct Setup {
     pub hidden: bool,
     /// The page's address: the referrer of the devices' requests.
     pub page: String,
+    /// The share of the devices this engine runs.
+    #[serde(default)]
+    pub shard: Shard,
 }
 
 /// A command from the page.
@@ -94,7 +110,7 @@ impl Codec for Json {
     }
 }
 
-/// The page's handle on a run; dropping it ends the worker (or the refresh).
+/// The page's handle on a run; dropping it ends the workers (or the refresh).
 pub struct Engine {
     place: Place,
     latest: Rc<RefCell<Option<Rc<Snapshot>>>>,
@@ -105,18 +121,123 @@ enum Place {
         run: Run,
         _refresh: Interval,
     },
-    Worker {
-        bridge: WorkerBridge<EngineWorker>,
+    Workers {
+        split: Rc<Split>,
         _watchdog: Timeout,
     },
 }
 
+/// The workers of one run, each running a share of its devices.
+struct Split {
+    bridges: RefCell<Vec<WorkerBridge<EngineWorker>>>,
+    /// Each worker's latest snapshot, in shard order.
+    parts: RefCell<Vec<Option<Rc<Snapshot>>>>,
+    config: RunConfig,
+    autorun: RefCell<Autorun>,
+}
+
+/// Where the page is in stepping a split run's workers through `autostart`
+/// (one worker runs its own [`Run::autorun`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Autorun {
+    /// Not asked for.
+    Off,
+    /// Creating: start all when the first phone joined (`webapp`) or all are ready.
+    Creating,
+    /// Running: delete all when all have stopped (unless `keep`).
+    Running,
+    /// Nothing more to do.
+    Done,
+}
+
+impl Split {
+    fn send_all(&self, command: &ToEngine) {
+        for bridge in self.bridges.borrow().iter() {
+            bridge.send(command.clone());
+        }
+    }
+
+    /// Whether every worker's run is over (deleted, or failed).
+    fn is_over(&self) -> bool {
+        self.parts.borrow().iter().all(|p| {
+            p.as_ref()
+                .is_some_and(|s| matches!(s.phase, Phase::Deleted | Phase::Failed(_)))
+        })
+    }
+
+    /// Worker `index` posted `snapshot`: the whole run's, once every worker
+    /// has posted one.
+    fn received(&self, index: usize, snapshot: Rc<Snapshot>) -> Option<Rc<Snapshot>> {
+        let parts: Vec<Rc<Snapshot>> = {
+            let mut parts = self.parts.borrow_mut();
+            parts[index] = Some(snapshot);
+            parts.iter().cloned().collect::<Option<_>>()?
+        };
+        let commands = self.autorun_step(&parts);
+        let bridges = self.bridges.borrow();
+        for (index, command) in commands {
+            if let Some(bridge) = bridges.get(index) {
+                bridge.send(command);
+            }
+        }
+        if let [one] = parts.as_slice() {
+            return Some(one.clone());
+        }
+        Some(Rc::new(merge::snapshots(&parts, &self.config)))
+    }
+
+    /// The commands `autostart` gives next (to which worker), seeing every
+    /// worker's snapshot.
+    fn autorun_step(&self, parts: &[Rc<Snapshot>]) -> Vec<(usize, ToEngine)> {
+        let mut autorun = self.autorun.borrow_mut();
+        let failed = |p: &Snapshot| matches!(p.phase, Phase::Failed(_));
+        let every = |command: ToEngine| -> Vec<(usize, ToEngine)> {
+            (0..parts.len()).map(|i| (i, command.clone())).collect()
+        };
+        let all_in = |phase: Phase| parts.iter().all(|p| p.phase == phase);
+        let (next, commands) = match *autorun {
+            Autorun::Off | Autorun::Done => return Vec::new(),
+            // A worker that could not reach the node: the others clean up,
+            // and the failure stays the run's phase.
+            _ if parts.iter().any(|p| failed(p)) => {
+                let others = parts.iter().enumerate().filter(|(_, p)| !failed(p));
+                let delete = others.map(|(i, _)| (i, ToEngine::Delete)).collect();
+                (Autorun::Done, delete)
+            }
+            Autorun::Creating => {
+                let go = if self.config.profile.sends_while_joining() {
+                    parts.iter().any(|p| p.joined > 0)
+                } else {
+                    all_in(Phase::Ready)
+                };
+                if !go {
+                    return Vec::new();
+                }
+                (Autorun::Running, every(ToEngine::Start))
+            }
+            Autorun::Running => {
+                if !all_in(Phase::Stopped) {
+                    return Vec::new();
+                }
+                let delete = if self.config.keep {
+                    Vec::new()
+                } else {
+                    every(ToEngine::Delete)
+                };
+                (Autorun::Done, delete)
+            }
+        };
+        *autorun = next;
+        commands
+    }
+}
+
 impl Engine {
-    /// Makes the run of `setup`, in a worker unless `config.workers` is 0;
+    /// Makes the run of `setup`, in workers unless `config.workers` is 0;
     /// `on_snapshot` gets every changed snapshot, `on_problem` a worker that
     /// did not start (its script missing, or refused by the browser).
     pub fn new(
-        setup: Setup,
+        mut setup: Setup,
         on_snapshot: Callback<Rc<Snapshot>>,
         on_problem: Callback<String>,
     ) -> Engine {
@@ -128,7 +249,10 @@ impl Engine {
                 on_snapshot.emit(snapshot);
             }
         };
-        let place = if setup.config.workers == 0 {
+        // The summary says how many workers ran, not "auto".
+        let workers = setup.config.engine_workers(hardware_concurrency());
+        setup.config.workers = Some(workers);
+        let place = if workers == 0 {
             let run = make_run(&setup);
             let refresh = {
                 let (run, mut changes) = (run.clone(), Changes::default());
@@ -143,23 +267,52 @@ impl Engine {
                 _refresh: refresh,
             }
         } else {
-            let bridge = EngineWorker::spawner()
-                .encoding::<Json>()
-                .callback(move |FromEngine::Snapshot(snapshot)| keep(Rc::new(*snapshot)))
-                .spawn_with_loader(WORKER_LOADER);
-            bridge.send(ToEngine::New(Box::new(setup)));
+            let split = Rc::new(Split {
+                bridges: RefCell::new(Vec::new()),
+                parts: RefCell::new(vec![None; workers as usize]),
+                config: setup.config.clone(),
+                autorun: RefCell::new(Autorun::Off),
+            });
+            let keep = Rc::new(keep);
+            for shard in Shard::all(workers) {
+                // The workers' callbacks hold the split weakly: dropping the
+                // engine ends them.
+                let (weak, keep): (Weak<Split>, _) = (Rc::downgrade(&split), keep.clone());
+                let bridge = EngineWorker::spawner()
+                    .encoding::<Json>()
+                    .callback(move |FromEngine::Snapshot(snapshot)| {
+                        let whole = weak
+                            .upgrade()
+                            .and_then(|split| split.received(shard.index as usize, Rc::new(*snapshot)));
+                        if let Some(whole) = whole {
+                            keep(whole);
+                        }
+                    })
+                    .spawn_with_loader(WORKER_LOADER);
+                bridge.send(ToEngine::New(Box::new(Setup {
+                    shard,
+                    ..setup.clone()
+                })));
+                split.bridges.borrow_mut().push(bridge);
+            }
             let watchdog = {
-                let latest = latest.clone();
+                let split = Rc::downgrade(&split);
                 Timeout::new(WORKER_START_S * 1000, move || {
-                    if latest.borrow().is_none() {
-                        on_problem.emit(format!(
-                            "the run engine's worker did not start within {WORKER_START_S} s ({WORKER_LOADER} beside the page did not load or run): open the page with workers=0 to run the engine on the page's main thread"
-                        ));
-                    }
+                    let missing = split.upgrade().map_or(0, |s| {
+                        s.parts.borrow().iter().filter(|p| p.is_none()).count()
+                    });
+                    let which = match (missing, workers) {
+                        (0, _) => return,
+                        (_, 1) => "the run engine's worker did not start".to_owned(),
+                        (m, k) => format!("{m} of the run engine's {k} workers did not start"),
+                    };
+                    on_problem.emit(format!(
+                        "{which} within {WORKER_START_S} s ({WORKER_LOADER} beside the page did not load or run): open the page with workers=0 to run the engine on the page's main thread"
+                    ));
                 })
             };
-            Place::Worker {
-                bridge,
+            Place::Workers {
+                split,
                 _watchdog: watchdog,
             }
         };
@@ -170,7 +323,14 @@ impl Engine {
     pub fn send(&self, command: ToEngine) {
         match &self.place {
             Place::Main { run, .. } => obey(run, command),
-            Place::Worker { bridge, .. } => bridge.send(command),
+            Place::Workers { split, .. } => match command {
+                // Several workers step through the run together, led by the page.
+                ToEngine::Autorun if split.bridges.borrow().len() > 1 => {
+                    *split.autorun.borrow_mut() = Autorun::Creating;
+                    split.send_all(&ToEngine::Create);
+                }
+                command => split.send_all(&command),
+            },
         }
     }
 
@@ -179,10 +339,15 @@ impl Engine {
         self.latest.borrow().clone()
     }
 
-    /// Whether a new run may be made in this one's place.
+    /// Whether a new run may be made in this one's place (every worker's
+    /// part of it over).
     pub fn is_over(&self) -> bool {
-        self.latest()
-            .is_some_and(|s| matches!(s.phase, Phase::Deleted | Phase::Failed(_)))
+        match &self.place {
+            Place::Main { .. } => self
+                .latest()
+                .is_some_and(|s| matches!(s.phase, Phase::Deleted | Phase::Failed(_))),
+            Place::Workers { split, .. } => split.is_over(),
+        }
     }
 }
 
@@ -198,6 +363,7 @@ fn make_run(setup: &Setup) -> Run {
         setup.node.clone(),
         RunNames::new(setup.tab, setup.number),
         trace,
+        setup.shard,
     );
     run.with(|inner| inner.http = inner.http.clone().with_referrer(setup.page.clone()));
     if setup.hidden {

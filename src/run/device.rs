@@ -15,15 +15,19 @@
 //! A device whose sentant vanished from the node (a restart, someone else's
 //! delete) is reported, and loaded again if the run says `recreate`.
 
+use std::ops::{Index, IndexMut, Range};
+
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::config::Transport;
 use r2_core::graphql::{self, GqlResponse, NodeError, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
+use r2_core::names::RunNames;
 use r2_core::plan::RunPlan;
 use r2_core::profile::Profile;
 use r2_core::scenario::{PlannedSend, Planner};
 use r2_core::sent::{RecentSends, SignalMatch};
+use r2_core::shard::Shard;
 use r2_core::subscription::{Reconnect, RequestError, Signal};
 use r2_core::throttle::THROTTLE_MS;
 use r2_core::webapp::{Fields, Request};
@@ -43,6 +47,78 @@ const MAX_CATCH_UP_MS: f64 = 1000.0;
 /// Attempts to load a vanished device's sentant again (with the reconnect
 /// back-off between them: about a minute in all).
 const RECREATE_ATTEMPTS: u32 = 20;
+
+/// The devices one engine runs, addressed by their place in the whole run:
+/// engine `k` of a split run holds only its share ([`Shard::range`]), and
+/// every index (in names, seeds, sockets) stays the run's.
+pub struct Devices {
+    first: u32,
+    list: Vec<Device>,
+}
+
+impl Devices {
+    /// The devices of `shard` among `count`, named by `names`.
+    pub fn new(names: &RunNames, count: u32, shard: Shard) -> Devices {
+        let range = shard.range(count);
+        Devices {
+            first: range.start,
+            list: range.map(|i| Device::new(names.device_name(i))).collect(),
+        }
+    }
+
+    /// How many devices this engine runs.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Their indices in the whole run.
+    pub fn indices(&self) -> Range<u32> {
+        self.first..self.first + self.list.len() as u32
+    }
+
+    /// Whether device `index` of the run is one of these.
+    pub fn holds(&self, index: u32) -> bool {
+        self.indices().contains(&index)
+    }
+
+    /// Device `index` of the run, if this engine runs it.
+    pub fn get(&self, index: usize) -> Option<&Device> {
+        index
+            .checked_sub(self.first as usize)
+            .and_then(|i| self.list.get(i))
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Device> {
+        self.list.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Device> {
+        self.list.iter_mut()
+    }
+
+    /// Each device with its index in the whole run.
+    pub fn enumerate(&self) -> impl Iterator<Item = (u32, &Device)> {
+        self.indices().zip(self.list.iter())
+    }
+}
+
+impl Index<usize> for Devices {
+    type Output = Device;
+    /// Device `index` of the run; only an engine's own devices are asked for.
+    fn index(&self, index: usize) -> &Device {
+        &self.list[index - self.first as usize]
+    }
+}
+
+impl IndexMut<usize> for Devices {
+    fn index_mut(&mut self, index: usize) -> &mut Device {
+        &mut self.list[index - self.first as usize]
+    }
+}
 
 /// Where a device is in its life.
 #[derive(Debug, Clone, PartialEq)]
@@ -631,12 +707,20 @@ pub(crate) async fn sentant_all(run: &Run) -> Result<Vec<SentantRef>, NetError> 
     Ok(graphql::sentant_list(&all)?)
 }
 
-/// This run's sentants the node still holds.
+/// This run's sentants the node still holds (of a split run, this engine's).
 pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, NetError> {
     let list = sentant_all(run).await?;
+    // A split run's engines each answer for their own devices only.
     Ok(run.with(|inner| {
         list.into_iter()
-            .filter(|s| inner.names.is_own(&s.name))
+            .filter(|s| {
+                inner.names.is_own(&s.name)
+                    && (!inner.shard.is_split()
+                        || inner
+                            .names
+                            .device_index(&s.name)
+                            .is_some_and(|i| inner.devices.holds(i)))
+            })
             .collect()
     }))
 }

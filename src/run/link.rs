@@ -254,8 +254,8 @@ pub(crate) fn unsubscribe(inner: &mut Inner, index: u32) {
 
 /// The shared socket that carries device `index`'s subscription.
 fn shared_socket_of(inner: &Inner, index: u32) -> usize {
-    let count = inner.config.load().sockets().0.max(1) as usize;
-    index as usize % count
+    let place = index.saturating_sub(inner.devices.indices().start);
+    place as usize % inner.shared_sockets.max(1)
 }
 
 /// Opens shared socket `k` (`shared` mode).

@@ -37,6 +37,7 @@ use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
 use r2_core::names::RunNames;
 use r2_core::plan::RunPlan;
 use r2_core::scenario::Trace;
+use r2_core::shard::{Shard, ShardResult};
 use r2_core::subscription::Reconnect;
 use r2_core::summary::{RunFacts, Summary};
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
 use crate::net::Client;
-use device::Device;
+use device::{Device, Devices};
 use schedule::Scheduler;
 
 /// Requests in flight at once while deleting (a browser opens 6 connections per host).
@@ -59,7 +60,7 @@ const PROBE_RETRY_MS: u32 = 300;
 /// The hiccup meter's period.
 const HICCUP_MS: u32 = 10;
 /// Seconds of 1-second buckets the live charts show.
-const LIVE_SECONDS: usize = 600;
+pub(crate) const LIVE_SECONDS: usize = 600;
 /// Upper bounds (ms) of the latency histogram's bars; the last bar is everything above.
 pub const HISTOGRAM_BOUNDS_MS: &[f64] =
     &[5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
@@ -155,6 +156,9 @@ pub struct Snapshot {
     /// The wasm memory of the engine's worker, bytes (0 when the engine runs
     /// on the page: the page's own memory holds it then).
     pub worker_wasm_bytes: u64,
+    /// Of one engine of a split run, once its summary is written: all it
+    /// measured, for the page to make the whole run's summary.
+    pub result: Option<Rc<ShardResult>>,
 }
 
 /// The size of this wasm instance's memory if it runs in a worker, bytes.
@@ -188,7 +192,11 @@ pub(crate) struct Inner {
     pub(crate) http: Client,
     pub(crate) names: RunNames,
     pub(crate) phase: Phase,
-    pub(crate) devices: Vec<Device>,
+    /// The run's devices this engine runs (all of them unless split).
+    pub(crate) devices: Devices,
+    pub(crate) shard: Shard,
+    /// Shared sockets this engine opens for its devices (`sockets=shared`).
+    pub(crate) shared_sockets: usize,
     /// Every websocket of the run; the live count is computed from them.
     pub(crate) sockets: link::RunSockets,
     pub(crate) projectors: projector::Projectors,
@@ -200,6 +208,8 @@ pub(crate) struct Inner {
     /// Bumped at every phase change, so tasks of an older phase stop.
     pub(crate) generation: u64,
     pub(crate) summary: Option<Rc<Summary>>,
+    /// What a split run's engine hands the page with its summary.
+    pub(crate) result: Option<Rc<ShardResult>>,
     pub(crate) leftovers: Vec<SentantRef>,
     pub(crate) run_ms: (f64, f64),
     /// The wall clock when the scenario started (ms since the epoch), to
@@ -225,11 +235,28 @@ impl Inner {
 impl Run {
     /// A run of `config` against the node at `node` (an `http(s)://` origin),
     /// naming its devices with `names`; `trace` is the motion `replay` plays.
-    pub fn new(config: RunConfig, node: String, names: RunNames, trace: Option<Arc<Trace>>) -> Run {
-        let devices = (0..config.devices)
-            .map(|i| Device::new(names.device_name(i)))
-            .collect();
+    /// This engine runs `shard`'s share of the devices ([`Shard::WHOLE`]:
+    /// all of them).
+    pub fn new(
+        config: RunConfig,
+        node: String,
+        names: RunNames,
+        trace: Option<Arc<Trace>>,
+        shard: Shard,
+    ) -> Run {
+        let devices = Devices::new(&names, config.devices, shard);
+        // As many shared sockets as its own devices need.
+        let shared_sockets = RunConfig {
+            devices: devices.len() as u32,
+            ..config.clone()
+        }
+        .load()
+        .sockets()
+        .0
+        .max(1) as usize;
         let inner = Inner {
+            shard,
+            shared_sockets,
             http: Client::new(&node, config.request_timeout_ms()),
             trace,
             node,
@@ -244,6 +271,7 @@ impl Run {
             fetch_in_flight: 0,
             generation: 0,
             summary: None,
+            result: None,
             leftovers: Vec::new(),
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
@@ -333,33 +361,36 @@ impl Run {
             Ok(existing) => existing,
             Err(contact) => return self.fail(contact.kind(), contact.to_string()),
         };
-        let (count, rate, mode, joins) = self.with(|i| {
+        let (indices, rate, mode, joins) = self.with(|i| {
             // Whether `view` and `monitor` were there before this run: if not,
             // its pages load them, and its Delete unloads them.
             let found = |name: &str| existing.iter().find(|s| s.name == name).cloned();
             i.projectors.found = Some((found("view"), found("monitor")));
             (
-                i.devices.len(),
+                i.devices.indices(),
                 i.config.join_rate,
                 i.config.sockets_mode(),
                 i.joins,
             )
         });
         if mode == SocketsMode::Shared {
-            let sockets = self.with(|i| i.config.load().sockets().0).max(1);
-            for k in 0..sockets as usize {
+            for k in 0..self.with(|i| i.shared_sockets) {
                 link::open_shared_socket(self, k);
             }
         }
-        // The projector is up before the class connects.
+        // The projector is up before the class connects (a split run's
+        // first engine runs it).
         let viewers = self.with(|i| i.config.viewers());
-        projector::start(self, viewers);
+        if self.with(|i| i.shard.is_first()) {
+            projector::start(self, viewers);
+        }
         let interval_ms = (1000.0 / rate.max(0.001)).max(0.0);
         let first = now_ms();
         // Joins go on when the scenarios start meanwhile (phones send from the
         // moment their sensor card exists); a delete or a failure ends them.
         let joining = || self.with(|i| i.joins == joins);
-        for index in 0..count {
+        // Each device joins when it would in the whole run.
+        for index in indices {
             if !joining() {
                 return;
             }
@@ -368,7 +399,7 @@ impl Run {
             if wait >= 1.0 {
                 TimeoutFuture::new(wait as u32).await;
             }
-            spawn_local(device::join(self.clone(), index as u32));
+            spawn_local(device::join(self.clone(), index));
         }
         while joining() && self.with(|i| i.devices.iter().any(|d| d.is_joining())) {
             TimeoutFuture::new(50).await;
@@ -403,7 +434,7 @@ impl Run {
             inner.run_ms = (started_ms, ends_ms);
             inner.started_wall_ms = Some(js_sys::Date::now());
             inner.plan = Some(RunPlan::new(&inner.config, inner.trace.clone()));
-            for index in 0..inner.devices.len() as u32 {
+            for index in inner.devices.indices() {
                 if inner.devices[index as usize].is_live() {
                     device::start_plan(inner, index, started_ms);
                 }
@@ -459,9 +490,8 @@ impl Run {
             link::close_all(inner);
             inner
                 .devices
-                .iter()
                 .enumerate()
-                .filter_map(|(i, d)| d.id().map(|id| (i as u32, id.to_owned())))
+                .filter_map(|(i, d)| d.id().map(|id| (i, id.to_owned())))
                 .collect()
         });
         let queue = Rc::new(RefCell::new(targets.into_iter()));
@@ -533,6 +563,12 @@ impl Run {
                 duration_s: ((inner.run_ms.1 - inner.run_ms.0) / 1000.0).max(0.0),
                 leftovers: inner.leftovers.clone(),
             };
+            if inner.shard.is_split() {
+                inner.result = Some(Rc::new(ShardResult {
+                    metrics: inner.metrics.clone(),
+                    facts: facts.clone(),
+                }));
+            }
             inner.summary = Some(Rc::new(Summary::from_metrics(
                 &inner.metrics,
                 &inner.config,
@@ -618,12 +654,13 @@ impl Run {
                 + inner.hidden_since.map_or(0.0, |since| now - since))
                 / 1000.0,
             worker_wasm_bytes: worker_wasm_bytes(),
+            result: inner.result.clone(),
         }
     }
 }
 
 /// The corrected signal latencies as histogram bars.
-fn latency_histogram(metrics: &RunMetrics) -> Vec<(String, u64)> {
+pub(crate) fn latency_histogram(metrics: &RunMetrics) -> Vec<(String, u64)> {
     let latency = &metrics.signal_latency_corrected;
     let mut low = 0.0;
     let mut bars: Vec<(String, u64)> = HISTOGRAM_BOUNDS_MS

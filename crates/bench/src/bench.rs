@@ -187,7 +187,8 @@ async fn https_series(
     }
 }
 
-/// The `transport=socket` series and the engine on the main thread
+/// The `transport=socket` series (split over the workers `workers=auto`
+/// picks, and held to one), and the engine on the main thread
 /// (`workers=0`), each at its counts until a run does not keep up.
 async fn other_series(
     plan: &BenchPlan,
@@ -197,11 +198,16 @@ async fn other_series(
     say: &mut dyn FnMut(String),
 ) {
     type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
-    let series: [(&str, &[u32], ConfigOf); 2] = [
+    let series: [(&str, &[u32], ConfigOf); 3] = [
         (
             "transport=socket",
             &plan.socket_counts,
             BenchPlan::socket_config,
+        ),
+        (
+            "transport=socket, workers=1 (one worker)",
+            &plan.socket_one_worker_counts,
+            BenchPlan::socket_one_worker_config,
         ),
         (
             "workers=0 (the engine on the main thread)",

@@ -52,6 +52,10 @@ struct Args {
     /// comma-separated (overrides the form's; 0 runs none).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     socket_counts: Option<Vec<u32>>,
+    /// Counts of the same devices with the engine held to one worker
+    /// (`workers=1`), comma-separated (overrides the form's; 0 runs none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    socket_one_worker_counts: Option<Vec<u32>>,
     /// Run only the `transport=socket` series: nothing else.
     #[arg(long)]
     socket_only: bool,
@@ -85,6 +89,10 @@ impl Args {
             plan.socket_counts = counts.iter().copied().filter(|n| *n > 0).collect();
             plan.socket_counts.sort_unstable();
         }
+        if let Some(counts) = &self.socket_one_worker_counts {
+            plan.socket_one_worker_counts = counts.iter().copied().filter(|n| *n > 0).collect();
+            plan.socket_one_worker_counts.sort_unstable();
+        }
         if self.https_only || self.socket_only {
             plan.series.clear();
             plan.baseline_max = 0;
@@ -92,6 +100,7 @@ impl Args {
         }
         if self.https_only {
             plan.socket_counts.clear();
+            plan.socket_one_worker_counts.clear();
         }
         if self.socket_only {
             plan.https_counts.clear();

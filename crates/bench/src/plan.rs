@@ -48,11 +48,18 @@ pub struct BenchPlan {
     /// (each value a `doc` frame on the socket the device holds: not the
     /// WebApp's wire shape) at these counts; a series that breaks stops.
     pub socket_counts: Vec<u32>,
+    /// The same `transport=socket` devices with the engine held to one
+    /// worker (`workers=1`) at these counts, beside the split run's
+    /// ([`SOCKET_WORKERS`]) series.
+    pub socket_one_worker_counts: Vec<u32>,
     /// The same devices over HTTP with the run's engine on the page's main
     /// thread (`workers=0`) at these counts, beside the worker's series.
     pub main_thread_counts: Vec<u32>,
 }
 
+/// The workers the `transport=socket` series splits its devices over (its
+/// one-worker twin holds them in one).
+pub const SOCKET_WORKERS: u32 = 2;
 /// The protocols the node's TLS offers in the HTTPS series, side by side:
 /// `h2` (and `http/1.1`, as the real node), then `http/1.1` only.
 pub const HTTPS_ALPNS: [Alpn; 2] = [Alpn::H2AndHttp1, Alpn::Http1];
@@ -86,6 +93,7 @@ impl BenchPlan {
             rerun_disturbed: true,
             https_counts: vec![20, 60],
             socket_counts: vec![500, 1000, 2000, 4000],
+            socket_one_worker_counts: vec![500, 1000],
             main_thread_counts: vec![100, 200],
         }
     }
@@ -108,6 +116,7 @@ impl BenchPlan {
             rerun_disturbed: false,
             https_counts: vec![10],
             socket_counts: Vec::new(),
+            socket_one_worker_counts: Vec::new(),
             main_thread_counts: Vec::new(),
         }
     }
@@ -165,18 +174,28 @@ impl BenchPlan {
         }
     }
 
-    /// A run of the `transport=socket` series.
+    /// A run of the `transport=socket` series, its devices split over
+    /// [`SOCKET_WORKERS`] workers.
     pub fn socket_config(&self, devices: u32) -> RunConfig {
         RunConfig {
             transport: Transport::Socket,
+            workers: Some(SOCKET_WORKERS),
             ..self.run_config(ScenarioKind::Sweep, SocketsMode::Shared, devices)
+        }
+    }
+
+    /// A run of the `transport=socket` series held to one worker.
+    pub fn socket_one_worker_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            workers: Some(1),
+            ..self.socket_config(devices)
         }
     }
 
     /// A run of the series with the engine on the page's main thread.
     pub fn main_thread_config(&self, devices: u32) -> RunConfig {
         RunConfig {
-            workers: 0,
+            workers: Some(0),
             ..self.run_config(ScenarioKind::Sweep, SocketsMode::Shared, devices)
         }
     }
@@ -229,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn the_socket_and_main_thread_series_differ_from_the_sweep_in_one_thing() {
+    fn the_socket_and_main_thread_series_differ_from_the_sweep_in_what_they_name() {
         let plan = BenchPlan::full();
         let base = plan.run_config(ScenarioKind::Sweep, SocketsMode::Shared, 2000);
         let socket = plan.socket_config(2000);
@@ -237,13 +256,22 @@ mod tests {
         assert_eq!(
             RunConfig {
                 transport: Transport::Http,
-                ..socket
+                workers: None,
+                ..socket.clone()
             },
             base
         );
+        assert_eq!(socket.workers, Some(SOCKET_WORKERS));
+        assert_eq!(
+            plan.socket_one_worker_config(2000),
+            RunConfig {
+                workers: Some(1),
+                ..socket
+            }
+        );
         let main = plan.main_thread_config(2000);
-        assert_eq!((main.workers, base.workers), (0, 1));
-        assert_eq!(RunConfig { workers: 1, ..main }, base);
+        assert_eq!((main.workers, base.workers), (Some(0), None));
+        assert_eq!(RunConfig { workers: None, ..main }, base);
         assert!(BenchPlan::quick().socket_counts.is_empty());
     }
 

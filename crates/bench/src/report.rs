@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use r2_core::config::SocketsMode;
+use r2_core::config::{RunConfig, SocketsMode};
 use r2_core::metrics::Percentiles;
 use r2_core::plan::RunPlan;
 use r2_core::scenario::ScenarioKind;
@@ -16,7 +16,9 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::machine::MachineFacts;
-use crate::plan::{BenchPlan, HTTPS_SOCKETS, HTTPS_VIEWERS, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO};
+use crate::plan::{
+    BenchPlan, HTTPS_SOCKETS, HTTPS_VIEWERS, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO, SOCKET_WORKERS,
+};
 use crate::procs::ProcessKind;
 use crate::tab::{Marginal, Outcome, TabRun, Wire};
 
@@ -146,7 +148,7 @@ impl Limit {
         match self {
             Limit::Time { .. } => "joining is quadratic (each device's `sentantAll` lists every sentant, as a phone's does): one listing per batch of joining devices, and more unloads in flight while deleting",
             Limit::Devices { .. } => "a browser opens about 255 websockets: `shared` subscriptions (or more tabs and machines) for more devices",
-            Limit::MainThread { .. } => "the engine's timers already run in a Web Worker, alone on its thread: spread a run's devices over several workers (one today), or send fewer frames per value (`transport=socket` sends each on a socket the device holds)",
+            Limit::MainThread { .. } => "the engine's timers already run in a Web Worker, alone on its thread: spread a run's devices over more workers (`workers=K`; by default one per 250 devices, up to the machine's cores), or send fewer frames per value (`transport=socket` sends each on a socket the device holds)",
             Limit::MachineCpu { .. } => "more cores for the browser (its renderer and network service work in parallel processes), the node on its own machine, and no other load on the machine: on these 2 cores they all share the CPU",
             Limit::Http { .. } | Limit::Sends { .. } => "fewer requests: `transport=socket` (a `doc` frame per send on a socket the device holds), or batching several devices' sends into one request; HTTP/2 to the node, measured in this report, lowers latency under load, not CPU per request",
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
@@ -200,7 +202,7 @@ impl PageRow {
         if config.transport != r2_core::config::Transport::Http {
             label.push_str(&format!(", `transport={}`", config.transport));
         }
-        if config.workers == 0 {
+        if config.on_main_thread() {
             label.push_str(", `workers=0`");
         }
         label
@@ -777,23 +779,29 @@ impl Report {
     /// The `transport=socket` series and the engine on the main thread.
     fn extra_markdown(&self) -> String {
         let mut out = String::new();
-        let groups = [
+        type Pick = fn(&RunConfig) -> bool;
+        let groups: [(Pick, &str); 3] = [
             (
-                r2_core::config::Transport::Socket,
-                1,
-                "`lean` devices, `sweep`, `shared`, `transport=socket`: each value and update an Absinthe `doc` frame on the socket the device already holds, answered in its reply (not the WebApp's wire shape); the engine in its worker",
+                |c| {
+                    c.transport == r2_core::config::Transport::Socket
+                        && c.workers == Some(SOCKET_WORKERS)
+                },
+                "`lean` devices, `sweep`, `shared`, `transport=socket`: each value and update an Absinthe `doc` frame on the socket the device already holds, answered in its reply (not the WebApp's wire shape); the devices split over two Web Workers (`workers=2`), each on its own thread",
             ),
             (
-                r2_core::config::Transport::Http,
-                0,
+                |c| c.transport == r2_core::config::Transport::Socket && c.workers == Some(1),
+                "The same `transport=socket` devices with the engine held to one worker (`workers=1`), to set beside the split rows above",
+            ),
+            (
+                |c| c.transport == r2_core::config::Transport::Http && c.on_main_thread(),
                 "`lean` devices, `sweep`, `shared`, over HTTP as the series above, with the run's engine on the page's main thread (`workers=0`), to set beside the worker's rows above",
             ),
         ];
-        for (transport, workers, what) in groups {
+        for (pick, what) in groups {
             let rows: Vec<Vec<String>> = self
                 .extra
                 .iter()
-                .filter(|r| r.run.config.transport == transport && r.run.config.workers == workers)
+                .filter(|r| pick(&r.run.config))
                 .map(|row| page_cells(row, None, self.plan.duration_s, self.machine.cores))
                 .collect();
             if rows.is_empty() {
@@ -1106,6 +1114,11 @@ pub fn page_cells(
             format!("{} ({} created)", row.devices(), s.devices_created)
         }
         _ => row.devices().to_string(),
+    };
+    // A run split over several workers says so ("2 workers").
+    let devices = match summary.map(|s| s.engine.as_str()) {
+        Some(engine) if engine.ends_with(" workers") => format!("{devices} in {engine}"),
+        _ => devices,
     };
     let signal = summary
         .map(|s| percentiles(&s.signal_latency_ms))

@@ -63,11 +63,9 @@ pub struct Thresholds {
 
 /// The most projector pages a run simulates.
 pub const MAX_VIEWERS: u32 = 50;
-/// Web Workers the run engine runs in, by default.
-pub const DEFAULT_WORKERS: u32 = 1;
-/// The most Web Workers a run may use (one engine per run; splitting a
-/// run's devices over several workers is not built).
-pub const MAX_WORKERS: u32 = 1;
+/// The most Web Workers one run's devices are split over
+/// ([`crate::shard`]).
+pub const MAX_WORKERS: u32 = 8;
 /// How long a request may take by default before it counts as failed, ms.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
@@ -106,10 +104,13 @@ pub struct RunConfig {
     pub timeout_ms: u32,
     /// How the devices send their values (and `update`s).
     pub transport: Transport,
-    /// Web Workers the run engine runs in: 1 (the default) keeps the page's
-    /// main thread free for drawing; 0 runs it on the main thread, as
-    /// before the engine moved.
-    pub workers: u32,
+    /// Web Workers the run engine runs in, its devices split between them
+    /// ([`crate::shard`]): `None` (`workers=auto`, the default) chooses from
+    /// the device count and the machine's cores
+    /// ([`crate::shard::auto_workers`]); `Some(0)` runs the engine on the
+    /// page's main thread, as before it moved; `Some(k)` in `k` workers.
+    /// Any worker keeps the page's main thread free for drawing.
+    pub workers: Option<u32>,
     pub thresholds: Thresholds,
 }
 
@@ -132,7 +133,7 @@ impl Default for RunConfig {
             recreate: false,
             viewers: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
-            workers: DEFAULT_WORKERS,
+            workers: None,
             transport: Transport::Http,
             thresholds: Thresholds::default(),
         }
@@ -349,18 +350,21 @@ impl RunConfig {
                             out_of_range("timeout_ms", ms, "must be from 100 to 600000 ms")
                         })?;
                 }
+                "workers" if value.trim() == "auto" => c.workers = None,
                 "workers" => {
                     let n = parse_u64("workers", value)?;
-                    c.workers = u32::try_from(n)
-                        .ok()
-                        .filter(|n| *n <= MAX_WORKERS)
-                        .ok_or_else(|| {
-                            out_of_range(
-                                "workers",
-                                n,
-                                format!("must be 0 (the page's main thread) or {MAX_WORKERS} (a Web Worker)"),
-                            )
-                        })?;
+                    c.workers = Some(
+                        u32::try_from(n)
+                            .ok()
+                            .filter(|n| *n <= MAX_WORKERS)
+                            .ok_or_else(|| {
+                                out_of_range(
+                                    "workers",
+                                    n,
+                                    format!("must be auto, 0 (the page's main thread) or 1 to {MAX_WORKERS} (Web Workers)"),
+                                )
+                            })?,
+                    );
                 }
                 "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
                 "max_error_pct" => {
@@ -395,6 +399,18 @@ impl RunConfig {
     /// WebApp (`reconnect=webapp`), which never times a request out.
     pub fn request_timeout_ms(&self) -> Option<u32> {
         (self.reconnect == Reconnect::Phoenix).then_some(self.timeout_ms)
+    }
+
+    /// Whether the run engine runs on the page's main thread (`workers=0`).
+    pub fn on_main_thread(&self) -> bool {
+        self.workers == Some(0)
+    }
+
+    /// The Web Workers the engine runs in on a machine with
+    /// `hardware_concurrency` logical cores (0: the page's main thread).
+    pub fn engine_workers(&self, hardware_concurrency: u32) -> u32 {
+        self.workers
+            .unwrap_or_else(|| crate::shard::auto_workers(self.devices, hardware_concurrency))
     }
 
     /// How the devices hold their subscriptions: a profile without sockets
@@ -488,8 +504,8 @@ impl RunConfig {
         if self.transport != Transport::default() {
             q.append_pair("transport", self.transport.as_str());
         }
-        if self.workers != DEFAULT_WORKERS {
-            q.append_pair("workers", &self.workers.to_string());
+        if let Some(workers) = self.workers {
+            q.append_pair("workers", &workers.to_string());
         }
         for (flag, on) in [
             ("autostart", self.autostart),
@@ -636,7 +652,7 @@ mod tests {
             recreate: true,
             viewers: Some(3),
             timeout_ms: 2500,
-            workers: 0,
+            workers: Some(0),
             transport: Transport::Http,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),
@@ -686,7 +702,8 @@ mod tests {
             ("devices=0", "devices", "from 1"),
             ("devices=20001", "devices", "from 1"),
             ("devices=99999999999", "devices", "from 1"),
-            ("workers=2", "workers", "must be 0"),
+            ("workers=9", "workers", "must be auto"),
+            ("workers=many", "workers", "whole number"),
             ("workers=-1", "workers", "negative"),
             ("duration=0", "duration", "more than 0"),
             ("duration=-1", "duration", "more than 0"),

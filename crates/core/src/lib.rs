@@ -20,6 +20,7 @@
 //!   one-second series and the tab-bottleneck check.
 //! - [`summary`]: the run summary JSON and its pass/fail verdict.
 //! - [`config`]: the run configuration and its query string.
+//! - [`shard`]: a run's devices split over several engines (Web Workers).
 //! - [`profile`]: what kind of client a device is (`webapp`, `lean`, `seed`)
 //!   and the load that makes on a node.
 //! - [`names`]: sentant names unique to a tab and run.
@@ -46,6 +47,7 @@ pub mod plan;
 pub mod profile;
 pub mod scenario;
 pub mod sent;
+pub mod shard;
 pub mod subscription;
 pub mod summary;
 pub mod throttle;

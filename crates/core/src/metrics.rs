@@ -47,9 +47,34 @@ pub const MAX_EXAMPLE_CHARS: usize = 300;
 /// One-second buckets kept (one hour); older ones are dropped.
 pub const MAX_BUCKETS: usize = 3600;
 
-/// A latency distribution, recorded in µs from 1 µs to 1 h at 3 significant digits.
-#[derive(Debug, Clone)]
+/// A latency distribution, recorded in µs from 1 µs to 1 h at 3 significant
+/// digits. Its serde form is its recorded values, `[[µs, count], ...]`, so a
+/// worker can hand its whole distribution to the page.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Latency(Histogram<u64>);
+
+impl Serialize for Latency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value())),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = Vec::<(u64, u64)>::deserialize(deserializer)?;
+        let mut latency = Latency::new();
+        for (us, count) in values {
+            latency
+                .0
+                .saturating_record_n(us.clamp(LOWEST_US, HIGHEST_US), count);
+        }
+        Ok(latency)
+    }
+}
 
 /// The usual percentiles of a [`Latency`], in ms (all 0 when empty).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -193,8 +218,41 @@ pub struct Bucket {
     pub p99_ms: f64,
 }
 
+impl Bucket {
+    /// Adds another engine's same second: counts and levels add up; the
+    /// latencies are approximated (p50 weighted by sends, p99 the higher).
+    pub fn merge(&mut self, other: &Bucket) {
+        let sends = self.sends + other.sends;
+        if sends > 0 {
+            self.p50_ms = (self.p50_ms * self.sends as f64 + other.p50_ms * other.sends as f64)
+                / sends as f64;
+        }
+        self.p99_ms = self.p99_ms.max(other.p99_ms);
+        self.sends = sends;
+        self.signals += other.signals;
+        self.errors += other.errors;
+        self.sockets += other.sockets;
+        self.fetch_queue += other.fetch_queue;
+    }
+}
+
+/// Buckets of several engines' series merged second by second (by `t_s`),
+/// oldest first.
+pub fn merge_buckets<'a>(series: impl IntoIterator<Item = &'a [Bucket]>) -> Vec<Bucket> {
+    let mut by_second: BTreeMap<u64, Bucket> = BTreeMap::new();
+    for buckets in series {
+        for b in buckets {
+            by_second
+                .entry(b.t_s)
+                .and_modify(|m| m.merge(b))
+                .or_insert(*b);
+        }
+    }
+    by_second.into_values().collect()
+}
+
 /// The last [`MAX_BUCKETS`] seconds of a run, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     buckets: VecDeque<Bucket>,
 }
@@ -263,8 +321,24 @@ pub struct WireCounts {
     pub heartbeats: u64,
 }
 
-/// Everything measured during one run.
-#[derive(Debug, Clone)]
+impl WireCounts {
+    /// Adds another engine's counts.
+    pub fn merge(&mut self, other: &WireCounts) {
+        self.joins += other.joins;
+        self.join_posts += other.join_posts;
+        self.device_socket_opens += other.device_socket_opens;
+        self.device_frames += other.device_frames;
+        self.updates_sent += other.updates_sent;
+        self.asset_loads += other.asset_loads;
+        self.asset_bytes += other.asset_bytes;
+        self.heartbeats += other.heartbeats;
+    }
+}
+
+/// Everything measured during one run. Its serde form carries everything
+/// but the second being filled, so an engine's closed metrics reach the
+/// page whole ([`RunMetrics::merge`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
     /// When the run started (the clock the page passes in), ms.
     pub start_ms: f64,
@@ -333,7 +407,9 @@ pub struct RunMetrics {
     pub fetch_queue: Gauge,
     pub series: Series,
     /// The second being filled, and its send latencies.
+    #[serde(skip)]
     current: Bucket,
+    #[serde(skip)]
     current_latency: Latency,
 }
 
@@ -380,6 +456,93 @@ impl RunMetrics {
             current: Bucket::default(),
             current_latency: Latency::new(),
         }
+    }
+
+    /// Adds what another engine of the same run measured (its devices are
+    /// others, [`crate::shard`]): counts, distributions and errors add up;
+    /// gauges add their levels and their peaks (an upper bound of the
+    /// run's peak); time hidden is the page's, the same in every engine, so
+    /// the longer is kept; the series merge second by second.
+    pub fn merge(&mut self, other: &RunMetrics) {
+        self.start_ms = self.start_ms.min(other.start_ms);
+        for (mine, theirs) in self.http.iter_mut().zip(&other.http) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.send_latency, &other.send_latency),
+            (&mut self.send_latency_corrected, &other.send_latency_corrected),
+            (&mut self.send_lag, &other.send_lag),
+            (&mut self.signal_latency, &other.signal_latency),
+            (&mut self.signal_latency_corrected, &other.signal_latency_corrected),
+            (&mut self.ws_connect, &other.ws_connect),
+            (&mut self.ws_joined, &other.ws_joined),
+            (&mut self.ws_subscribed, &other.ws_subscribed),
+            (&mut self.scheduler_lag, &other.scheduler_lag),
+            (&mut self.subscription_gap, &other.subscription_gap),
+            (&mut self.projector_latency, &other.projector_latency),
+            (&mut self.view_latency, &other.view_latency),
+            (&mut self.asset_load, &other.asset_load),
+        ] {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.reconnects, other.reconnects),
+            (&mut self.devices_vanished, other.devices_vanished),
+            (&mut self.devices_recreated, other.devices_recreated),
+            (&mut self.projector_signals, other.projector_signals),
+            (&mut self.view_signals, other.view_signals),
+            (&mut self.sends_planned, other.sends_planned),
+            (&mut self.sends_ok, other.sends_ok),
+            (&mut self.sends_failed, other.sends_failed),
+            (&mut self.signals_received, other.signals_received),
+            (&mut self.signals_stale, other.signals_stale),
+            (&mut self.devices_created, other.devices_created),
+            (&mut self.devices_deleted, other.devices_deleted),
+        ] {
+            *mine += theirs;
+        }
+        self.wire.merge(&other.wire);
+        self.hidden_ms = self.hidden_ms.max(other.hidden_ms);
+        self.hidden_while_sending_ms = self
+            .hidden_while_sending_ms
+            .max(other.hidden_while_sending_ms);
+        if self.signals_by_device.len() < other.signals_by_device.len() {
+            self.signals_by_device
+                .resize(other.signals_by_device.len(), 0);
+        }
+        for (mine, theirs) in self.signals_by_device.iter_mut().zip(&other.signals_by_device) {
+            *mine += theirs;
+        }
+        for (kind, stat) in &other.errors {
+            let kind = if self.errors.contains_key(kind) || self.errors.len() < MAX_ERROR_KINDS {
+                kind.as_str()
+            } else {
+                OTHER_ERRORS
+            };
+            self.errors
+                .entry(kind.to_owned())
+                .or_insert_with(|| ErrorStat {
+                    count: 0,
+                    example: stat.example.clone(),
+                })
+                .count += stat.count;
+        }
+        self.errors_total += other.errors_total;
+        for (mine, theirs) in [
+            (&mut self.sockets, other.sockets),
+            (&mut self.fetch_queue, other.fetch_queue),
+        ] {
+            mine.now += theirs.now;
+            mine.max += theirs.max;
+        }
+        let mine: Vec<Bucket> = self.series.iter().copied().collect();
+        let theirs: Vec<Bucket> = other.series.iter().copied().collect();
+        self.series = Series::default();
+        for bucket in merge_buckets([&mine[..], &theirs[..]]) {
+            self.series.push(bucket);
+        }
+        self.current.merge(&other.current);
+        self.current_latency.merge(&other.current_latency);
     }
 
     /// The HTTP round trips of one operation.
@@ -782,5 +945,61 @@ mod tests {
         assert_eq!(rows.len(), 3, "{csv}");
         assert!(rows[1].starts_with("0,1,0,0,"), "{csv}");
         assert!(rows[2].starts_with("1,0,0,1,"), "{csv}");
+    }
+
+    #[test]
+    fn two_engines_metrics_merge_into_the_runs() {
+        let mut a = RunMetrics::new(0.0, 4);
+        let mut b = RunMetrics::new(3.0, 4);
+        a.record_send(0.0, 1.0, 11.0);
+        a.record_signal(0, 0.0, 1.0, 21.0);
+        a.record_error("http_500", "first");
+        a.hidden_ms = 500.0;
+        a.set_sockets(2);
+        a.tick(1_500.0);
+        for ms in [30.0, 40.0] {
+            b.record_send(0.0, 0.0, ms);
+        }
+        b.record_signal(3, 0.0, 1.0, 41.0);
+        b.record_signal(3, 0.0, 1.0, 41.0);
+        b.record_error("http_500", "second");
+        b.record_error("timeout", "slow");
+        b.hidden_ms = 400.0;
+        b.set_sockets(3);
+        b.tick(1_500.0);
+
+        // The worker hands its metrics over as JSON.
+        let b: RunMetrics =
+            serde_json::from_str(&serde_json::to_string(&b).expect("json")).expect("read back");
+        a.merge(&b);
+        assert_eq!((a.sends_ok, a.signals_received), (3, 3));
+        assert_eq!(a.send_latency_corrected.count(), 3);
+        // To the histogram's three significant digits.
+        assert!((a.send_latency_corrected.summary().max - 40.0).abs() < 0.1);
+        assert_eq!(a.signals_by_device, vec![1, 0, 0, 2]);
+        assert_eq!(a.errors_total, 3);
+        assert_eq!(a.errors["http_500"].count, 2);
+        assert_eq!(a.errors["http_500"].example, "first");
+        assert_eq!(a.errors["timeout"].count, 1);
+        assert_eq!(a.hidden_ms, 500.0, "the page's time hidden, not the sum");
+        assert_eq!((a.sockets.now, a.sockets.max), (5, 5));
+        assert_eq!(a.start_ms, 0.0);
+        let second: Vec<(u64, u64, u64)> = a.series.iter().map(|b| (b.t_s, b.sends, b.sockets)).collect();
+        assert_eq!(second, vec![(0, 3, 5)], "one second, both engines' sends");
+        let bucket = a.series.last().copied().expect("a bucket");
+        assert!((bucket.p99_ms - 40.0).abs() < 0.1, "{bucket:?}");
+    }
+
+    #[test]
+    fn latency_survives_json() {
+        let mut l = Latency::new();
+        for ms in [0.5, 1.0, 7.25, 100.0, 3_000.0] {
+            l.record_ms(ms);
+        }
+        let text = serde_json::to_string(&l).expect("json");
+        let back: Latency = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back, l);
+        assert_eq!(back.summary(), l.summary());
+        assert!(serde_json::from_str::<Latency>("[[0, 3]]").is_ok(), "clamped, not refused");
     }
 }

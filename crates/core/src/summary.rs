@@ -33,7 +33,7 @@ pub struct ErrorSummary {
 }
 
 /// What the page knows about a run besides its metrics and configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFacts {
     /// The node actually used (the page's origin when the config has none).
     pub node: String,
@@ -148,7 +148,8 @@ pub struct Summary {
     /// How the devices sent: `http` (the WebApp's way) or `socket`.
     #[serde(default)]
     pub transport: Transport,
-    /// Where the run engine ran: `"worker"` (a Web Worker) or `"main thread"`.
+    /// Where the run engine ran: `"worker"` (a Web Worker), `"K workers"`
+    /// (its devices split over K of them) or `"main thread"`.
     #[serde(default)]
     pub engine: String,
     pub seed: u64,
@@ -234,12 +235,11 @@ impl Summary {
             starts: config.starts(),
             sockets_mode: config.sockets_mode(),
             transport: config.transport,
-            engine: if config.workers == 0 {
-                "main thread"
-            } else {
-                "worker"
-            }
-            .to_owned(),
+            engine: match config.workers {
+                Some(0) => "main thread".to_owned(),
+                None | Some(1) => "worker".to_owned(),
+                Some(k) => format!("{k} workers"),
+            },
             seed: config.seed,
             thresholds: config.thresholds,
             devices_requested: config.devices,
@@ -299,7 +299,7 @@ impl Summary {
         };
         // A browser throttles a hidden page's timers, not a worker's: an
         // engine in a worker that kept up while hidden measured the node.
-        let throttled = config.workers == 0 || summary.tab_bottleneck;
+        let throttled = config.on_main_thread() || summary.tab_bottleneck;
         if m.hidden_while_sending_ms > MAX_HIDDEN_WHILE_SENDING_MS && throttled {
             // The lag comes from the browser's throttling, not from load.
             summary.tab_bottleneck = false;
@@ -455,7 +455,7 @@ mod tests {
         let s = Summary::from_metrics(&m, &config, facts(vec![]));
         assert_eq!(s.verdict, Verdict::Invalid);
         let in_page = RunConfig {
-            workers: 0,
+            workers: Some(0),
             ..config.clone()
         };
         let calm = healthy(2, 5.0);

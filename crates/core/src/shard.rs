@@ -1,0 +1,182 @@
+//! One run's devices split over several engines (Web Workers).
+//!
+//! A run of N devices may run in K engines at once, each in its own Web
+//! Worker and so on its own thread. Engine `k` of `K` runs a contiguous
+//! share of the devices ([`Shard::range`]); every device keeps its place in
+//! the whole run (its name, its seed, its start offset), so a run split over
+//! K engines plans and names exactly what one engine would.
+//!
+//! # Layout
+//!
+//! - [`Shard`]: which share of the devices one engine runs;
+//! - [`auto_workers`]: how many engines a run gets when the user did not say;
+//! - [`ShardResult`], [`merge_results`]: what each engine measured, made
+//!   into the whole run's metrics and facts (the summary is built from them
+//!   as from one engine's).
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MAX_WORKERS;
+use crate::metrics::RunMetrics;
+use crate::summary::RunFacts;
+
+/// Devices one engine is given before a run is split over another one
+/// (`workers=auto`): one engine's thread carried 500 `transport=socket`
+/// devices with its timers 21 ms late at p99, and 1,000 with 308 ms
+/// (`bench/RESULTS.md`).
+pub const DEVICES_PER_WORKER: u32 = 250;
+
+/// Engine `index` of `count`, running its share of a run's devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::WHOLE
+    }
+}
+
+impl Shard {
+    /// The one engine of a run that is not split.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Every shard of a run split `count` ways.
+    pub fn all(count: u32) -> impl Iterator<Item = Shard> {
+        let count = count.max(1);
+        (0..count).map(move |index| Shard { index, count })
+    }
+
+    /// The devices (by their place in the whole run) this engine runs, of
+    /// `devices` in all: contiguous, the first shards one larger when the
+    /// count does not divide evenly.
+    pub fn range(&self, devices: u32) -> Range<u32> {
+        let count = self.count.max(1);
+        let (base, extra) = (devices / count, devices % count);
+        let start = self.index * base + self.index.min(extra);
+        let len = base + u32::from(self.index < extra);
+        start.min(devices)..(start + len).min(devices)
+    }
+
+    /// Whether the run is split at all.
+    pub fn is_split(&self) -> bool {
+        self.count > 1
+    }
+
+    /// Whether this engine runs what a run has once, whoever runs its
+    /// devices: the projectors and the shared page-level sentants.
+    pub fn is_first(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// How many engines a run of `devices` gets by default: one per
+/// [`DEVICES_PER_WORKER`] devices, and at least one; no more than the
+/// machine's logical cores (`navigator.hardwareConcurrency`) less one, left
+/// to the page's drawing and the browser's network service (engines beyond
+/// that only take turns on the same cores), nor [`MAX_WORKERS`].
+pub fn auto_workers(devices: u32, hardware_concurrency: u32) -> u32 {
+    let cores = hardware_concurrency.saturating_sub(1).clamp(1, MAX_WORKERS);
+    devices.div_ceil(DEVICES_PER_WORKER).clamp(1, cores)
+}
+
+/// Everything one engine of a split run measured, once its summary is
+/// written (it stops, and again once it deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardResult {
+    pub metrics: RunMetrics,
+    pub facts: RunFacts,
+}
+
+/// The whole run's metrics and facts from every engine's result (in shard
+/// order): metrics merged ([`RunMetrics::merge`]), the longest duration,
+/// every engine's leftovers. `None` without results.
+pub fn merge_results<'a>(
+    results: impl IntoIterator<Item = &'a ShardResult>,
+) -> Option<(RunMetrics, RunFacts)> {
+    let mut results = results.into_iter();
+    let first = results.next()?;
+    let (mut metrics, mut facts) = (first.metrics.clone(), first.facts.clone());
+    for result in results {
+        metrics.merge(&result.metrics);
+        facts.duration_s = facts.duration_s.max(result.facts.duration_s);
+        facts.leftovers.extend(result.facts.leftovers.iter().cloned());
+    }
+    Some((metrics, facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_device_once_in_order() {
+        for devices in [0, 1, 2, 7, 250, 1001, 2000] {
+            for count in 1..=MAX_WORKERS {
+                let ranges: Vec<Range<u32>> = Shard::all(count).map(|s| s.range(devices)).collect();
+                assert_eq!(ranges.len(), count as usize);
+                let mut next = 0;
+                for r in &ranges {
+                    assert_eq!(r.start, next, "{devices} in {count}: {ranges:?}");
+                    next = r.end;
+                }
+                assert_eq!(next, devices, "{devices} in {count}: {ranges:?}");
+                let (min, max) = ranges
+                    .iter()
+                    .map(|r| r.len())
+                    .fold((usize::MAX, 0), |(a, b), l| (a.min(l), b.max(l)));
+                assert!(max - min <= 1, "even split: {ranges:?}");
+            }
+        }
+        assert_eq!(Shard::WHOLE.range(40), 0..40);
+        assert_eq!(Shard { index: 1, count: 3 }.range(10), 4..7);
+    }
+
+    #[test]
+    fn auto_workers_grow_with_devices_up_to_the_cores() {
+        assert_eq!(auto_workers(1, 8), 1);
+        assert_eq!(auto_workers(250, 8), 1);
+        assert_eq!(auto_workers(251, 8), 2);
+        assert_eq!(auto_workers(2000, 4), 3, "a core left to the page");
+        assert_eq!(auto_workers(2000, 2), 1);
+        assert_eq!(auto_workers(2000, 0), 1, "an unknown core count");
+        assert_eq!(auto_workers(20_000, 64), MAX_WORKERS);
+    }
+
+    #[test]
+    fn results_merge_into_the_runs() {
+        use crate::graphql::SentantRef;
+        let result = |sends: u64, duration_s: f64, leftover: Option<&str>| {
+            let mut metrics = RunMetrics::new(0.0, 4);
+            for _ in 0..sends {
+                metrics.record_send(0.0, 0.0, 5.0);
+            }
+            ShardResult {
+                metrics,
+                facts: RunFacts {
+                    node: "http://node".into(),
+                    run_prefix: "r2s-ab-1".into(),
+                    duration_s,
+                    leftovers: leftover
+                        .map(|name| SentantRef {
+                            id: format!("id-{name}"),
+                            name: name.into(),
+                        })
+                        .into_iter()
+                        .collect(),
+                },
+            }
+        };
+        assert!(merge_results([]).is_none());
+        let results = [result(3, 10.0, None), result(4, 10.5, Some("r2s-ab-1-0004"))];
+        let (metrics, facts) = merge_results(&results).expect("merged");
+        assert_eq!(metrics.sends_ok, 7);
+        assert_eq!(facts.duration_s, 10.5);
+        assert_eq!(facts.leftovers.len(), 1);
+        assert_eq!(facts.run_prefix, "r2s-ab-1");
+    }
+}
