@@ -25,6 +25,12 @@ mod global {
         pub fn href(this: &Location) -> String;
         #[wasm_bindgen(method, getter, structural)]
         pub fn search(this: &Location) -> String;
+        #[wasm_bindgen(method, structural, js_name = fetch)]
+        pub fn fetch_with_init(
+            this: &Scope,
+            url: &str,
+            init: &web_sys::RequestInit,
+        ) -> js_sys::Promise;
         #[wasm_bindgen(method, getter, structural)]
         pub fn navigator(this: &Scope) -> Option<Navigator>;
         /// `Navigator` or `WorkerNavigator`.
@@ -68,6 +74,11 @@ pub fn hardware_concurrency() -> u32 {
         .navigator()
         .and_then(|n| n.hardware_concurrency())
         .map_or(1, |n| n.max(1.0) as u32)
+}
+
+/// `fetch(url, init)` in the global scope (page or worker).
+pub fn fetch(url: &str, init: &web_sys::RequestInit) -> js_sys::Promise {
+    global::scope().fetch_with_init(url, init)
 }
 
 /// The page's full address (the referrer its requests carry).

@@ -87,6 +87,16 @@ async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
+    http_500s_counted("").await
+}
+
+/// The same with the lean request path (`http=lean`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_500s_on_the_lean_request_path_are_counted_too() -> Result<()> {
+    http_500s_counted("&http=lean").await
+}
+
+async fn http_500s_counted(extra: &str) -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
     node.set_faults(json!({ "error_rate": 0.05 })).await?;
@@ -94,7 +104,7 @@ async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
     let page = open(
         &browser,
         &node,
-        "devices=20&duration=6&scenario=rotate&join_rate=40",
+        &format!("devices=20&duration=6&scenario=rotate&join_rate=40{extra}"),
     )
     .await?;
     let summary = summary(&page).await?;

@@ -93,29 +93,36 @@ async fn fake_server(answer: Option<(&'static str, &'static str, &'static str)>)
     Ok(url)
 }
 
+/// An address nothing listens on: a port that was just freed.
+fn closed_port() -> Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
+/// A server whose `/reality2` is a web page (readable from any origin), not GraphQL.
+async fn web_page_server() -> Result<String> {
+    fake_server(Some((
+        "200 OK",
+        "Content-Type: text/html\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Headers: *\r\n",
+        "<html><body>Welcome to nginx!</body></html>",
+    )))
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_wrong_address_gets_its_own_message() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let browser = Browser::launch().await?;
 
-    // Nothing listening: a port that was just freed.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", listener.local_addr()?)
-    };
+    let closed = closed_port()?;
     let (message, summary) = contact(&browser, &node, &closed, "").await?;
     assert!(message.contains("Nothing is listening"), "{message}");
     assert_eq!(error_kinds(&summary), vec!["refused"], "{summary}");
     assert_eq!(summary["verdict"], "fail");
 
     // HTTP works (and allows this origin), but /reality2 is a web page, not GraphQL.
-    let web = fake_server(Some((
-        "200 OK",
-        "Content-Type: text/html\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Headers: *\r\n",
-        "<html><body>Welcome to nginx!</body></html>",
-    )))
-    .await?;
+    let web = web_page_server().await?;
     let (message, summary) = contact(&browser, &node, &web, "").await?;
     assert!(
         message.contains("not a Reality2 GraphQL endpoint"),
@@ -165,6 +172,32 @@ async fn each_wrong_address_gets_its_own_message() -> Result<()> {
         "nothing was sent to the page's own node"
     );
     tls.stop().await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// The lean request path (`http=lean`) fails as `gloo-net`'s does: the same
+/// messages and error kinds for nothing listening, a web page, and a server
+/// that never answers (its batch's timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_request_path_gives_the_same_first_contact_messages() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let closed = closed_port()?;
+    let web = web_page_server().await?;
+    let silent = fake_server(None).await?;
+    for (target, extra, words, kind) in [
+        (&closed, "", "Nothing is listening", "refused"),
+        (&web, "", "not a Reality2 GraphQL endpoint", "not_reality2"),
+        (&silent, "&timeout_ms=800", "took longer than", "timeout"),
+    ] {
+        let (message, summary) =
+            contact(&browser, &node, target, &format!("{extra}&http=lean")).await?;
+        assert!(message.contains(words), "{target}: {message}");
+        assert_eq!(error_kinds(&summary), vec![kind], "{summary}");
+        assert_eq!(summary["http"], "lean", "{summary}");
+    }
     browser.close().await?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The `webapp` profile in real headless Chromium against the local node with
 //! the real node's behaviour (its defaults): a virtual device puts on the
 //! wire what the recorded real phone did (Chromium's own network log,
-//! compared with `webapp-phone-trace.json`), and a class of 20 such devices
+//! compared with `webapp-phone-trace.json`), with its requests made by
+//! `gloo-net` or by the lean request path (`http=lean`), and a class of 20 such devices
 //! and a projector loads the node as a class does — five sockets per phone in
 //! its first minute, three after, N + 2P + 1 pushes per update — with every
 //! device's signal and view latency measured although the node sends values
@@ -24,13 +25,25 @@ fn reference() -> Result<WireTrace> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()> {
+    webapp_device_wire("").await
+}
+
+/// The lean request path (`http=lean`) makes the same requests as
+/// `gloo-net`'s: the same comparison passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_request_path_puts_the_same_requests_on_the_wire() -> Result<()> {
+    webapp_device_wire("&http=lean").await
+}
+
+/// One `webapp` device (`extra` added to its query) against the recorded phone.
+async fn webapp_device_wire(extra: &str) -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = TestNode::start(Some(&sites)).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     let log = page.record_network().await?;
     page.goto(&format!(
-        "{}/stresstest/?profile=webapp&devices=1&viewers=0&scenario=rotate&duration=8&autostart=1&keep=1",
+        "{}/stresstest/?profile=webapp&devices=1&viewers=0&scenario=rotate&duration=8&autostart=1&keep=1{extra}",
         node.url()
     ))
     .await?;
@@ -72,6 +85,8 @@ async fn a_webapp_device_puts_on_the_wire_what_the_real_phone_did() -> Result<()
         summary["signal_latency_ms"]["count"].as_u64() > Some(0),
         "{summary}"
     );
+    let http = if extra.contains("http=lean") { "lean" } else { "gloo" };
+    assert_eq!(summary["http"], http, "{summary}");
     let load = &summary["load"];
     assert_eq!(load["posts_per_join"]["expected"], 8.0, "{load}");
     // The first phone of a node also loads `monitor`.

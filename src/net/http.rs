@@ -4,11 +4,13 @@
 //!
 //! The WebApp never times a request out; a [`Client`] does only when given
 //! a timeout (an `AbortController` fired by a timer dropped as soon as the
-//! answer arrives). Every failure is a [`NetError`] whose
+//! answer arrives; on the lean path, a shared `AbortSignal.timeout`:
+//! [`super::lean`]). Every failure is a [`NetError`] whose
 //! [`NetError::kind`] is what the metrics count.
 
 use gloo_net::http::Request as Fetch;
 use gloo_timers::callback::Timeout;
+use r2_core::config::HttpPath;
 use r2_core::graphql::{self, GqlResponse, NodeError, ProtocolError};
 use r2_core::subscription::RequestError;
 use r2_core::text::excerpt;
@@ -16,6 +18,7 @@ use r2_core::webapp::Request;
 use wasm_bindgen::JsValue;
 use web_sys::AbortController;
 
+use super::lean;
 use crate::browser::js_error_text;
 
 /// Characters of an HTTP error page kept in [`NetError::Status`].
@@ -92,6 +95,8 @@ pub struct Client {
     /// The page address requests carry as their referrer (set when they are
     /// sent from the run engine's worker, whose own address would show).
     referrer: Option<String>,
+    /// How each request is made.
+    path: HttpPath,
 }
 
 impl Client {
@@ -103,7 +108,13 @@ impl Client {
             url: format!("{}/reality2", node.trim_end_matches('/')),
             timeout_ms,
             referrer: None,
+            path: HttpPath::Gloo,
         }
+    }
+
+    /// The same endpoint, its requests made by `path`.
+    pub fn with_path(self, path: HttpPath) -> Client {
+        Client { path, ..self }
     }
 
     /// The same endpoint, its requests referred by the page at `page`.
@@ -133,6 +144,30 @@ impl Client {
     }
 
     async fn post(&self, body: &str) -> Result<String, NetError> {
+        let (status, ok, text) = match self.path {
+            HttpPath::Gloo => self.post_gloo(body).await?,
+            HttpPath::Lean => {
+                let referrer = self.referrer.as_deref();
+                match lean::post(&self.url, referrer, self.timeout_ms, body).await {
+                    Ok(answer) => (answer.status, answer.ok, answer.text),
+                    Err(lean::Failure::TimedOut) => {
+                        return Err(NetError::Timeout(self.timeout_ms.unwrap_or_default()))
+                    }
+                    Err(lean::Failure::Network(why)) => return Err(NetError::Network(why)),
+                }
+            }
+        };
+        if !ok {
+            return Err(NetError::Status {
+                status,
+                excerpt: excerpt(&text, STATUS_EXCERPT),
+            });
+        }
+        Ok(text)
+    }
+
+    /// `POST` with `gloo-net`: its status, whether it is a success, its text.
+    async fn post_gloo(&self, body: &str) -> Result<(u16, bool, String), NetError> {
         let network = |e: gloo_net::Error| NetError::Network(e.to_string());
         let controller = match self.timeout_ms {
             Some(_) => {
@@ -164,13 +199,7 @@ impl Client {
         };
         let response = fetch.send().await.map_err(failed)?;
         let text = response.text().await.map_err(failed)?;
-        if !response.ok() {
-            return Err(NetError::Status {
-                status: response.status(),
-                excerpt: excerpt(&text, STATUS_EXCERPT),
-            });
-        }
-        Ok(text)
+        Ok((response.status(), response.ok(), text))
     }
 
     /// `GET url` (a page asset): its body's bytes (the text too when

@@ -6,7 +6,9 @@
 //! # Layout
 //!
 //! - [`http`]: [`Client`], one GraphQL endpoint: the WebApp's exact request
-//!   bodies and headers, an optional timeout, failures as [`NetError`].
+//!   bodies and headers, an optional timeout, failures as [`NetError`];
+//!   each request made with `gloo-net` or by [`lean`]'s leaner path
+//!   (`http=lean`), the same on the wire.
 //! - [`socket`]: [`Socket`], one websocket driving a
 //!   [`SocketMachine`](r2_core::subscription::SocketMachine): it carries out
 //!   the machine's effects (frames, timers, reopening) and hands its owner
@@ -15,6 +17,7 @@
 //!   the live socket count is computed.
 
 pub mod http;
+pub mod lean;
 pub mod socket;
 pub mod sockets;
 

@@ -257,7 +257,7 @@ impl Run {
         let inner = Inner {
             shard,
             shared_sockets,
-            http: Client::new(&node, config.request_timeout_ms()),
+            http: Client::new(&node, config.request_timeout_ms()).with_path(config.http),
             trace,
             node,
             names,

@@ -187,9 +187,9 @@ async fn https_series(
     }
 }
 
-/// The `transport=socket` series (split over the workers `workers=auto`
-/// picks, and held to one), and the engine on the main thread
-/// (`workers=0`), each at its counts until a run does not keep up.
+/// The `transport=socket` series (split over two workers, and held to one),
+/// the engine on the main thread (`workers=0`) and the lean request path
+/// (`http=lean`), each at its counts until a run does not keep up.
 async fn other_series(
     plan: &BenchPlan,
     node: &NodeHandle,
@@ -198,7 +198,7 @@ async fn other_series(
     say: &mut dyn FnMut(String),
 ) {
     type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
-    let series: [(&str, &[u32], ConfigOf); 3] = [
+    let series: [(&str, &[u32], ConfigOf); 4] = [
         (
             "transport=socket",
             &plan.socket_counts,
@@ -213,6 +213,11 @@ async fn other_series(
             "workers=0 (the engine on the main thread)",
             &plan.main_thread_counts,
             BenchPlan::main_thread_config,
+        ),
+        (
+            "http=lean (the lean request path)",
+            &plan.lean_counts,
+            BenchPlan::lean_config,
         ),
     ];
     for (name, counts, config_of) in series {

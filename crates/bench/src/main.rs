@@ -56,6 +56,11 @@ struct Args {
     /// (`workers=1`), comma-separated (overrides the form's; 0 runs none).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     socket_one_worker_counts: Option<Vec<u32>>,
+    /// Counts of `lean` `sweep` `shared` devices whose requests the lean
+    /// request path makes (`http=lean`), comma-separated (overrides the
+    /// form's; 0 runs none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    lean_counts: Option<Vec<u32>>,
     /// Run only the `transport=socket` series: nothing else.
     #[arg(long)]
     socket_only: bool,
@@ -93,10 +98,15 @@ impl Args {
             plan.socket_one_worker_counts = counts.iter().copied().filter(|n| *n > 0).collect();
             plan.socket_one_worker_counts.sort_unstable();
         }
+        if let Some(counts) = &self.lean_counts {
+            plan.lean_counts = counts.iter().copied().filter(|n| *n > 0).collect();
+            plan.lean_counts.sort_unstable();
+        }
         if self.https_only || self.socket_only {
             plan.series.clear();
             plan.baseline_max = 0;
             plan.main_thread_counts.clear();
+            plan.lean_counts.clear();
         }
         if self.https_only {
             plan.socket_counts.clear();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use r2_core::config::{RunConfig, SocketsMode, Transport};
+use r2_core::config::{HttpPath, RunConfig, SocketsMode, Transport};
 use r2_core::profile::Profile;
 use r2_core::scenario::ScenarioKind;
 use r2_node::fidelity::Alpn;
@@ -55,6 +55,10 @@ pub struct BenchPlan {
     /// The same devices over HTTP with the run's engine on the page's main
     /// thread (`workers=0`) at these counts, beside the worker's series.
     pub main_thread_counts: Vec<u32>,
+    /// The same devices over HTTP made by the lean request path
+    /// (`http=lean`) at these counts, beside `gloo-net`'s (the `sweep`
+    /// `shared` series' rows at the same counts).
+    pub lean_counts: Vec<u32>,
 }
 
 /// The workers the `transport=socket` series splits its devices over (its
@@ -92,9 +96,10 @@ impl BenchPlan {
             budget: Duration::from_secs(22 * 60),
             rerun_disturbed: true,
             https_counts: vec![20, 60],
-            socket_counts: vec![500, 1000, 2000, 4000],
-            socket_one_worker_counts: vec![500, 1000],
+            socket_counts: vec![500, 750, 1000, 2000, 4000],
+            socket_one_worker_counts: vec![500, 750, 1000],
             main_thread_counts: vec![100, 200],
+            lean_counts: vec![100, 200],
         }
     }
 
@@ -118,6 +123,7 @@ impl BenchPlan {
             socket_counts: Vec::new(),
             socket_one_worker_counts: Vec::new(),
             main_thread_counts: Vec::new(),
+            lean_counts: Vec::new(),
         }
     }
 
@@ -189,6 +195,14 @@ impl BenchPlan {
         RunConfig {
             workers: Some(1),
             ..self.socket_config(devices)
+        }
+    }
+
+    /// A run of the series with its requests made by the lean path.
+    pub fn lean_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            http: HttpPath::Lean,
+            ..self.run_config(ScenarioKind::Sweep, SocketsMode::Shared, devices)
         }
     }
 
@@ -273,6 +287,14 @@ mod tests {
         assert_eq!((main.workers, base.workers), (Some(0), None));
         assert_eq!(RunConfig { workers: None, ..main }, base);
         assert!(BenchPlan::quick().socket_counts.is_empty());
+        let lean = plan.lean_config(200);
+        assert_eq!(
+            RunConfig {
+                http: HttpPath::Gloo,
+                ..lean
+            },
+            plan.run_config(ScenarioKind::Sweep, SocketsMode::Shared, 200)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use r2_core::config::{RunConfig, SocketsMode};
+use r2_core::config::{HttpPath, RunConfig, SocketsMode};
 use r2_core::metrics::Percentiles;
 use r2_core::plan::RunPlan;
 use r2_core::scenario::ScenarioKind;
@@ -38,6 +38,11 @@ pub const GOAL_SOCKET_DEVICES: u32 = 2000;
 /// ... each using at most 1/this of a baseline process's CPU per second.
 pub const GOAL_SOCKET_CPU_TIMES: f64 = 5.0;
 
+/// How much less renderer CPU per request the lean request path must cost,
+/// at every count, to count as measurably cheaper than `gloo-net`'s (a
+/// share: the spread between two runs of one configuration here is a few
+/// per cent).
+pub const LEAN_MARGIN: f64 = 0.10;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// What a run that did not keep up ran out of.
@@ -776,11 +781,12 @@ impl Report {
         )
     }
 
-    /// The `transport=socket` series and the engine on the main thread.
+    /// The `transport=socket` series, the engine on the main thread, the
+    /// lean request path.
     fn extra_markdown(&self) -> String {
         let mut out = String::new();
         type Pick = fn(&RunConfig) -> bool;
-        let groups: [(Pick, &str); 3] = [
+        let groups: [(Pick, &str); 4] = [
             (
                 |c| {
                     c.transport == r2_core::config::Transport::Socket
@@ -796,6 +802,10 @@ impl Report {
                 |c| c.transport == r2_core::config::Transport::Http && c.on_main_thread(),
                 "`lean` devices, `sweep`, `shared`, over HTTP as the series above, with the run's engine on the page's main thread (`workers=0`), to set beside the worker's rows above",
             ),
+            (
+                |c| c.http == HttpPath::Lean,
+                "`lean` devices, `sweep`, `shared`, over HTTP, each request made by the lean request path (`http=lean`: `fetch(url, init)` with one header set shared by all requests and one `AbortSignal.timeout` per 100 ms batch of requests, no `Request` object, no timer or closure of its own per request; the same request on the wire), to set beside `gloo-net`'s rows of the `sweep` `shared` series",
+            ),
         ];
         for (pick, what) in groups {
             let rows: Vec<Vec<String>> = self
@@ -809,7 +819,67 @@ impl Report {
             }
             let _ = write!(out, "\n## {what}\n\n{}", table(PAGE_HEADERS, rows));
         }
+        out.push_str(&self.lean_markdown());
         out
+    }
+
+    /// The lean request path against `gloo-net`'s at the counts run with
+    /// both: CPU per answered request, side by side, and which is kept.
+    fn lean_markdown(&self) -> String {
+        let pairs = self.lean_pairs();
+        if pairs.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\n");
+        let mut cheaper = true;
+        for (gloo, lean) in &pairs {
+            let per_request = |row: &PageRow, cpu_s: f64| row.ms_per_request(cpu_s);
+            let shown = |ms: Option<f64>| ms.map_or_else(dash, |ms| format!("{ms:.2}"));
+            let (gloo_renderer, lean_renderer) = (
+                per_request(gloo, gloo.run.window.renderer_cpu_s()),
+                per_request(lean, lean.run.window.renderer_cpu_s()),
+            );
+            cheaper &= matches!(
+                (gloo_renderer, lean_renderer),
+                (Some(g), Some(l)) if l <= g * (1.0 - LEAN_MARGIN)
+            );
+            let _ = writeln!(
+                out,
+                "- {} devices, `gloo-net` : lean: browser CPU per answered request {} : {} ms, of which the renderer (where the request is made) {} : {} ms; lag p99 {} : {} ms.",
+                gloo.devices(),
+                shown(per_request(gloo, gloo.run.window.client_cpu_s)),
+                shown(per_request(lean, lean.run.window.client_cpu_s)),
+                shown(gloo_renderer),
+                shown(lean_renderer),
+                gloo.lag_p99_ms().map_or_else(dash, |l| format!("{l:.1}")),
+                lean.lag_p99_ms().map_or_else(dash, |l| format!("{l:.1}")),
+            );
+        }
+        let verdict = if cheaper {
+            format!("the lean path costs the renderer at least {:.0} % less per request at every count: measurably cheaper", LEAN_MARGIN * 100.0)
+        } else {
+            format!("the lean path is not measurably cheaper (not {:.0} % less renderer CPU per request at every count): `gloo-net` stays the default, `http=lean` an option", LEAN_MARGIN * 100.0)
+        };
+        let _ = writeln!(out, "\n**{verdict}.**");
+        out
+    }
+
+    /// The lean path's rows, each with `gloo-net`'s row at its count (the
+    /// `sweep` `shared` series).
+    pub fn lean_pairs(&self) -> Vec<(&PageRow, &PageRow)> {
+        self.extra
+            .iter()
+            .filter(|r| r.run.config.http == HttpPath::Lean)
+            .filter_map(|lean| {
+                let gloo = self.pages.iter().find(|g| {
+                    g.run.config == RunConfig {
+                        http: HttpPath::Gloo,
+                        ..lean.run.config.clone()
+                    }
+                })?;
+                Some((gloo, lean))
+            })
+            .collect()
     }
 
     /// The `transport=socket` goals: the devices one tab holds, and their

@@ -39,6 +39,21 @@ word_enum! {
 }
 
 word_enum! {
+    /// How the page makes each GraphQL request over HTTP: the same request on
+    /// the wire either way.
+    #[derive(Default)]
+    pub enum HttpPath {
+        /// `gloo-net`'s `Request` builder: a `Request`, its `Headers` and an
+        /// `AbortController` with a timer per request.
+        #[default]
+        Gloo = "gloo",
+        /// `fetch(url, init)` with one header set shared by every request and
+        /// one `AbortSignal.timeout` per batch of requests started together.
+        Lean = "lean",
+    }
+}
+
+word_enum! {
     /// How the simulated devices hold their subscriptions.
     #[derive(Default)]
     pub enum SocketsMode {
@@ -104,6 +119,8 @@ pub struct RunConfig {
     pub timeout_ms: u32,
     /// How the devices send their values (and `update`s).
     pub transport: Transport,
+    /// How each HTTP request is made in the page (`http=lean` or `gloo`).
+    pub http: HttpPath,
     /// Web Workers the run engine runs in, its devices split between them
     /// ([`crate::shard`]): `None` (`workers=auto`, the default) chooses from
     /// the device count and the machine's cores
@@ -135,6 +152,7 @@ impl Default for RunConfig {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             workers: None,
             transport: Transport::Http,
+            http: HttpPath::Gloo,
             thresholds: Thresholds::default(),
         }
     }
@@ -323,6 +341,7 @@ impl RunConfig {
                 "scenario" => c.scenario = parse_word("scenario", value)?,
                 "herd" => c.herd = parse_flag("herd", value)?,
                 "transport" => c.transport = parse_word("transport", value)?,
+                "http" => c.http = parse_word("http", value)?,
                 "duration" => c.duration_s = parse_f64("duration", value)?,
                 "sockets" => c.sockets = parse_word("sockets", value)?,
                 "join_rate" => c.join_rate = parse_f64("join_rate", value)?,
@@ -504,6 +523,9 @@ impl RunConfig {
         if self.transport != Transport::default() {
             q.append_pair("transport", self.transport.as_str());
         }
+        if self.http != HttpPath::default() {
+            q.append_pair("http", self.http.as_str());
+        }
         if let Some(workers) = self.workers {
             q.append_pair("workers", &workers.to_string());
         }
@@ -654,6 +676,7 @@ mod tests {
             timeout_ms: 2500,
             workers: Some(0),
             transport: Transport::Http,
+            http: HttpPath::Lean,
             thresholds: Thresholds {
                 max_p99_ms: Some(99.9),
                 max_error_pct: None,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RunConfig, SocketsMode, Thresholds, Transport};
+use crate::config::{HttpPath, RunConfig, SocketsMode, Thresholds, Transport};
 use crate::graphql::SentantRef;
 use crate::metrics::{tab_bottleneck, Op, Percentiles, RunMetrics, WireCounts};
 use crate::plan::Starts;
@@ -148,6 +148,9 @@ pub struct Summary {
     /// How the devices sent: `http` (the WebApp's way) or `socket`.
     #[serde(default)]
     pub transport: Transport,
+    /// How the page made its HTTP requests (`gloo` or `lean`).
+    #[serde(default)]
+    pub http: HttpPath,
     /// Where the run engine ran: `"worker"` (a Web Worker), `"K workers"`
     /// (its devices split over K of them) or `"main thread"`.
     #[serde(default)]
@@ -235,6 +238,7 @@ impl Summary {
             starts: config.starts(),
             sockets_mode: config.sockets_mode(),
             transport: config.transport,
+            http: config.http,
             engine: match config.workers {
                 Some(0) => "main thread".to_owned(),
                 None | Some(1) => "worker".to_owned(),
