@@ -85,7 +85,11 @@ async fn webapp_device_wire(extra: &str) -> Result<()> {
         summary["signal_latency_ms"]["count"].as_u64() > Some(0),
         "{summary}"
     );
-    let http = if extra.contains("http=lean") { "lean" } else { "gloo" };
+    let http = if extra.contains("http=lean") {
+        "lean"
+    } else {
+        "gloo"
+    };
     assert_eq!(summary["http"], http, "{summary}");
     let load = &summary["load"];
     assert_eq!(load["posts_per_join"]["expected"], 8.0, "{load}");

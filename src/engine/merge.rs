@@ -93,7 +93,10 @@ pub fn snapshots(parts: &[Rc<Snapshot>], config: &RunConfig) -> Snapshot {
         bottleneck: parts.iter().find_map(|s| s.bottleneck.clone()),
         latency_histogram,
         summary,
-        leftovers: parts.iter().flat_map(|s| s.leftovers.iter().cloned()).collect(),
+        leftovers: parts
+            .iter()
+            .flat_map(|s| s.leftovers.iter().cloned())
+            .collect(),
         hidden: parts.iter().any(|s| s.hidden),
         hidden_s: parts.iter().map(|s| s.hidden_s).fold(0.0, f64::max),
         worker_wasm_bytes: sum64(|s| s.worker_wasm_bytes),

@@ -281,9 +281,9 @@ impl Engine {
                 let bridge = EngineWorker::spawner()
                     .encoding::<Json>()
                     .callback(move |FromEngine::Snapshot(snapshot)| {
-                        let whole = weak
-                            .upgrade()
-                            .and_then(|split| split.received(shard.index as usize, Rc::new(*snapshot)));
+                        let whole = weak.upgrade().and_then(|split| {
+                            split.received(shard.index as usize, Rc::new(*snapshot))
+                        });
                         if let Some(whole) = whole {
                             keep(whole);
                         }

@@ -43,6 +43,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         pages: Vec::new(),
         https: Vec::new(),
         extra: Vec::new(),
+        lean: Vec::new(),
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -113,6 +114,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     }
     https_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
+    lean_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
     report.elapsed = started.elapsed();
     report
@@ -187,9 +189,50 @@ async fn https_series(
     }
 }
 
-/// The `transport=socket` series (split over two workers, and held to one),
-/// the engine on the main thread (`workers=0`) and the lean request path
-/// (`http=lean`), each at its counts until a run does not keep up.
+/// The lean request path (`http=lean`) against `gloo-net`'s: at each count
+/// a `gloo-net` run and its lean twin, one after the other, so both meet the
+/// same machine; every count is run (what is compared is the CPU per request,
+/// kept up or not).
+async fn lean_series(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    if plan.lean_counts.is_empty() {
+        return;
+    }
+    say(
+        "\nseries `sweep`, `shared`, `gloo-net` and the lean request path (`http=lean`) in turn:\n"
+            .to_owned(),
+    );
+    say(report::table_head(report::PAGE_HEADERS));
+    for &devices in &plan.lean_counts {
+        let lean = plan.lean_config(devices);
+        let gloo = RunConfig {
+            http: r2_core::config::HttpPath::Gloo,
+            ..lean.clone()
+        };
+        for config in [gloo, lean] {
+            let Some(row) = page_run(plan, node, &config, Scheme::Http, started, report, say).await
+            else {
+                return;
+            };
+            say(report::table_line(&report::page_cells(
+                &row,
+                None,
+                plan.duration_s,
+                report.machine.cores,
+            )));
+            report.lean.push(row);
+        }
+    }
+}
+
+/// The `transport=socket` series (split over two workers, and held to one)
+/// and the engine on the main thread (`workers=0`), each at its counts until
+/// a run does not keep up.
 async fn other_series(
     plan: &BenchPlan,
     node: &NodeHandle,
@@ -198,7 +241,7 @@ async fn other_series(
     say: &mut dyn FnMut(String),
 ) {
     type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
-    let series: [(&str, &[u32], ConfigOf); 4] = [
+    let series: [(&str, &[u32], ConfigOf); 3] = [
         (
             "transport=socket",
             &plan.socket_counts,
@@ -213,11 +256,6 @@ async fn other_series(
             "workers=0 (the engine on the main thread)",
             &plan.main_thread_counts,
             BenchPlan::main_thread_config,
-        ),
-        (
-            "http=lean (the lean request path)",
-            &plan.lean_counts,
-            BenchPlan::lean_config,
         ),
     ];
     for (name, counts, config_of) in series {

@@ -145,7 +145,10 @@ async fn main() -> anyhow::Result<()> {
         println!("r2-bench: wrote {}", out.display());
     }
     anyhow::ensure!(
-        !report.pages.is_empty() || !report.https.is_empty() || !report.extra.is_empty(),
+        !report.pages.is_empty()
+            || !report.https.is_empty()
+            || !report.extra.is_empty()
+            || !report.lean.is_empty(),
         "no page run was measured: {:?}",
         report.failures
     );

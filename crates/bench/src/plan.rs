@@ -56,8 +56,7 @@ pub struct BenchPlan {
     /// thread (`workers=0`) at these counts, beside the worker's series.
     pub main_thread_counts: Vec<u32>,
     /// The same devices over HTTP made by the lean request path
-    /// (`http=lean`) at these counts, beside `gloo-net`'s (the `sweep`
-    /// `shared` series' rows at the same counts).
+    /// (`http=lean`) at these counts, each after a `gloo-net` twin.
     pub lean_counts: Vec<u32>,
 }
 
@@ -99,7 +98,7 @@ impl BenchPlan {
             socket_counts: vec![500, 750, 1000, 2000, 4000],
             socket_one_worker_counts: vec![500, 750, 1000],
             main_thread_counts: vec![100, 200],
-            lean_counts: vec![100, 200],
+            lean_counts: vec![50, 100],
         }
     }
 
@@ -285,7 +284,13 @@ mod tests {
         );
         let main = plan.main_thread_config(2000);
         assert_eq!((main.workers, base.workers), (Some(0), None));
-        assert_eq!(RunConfig { workers: None, ..main }, base);
+        assert_eq!(
+            RunConfig {
+                workers: None,
+                ..main
+            },
+            base
+        );
         assert!(BenchPlan::quick().socket_counts.is_empty());
         let lean = plan.lean_config(200);
         assert_eq!(

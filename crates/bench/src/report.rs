@@ -472,6 +472,8 @@ pub struct Report {
     /// The `transport=socket` series and the engine on the main thread
     /// (not part of the capacity series above).
     pub extra: Vec<PageRow>,
+    /// The lean request path's runs and their `gloo-net` twins, in turn.
+    pub lean: Vec<PageRow>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -786,7 +788,7 @@ impl Report {
     fn extra_markdown(&self) -> String {
         let mut out = String::new();
         type Pick = fn(&RunConfig) -> bool;
-        let groups: [(Pick, &str); 4] = [
+        let groups: [(Pick, &str); 3] = [
             (
                 |c| {
                     c.transport == r2_core::config::Transport::Socket
@@ -801,10 +803,6 @@ impl Report {
             (
                 |c| c.transport == r2_core::config::Transport::Http && c.on_main_thread(),
                 "`lean` devices, `sweep`, `shared`, over HTTP as the series above, with the run's engine on the page's main thread (`workers=0`), to set beside the worker's rows above",
-            ),
-            (
-                |c| c.http == HttpPath::Lean,
-                "`lean` devices, `sweep`, `shared`, over HTTP, each request made by the lean request path (`http=lean`: `fetch(url, init)` with one header set shared by all requests and one `AbortSignal.timeout` per 100 ms batch of requests, no `Request` object, no timer or closure of its own per request; the same request on the wire), to set beside `gloo-net`'s rows of the `sweep` `shared` series",
             ),
         ];
         for (pick, what) in groups {
@@ -823,14 +821,34 @@ impl Report {
         out
     }
 
-    /// The lean request path against `gloo-net`'s at the counts run with
-    /// both: CPU per answered request, side by side, and which is kept.
+    /// The lean request path against `gloo-net`'s, run in turn at each
+    /// count: their rows, CPU per answered request side by side, and which
+    /// is kept.
     fn lean_markdown(&self) -> String {
         let pairs = self.lean_pairs();
         if pairs.is_empty() {
             return String::new();
         }
-        let mut out = String::from("\n");
+        let rows = self
+            .lean
+            .iter()
+            .map(|row| {
+                let mut cells = page_cells(row, None, self.plan.duration_s, self.machine.cores);
+                cells[0] = format!(
+                    "`{}` {}",
+                    row.scenario(),
+                    match row.run.config.http {
+                        HttpPath::Gloo => "(`gloo-net`)",
+                        HttpPath::Lean => "(lean)",
+                    }
+                );
+                cells
+            })
+            .collect();
+        let mut out = format!(
+            "\n## The lean request path (`http=lean`) against `gloo-net`'s\n\n`lean` devices, `sweep`, `shared`, over HTTP; at each count a run with `gloo-net`'s `Request` (the default) and then one with the lean path (`fetch(url, init)` with one header set shared by all requests and one `AbortSignal.timeout` per 100 ms batch of requests: no `Request` object, no timer or closure of its own per request; the same request on the wire).\n\n{}\n",
+            table(PAGE_HEADERS, rows)
+        );
         let mut cheaper = true;
         for (gloo, lean) in &pairs {
             let per_request = |row: &PageRow, cpu_s: f64| row.ms_per_request(cpu_s);
@@ -864,18 +882,18 @@ impl Report {
         out
     }
 
-    /// The lean path's rows, each with `gloo-net`'s row at its count (the
-    /// `sweep` `shared` series).
+    /// The lean path's rows, each with its `gloo-net` twin.
     pub fn lean_pairs(&self) -> Vec<(&PageRow, &PageRow)> {
-        self.extra
+        self.lean
             .iter()
             .filter(|r| r.run.config.http == HttpPath::Lean)
             .filter_map(|lean| {
-                let gloo = self.pages.iter().find(|g| {
-                    g.run.config == RunConfig {
-                        http: HttpPath::Gloo,
-                        ..lean.run.config.clone()
-                    }
+                let gloo = self.lean.iter().find(|g| {
+                    g.run.config
+                        == RunConfig {
+                            http: HttpPath::Gloo,
+                            ..lean.run.config.clone()
+                        }
                 })?;
                 Some((gloo, lean))
             })
@@ -1611,6 +1629,7 @@ mod tests {
             pages,
             https: Vec::new(),
             extra: Vec::new(),
+            lean: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1716,6 +1735,7 @@ mod tests {
             pages: vec![row(50, 50, (1000, 0, 0), 3.0, 30.0)],
             https: vec![h2.clone(), http1.clone()],
             extra: Vec::new(),
+            lean: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),

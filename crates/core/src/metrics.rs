@@ -470,10 +470,16 @@ impl RunMetrics {
         }
         for (mine, theirs) in [
             (&mut self.send_latency, &other.send_latency),
-            (&mut self.send_latency_corrected, &other.send_latency_corrected),
+            (
+                &mut self.send_latency_corrected,
+                &other.send_latency_corrected,
+            ),
             (&mut self.send_lag, &other.send_lag),
             (&mut self.signal_latency, &other.signal_latency),
-            (&mut self.signal_latency_corrected, &other.signal_latency_corrected),
+            (
+                &mut self.signal_latency_corrected,
+                &other.signal_latency_corrected,
+            ),
             (&mut self.ws_connect, &other.ws_connect),
             (&mut self.ws_joined, &other.ws_joined),
             (&mut self.ws_subscribed, &other.ws_subscribed),
@@ -510,7 +516,11 @@ impl RunMetrics {
             self.signals_by_device
                 .resize(other.signals_by_device.len(), 0);
         }
-        for (mine, theirs) in self.signals_by_device.iter_mut().zip(&other.signals_by_device) {
+        for (mine, theirs) in self
+            .signals_by_device
+            .iter_mut()
+            .zip(&other.signals_by_device)
+        {
             *mine += theirs;
         }
         for (kind, stat) in &other.errors {
@@ -984,7 +994,11 @@ mod tests {
         assert_eq!(a.hidden_ms, 500.0, "the page's time hidden, not the sum");
         assert_eq!((a.sockets.now, a.sockets.max), (5, 5));
         assert_eq!(a.start_ms, 0.0);
-        let second: Vec<(u64, u64, u64)> = a.series.iter().map(|b| (b.t_s, b.sends, b.sockets)).collect();
+        let second: Vec<(u64, u64, u64)> = a
+            .series
+            .iter()
+            .map(|b| (b.t_s, b.sends, b.sockets))
+            .collect();
         assert_eq!(second, vec![(0, 3, 5)], "one second, both engines' sends");
         let bucket = a.series.last().copied().expect("a bucket");
         assert!((bucket.p99_ms - 40.0).abs() < 0.1, "{bucket:?}");
@@ -1000,6 +1014,9 @@ mod tests {
         let back: Latency = serde_json::from_str(&text).expect("read back");
         assert_eq!(back, l);
         assert_eq!(back.summary(), l.summary());
-        assert!(serde_json::from_str::<Latency>("[[0, 3]]").is_ok(), "clamped, not refused");
+        assert!(
+            serde_json::from_str::<Latency>("[[0, 3]]").is_ok(),
+            "clamped, not refused"
+        );
     }
 }

@@ -104,7 +104,9 @@ pub fn merge_results<'a>(
     for result in results {
         metrics.merge(&result.metrics);
         facts.duration_s = facts.duration_s.max(result.facts.duration_s);
-        facts.leftovers.extend(result.facts.leftovers.iter().cloned());
+        facts
+            .leftovers
+            .extend(result.facts.leftovers.iter().cloned());
     }
     Some((metrics, facts))
 }
@@ -172,7 +174,10 @@ mod tests {
             }
         };
         assert!(merge_results([]).is_none());
-        let results = [result(3, 10.0, None), result(4, 10.5, Some("r2s-ab-1-0004"))];
+        let results = [
+            result(3, 10.0, None),
+            result(4, 10.5, Some("r2s-ab-1-0004")),
+        ];
         let (metrics, facts) = merge_results(&results).expect("merged");
         assert_eq!(metrics.sends_ok, 7);
         assert_eq!(facts.duration_s, 10.5);
