@@ -131,6 +131,16 @@ fn say_page_row(report: &Report, row: &PageRow, say: &mut dyn FnMut(String)) {
     )));
 }
 
+/// Prints `row` of a series not set beside the previous count (no memory slope).
+fn say_lone_row(report: &Report, row: &PageRow, say: &mut dyn FnMut(String)) {
+    say(report::table_line(&report::page_cells(
+        row,
+        None,
+        report.plan.duration_s,
+        report.machine.cores,
+    )));
+}
+
 /// The `webapp` phones over HTTPS at each of the plan's counts, with each
 /// of [`HTTPS_ALPNS`] offered by a node of its own (the real node's
 /// behaviour), alternating so that both see the same machine.
@@ -219,12 +229,7 @@ async fn lean_series(
             else {
                 return;
             };
-            say(report::table_line(&report::page_cells(
-                &row,
-                None,
-                plan.duration_s,
-                report.machine.cores,
-            )));
+            say_lone_row(report, &row, say);
             report.lean.push(row);
         }
     }
@@ -274,12 +279,7 @@ series `sweep`, `shared`, {name}:
             else {
                 break;
             };
-            say(report::table_line(&report::page_cells(
-                &row,
-                None,
-                plan.duration_s,
-                report.machine.cores,
-            )));
+            say_lone_row(report, &row, say);
             let keeps_up = row.keeps_up();
             report.extra.push(row);
             if !keeps_up {

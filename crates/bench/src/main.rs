@@ -87,20 +87,16 @@ impl Args {
             plan.budget = Duration::from_secs(budget);
         }
         if let Some(counts) = &self.https_counts {
-            plan.https_counts = counts.iter().copied().filter(|n| *n > 0).collect();
-            plan.https_counts.sort_unstable();
+            plan.https_counts = positive_sorted(counts);
         }
         if let Some(counts) = &self.socket_counts {
-            plan.socket_counts = counts.iter().copied().filter(|n| *n > 0).collect();
-            plan.socket_counts.sort_unstable();
+            plan.socket_counts = positive_sorted(counts);
         }
         if let Some(counts) = &self.socket_one_worker_counts {
-            plan.socket_one_worker_counts = counts.iter().copied().filter(|n| *n > 0).collect();
-            plan.socket_one_worker_counts.sort_unstable();
+            plan.socket_one_worker_counts = positive_sorted(counts);
         }
         if let Some(counts) = &self.lean_counts {
-            plan.lean_counts = counts.iter().copied().filter(|n| *n > 0).collect();
-            plan.lean_counts.sort_unstable();
+            plan.lean_counts = positive_sorted(counts);
         }
         if self.https_only || self.socket_only {
             plan.series.clear();
@@ -117,6 +113,13 @@ impl Args {
         }
         plan
     }
+}
+
+/// Counts given on the command line: sorted, 0 (none) left out.
+fn positive_sorted(counts: &[u32]) -> Vec<u32> {
+    let mut counts: Vec<u32> = counts.iter().copied().filter(|n| *n > 0).collect();
+    counts.sort_unstable();
+    counts
 }
 
 #[tokio::main]

@@ -524,18 +524,7 @@ impl RunMetrics {
             *mine += theirs;
         }
         for (kind, stat) in &other.errors {
-            let kind = if self.errors.contains_key(kind) || self.errors.len() < MAX_ERROR_KINDS {
-                kind.as_str()
-            } else {
-                OTHER_ERRORS
-            };
-            self.errors
-                .entry(kind.to_owned())
-                .or_insert_with(|| ErrorStat {
-                    count: 0,
-                    example: stat.example.clone(),
-                })
-                .count += stat.count;
+            self.error_stat(kind, &stat.example).count += stat.count;
         }
         self.errors_total += other.errors_total;
         for (mine, theirs) in [
@@ -625,6 +614,12 @@ impl RunMetrics {
     pub fn record_error(&mut self, kind: &str, example: &str) {
         self.errors_total += 1;
         self.current.errors += 1;
+        self.error_stat(kind, example).count += 1;
+    }
+
+    /// The entry errors of `kind` count in (under [`OTHER_ERRORS`] once
+    /// [`MAX_ERROR_KINDS`] are kept), made with `example` if new.
+    fn error_stat(&mut self, kind: &str, example: &str) -> &mut ErrorStat {
         let kind = if self.errors.contains_key(kind) || self.errors.len() < MAX_ERROR_KINDS {
             kind
         } else {
@@ -636,7 +631,6 @@ impl RunMetrics {
                 count: 0,
                 example: excerpt(example, MAX_EXAMPLE_CHARS),
             })
-            .count += 1;
     }
 
     /// Live websockets now.
