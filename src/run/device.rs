@@ -17,6 +17,7 @@
 
 use std::ops::{Index, IndexMut, Range};
 
+use futures::channel::oneshot;
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::config::Transport;
@@ -341,14 +342,39 @@ async fn request_with(
     request: &Request<'_>,
     absent: fn(&NetError) -> bool,
 ) -> Result<GqlResponse, NetError> {
-    let http = run.with(|inner| {
+    let (http, wait) = run.with(|inner| {
         in_flight(inner, 1);
-        inner.http.clone()
+        let wait = (!inner.fetch_gate.enter()).then(|| {
+            let (slot, given) = oneshot::channel();
+            inner.fetch_gate.wait(slot);
+            inner.metrics.fetches_held += 1;
+            given
+        });
+        (inner.http.clone(), wait)
     });
+    // Timed from here: a wait for a slot is part of what the device sees.
     let started = now_ms();
+    if let Some(given) = wait {
+        // Cancelled only with the run itself.
+        let _ = given.await;
+    }
+    let slot = FetchSlot(run);
     let result = http.request(request).await;
+    drop(slot);
     answered(run, op, started, &result, absent);
     result
+}
+
+/// A slot of the engine's [`FetchGate`](r2_core::gate::FetchGate) held by a
+/// request in flight; given back (to the next request waiting, if any) when
+/// the request ends or is dropped.
+struct FetchSlot<'a>(&'a Run);
+
+impl Drop for FetchSlot<'_> {
+    fn drop(&mut self) {
+        self.0
+            .with(|inner| inner.fetch_gate.leave(|slot| slot.send(()).is_ok()));
+    }
 }
 
 /// One more (or fewer) request awaiting its answer.

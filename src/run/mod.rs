@@ -29,9 +29,11 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
+use futures::channel::oneshot;
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::config::{RunConfig, SocketsMode};
+use r2_core::gate::FetchGate;
 use r2_core::graphql::SentantRef;
 use r2_core::metrics::{tab_bottleneck, Bucket, RunMetrics};
 use r2_core::names::RunNames;
@@ -205,6 +207,9 @@ pub(crate) struct Inner {
     pub(crate) plan: Option<RunPlan>,
     pub(crate) scheduler: Scheduler,
     pub(crate) fetch_in_flight: u32,
+    /// The HTTP requests this engine may have in flight (its share of the
+    /// tab's), and those waiting for a slot.
+    pub(crate) fetch_gate: FetchGate<oneshot::Sender<()>>,
     /// Bumped at every phase change, so tasks of an older phase stop.
     pub(crate) generation: u64,
     pub(crate) summary: Option<Rc<Summary>>,
@@ -254,7 +259,7 @@ impl Run {
         .sockets()
         .0
         .max(1) as usize;
-        let inner = Inner {
+        let mut inner = Inner {
             shard,
             shared_sockets,
             http: Client::new(&node, config.request_timeout_ms()).with_path(config.http),
@@ -269,6 +274,7 @@ impl Run {
             plan: None,
             scheduler: Scheduler::default(),
             fetch_in_flight: 0,
+            fetch_gate: FetchGate::for_shard(config.fetch_slots(), shard),
             generation: 0,
             summary: None,
             result: None,
@@ -281,6 +287,7 @@ impl Run {
             joins: 0,
             config,
         };
+        inner.metrics.fetch_slots = inner.fetch_gate.cap();
         Run {
             inner: Rc::new(RefCell::new(inner)),
         }

@@ -2,7 +2,10 @@
 //! until a run does not keep up, the baseline at its counts, then the
 //! `webapp` series over HTTPS (each count once with h2 offered, once with
 //! HTTP/1.1 only, against two more nodes with the real node's behaviour),
-//! all within the time budget; each row is printed as it comes. A run of a
+//! then a class of `webapp` phones with their own sockets over several
+//! browsers and `webapp` phones sending with `transport=socket` (against a
+//! node with the real node's behaviour), all within the time budget; each
+//! row is printed as it comes. A run of a
 //! page series that does not keep up while other processes take much of the
 //! CPU (this machine is shared) is run again once the machine is quieter.
 
@@ -11,12 +14,15 @@ use std::time::{Duration, Instant};
 use r2_core::config::RunConfig;
 use r2_core::names::NAME_PREFIX;
 
+use r2_node::fidelity::Alpn;
+
 use crate::baseline::{run_baseline, Transport};
+use crate::class::{self, ClassRow};
 use crate::machine::MachineFacts;
 use crate::node::{Behaviour, NodeHandle};
 use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
 use crate::procs::MachineCpu;
-use crate::report::{self, PageRow, Report, DISTURBED_CORES};
+use crate::report::{self, table_head, table_line, PageRow, Report, DISTURBED_CORES};
 use crate::tab::{run_tab, Outcome, Scheme};
 
 /// Time a page run is expected to take besides its scenario: browser, idle
@@ -44,6 +50,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         https: Vec::new(),
         extra: Vec::new(),
         lean: Vec::new(),
+        classes: Vec::new(),
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -94,17 +101,8 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
             let keeps_up = row.keeps_up();
             report.pages.push(row);
             if !keeps_up {
-                let larger: Vec<u32> = plan
-                    .counts
-                    .iter()
-                    .copied()
-                    .filter(|n| *n > devices)
-                    .collect();
-                if !larger.is_empty() {
-                    report.skipped.push(format!(
-                        "`{scenario}`, `{sockets}` at {larger:?} devices: not run, the series broke at {devices}"
-                    ));
-                }
+                let series = format!("`{scenario}`, `{sockets}`");
+                skip_larger(&mut report, &series, "devices", &plan.counts, devices);
                 break;
             }
         }
@@ -113,6 +111,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         baselines(plan, node, started, &mut report, say).await;
     }
     https_series(plan, node, started, &mut report, say).await;
+    webapp_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
     lean_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
@@ -199,6 +198,140 @@ async fn https_series(
     }
 }
 
+/// The class (`webapp` phones with their own sockets over several browsers
+/// at once) and `webapp` phones in one tab sending with `transport=socket`,
+/// each at its counts until a run does not keep up, against one more node
+/// with the real node's behaviour, its TLS offering h2 and HTTP/1.1.
+async fn webapp_series(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    if plan.class_counts.is_empty() && plan.webapp_socket_counts.is_empty() {
+        return;
+    }
+    let real = match node.another(Behaviour::Real(Alpn::H2AndHttp1)).await {
+        Ok(real) => real,
+        Err(e) => {
+            let note = format!(
+                "the class and `webapp` `transport=socket` series: no node: {}",
+                chain(&e)
+            );
+            say(note.clone());
+            report.failures.push(note);
+            return;
+        }
+    };
+    if !plan.class_counts.is_empty() {
+        say(
+            "\na class: `webapp` phones with their own sockets over several browsers:\n".to_owned(),
+        );
+        say(table_head(class::CLASS_HEADERS));
+    }
+    for &devices in &plan.class_counts {
+        let Some(row) = class_run(plan, &real, devices, started, report, say).await else {
+            break;
+        };
+        say(table_line(&class::class_cells(
+            &row,
+            plan.duration_s,
+            report.machine.cores,
+        )));
+        let keeps_up = row.keeps_up();
+        report.classes.push(row);
+        // A whole class is run whatever a smaller one did (a goal of its own).
+        if !keeps_up && devices >= class::GOAL_CLASS {
+            skip_larger(report, "the class", "phones", &plan.class_counts, devices);
+            break;
+        }
+    }
+    let series = LoneSeries {
+        name: "`webapp`, `sweep`, `shared`, transport=socket, over HTTPS",
+        counts: &plan.webapp_socket_counts,
+        config_of: BenchPlan::webapp_socket_config,
+        scheme: Scheme::Https,
+    };
+    lone_series(plan, &real, series, started, report, say).await;
+    real.stop().await;
+}
+
+/// One class run of `devices` phones; `None` (with a note) when the budget
+/// would be exceeded, the class does not fit Chromium's socket cap, or it
+/// could not be measured.
+async fn class_run(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    devices: u32,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) -> Option<ClassRow> {
+    let Some(configs) = plan.class_configs(devices) else {
+        note(report, say, format!("the class at {devices} phones and more: not run, its projector's own sockets alone reach Chromium's cap"), true);
+        return None;
+    };
+    // The browsers run at once; each starts its own Chromium.
+    let expected = plan.duration_s + PAGE_OVERHEAD_S * 2.0 + PAGE_PER_DEVICE_S * f64::from(devices);
+    if !fits(plan, started, expected) {
+        note(report, say, format!(
+            "the class at {devices} phones and more: not run, the time budget of {} s would be exceeded",
+            plan.budget.as_secs()
+        ), true);
+        return None;
+    }
+    match class::run_class(node, &configs, plan.run_timeout(devices)).await {
+        Ok(row) => {
+            if row.tabs.iter().any(|t| t.run.outcome != Outcome::Finished) {
+                if let Err(e) = node.unload_named(NAME_PREFIX).await {
+                    report.failures.push(format!(
+                        "cleaning up after the class of {devices}: {}",
+                        chain(&e)
+                    ));
+                }
+            }
+            if report.machine.browser.is_none() {
+                report.machine.browser = row.tabs.first().map(|t| t.run.browser_version.clone());
+            }
+            Some(row)
+        }
+        Err(e) => {
+            note(
+                report,
+                say,
+                format!("the class at {devices} phones: not measured: {}", chain(&e)),
+                false,
+            );
+            // Whatever the browsers left.
+            let _ = node.unload_named(NAME_PREFIX).await;
+            None
+        }
+    }
+}
+
+/// Notes the counts of `series` larger than `broke_at` as not run: the
+/// series broke there.
+fn skip_larger(report: &mut Report, series: &str, unit: &str, counts: &[u32], broke_at: u32) {
+    let larger: Vec<u32> = counts.iter().copied().filter(|n| *n > broke_at).collect();
+    if !larger.is_empty() {
+        report.skipped.push(format!(
+            "{series} at {larger:?} {unit}: not run, the series broke at {broke_at}"
+        ));
+    }
+}
+
+/// Says `text` and keeps it with the runs skipped or, when not `skipped`,
+/// the runs that could not be measured.
+fn note(report: &mut Report, say: &mut dyn FnMut(String), text: String, skipped: bool) {
+    say(text.clone());
+    if skipped {
+        report.skipped.push(text);
+    } else {
+        report.failures.push(text);
+    }
+}
+
 /// The lean request path (`http=lean`) against `gloo-net`'s: at each count
 /// a `gloo-net` run and its lean twin, one after the other, so both meet the
 /// same machine; every count is run (what is compared is the CPU per request,
@@ -245,7 +378,6 @@ async fn other_series(
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) {
-    type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
     let series: [(&str, &[u32], ConfigOf); 3] = [
         (
             "transport=socket",
@@ -264,33 +396,53 @@ async fn other_series(
         ),
     ];
     for (name, counts, config_of) in series {
-        if counts.is_empty() {
-            continue;
-        }
-        say(format!(
-            "
-series `sweep`, `shared`, {name}:
-"
-        ));
-        say(report::table_head(report::PAGE_HEADERS));
-        for &devices in counts {
-            let config = config_of(plan, devices);
-            let Some(row) = page_run(plan, node, &config, Scheme::Http, started, report, say).await
-            else {
-                break;
-            };
-            say_lone_row(report, &row, say);
-            let keeps_up = row.keeps_up();
-            report.extra.push(row);
-            if !keeps_up {
-                let larger: Vec<u32> = counts.iter().copied().filter(|n| *n > devices).collect();
-                if !larger.is_empty() {
-                    report.skipped.push(format!(
-                        "`sweep`, `shared`, {name} at {larger:?} devices: not run, the series broke at {devices}"
-                    ));
-                }
-                break;
-            }
+        let name = format!("`sweep`, `shared`, {name}");
+        let series = LoneSeries {
+            name: &name,
+            counts,
+            config_of,
+            scheme: Scheme::Http,
+        };
+        lone_series(plan, node, series, started, report, say).await;
+    }
+}
+
+type ConfigOf = fn(&BenchPlan, u32) -> RunConfig;
+
+/// A series whose rows stand alone (in [`Report::extra`]).
+struct LoneSeries<'a> {
+    name: &'a str,
+    counts: &'a [u32],
+    config_of: ConfigOf,
+    scheme: Scheme,
+}
+
+/// `series` at each of its counts until a run does not keep up.
+async fn lone_series(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    series: LoneSeries<'_>,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    if series.counts.is_empty() {
+        return;
+    }
+    say(format!("\nseries {}:\n", series.name));
+    say(report::table_head(report::PAGE_HEADERS));
+    for &devices in series.counts {
+        let config = (series.config_of)(plan, devices);
+        let Some(row) = page_run(plan, node, &config, series.scheme, started, report, say).await
+        else {
+            break;
+        };
+        say_lone_row(report, &row, say);
+        let keeps_up = row.keeps_up();
+        report.extra.push(row);
+        if !keeps_up {
+            skip_larger(report, series.name, "devices", series.counts, devices);
+            break;
         }
     }
 }

@@ -5,9 +5,11 @@
 //! `shared` and `per-device` subscriptions) until a run no longer keeps up,
 //! runs the seed's one-process-per-device Python script as a baseline against
 //! the same node, runs `webapp` phones over HTTPS with h2 and with HTTP/1.1
-//! offered, and reports one row per run, where each run's CPU went (by
-//! Chromium process type, and the node), the capacity of each series, the
-//! page : baseline ratios, the goals, and what ran out.
+//! offered, runs a class of `webapp` phones with their own sockets over as
+//! many browsers as Chromium's socket cap needs, and reports one row per
+//! run, where each run's CPU went (by Chromium process type, and the node),
+//! the capacity of each series, the page : baseline ratios, the goals, and
+//! what ran out.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -24,6 +26,8 @@
 //!   join rates, and the requests a run intends.
 //! - [`bench`]: [`run_bench`], the order of work within the time budget.
 //! - [`tab`]: one page run in a fresh Chromium, with its costs and memory.
+//! - [`class`]: a class of `webapp` phones with their own sockets over
+//!   several browsers at once, judged as one run.
 //! - [`baseline`]: one run of `bench/baseline.py`, with its costs and memory.
 //! - [`measure`]: costs over a scenario phase ([`measure::Window`]) and memory peaks.
 //! - [`procs`]: CPU and memory of process trees, Chromium's processes by
@@ -36,6 +40,7 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod class;
 pub mod machine;
 pub mod measure;
 pub mod node;

@@ -64,6 +64,18 @@ struct Args {
     /// Run only the `transport=socket` series: nothing else.
     #[arg(long)]
     socket_only: bool,
+    /// Counts of phones in a class (`webapp` phones with their own sockets
+    /// over several browsers), comma-separated (overrides the form's; 0 runs
+    /// none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    class_counts: Option<Vec<u32>>,
+    /// Counts of `webapp` phones in one tab sending with
+    /// `transport=socket`, comma-separated (overrides the form's; 0 runs none).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    webapp_socket_counts: Option<Vec<u32>>,
+    /// Run only the class and the `webapp` `transport=socket` series.
+    #[arg(long)]
+    class_only: bool,
 }
 
 impl Args {
@@ -98,18 +110,29 @@ impl Args {
         if let Some(counts) = &self.lean_counts {
             plan.lean_counts = positive_sorted(counts);
         }
-        if self.https_only || self.socket_only {
+        if let Some(counts) = &self.class_counts {
+            plan.class_counts = positive_sorted(counts);
+        }
+        if let Some(counts) = &self.webapp_socket_counts {
+            plan.webapp_socket_counts = positive_sorted(counts);
+        }
+        let only = [self.https_only, self.socket_only, self.class_only];
+        if only.contains(&true) {
             plan.series.clear();
             plan.baseline_max = 0;
             plan.main_thread_counts.clear();
             plan.lean_counts.clear();
         }
-        if self.https_only {
+        if self.https_only || self.class_only {
             plan.socket_counts.clear();
             plan.socket_one_worker_counts.clear();
         }
-        if self.socket_only {
+        if self.socket_only || self.class_only {
             plan.https_counts.clear();
+        }
+        if self.https_only || self.socket_only {
+            plan.class_counts.clear();
+            plan.webapp_socket_counts.clear();
         }
         plan
     }
@@ -151,7 +174,8 @@ async fn main() -> anyhow::Result<()> {
         !report.pages.is_empty()
             || !report.https.is_empty()
             || !report.extra.is_empty()
-            || !report.lean.is_empty(),
+            || !report.lean.is_empty()
+            || !report.classes.is_empty(),
         "no page run was measured: {:?}",
         report.failures
     );

@@ -72,6 +72,23 @@ pub struct NodeStats {
     pub tls_http1: u64,
 }
 
+impl NodeStats {
+    /// The counters that grew since `before` (gauges as they are now).
+    pub fn since(&self, before: &NodeStats) -> NodeStats {
+        NodeStats {
+            loads: self.loads.saturating_sub(before.loads),
+            unloads: self.unloads.saturating_sub(before.unloads),
+            sends: self.sends.saturating_sub(before.sends),
+            sends_rejected: self.sends_rejected.saturating_sub(before.sends_rejected),
+            signals: self.signals.saturating_sub(before.signals),
+            deliveries: self.deliveries.saturating_sub(before.deliveries),
+            tls_h2: self.tls_h2.saturating_sub(before.tls_h2),
+            tls_http1: self.tls_http1.saturating_sub(before.tls_http1),
+            ..*self
+        }
+    }
+}
+
 /// How a node of the benchmark behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -383,6 +400,32 @@ fn base_url(scheme: &str, line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_deltas_subtract_counters_and_keep_gauges() {
+        let before = NodeStats {
+            sends: 10,
+            deliveries: 4,
+            sockets: 3,
+            tls_h2: 1,
+            ..NodeStats::default()
+        };
+        let after = NodeStats {
+            sends: 25,
+            deliveries: 9,
+            sockets: 1,
+            sentants: 2,
+            tls_h2: 2,
+            tls_http1: 4,
+            ..NodeStats::default()
+        };
+        let d = after.since(&before);
+        assert_eq!(
+            (d.sends, d.deliveries, d.sockets, d.sentants),
+            (15, 5, 1, 2)
+        );
+        assert_eq!((d.tls_h2, d.tls_http1), (1, 4));
+    }
 
     #[test]
     fn the_lines_give_the_addresses() {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use r2_core::config::{HttpPath, RunConfig, SocketsMode, Transport};
-use r2_core::profile::Profile;
+use r2_core::profile::{Profile, CHROMIUM_SOCKETS_PER_HOST};
 use r2_core::scenario::ScenarioKind;
 use r2_node::fidelity::Alpn;
 
@@ -58,6 +58,15 @@ pub struct BenchPlan {
     /// The same devices over HTTP made by the lean request path
     /// (`http=lean`) at these counts, each after a `gloo-net` twin.
     pub lean_counts: Vec<u32>,
+    /// A class: `webapp` phones with their own sockets (`per-device`), one
+    /// projector, over HTTPS, spread over as many browsers as Chromium's
+    /// socket cap needs ([`class_split`]), at these counts until one does
+    /// not keep up.
+    pub class_counts: Vec<u32>,
+    /// `webapp` phones in one tab, `shared`, one projector, over HTTPS,
+    /// sending with `transport=socket`, at these counts until one does not
+    /// keep up.
+    pub webapp_socket_counts: Vec<u32>,
 }
 
 /// The workers the `transport=socket` series splits its devices over (its
@@ -77,8 +86,9 @@ impl BenchPlan {
     /// The full benchmark: `sweep` then `rotate`, `shared` then
     /// `per-device`, 20 to 4000 devices, 15 s runs, the baseline up to 500
     /// processes after the sweep series, then 20 and 60 `webapp` phones
-    /// over HTTPS with h2 and with HTTP/1.1, within 15 minutes (builds come
-    /// on top in `cargo xtask bench`).
+    /// over HTTPS with h2 and with HTTP/1.1, a class of 20 to 200 phones
+    /// with their own sockets over several browsers, within 22 minutes
+    /// (builds come on top in `cargo xtask bench`).
     pub fn full() -> BenchPlan {
         BenchPlan {
             counts: vec![20, 50, 100, 200, 500, 1000, 2000, 4000],
@@ -99,12 +109,15 @@ impl BenchPlan {
             socket_one_worker_counts: vec![500, 750, 1000],
             main_thread_counts: vec![100, 200],
             lean_counts: vec![50, 100],
+            class_counts: vec![20, 60, 100, 200],
+            webapp_socket_counts: vec![20, 60, 200],
         }
     }
 
     /// The form CI runs: 10 devices, 3 s, `sweep` in both modes, a baseline
     /// of 10 processes, 10 `webapp` phones over HTTPS with each protocol
-    /// offer; nothing is run twice.
+    /// offer, a class of 10 phones with their own sockets; nothing is run
+    /// twice.
     pub fn quick() -> BenchPlan {
         BenchPlan {
             counts: vec![10],
@@ -123,6 +136,8 @@ impl BenchPlan {
             socket_one_worker_counts: Vec::new(),
             main_thread_counts: Vec::new(),
             lean_counts: Vec::new(),
+            class_counts: vec![10],
+            webapp_socket_counts: Vec::new(),
         }
     }
 
@@ -213,6 +228,40 @@ impl BenchPlan {
         }
     }
 
+    /// The browsers of a class of `devices` phones: each one's page config
+    /// ([`class_split`]), the projector in the first. `None` when the
+    /// projector's own sockets alone leave its browser no room for a phone.
+    pub fn class_configs(&self, devices: u32) -> Option<Vec<RunConfig>> {
+        let split = class_split(devices)?;
+        Some(
+            split
+                .iter()
+                .enumerate()
+                .map(|(index, &phones)| RunConfig {
+                    devices: phones,
+                    profile: Profile::WebApp,
+                    scenario: ScenarioKind::Sweep,
+                    sockets: SocketsMode::PerDevice,
+                    viewers: Some(if index == 0 { CLASS_VIEWERS } else { 0 }),
+                    duration_s: self.duration_s,
+                    join_rate: join_rate(devices) * f64::from(phones) / f64::from(devices),
+                    seed: self.seed,
+                    autostart: true,
+                    ..RunConfig::default()
+                })
+                .collect(),
+        )
+    }
+
+    /// `webapp` phones in one tab sending with `transport=socket` (`shared`,
+    /// one projector; loaded over HTTPS as the class).
+    pub fn webapp_socket_config(&self, devices: u32) -> RunConfig {
+        RunConfig {
+            transport: Transport::Socket,
+            ..self.https_config(devices)
+        }
+    }
+
     /// How long a page run may take before it counts as broken: the
     /// scenario, joining, the page's 10 s drain, deleting, and slack for a
     /// busy machine (more devices, more to create and delete).
@@ -220,6 +269,37 @@ impl BenchPlan {
         let per_device_s = 0.03 * f64::from(devices);
         Duration::from_secs_f64(self.duration_s + JOIN_SPREAD_S + 10.0 + 30.0 + per_device_s)
     }
+}
+
+/// Projector pages in a class: one, in the first browser.
+pub const CLASS_VIEWERS: u32 = 1;
+
+/// Phones per browser for a class of `devices` `webapp` phones holding
+/// their own sockets (five each in their first minute) and one projector
+/// in the first browser, which holds a socket per card (one per phone of
+/// the whole class, whichever browser it is in) besides `monitor` and
+/// `view`: every browser's peak under Chromium's cap
+/// ([`CHROMIUM_SOCKETS_PER_HOST`]), the first filled as far as its
+/// projector leaves room, the rest shared evenly by as few browsers as fit
+/// them. `None` when the projector alone leaves no room for a phone, or for
+/// no phones.
+pub fn class_split(devices: u32) -> Option<Vec<u32>> {
+    let per_phone = Profile::WebApp.subscriptions_per_device().0;
+    let cap = CHROMIUM_SOCKETS_PER_HOST;
+    let projector = u64::from(CLASS_VIEWERS) * (2 + u64::from(devices));
+    let first = (cap.checked_sub(projector)? / per_phone).min(u64::from(devices));
+    if first == 0 {
+        return None;
+    }
+    let rest = u64::from(devices) - first;
+    let others = rest.div_ceil(cap / per_phone);
+    let mut split = vec![u32::try_from(first).ok()?];
+    for k in 0..others {
+        // Even shares, the larger ones first.
+        let share = rest / others + u64::from(k < rest % others);
+        split.push(u32::try_from(share).ok()?);
+    }
+    Some(split)
 }
 
 /// Devices per second joining: all within about [`JOIN_SPREAD_S`].
@@ -299,6 +379,70 @@ mod tests {
                 ..lean
             },
             plan.run_config(ScenarioKind::Sweep, SocketsMode::Shared, 200)
+        );
+    }
+
+    #[test]
+    fn a_class_spreads_over_as_few_browsers_as_the_socket_cap_allows() {
+        assert_eq!(class_split(20), Some(vec![20]));
+        // The projector holds 62 sockets: 38 phones (190) beside it.
+        assert_eq!(class_split(60), Some(vec![38, 22]));
+        assert_eq!(class_split(100), Some(vec![30, 35, 35]));
+        assert_eq!(class_split(200), Some(vec![10, 48, 48, 47, 47]));
+        assert_eq!(class_split(0), None);
+        assert_eq!(
+            class_split(300),
+            None,
+            "the projector alone is over the cap"
+        );
+        for devices in 1..=250 {
+            let Some(split) = class_split(devices) else {
+                assert!(devices > 240, "{devices}");
+                continue;
+            };
+            assert_eq!(split.iter().sum::<u32>(), devices);
+            for (index, &phones) in split.iter().enumerate() {
+                let projector = if index == 0 {
+                    2 + u64::from(devices)
+                } else {
+                    0
+                };
+                assert!(
+                    5 * u64::from(phones) + projector <= CHROMIUM_SOCKETS_PER_HOST,
+                    "{devices}: {split:?}"
+                );
+            }
+            let fewer = split.len() - 1;
+            assert!(
+                fewer == 0 || (devices - split[0]).div_ceil(51) as usize == fewer,
+                "{devices}: {split:?} uses more browsers than it needs"
+            );
+        }
+        let plan = BenchPlan::full();
+        let configs = plan.class_configs(60).expect("fits");
+        assert_eq!(configs.len(), 2);
+        for (index, config) in configs.iter().enumerate() {
+            assert!(config.validate().is_ok(), "{:?}", config.validate());
+            assert_eq!(
+                (config.profile, config.sockets, config.viewers()),
+                (
+                    Profile::WebApp,
+                    SocketsMode::PerDevice,
+                    u32::from(index == 0)
+                )
+            );
+            let load = config.load();
+            assert!(load.check_socket_cap().is_ok());
+        }
+        let rate: f64 = configs.iter().map(|c| c.join_rate).sum();
+        assert!((rate - join_rate(60)).abs() < 1e-9, "{rate}");
+        let socket = plan.webapp_socket_config(60);
+        assert_eq!(
+            RunConfig {
+                transport: Transport::Http,
+                ..socket
+            },
+            plan.https_config(60)
         );
     }
 

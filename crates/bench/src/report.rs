@@ -11,11 +11,14 @@ use std::time::Duration;
 use r2_core::config::{HttpPath, RunConfig, SocketsMode};
 use r2_core::metrics::Percentiles;
 use r2_core::plan::RunPlan;
+use r2_core::profile::Profile;
 use r2_core::scenario::ScenarioKind;
 use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
+use crate::class::{class_goals, class_markdown, ClassRow};
 use crate::machine::MachineFacts;
+use crate::measure::Window;
 use crate::plan::{
     BenchPlan, HTTPS_SOCKETS, HTTPS_VIEWERS, MAX_LAG_P99_MS, MIN_ACHIEVED_RATIO, SOCKET_WORKERS,
 };
@@ -92,6 +95,19 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// The machine's CPU, when its `cores` were saturated over `window`.
+    pub fn machine_cpu(window: &Window, cores: usize) -> Option<Limit> {
+        (window.machine_busy_pct >= SATURATED_PCT).then(|| Limit::MachineCpu {
+            cores,
+            busy_pct: window.machine_busy_pct,
+            browser_s: window.client_cpu_s,
+            node_s: window.node_cpu_s,
+            bench_s: window.bench_cpu_s,
+            others_s: window.others_cores(cores) * window.wall_s,
+            wall_s: window.wall_s,
+        })
+    }
+
     /// The limit in words.
     pub fn describe(&self) -> String {
         match self {
@@ -314,18 +330,7 @@ impl PageRow {
                 after: *after,
             });
         }
-        let window = &self.run.window;
-        if window.machine_busy_pct >= SATURATED_PCT {
-            limits.push(Limit::MachineCpu {
-                cores,
-                busy_pct: window.machine_busy_pct,
-                browser_s: window.client_cpu_s,
-                node_s: window.node_cpu_s,
-                bench_s: window.bench_cpu_s,
-                others_s: window.others_cores(cores) * window.wall_s,
-                wall_s: window.wall_s,
-            });
-        }
+        limits.extend(Limit::machine_cpu(&self.run.window, cores));
         let Some(summary) = &self.run.summary else {
             return limits;
         };
@@ -384,6 +389,17 @@ pub fn marginal(row: &PageRow, previous: Option<&PageRow>) -> Option<Marginal> {
         row.devices(),
         previous.map(|p| (p.devices(), &p.run.memory)),
     )
+}
+
+/// How far a series went: the largest count kept up (`kept`) and the one it
+/// broke at, in `unit`s.
+pub fn reach(kept: Option<u32>, broke: Option<u32>, unit: &str) -> String {
+    match (kept, broke) {
+        (Some(n), Some(b)) => format!("{n} {unit}; the series broke at {b}"),
+        (Some(n), None) => format!("{n} {unit}"),
+        (None, Some(b)) => format!("none kept up; the series broke at {b}"),
+        (None, None) => "no run finished".to_owned(),
+    }
 }
 
 /// `a / b`, 0 when `b` is 0.
@@ -474,6 +490,9 @@ pub struct Report {
     pub extra: Vec<PageRow>,
     /// The lean request path's runs and their `gloo-net` twins, in turn.
     pub lean: Vec<PageRow>,
+    /// The class runs: `webapp` phones with their own sockets over several
+    /// browsers at once.
+    pub classes: Vec<ClassRow>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -684,6 +703,7 @@ impl Report {
             });
         }
         goals.extend(self.socket_goals());
+        goals.extend(class_goals(&self.classes, &self.https, self.machine.cores));
         goals
     }
 
@@ -733,6 +753,11 @@ impl Report {
         );
         out.push_str(&self.pages_markdown());
         out.push_str(&self.https_markdown());
+        out.push_str(&class_markdown(
+            &self.classes,
+            self.plan.duration_s,
+            self.machine.cores,
+        ));
         out.push_str(&self.extra_markdown());
         out.push_str(&self.split_markdown());
         out.push_str(&self.capacity_markdown());
@@ -750,6 +775,9 @@ impl Report {
     }
 
     fn pages_markdown(&self) -> String {
+        if self.pages.is_empty() {
+            return String::new();
+        }
         let rows = self
             .pages
             .iter()
@@ -788,10 +816,11 @@ impl Report {
     fn extra_markdown(&self) -> String {
         let mut out = String::new();
         type Pick = fn(&RunConfig) -> bool;
-        let groups: [(Pick, &str); 3] = [
+        let groups: [(Pick, &str); 4] = [
             (
                 |c| {
                     c.transport == r2_core::config::Transport::Socket
+                        && c.profile == Profile::Lean
                         && c.workers == Some(SOCKET_WORKERS)
                 },
                 "`lean` devices, `sweep`, `shared`, `transport=socket`: each value and update an Absinthe `doc` frame on the socket the device already holds, answered in its reply (not the WebApp's wire shape); the devices split over two Web Workers (`workers=2`), each on its own thread",
@@ -799,6 +828,10 @@ impl Report {
             (
                 |c| c.transport == r2_core::config::Transport::Socket && c.workers == Some(1),
                 "The same `transport=socket` devices with the engine held to one worker (`workers=1`), to set beside the split rows above",
+            ),
+            (
+                |c| c.transport == r2_core::config::Transport::Socket && c.profile == Profile::WebApp,
+                "`webapp` phones, `sweep`, `shared`, 1 projector, over HTTPS as the class above, each value and update an Absinthe `doc` frame on a socket the phone already holds (`transport=socket`: not the WebApp's wire shape), one tab",
             ),
             (
                 |c| c.transport == r2_core::config::Transport::Http && c.on_main_thread(),
@@ -906,7 +939,10 @@ impl Report {
         let socket: Vec<&PageRow> = self
             .extra
             .iter()
-            .filter(|r| r.run.config.transport == r2_core::config::Transport::Socket)
+            .filter(|r| {
+                r.run.config.transport == r2_core::config::Transport::Socket
+                    && r.run.config.profile == Profile::Lean
+            })
             .collect();
         if socket.is_empty() {
             return Vec::new();
@@ -920,12 +956,7 @@ impl Report {
         let broke = socket.iter().find(|r| !r.keeps_up());
         goals.push(Goal {
             name: format!("`transport=socket`: ≥ {GOAL_SOCKET_DEVICES} `sweep` devices in one tab, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
-            measured: match (kept, broke) {
-                (Some(n), Some(b)) => format!("{n} devices; the series broke at {}", b.devices()),
-                (Some(n), None) => format!("{n} devices"),
-                (None, Some(b)) => format!("no count kept up; the series broke at {}", b.devices()),
-                (None, None) => "no run finished".to_owned(),
-            },
+            measured: reach(kept, broke.map(|r| r.devices()), "devices"),
             met: kept.is_some_and(|n| n >= GOAL_SOCKET_DEVICES),
             limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
         });
@@ -1630,6 +1661,7 @@ mod tests {
             https: Vec::new(),
             extra: Vec::new(),
             lean: Vec::new(),
+            classes: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1736,6 +1768,7 @@ mod tests {
             https: vec![h2.clone(), http1.clone()],
             extra: Vec::new(),
             lean: Vec::new(),
+            classes: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),

@@ -255,7 +255,7 @@ pub async fn run_tab(
         summary,
         window,
         memory,
-        node: delta(&before, &after),
+        node: after.since(&before),
         browser_version,
         total_s: started.elapsed().as_secs_f64(),
     })
@@ -396,50 +396,9 @@ async fn probe(page: &Page) -> Result<Probe, TabError> {
     }))
 }
 
-/// The counters that grew between two reads (gauges as they were after).
-fn delta(before: &NodeStats, after: &NodeStats) -> NodeStats {
-    NodeStats {
-        loads: after.loads.saturating_sub(before.loads),
-        unloads: after.unloads.saturating_sub(before.unloads),
-        sends: after.sends.saturating_sub(before.sends),
-        sends_rejected: after.sends_rejected.saturating_sub(before.sends_rejected),
-        signals: after.signals.saturating_sub(before.signals),
-        deliveries: after.deliveries.saturating_sub(before.deliveries),
-        tls_h2: after.tls_h2.saturating_sub(before.tls_h2),
-        tls_http1: after.tls_http1.saturating_sub(before.tls_http1),
-        ..*after
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_deltas_subtract_counters_and_keep_gauges() {
-        let before = NodeStats {
-            sends: 10,
-            deliveries: 4,
-            sockets: 3,
-            tls_h2: 1,
-            ..NodeStats::default()
-        };
-        let after = NodeStats {
-            sends: 25,
-            deliveries: 9,
-            sockets: 1,
-            sentants: 2,
-            tls_h2: 2,
-            tls_http1: 4,
-            ..NodeStats::default()
-        };
-        let d = delta(&before, &after);
-        assert_eq!(
-            (d.sends, d.deliveries, d.sockets, d.sentants),
-            (15, 5, 1, 2)
-        );
-        assert_eq!((d.tls_h2, d.tls_http1), (1, 4));
-    }
 
     #[test]
     fn per_device_memory_is_the_slope_between_runs() {

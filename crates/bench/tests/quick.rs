@@ -194,6 +194,30 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     );
     assert_eq!(report.https_pairs().len(), 1);
 
+    // The class: 10 phones with their own sockets fit one browser.
+    let [class] = &report.classes[..] else {
+        panic!("one class run: {:?}", report.classes);
+    };
+    assert_eq!(class.split(), vec![10]);
+    let summary = class.tabs[0].run.summary.as_ref().context("a summary")?;
+    assert_eq!(
+        (
+            summary.devices_created,
+            summary.devices_deleted,
+            summary.viewers
+        ),
+        (10, 10, 1),
+        "{summary:?}"
+    );
+    assert_eq!(summary.sockets_mode, SocketsMode::PerDevice);
+    // At most five sockets a phone in its first minute and the projector's
+    // monitor, view and ten cards (in 3 s not every phone has all five).
+    let peak = class.sockets_peak();
+    assert!(peak > 10 && peak <= 5 * 10 + 12, "{peak}: {summary:?}");
+    assert_eq!(class.node.sends, class.achieved(), "{:?}", class.node);
+    assert!(class.pushes_received() > 0 && class.node.deliveries >= class.pushes_received());
+    assert!(class.window().client_cpu_s > 0.0);
+
     let markdown = report.to_markdown();
     for part in [
         "| `sweep` | `shared` | 10 |",
@@ -202,6 +226,8 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         "## Goals",
         "## Where the CPU went",
         "## `webapp` phones over HTTPS: h2 against HTTP/1.1",
+        "## A class from one machine",
+        "| 10 | 1 (10) |",
         "went over the protocols offered",
         "the seed's script as it runs",
         "load average",

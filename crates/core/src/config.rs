@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::gate::{CHROMIUM_LOADERS_PER_PROCESS, TAB_FETCH_CAP};
 use crate::plan::Starts;
 use crate::profile::{Profile, Reconnect};
 use crate::scenario::ScenarioKind;
@@ -128,6 +129,10 @@ pub struct RunConfig {
     /// page's main thread, as before it moved; `Some(k)` in `k` workers.
     /// Any worker keeps the page's main thread free for drawing.
     pub workers: Option<u32>,
+    /// HTTP requests the tab may have in flight at once, its engines
+    /// together ([`crate::gate`]); `None`: [`TAB_FETCH_CAP`], under
+    /// Chromium's limit per renderer process. More wait for a slot.
+    pub fetch_slots: Option<u32>,
     pub thresholds: Thresholds,
 }
 
@@ -151,6 +156,7 @@ impl Default for RunConfig {
             viewers: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             workers: None,
+            fetch_slots: None,
             transport: Transport::Http,
             http: HttpPath::Gloo,
             thresholds: Thresholds::default(),
@@ -385,6 +391,21 @@ impl RunConfig {
                             })?,
                     );
                 }
+                "fetch_slots" => {
+                    let n = parse_u64("fetch_slots", value)?;
+                    c.fetch_slots = Some(
+                        u32::try_from(n)
+                            .ok()
+                            .filter(|n| (1..=TAB_FETCH_CAP).contains(n))
+                            .ok_or_else(|| {
+                                out_of_range(
+                                    "fetch_slots",
+                                    n,
+                                    format!("must be from 1 to {TAB_FETCH_CAP} (Chromium fails a renderer's requests past {CHROMIUM_LOADERS_PER_PROCESS} in flight)"),
+                                )
+                            })?,
+                    );
+                }
                 "max_p99_ms" => c.thresholds.max_p99_ms = Some(parse_f64("max_p99_ms", value)?),
                 "max_error_pct" => {
                     c.thresholds.max_error_pct = Some(parse_f64("max_error_pct", value)?)
@@ -418,6 +439,11 @@ impl RunConfig {
     /// WebApp (`reconnect=webapp`), which never times a request out.
     pub fn request_timeout_ms(&self) -> Option<u32> {
         (self.reconnect == Reconnect::Phoenix).then_some(self.timeout_ms)
+    }
+
+    /// HTTP requests the tab may have in flight at once ([`RunConfig::fetch_slots`]).
+    pub fn fetch_slots(&self) -> u32 {
+        self.fetch_slots.unwrap_or(TAB_FETCH_CAP)
     }
 
     /// Whether the run engine runs on the page's main thread (`workers=0`).
@@ -528,6 +554,9 @@ impl RunConfig {
         }
         if let Some(workers) = self.workers {
             q.append_pair("workers", &workers.to_string());
+        }
+        if let Some(slots) = self.fetch_slots {
+            q.append_pair("fetch_slots", &slots.to_string());
         }
         for (flag, on) in [
             ("autostart", self.autostart),
@@ -675,6 +704,7 @@ mod tests {
             viewers: Some(3),
             timeout_ms: 2500,
             workers: Some(0),
+            fetch_slots: Some(16),
             transport: Transport::Http,
             http: HttpPath::Lean,
             thresholds: Thresholds {
@@ -728,6 +758,8 @@ mod tests {
             ("workers=9", "workers", "must be auto"),
             ("workers=many", "workers", "whole number"),
             ("workers=-1", "workers", "negative"),
+            ("fetch_slots=0", "fetch_slots", "from 1 to 2048"),
+            ("fetch_slots=4000", "fetch_slots", "past 2700 in flight"),
             ("duration=0", "duration", "more than 0"),
             ("duration=-1", "duration", "more than 0"),
             ("duration=86401", "duration", "24 h"),

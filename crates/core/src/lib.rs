@@ -16,6 +16,8 @@
 //!   sends, and the sends planned, alike natively and in the page.
 //! - [`sent`]: a device's recent sends, and which one each signal answers
 //!   (fresh, or stale when a later `update` overtook its `set_sensor`).
+//! - [`gate`]: the tab's HTTP requests in flight, held under Chromium's
+//!   per-process limit.
 //! - [`metrics`]: HDR latency histograms, counters, gauges, errors, the
 //!   one-second series and the tab-bottleneck check.
 //! - [`summary`]: the run summary JSON and its pass/fail verdict.
@@ -39,6 +41,7 @@ pub mod assets;
 pub mod colour;
 pub mod config;
 pub mod fleet;
+pub mod gate;
 pub mod graphql;
 pub mod metrics;
 pub mod names;

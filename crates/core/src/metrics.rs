@@ -405,6 +405,12 @@ pub struct RunMetrics {
     pub errors_total: u64,
     pub sockets: Gauge,
     pub fetch_queue: Gauge,
+    /// HTTP requests that waited for one of the tab's fetch slots
+    /// ([`crate::gate`]), and the slots (all engines').
+    #[serde(default)]
+    pub fetches_held: u64,
+    #[serde(default)]
+    pub fetch_slots: u32,
     pub series: Series,
     /// The second being filled, and its send latencies.
     #[serde(skip)]
@@ -452,6 +458,8 @@ impl RunMetrics {
             errors_total: 0,
             sockets: Gauge::default(),
             fetch_queue: Gauge::default(),
+            fetches_held: 0,
+            fetch_slots: 0,
             series: Series::default(),
             current: Bucket::default(),
             current_latency: Latency::new(),
@@ -504,9 +512,11 @@ impl RunMetrics {
             (&mut self.signals_stale, other.signals_stale),
             (&mut self.devices_created, other.devices_created),
             (&mut self.devices_deleted, other.devices_deleted),
+            (&mut self.fetches_held, other.fetches_held),
         ] {
             *mine += theirs;
         }
+        self.fetch_slots += other.fetch_slots;
         self.wire.merge(&other.wire);
         self.hidden_ms = self.hidden_ms.max(other.hidden_ms);
         self.hidden_while_sending_ms = self
@@ -678,6 +688,7 @@ impl RunMetrics {
 /// The tab is the bottleneck when any of these holds:
 /// - its timers fired late: scheduler lag p99 > [`MAX_SCHEDULER_LAG_P99_MS`];
 /// - sends fell behind: p90 of (actual − planned send time) > [`MAX_SEND_LAG_P90_MS`];
+/// - requests waited for a fetch slot of the tab's ([`crate::gate`]);
 /// - requests piled up: the fetch queue's maximum exceeded
 ///   [`FETCH_QUEUE_PER_DEVICE`] × devices + [`FETCH_QUEUE_SLACK`], or over the
 ///   last [`FETCH_QUEUE_TREND_S`] seconds its depth never went down and rose
@@ -694,6 +705,14 @@ pub fn tab_bottleneck(m: &RunMetrics) -> Option<String> {
     if m.send_lag.count() > 0 && send_lag > MAX_SEND_LAG_P90_MS {
         why.push(format!(
             "sends fell behind their planned times (p90 {send_lag:.1} ms late > {MAX_SEND_LAG_P90_MS} ms)"
+        ));
+    }
+    if m.fetches_held > 0 {
+        why.push(format!(
+            "{} requests waited for one of the tab's {} fetch slots (Chromium fails a renderer's requests past {} in flight)",
+            m.fetches_held,
+            m.fetch_slots,
+            crate::gate::CHROMIUM_LOADERS_PER_PROCESS
         ));
     }
     let devices = m.signals_by_device.len().max(1) as u64;
@@ -854,6 +873,28 @@ mod tests {
         }
         assert!(growing.fetch_queue.max <= 2 * 100 + 16);
         assert!(tab_bottleneck(&growing).is_some_and(|w| w.contains("kept growing")));
+    }
+
+    #[test]
+    fn requests_held_at_the_tab_s_fetch_slots_make_it_the_bottleneck() {
+        let mut m = RunMetrics::new(0.0, 10);
+        m.fetch_slots = 1024;
+        assert_eq!(tab_bottleneck(&m), None);
+        m.fetches_held = 3;
+        let why = tab_bottleneck(&m).expect("the tab held requests back");
+        assert!(
+            why.contains("3 requests waited for one of the tab's 1024 fetch slots"),
+            "{why}"
+        );
+        let mut other = RunMetrics::new(0.0, 10);
+        other.fetch_slots = 1024;
+        other.fetches_held = 2;
+        m.merge(&other);
+        assert_eq!(
+            (m.fetches_held, m.fetch_slots),
+            (5, 2048),
+            "two engines' slots and waits add up"
+        );
     }
 
     #[test]

@@ -176,6 +176,10 @@ pub struct Summary {
     pub signals_per_device_min: u64,
     pub sockets_live_max: u64,
     pub fetch_queue_max: u64,
+    /// HTTP requests that waited for one of the tab's fetch slots
+    /// ([`crate::gate`]): a tab-side wait no phone has.
+    #[serde(default)]
+    pub fetches_held: u64,
     pub errors: Vec<ErrorSummary>,
     pub leftovers: Vec<SentantRef>,
     pub leftovers_count: usize,
@@ -258,6 +262,7 @@ impl Summary {
             signals_per_device_min: m.signals_by_device.iter().copied().min().unwrap_or(0),
             sockets_live_max: m.sockets.max,
             fetch_queue_max: m.fetch_queue.max,
+            fetches_held: m.fetches_held,
             errors: m
                 .errors
                 .iter()
@@ -588,6 +593,7 @@ mod tests {
             "signal_latency_ms_corrected",
             "scheduler_lag_ms",
             "fetch_queue_max",
+            "fetches_held",
             "tab_bottleneck",
             "tab_bottleneck_why",
             "verdict",
