@@ -2,9 +2,9 @@
 //! Chromium fails a renderer's requests past 2,700 in flight with "Failed to
 //! fetch", which thousands of devices joining reach), in real headless
 //! Chromium against the local node: with the tab held to two slots over two
-//! workers, requests wait for one instead of failing, every send the page
-//! counts is one the node accepted, and the summary names the tab, not the
-//! node, as the bottleneck.
+//! workers, requests wait for one instead of failing, the node never has
+//! more than two of them at once, every send the page counts is one the node
+//! accepted, and the summary names the tab, not the node, as the bottleneck.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::time::Duration;
@@ -54,8 +54,14 @@ async fn requests_past_the_tab_s_fetch_slots_wait_and_none_fails() -> Result<()>
         .as_str()
         .context("a reason in words")?;
     assert!(
-        why.contains(&format!("{held} requests waited for one of the tab's 2 fetch slots")),
+        why.contains(&format!(
+            "{held} requests waited for one of the tab's 2 fetch slots"
+        )),
         "{why}"
+    );
+    assert!(
+        num(&stats, "requests_in_flight_max") <= 2,
+        "the node never answered more than the tab's 2 slots at once: {stats}"
     );
     assert_eq!(num(&stats, "sentants"), 0, "all deleted: {stats}");
     Ok(())

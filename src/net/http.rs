@@ -47,6 +47,10 @@ pub enum NetError {
     /// socket was closed for good, closed first, or no reply came in time.
     #[error("on the socket: {0}")]
     Socket(RequestError),
+    /// Never sent: the run ended while it waited for one of the tab's
+    /// fetch slots ([`r2_core::gate`]).
+    #[error("not sent: the run ended while it waited for one of the tab's fetch slots")]
+    Unsent,
 }
 
 impl From<RequestError> for NetError {
@@ -70,6 +74,7 @@ impl NetError {
             NetError::Socket(RequestError::NotConnected) => "socket_not_connected".into(),
             NetError::Socket(RequestError::Timeout(_)) => "socket_timeout".into(),
             NetError::Socket(_) => "socket_closed".into(),
+            NetError::Unsent => "unsent".into(),
         }
     }
 

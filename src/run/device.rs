@@ -354,13 +354,15 @@ async fn request_with(
     });
     // Timed from here: a wait for a slot is part of what the device sees.
     let started = now_ms();
-    if let Some(given) = wait {
-        // Cancelled only with the run itself.
-        let _ = given.await;
-    }
-    let slot = FetchSlot(run);
-    let result = http.request(request).await;
-    drop(slot);
+    let slot = match wait {
+        None => Some(FetchSlot(run)),
+        Some(given) => Waiting { run, given }.slot().await,
+    };
+    let result = match slot {
+        // The slot is given back as the request ends.
+        Some(_slot) => http.request(request).await,
+        None => Err(NetError::Unsent),
+    };
     answered(run, op, started, &result, absent);
     result
 }
@@ -374,6 +376,34 @@ impl Drop for FetchSlot<'_> {
     fn drop(&mut self) {
         self.0
             .with(|inner| inner.fetch_gate.leave(|slot| slot.send(()).is_ok()));
+    }
+}
+
+/// A request waiting for a slot, which the gate hands over on `given`.
+struct Waiting<'a> {
+    run: &'a Run,
+    given: oneshot::Receiver<()>,
+}
+
+impl<'a> Waiting<'a> {
+    /// The slot, once handed over; `None` when the run ended first (the gate
+    /// dropped its waiters).
+    async fn slot(mut self) -> Option<FetchSlot<'a>> {
+        let given = (&mut self.given).await.is_ok();
+        let run = self.run;
+        drop(self);
+        given.then_some(FetchSlot(run))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    /// Dropped after a slot was handed over but before it was taken: the
+    /// slot passes on.
+    fn drop(&mut self) {
+        self.given.close();
+        if let Ok(Some(())) = self.given.try_recv() {
+            drop(FetchSlot(self.run));
+        }
     }
 }
 

@@ -474,6 +474,11 @@ impl Run {
         {
             TimeoutFuture::new(20).await;
         }
+        // Requests still waiting for a fetch slot are never sent (each
+        // fails as `unsent` when its task next runs, before the summary).
+        if self.with(|inner| inner.fetch_gate.cancel_waiting()) > 0 {
+            TimeoutFuture::new(0).await;
+        }
         if self.is_current(generation) {
             self.with(|inner| inner.phase = Phase::Stopped);
             self.write_summary();

@@ -101,8 +101,9 @@ pub async fn probe(http: &Client, node: &str) -> Result<Vec<SentantRef>, FirstCo
             node,
             timeout_s: f64::from(ms) / 1000.0,
         }),
-        // First contact is HTTP: no socket is asked.
-        Err(NetError::Network(_) | NetError::Socket(_)) => {
+        // First contact is HTTP, outside the run's fetch slots: no socket
+        // is asked and nothing waits for a slot.
+        Err(NetError::Network(_) | NetError::Socket(_) | NetError::Unsent) => {
             let elapsed = now_ms() - started;
             if elapsed > UNREACHABLE_AFTER_MS {
                 Err(FirstContact::Unreachable {

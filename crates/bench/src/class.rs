@@ -5,7 +5,10 @@
 //! running at once against one node over HTTPS, as phones reach the real
 //! node.
 //!
-//! Each browser is one page run ([`run_tab`]); the class is judged as one:
+//! The node holds `view` and `monitor` before the browsers start (as after
+//! a class's first phone), so that none of them unloads them as its own
+//! while the others run. Each browser is one page run ([`run_tab`]); the
+//! class is judged as one:
 //! its requests are the browsers' together (the projector in the first
 //! browser sends an `update` for every phone's card, whichever browser the
 //! phone is in), it keeps up when every browser does and the class answered
@@ -55,6 +58,10 @@ pub async fn run_class(
     configs: &[RunConfig],
     timeout: Duration,
 ) -> Result<ClassRow, TabError> {
+    // `view` and `monitor` are there before the browsers start, as a
+    // class's first phone leaves them: no browser then takes them for its
+    // own and unloads them while the others still run.
+    let demo = node.load_demo_sentants().await?;
     let before = node.stats().await?;
     let runs = join_all(
         configs
@@ -63,6 +70,7 @@ pub async fn run_class(
     )
     .await;
     let after = node.stats().await?;
+    node.unload_ids(&demo).await?;
     let tabs = runs
         .into_iter()
         .map(|run| {
@@ -100,7 +108,9 @@ impl ClassRow {
 
     /// The requests the class intended: two for each value every phone's
     /// page planned, an `update` by each phone's sensor page on connecting,
-    /// and one by each projector for each phone's card.
+    /// and one by each projector for each phone's card (a phone created
+    /// between the projector's listing and its `monitor` subscription would
+    /// get no card, and the class would intend one `update` too many).
     pub fn intended(&self) -> u64 {
         let planned: u64 = self
             .runs()
@@ -199,8 +209,9 @@ impl ClassRow {
             && self.ratio() >= MIN_ACHIEVED_RATIO
     }
 
-    /// What ran out: the machine's CPU over the class, then each browser's
-    /// own limits but the CPU (the same machine), each said once.
+    /// What ran out: the machine's CPU over the class, then the browsers'
+    /// own limits but the CPU (the same machine), each kind once, from the
+    /// first browser (the projector's) that hit it.
     pub fn limits(&self, cores: usize) -> Vec<Limit> {
         if self.keeps_up() {
             return Vec::new();
@@ -210,7 +221,8 @@ impl ClassRow {
             .collect();
         for limit in self.tabs.iter().flat_map(|row| row.limits(cores)) {
             let per_tab_cpu = matches!(limit, Limit::MachineCpu { .. } | Limit::Sends { .. });
-            if !per_tab_cpu && !limits.contains(&limit) {
+            let kind = std::mem::discriminant(&limit);
+            if !per_tab_cpu && !limits.iter().any(|l| std::mem::discriminant(l) == kind) {
                 limits.push(limit);
             }
         }
@@ -352,7 +364,11 @@ pub fn class_goals(rows: &[ClassRow], https: &[PageRow], cores: usize) -> Vec<Go
             .filter(|r| r.keeps_up())
             .map(ClassRow::devices)
             .max();
-        let broke = rows.iter().find(|r| !r.keeps_up());
+        // The first class past the largest kept (a smaller one may break
+        // and the series go on to a whole class).
+        let broke = rows
+            .iter()
+            .find(|r| !r.keeps_up() && kept.is_none_or(|n| r.devices() > n));
         let describe = |row: &ClassRow| {
             format!(
                 "{} phones in {} browsers: lag p99 {} ms, achieved/intended {:.3}, {} pushes received",

@@ -339,6 +339,45 @@ impl NodeHandle {
         self.json(self.http.post(&url).json(&body), &url).await
     }
 
+    /// Loads the IoT demo's `view` and `monitor` where the node has none, as
+    /// a class's first phone would; the ids of those it loaded (for
+    /// [`NodeHandle::unload_ids`]).
+    pub async fn load_demo_sentants(&self) -> Result<Vec<String>, NodeError> {
+        let all = self.graphql(graphql::SENTANT_ALL, json!({})).await?;
+        let present = |name: &str| {
+            all["data"]["sentantAll"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["name"] == name)
+        };
+        let mut loaded = Vec::new();
+        for (name, definition) in [
+            ("view", graphql::VIEW_DEFINITION),
+            ("monitor", graphql::MONITOR_DEFINITION),
+        ] {
+            if present(name) {
+                continue;
+            }
+            let answer = self
+                .graphql(graphql::SENTANT_LOAD, graphql::load_variables(definition))
+                .await?;
+            if let Some(id) = answer["data"]["sentantLoad"]["id"].as_str() {
+                loaded.push(id.to_owned());
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Unloads the sentants of `ids`.
+    pub async fn unload_ids(&self, ids: &[String]) -> Result<(), NodeError> {
+        for id in ids {
+            self.graphql(graphql::SENTANT_UNLOAD, graphql::id_variables(id))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Unloads, by id, every sentant whose name starts with `prefix` (what a
     /// run that was cut short left); returns how many.
     pub async fn unload_named(&self, prefix: &str) -> Result<usize, NodeError> {
@@ -350,10 +389,7 @@ impl NodeHandle {
             .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
             .filter_map(|s| s["id"].as_str().map(str::to_owned))
             .collect();
-        for id in &ids {
-            self.graphql(graphql::SENTANT_UNLOAD, graphql::id_variables(id))
-                .await?;
-        }
+        self.unload_ids(&ids).await?;
         Ok(ids.len())
     }
 

@@ -371,11 +371,15 @@ impl PageRow {
 /// The run a row's memory slope is taken from: the last finished,
 /// undisturbed run of the same series at fewer devices.
 pub fn previous<'a>(pages: &'a [PageRow], row: &PageRow) -> Option<&'a PageRow> {
+    let series = |config: &RunConfig| RunConfig {
+        devices: 0,
+        join_rate: 0.0,
+        ..config.clone()
+    };
     pages
         .iter()
         .filter(|p| {
-            p.scenario() == row.scenario()
-                && p.sockets() == row.sockets()
+            series(&p.run.config) == series(&row.run.config)
                 && p.devices() < row.devices()
                 && !p.disturbed
                 && p.run.outcome == Outcome::Finished
@@ -667,17 +671,29 @@ impl Report {
                 limits,
             });
         }
-        let largest_shared = self
+        // The largest finished `shared` run of lean devices, preferring one
+        // with a slope from a smaller run of its series (the capacity series
+        // or the `transport=socket` one) over an upper bound from the idle page.
+        let finished = |row: &&PageRow| {
+            row.sockets() == SocketsMode::Shared
+                && row.run.outcome == Outcome::Finished
+                && !row.disturbed
+        };
+        let lean = |row: &&PageRow| row.run.config.profile == Profile::Lean;
+        let tab = self
             .pages
             .iter()
-            .filter(|row| {
-                row.sockets() == SocketsMode::Shared
-                    && row.run.outcome == Outcome::Finished
-                    && !row.disturbed
-            })
-            .max_by_key(|row| row.devices());
-        let tab =
-            largest_shared.and_then(|row| Some((row, marginal(row, previous(&self.pages, row))?)));
+            .filter(finished)
+            .map(|row| (row, &self.pages[..]))
+            .chain(
+                self.extra
+                    .iter()
+                    .filter(finished)
+                    .filter(lean)
+                    .map(|row| (row, &self.extra[..])),
+            )
+            .filter_map(|(row, series)| Some((row, marginal(row, previous(series, row))?)))
+            .max_by_key(|(row, added)| (added.from.is_some(), row.devices()));
         if let Some((row, added)) = tab {
             let per_device = added.tab_bytes;
             let memory = &row.run.memory;
@@ -689,10 +705,14 @@ impl Report {
             goals.push(Goal {
                 name: "≤ 20 KB of tab memory (JS heap + wasm) per virtual device".to_owned(),
                 measured: format!(
-                    "{:.1} KB per device at {} devices (`{}`, `shared`; {})",
+                    "{:.1} KB per device at {} devices (`{}`, `shared`{}; {})",
                     per_device / 1024.0,
                     row.devices(),
                     row.scenario(),
+                    match row.run.config.transport {
+                        r2_core::config::Transport::Socket => ", `transport=socket`",
+                        r2_core::config::Transport::Http => "",
+                    },
                     added.from.map_or(
                         "from the idle page: an upper bound".to_owned(),
                         |n| format!("the slope from {n} devices")
@@ -843,7 +863,10 @@ impl Report {
                 .extra
                 .iter()
                 .filter(|r| pick(&r.run.config))
-                .map(|row| page_cells(row, None, self.plan.duration_s, self.machine.cores))
+                .map(|row| {
+                    let before = previous(&self.extra, row);
+                    page_cells(row, before, self.plan.duration_s, self.machine.cores)
+                })
                 .collect();
             if rows.is_empty() {
                 continue;
@@ -1702,6 +1725,31 @@ mod tests {
         assert!(
             tab.measured
                 .starts_with("41.0 KB per device at 200 devices"),
+            "{tab:?}"
+        );
+
+        // Only the first count of the capacity series ran: the slope comes
+        // from the `transport=socket` series (lean devices) instead of an
+        // upper bound.
+        let mut report = report;
+        report.pages.truncate(1);
+        let socket = |devices: u32, peak_mib: u64| {
+            let mut r = row(devices, devices, (1000, 0, 0), 3.0, 30.0);
+            r.run.config.profile = r2_core::profile::Profile::Lean;
+            r.run.config.transport = r2_core::config::Transport::Socket;
+            r.run.memory.peak_bytes = peak_mib << 20;
+            r
+        };
+        report.extra = vec![socket(500, 40), socket(1000, 50)];
+        let tab = report
+            .goals()
+            .into_iter()
+            .find(|g| g.name.contains("tab memory"))
+            .expect("the tab memory goal");
+        assert!(
+            tab.measured.starts_with(
+                "20.5 KB per device at 1000 devices (`sweep`, `shared`, `transport=socket`; the slope from 500 devices)"
+            ),
             "{tab:?}"
         );
     }

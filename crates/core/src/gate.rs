@@ -84,6 +84,13 @@ impl<W> FetchGate<W> {
         self.held = self.held.saturating_sub(1);
     }
 
+    /// Drops every waiter (their requests are not to be sent); how many.
+    pub fn cancel_waiting(&mut self) -> usize {
+        let dropped = self.waiting.len();
+        self.waiting.clear();
+        dropped
+    }
+
     /// Slots held now.
     pub fn held(&self) -> u32 {
         self.held
@@ -139,6 +146,12 @@ mod tests {
         assert_eq!(gate.held(), 0, "never below zero");
         assert!(gate.enter());
         assert_eq!(gate.waited(), 3);
+        gate.wait("sixth");
+        gate.wait("seventh");
+        assert_eq!(
+            (gate.cancel_waiting(), gate.queued(), gate.held()),
+            (2, 0, 1)
+        );
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
         get(graphql_get)
             .post(graphql_post)
             .layer(map_response_with_state(state.clone(), count_request))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                count_in_flight,
+            ))
     };
     let router = Router::new()
         .route("/reality2", counted())
@@ -133,6 +137,19 @@ pub(crate) fn router(node: Node, config: &Config, closing: CancellationToken) ->
 async fn count_request(State(state): State<AppState>, response: Response) -> Response {
     Stats::bump(&state.node.stats().requests);
     response
+}
+
+/// Counts a `/reality2` request in `requests_in_flight` while it is
+/// answered, and its peak in `requests_in_flight_max`.
+async fn count_in_flight(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let _now = state.node.gauge(|s| &s.requests_in_flight);
+    let stats = state.node.stats();
+    Stats::peak(&stats.requests_in_flight_max, &stats.requests_in_flight);
+    next.run(request).await
 }
 
 /// What every handler shares.

@@ -18,7 +18,8 @@ macro_rules! counters {
         /// `loads`, `unloads`, `sends`, `sends_rejected`, `signals`,
         /// `subscriptions`, `updates` and `internal_casts`; the transport
         /// counts `sockets`, `deliveries`, `injected_errors`,
-        /// `dropped_sockets`, `requests`, `sockets_opened`, `heartbeats`,
+        /// `dropped_sockets`, `requests`, `requests_in_flight` (and its
+        /// `_max`), `sockets_opened`, `heartbeats`,
         /// `tls_h2` and `tls_http1`.
         #[derive(Debug, Default)]
         pub struct Stats {
@@ -57,6 +58,10 @@ counters! {
     dropped_sockets,
     /// `/reality2` HTTP requests answered (any method and status, faults included).
     requests,
+    /// `/reality2` HTTP requests being answered now (body read to answer made) ...
+    requests_in_flight,
+    /// ... and the most at once since start.
+    requests_in_flight_max,
     /// Websockets opened since start (`sockets` is how many are open now).
     sockets_opened,
     /// Heartbeat frames received (`phoenix` topic, `heartbeat` event).
@@ -119,6 +124,11 @@ impl Stats {
             .collect()
     }
 
+    /// Raises the peak `max` to what `now` holds, if higher.
+    pub fn peak(max: &AtomicU64, now: &AtomicU64) {
+        max.fetch_max(now.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Increments the counter `pick` selects now and decrements it when the
     /// returned [`Gauge`] is dropped.
     pub fn gauge(self: &Arc<Self>, pick: fn(&Stats) -> &AtomicU64) -> Gauge {
@@ -167,6 +177,8 @@ mod tests {
             "injected_errors",
             "dropped_sockets",
             "requests",
+            "requests_in_flight",
+            "requests_in_flight_max",
             "sockets_opened",
             "heartbeats",
             "updates",
@@ -182,7 +194,7 @@ mod tests {
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(snapshot.len(), 31);
+        assert_eq!(snapshot.len(), 33);
         assert_eq!(snapshot["sends"], 2);
         assert_eq!(snapshot["sockets"], 1);
         assert_eq!(snapshot["loads"], 0);
@@ -198,5 +210,16 @@ mod tests {
         assert_eq!(stats.subscriptions.load(Ordering::Relaxed), 1);
         drop(second);
         assert_eq!(stats.subscriptions.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_peak_keeps_the_highest_value_seen() {
+        let stats = Arc::new(Stats::default());
+        let one = stats.gauge(|s| &s.requests_in_flight);
+        let two = stats.gauge(|s| &s.requests_in_flight);
+        Stats::peak(&stats.requests_in_flight_max, &stats.requests_in_flight);
+        drop((one, two));
+        Stats::peak(&stats.requests_in_flight_max, &stats.requests_in_flight);
+        assert_eq!(stats.requests_in_flight_max.load(Ordering::Relaxed), 2);
     }
 }
