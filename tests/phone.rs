@@ -295,8 +295,10 @@ async fn denied_motion_says_so_and_the_colour_buttons_send() -> Result<()> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
     // iOS's permission prompt, answered "Don't allow".
-    page.add_init_script("DeviceOrientationEvent.requestPermission = () => Promise.resolve('denied');")
-        .await?;
+    page.add_init_script(
+        "DeviceOrientationEvent.requestPermission = () => Promise.resolve('denied');",
+    )
+    .await?;
     let joined = open_live_phone(&page, &node.url(), "").await?;
     assert_eq!(joined["sensor"], "needs-tap", "{joined}");
     assert_eq!(joined["buttons"], false, "{joined}");
@@ -624,10 +626,13 @@ async fn replay_plays_the_same_values_on_every_device() -> Result<()> {
             .map(|i| replay_offset_ms(&trace, seed, i))
             .collect(),
     );
+    // Within 150 ms, and whatever the page's own timers were late by (a
+    // stall of a machine running many tests at once, which the page saw).
+    let late_ms = summary["scheduler_lag_ms"]["max"].as_f64().unwrap_or(0.0);
     for (s, p) in seen.iter().zip(&planned) {
         assert!(
-            (s - p).abs() < 150.0,
-            "first sends {seen:?} vs offsets {planned:?}"
+            (s - p).abs() < 150.0 + late_ms,
+            "first sends {seen:?} vs offsets {planned:?} (the page's timers were up to {late_ms} ms late)"
         );
     }
     assert!(

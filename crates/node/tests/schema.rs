@@ -625,7 +625,8 @@ async fn sentant_all_lists_oldest_first_and_counters_add_up() -> Result<()> {
     // No device listens for `__internal`, so leniently none is queued.
     let expected = json!({"sentants": 2, "loads": 3, "unloads": 1, "sends": 1, "sends_rejected": 2,
         "signals": 1, "deliveries": 0, "sockets": 0, "subscriptions": 1,
-        "injected_errors": 0, "dropped_sockets": 0, "requests": 0, "sockets_opened": 0,
+        "injected_errors": 0, "dropped_sockets": 0, "requests": 0, "requests_in_flight": 0,
+        "requests_in_flight_max": 0, "sockets_opened": 0,
         "heartbeats": 0, "updates": 1, "internal_casts": 0, "tls_h2": 0, "tls_http1": 0});
     for (name, value) in expected.as_object().into_iter().flatten() {
         assert_eq!(&stats[name], value, "{name}");
