@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use r2_core::graphql;
-use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+use r2_testkit::{built_page_sites_dir, num, Browser, TestNode};
 use serde_json::{json, Value};
 
 /// The longest a whole autostart run may take here.
@@ -18,8 +18,12 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 async fn run_page(node: &TestNode, query: &str, phase: &str) -> Result<Value> {
     let browser = Browser::launch().await?;
     let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{}", node.url(), r2_testkit::lean(query)))
-        .await?;
+    page.goto(&format!(
+        "{}/stresstest/?{}",
+        node.url(),
+        r2_testkit::lean(query)
+    ))
+    .await?;
     let summary = page.summary(phase, RUN_TIMEOUT).await?;
     eprintln!("summary of ?{query}:\n{summary:#}");
     browser.close().await?;
@@ -38,12 +42,6 @@ async fn load_phone(node: &TestNode) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .context("the phone's sentant loaded")
-}
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,16 +10,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use r2_testkit::{built_page_sites_dir, TestNode};
+use r2_testkit::{built_page_sites_dir, num, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_the_tab_s_fetch_slots_wait_and_none_fails() -> Result<()> {

@@ -19,7 +19,7 @@ use anyhow::{ensure, Context, Result};
 use r2_core::graphql;
 use r2_core::scenario::{replay_offset_ms, Planner, Scenario, Trace};
 use r2_core::throttle::Throttle;
-use r2_testkit::{built_page_sites_dir, Browser, Page, TestNode};
+use r2_testkit::{built_page_sites_dir, num, Browser, Page, TestNode};
 use serde_json::{json, Value};
 
 /// How long device mode may take to join and subscribe (the machine may be busy).
@@ -111,12 +111,6 @@ async fn stats_when(node: &r2_node::Node, condition: impl Fn(&Value) -> bool) ->
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 fn values(report: &Value) -> Vec<i64> {

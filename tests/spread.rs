@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use r2_core::config::RunConfig;
 use r2_core::plan::RunPlan;
-use r2_testkit::{built_page_sites_dir, TestNode};
+use r2_testkit::{built_page_sites_dir, num, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -21,12 +21,6 @@ const DEVICES: u64 = 16;
 async fn run(node: &TestNode, query: &str) -> Result<Value> {
     let url = format!("{}/stresstest/?{query}", node.url());
     r2_testkit::autorun_summary(&url, "deleted", RUN_TIMEOUT).await
-}
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 /// The sends `query`'s run plans, computed natively.

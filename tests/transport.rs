@@ -9,16 +9,10 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use r2_testkit::{built_page_sites_dir, TestNode};
+use r2_testkit::{built_page_sites_dir, num, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
-}
 
 /// Runs `query` on a fresh node; the summary and the node's counters.
 async fn run(query: &str) -> Result<(Value, Value)> {

@@ -11,16 +11,10 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use r2_testkit::{built_page_sites_dir, Browser, TestNode};
+use r2_testkit::{built_page_sites_dir, num, Browser, TestNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn num(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
-}
 
 /// Runs `query` on a fresh node: the summary, the node's counters, and how
 /// many workers the page started.

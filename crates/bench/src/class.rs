@@ -28,6 +28,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use r2_core::config::RunConfig;
 use r2_core::metrics::Percentiles;
+use r2_core::summary::Summary;
 
 use crate::measure::Window;
 use crate::node::{NodeHandle, NodeStats};
@@ -101,6 +102,21 @@ impl ClassRow {
         self.runs().map(|run| run.config.devices).collect()
     }
 
+    /// The summaries of the browsers that wrote one.
+    fn summaries(&self) -> impl Iterator<Item = &Summary> {
+        self.runs().filter_map(|run| run.summary.as_ref())
+    }
+
+    /// A figure of every browser's summary, summed.
+    fn sum(&self, of: fn(&Summary) -> u64) -> u64 {
+        self.summaries().map(of).sum()
+    }
+
+    /// Phones created, all browsers.
+    pub fn created(&self) -> u64 {
+        self.sum(|s| s.devices_created)
+    }
+
     /// Projector pages in the class.
     fn viewers(&self) -> u64 {
         self.runs().map(|run| u64::from(run.config.viewers())).sum()
@@ -112,12 +128,7 @@ impl ClassRow {
     /// between the projector's listing and its `monitor` subscription would
     /// get no card, and the class would intend one `update` too many).
     pub fn intended(&self) -> u64 {
-        let planned: u64 = self
-            .runs()
-            .filter_map(|run| run.summary.as_ref())
-            .map(|s| s.sends_planned)
-            .sum();
-        2 * planned + u64::from(self.devices()) * (1 + self.viewers())
+        2 * self.sum(|s| s.sends_planned) + u64::from(self.devices()) * (1 + self.viewers())
     }
 
     /// Requests the node answered, all browsers.
@@ -134,13 +145,8 @@ impl ClassRow {
 
     /// Answered requests less the `update`s on connecting.
     pub fn scenario_requests(&self) -> u64 {
-        let created: u64 = self
-            .runs()
-            .filter_map(|run| run.summary.as_ref())
-            .map(|s| s.devices_created)
-            .sum();
         self.achieved()
-            .saturating_sub(created * (1 + self.viewers()))
+            .saturating_sub(self.created() * (1 + self.viewers()))
     }
 
     /// The worst browser's scheduler lag p99.
@@ -154,9 +160,8 @@ impl ClassRow {
     /// The worst browser's figure of a latency (each browser measures its
     /// own phones'; a `view` latency only where sender and receiver share
     /// a browser).
-    fn worst(&self, of: fn(&r2_core::summary::Summary) -> &Percentiles) -> Option<Percentiles> {
-        self.runs()
-            .filter_map(|run| run.summary.as_ref())
+    fn worst(&self, of: fn(&Summary) -> &Percentiles) -> Option<Percentiles> {
+        self.summaries()
             .map(of)
             .filter(|p| p.count > 0)
             .max_by(|a, b| a.p99.total_cmp(&b.p99))
@@ -166,18 +171,12 @@ impl ClassRow {
     /// Signals the pages received: their phones' own, `view`'s and the
     /// projector's.
     pub fn pushes_received(&self) -> u64 {
-        self.runs()
-            .filter_map(|run| run.summary.as_ref())
-            .map(|s| s.signals_received + s.view_signals + s.projector_signals)
-            .sum()
+        self.sum(|s| s.signals_received + s.view_signals + s.projector_signals)
     }
 
     /// Websockets the browsers held at once, each at its own peak, summed.
     pub fn sockets_peak(&self) -> u64 {
-        self.runs()
-            .filter_map(|run| run.summary.as_ref())
-            .map(|s| s.sockets_live_max)
-            .sum()
+        self.sum(|s| s.sockets_live_max)
     }
 
     /// Every browser's costs over its own scenario phase: CPU summed, the
@@ -259,11 +258,7 @@ pub const CLASS_HEADERS: &[&str] = &[
 /// The cells of one class run.
 pub fn class_cells(row: &ClassRow, duration_s: f64, cores: usize) -> Vec<String> {
     let window = row.window();
-    let created: u64 = row
-        .runs()
-        .filter_map(|run| run.summary.as_ref())
-        .map(|s| s.devices_created)
-        .sum();
+    let created = row.created();
     let phones = if created < u64::from(row.devices()) {
         format!("{} ({created} created)", row.devices())
     } else {

@@ -48,7 +48,7 @@ pub mod xvfb;
 pub use browser::{autorun_summary, Browser};
 pub use error::Error;
 pub use node::TestNode;
-pub use page::{error_count, lean, Page};
+pub use page::{error_count, lean, num, Page};
 pub use site::{built_page_sites_dir, copy_of_page_sites};
 
 use std::path::PathBuf;

@@ -49,6 +49,14 @@ pub fn lean(query: &str) -> String {
     }
 }
 
+/// The whole number `key` of a summary or of the node's stats; panics
+/// (failing the test) naming it when it is not one.
+pub fn num(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
+}
+
 /// How many errors of `kind` (`http_500`, `timeout`, ...) a run summary counts.
 pub fn error_count(summary: &Value, kind: &str) -> u64 {
     summary["errors"]
