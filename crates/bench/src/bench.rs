@@ -12,16 +12,19 @@
 use std::time::{Duration, Instant};
 
 use r2_core::config::RunConfig;
+use r2_core::config::SocketsMode;
 use r2_core::names::NAME_PREFIX;
+use r2_core::scenario::ScenarioKind;
 
 use r2_node::fidelity::Alpn;
 
 use crate::baseline::{run_baseline, Transport};
 use crate::class::{self, ClassRow};
+use crate::floor::{run_floor, Floor};
 use crate::machine::MachineFacts;
 use crate::node::{Behaviour, NodeHandle};
 use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
-use crate::procs::MachineCpu;
+use crate::procs::{MachineCpu, ProcessKind};
 use crate::report::{self, table_head, table_line, PageRow, Report, DISTURBED_CORES};
 use crate::tab::{run_tab, Outcome, Scheme};
 
@@ -34,6 +37,8 @@ const PAGE_PER_DEVICE_S: f64 = 0.01;
 const QUIET_WAIT: Duration = Duration::from_secs(60);
 /// How long the machine's CPU is sampled to tell whether it is quiet.
 const QUIET_SAMPLE: Duration = Duration::from_secs(2);
+/// Time the floor's run is expected to take besides its requests.
+const FLOOR_OVERHEAD_S: f64 = 5.0;
 /// Expected time of a baseline run besides its scenario, and per process.
 const BASELINE_OVERHEAD_S: f64 = 10.0;
 const BASELINE_PER_DEVICE_S: f64 = 0.02;
@@ -51,6 +56,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         extra: Vec::new(),
         lean: Vec::new(),
         classes: Vec::new(),
+        floor: None,
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -110,6 +116,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     if plan.baseline_after_series >= plan.series.len() {
         baselines(plan, node, started, &mut report, say).await;
     }
+    floor(plan, node, started, &mut report, say).await;
     https_series(plan, node, started, &mut report, say).await;
     webapp_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
@@ -576,6 +583,60 @@ async fn baselines(
                 report.failures.push(note);
                 return;
             }
+        }
+    }
+}
+
+/// Chromium's floor at the answered requests a second of the largest
+/// `sweep` `shared` run over HTTP that finished.
+async fn floor(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let Some(row) = report
+        .pages
+        .iter()
+        .filter(|row| {
+            row.scenario() == ScenarioKind::Sweep
+                && row.sockets() == SocketsMode::Shared
+                && row.run.outcome == Outcome::Finished
+                && row.run.window.wall_s > 0.0
+        })
+        .max_by_key(|row| row.devices())
+    else {
+        return;
+    };
+    let (beside, rate) = (
+        row.devices(),
+        row.scenario_requests() as f64 / row.run.window.wall_s,
+    );
+    let duration_s = plan.duration_s.min(crate::floor::MAX_DURATION_S);
+    if !fits(plan, started, duration_s + FLOOR_OVERHEAD_S) {
+        report
+            .skipped
+            .push("Chromium's floor: not within the time budget".to_owned());
+        return;
+    }
+    match run_floor(node, rate, duration_s).await {
+        Ok(run) => {
+            say(format!(
+                "\nChromium's floor at {rate:.0} req/s (beside {beside} `sweep` `shared` devices): {} answered, {} failed, {:.2} ms of browser CPU per request (renderer {:.2}, network service {:.2}, browser process {:.2})",
+                run.answered,
+                run.failed,
+                run.cpu_per_request_ms(),
+                run.kind_per_request_ms(ProcessKind::Renderer),
+                run.kind_per_request_ms(ProcessKind::Network),
+                run.kind_per_request_ms(ProcessKind::Browser),
+            ));
+            report.floor = Some(Floor { beside, run });
+        }
+        Err(e) => {
+            let note = format!("Chromium's floor: {}", chain(&e));
+            say(note.clone());
+            report.failures.push(note);
         }
     }
 }

@@ -28,12 +28,16 @@
 //! - [`tab`]: one page run in a fresh Chromium, with its costs and memory.
 //! - [`class`]: a class of `webapp` phones with their own sockets over
 //!   several browsers at once, judged as one run.
+//! - [`floor`]: Chromium's floor, the WebApp's request made by a bare page
+//!   with no code of ours.
 //! - [`baseline`]: one run of `bench/baseline.py`, with its costs and memory.
 //! - [`measure`]: costs over a scenario phase ([`measure::Window`]) and memory peaks.
 //! - [`procs`]: CPU and memory of process trees, Chromium's processes by
 //!   type, and machine CPU, from `/proc`.
 //! - [`node`]: [`NodeHandle`], the node in its own process or in-process,
 //!   lenient or as the real node with a chosen TLS offer.
+//! - [`profile`]: where the tab's own time went by function, from V8's
+//!   sampling profiles (`r2-bench --profile`).
 //! - [`machine`]: the machine facts written beside the results.
 //! - [`report`]: rows, capacity, ratios, goals, limits and Markdown.
 //! - `main.rs`: the `r2-bench` command line.
@@ -41,11 +45,13 @@
 pub mod baseline;
 pub mod bench;
 pub mod class;
+pub mod floor;
 pub mod machine;
 pub mod measure;
 pub mod node;
 pub mod plan;
 pub mod procs;
+pub mod profile;
 pub mod report;
 pub mod tab;
 

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use r2_bench::node::Behaviour;
+use r2_bench::tab::{run_tab_profiled, Scheme};
 use r2_bench::{run_bench, BenchPlan, NodeHandle};
+use r2_core::config::RunConfig;
+use r2_node::fidelity::Alpn;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +80,23 @@ struct Args {
     /// Run only the class and the `webapp` `transport=socket` series.
     #[arg(long)]
     class_only: bool,
+    /// Instead of the benchmark: one tab run with this page query (e.g.
+    /// `profile=webapp&devices=20&viewers=1`; `autostart` and the
+    /// `--duration` added), V8's sampling profiler running in the page and
+    /// its workers over the scenario phase, and print where the tab's time
+    /// went by function.
+    #[arg(long, value_name = "QUERY")]
+    profile: Option<String>,
+    /// With `--profile`: load the page over HTTPS from a node behaving as the
+    /// real node (TLS offering h2 and HTTP/1.1), as the `webapp` series do.
+    #[arg(long, requires = "profile")]
+    https: bool,
+    /// With `--profile`: the profiler's sampling interval, microseconds.
+    #[arg(long, value_name = "US", default_value_t = 200, requires = "profile")]
+    profile_interval: u32,
+    /// With `--profile`: how many functions each table lists.
+    #[arg(long, value_name = "N", default_value_t = 40, requires = "profile")]
+    profile_top: usize,
 }
 
 impl Args {
@@ -162,6 +183,11 @@ async fn main() -> anyhow::Result<()> {
         None => NodeHandle::in_process(&sites).await?,
     };
     println!("r2-bench: node at {} ({})", node.url(), node.describe());
+    if let Some(query) = &args.profile {
+        let outcome = profile(&args, &plan, &node, query).await;
+        node.stop().await;
+        return outcome;
+    }
     let report = run_bench(&plan, &node, &mut |line| println!("{line}")).await;
     node.stop().await;
     let markdown = report.to_markdown();
@@ -179,5 +205,46 @@ async fn main() -> anyhow::Result<()> {
         "no page run was measured: {:?}",
         report.failures
     );
+    Ok(())
+}
+
+/// `--profile`: one tab run with the profiler, and its tables.
+async fn profile(
+    args: &Args,
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    query: &str,
+) -> anyhow::Result<()> {
+    let config = RunConfig {
+        autostart: true,
+        duration_s: plan.duration_s,
+        ..RunConfig::from_query(query).with_context(|| format!("the page query {query:?}"))?
+    };
+    let real;
+    let (node, scheme) = if args.https {
+        real = node.another(Behaviour::Real(Alpn::H2AndHttp1)).await?;
+        (&real, Scheme::Https)
+    } else {
+        (node, Scheme::Http)
+    };
+    println!("r2-bench: profiling {}", config.to_query());
+    let (run, profile) = run_tab_profiled(
+        node,
+        &config,
+        scheme,
+        plan.run_timeout(config.devices),
+        Some(args.profile_interval),
+    )
+    .await?;
+    let summary = run.summary.as_ref();
+    println!(
+        "r2-bench: {:?}; sends {} of {} planned answered, lag p99 {:.1} ms; renderer CPU {:.1} s over the scenario phase",
+        run.outcome,
+        summary.map_or(0, |s| s.sends_ok),
+        summary.map_or(0, |s| s.sends_planned),
+        summary.map_or(f64::NAN, |s| s.scheduler_lag_ms.p99),
+        run.window.renderer_cpu_s(),
+    );
+    println!("\n{}", profile.to_markdown(args.profile_top));
     Ok(())
 }

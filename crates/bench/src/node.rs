@@ -70,6 +70,9 @@ pub struct NodeStats {
     pub tls_h2: u64,
     #[serde(default)]
     pub tls_http1: u64,
+    /// `/reality2` HTTP requests answered.
+    #[serde(default)]
+    pub requests: u64,
 }
 
 impl NodeStats {
@@ -84,6 +87,7 @@ impl NodeStats {
             deliveries: self.deliveries.saturating_sub(before.deliveries),
             tls_h2: self.tls_h2.saturating_sub(before.tls_h2),
             tls_http1: self.tls_http1.saturating_sub(before.tls_http1),
+            requests: self.requests.saturating_sub(before.requests),
             ..*self
         }
     }

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::measure::{Peaks, Snapshot, Window};
 use crate::node::{NodeError, NodeHandle, NodeStats};
 use crate::procs::ProcError;
+use crate::profile::CpuProfile;
 
 /// How often the tab is polled.
 const POLL: Duration = Duration::from_millis(250);
@@ -107,7 +108,7 @@ impl Wire {
     }
 }
 
-fn browser_error(what: &'static str) -> impl FnOnce(anyhow::Error) -> TabError {
+pub(crate) fn browser_error(what: &'static str) -> impl FnOnce(anyhow::Error) -> TabError {
     move |e| TabError::Browser {
         what,
         source: e.into(),
@@ -223,6 +224,22 @@ pub async fn run_tab(
     scheme: Scheme,
     timeout: Duration,
 ) -> Result<TabRun, TabError> {
+    Ok(run_tab_profiled(node, config, scheme, timeout, None)
+        .await?
+        .0)
+}
+
+/// [`run_tab`], with V8's sampling profiler running in the page and its
+/// workers over the scenario phase when `profile_interval_us` is given
+/// (samples that far apart): the run and where the tab's own time went
+/// (empty when the scenario phase was never seen).
+pub async fn run_tab_profiled(
+    node: &NodeHandle,
+    config: &RunConfig,
+    scheme: Scheme,
+    timeout: Duration,
+    profile_interval_us: Option<u32>,
+) -> Result<(TabRun, CpuProfile), TabError> {
     let started = Instant::now();
     let (base, wire, flags): (&str, Wire, &[&str]) = match scheme {
         Scheme::Http => (node.url(), Wire::Http, &[]),
@@ -243,12 +260,20 @@ pub async fn run_tab(
     let browser = Browser::launch_with(flags)
         .await
         .map_err(browser_error("launch"))?;
-    let measured = measure(node, &browser, config, base, (started, timeout)).await;
+    let measured = measure(
+        node,
+        &browser,
+        config,
+        base,
+        (started, timeout),
+        profile_interval_us,
+    )
+    .await;
     // The browser goes whatever happened; a failed close only loses its temp profile.
     let _ = browser.close().await;
-    let (outcome, summary, window, memory, browser_version) = measured?;
+    let ((outcome, summary, window, memory, browser_version), profiles) = measured?;
     let after = node.stats().await?;
-    Ok(TabRun {
+    let run = TabRun {
         config: config.clone(),
         wire,
         outcome,
@@ -258,7 +283,8 @@ pub async fn run_tab(
         node: after.since(&before),
         browser_version,
         total_s: started.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((run, CpuProfile::from_profiles(&profiles)))
 }
 
 type Measured = (Outcome, Option<Summary>, Window, TabMemory, String);
@@ -270,7 +296,8 @@ async fn measure(
     config: &RunConfig,
     base: &str,
     (started, timeout): (Instant, Duration),
-) -> Result<Measured, TabError> {
+    profile_interval_us: Option<u32>,
+) -> Result<(Measured, Vec<Value>), TabError> {
     let version = browser
         .call("Browser.getVersion", json!({}))
         .await
@@ -294,6 +321,7 @@ async fn measure(
         .await
         .map_err(browser_error("loading the page"))?;
     let mut scenario = Scenario::NotYet;
+    let mut profiles = Vec::new();
     let mut polls = 0u32;
     let mut phase = String::from("loading");
     let (outcome, summary, window) = loop {
@@ -306,12 +334,18 @@ async fn measure(
         }
         scenario = match scenario {
             Scenario::NotYet if phase == "running" => {
+                if let Some(interval) = profile_interval_us {
+                    page.start_profiling(interval)
+                        .await
+                        .map_err(browser_error("starting the profiler"))?;
+                }
                 Scenario::Running(Snapshot::take(pid, true, node).await?)
             }
-            Scenario::Running(start) if phase != "running" => Scenario::Over(Window::between(
-                &start,
-                &Snapshot::take(pid, true, node).await?,
-            )),
+            Scenario::Running(start) if phase != "running" => {
+                let end = Snapshot::take(pid, true, node).await?;
+                stop_profiling(&page, profile_interval_us, &mut profiles).await?;
+                Scenario::Over(Window::between(&start, &end))
+            }
             other => other,
         };
         if polls.is_multiple_of(MEMORY_EVERY) {
@@ -328,7 +362,9 @@ async fn measure(
                 Scenario::Over(window) => window,
                 // Over before a poll saw it end: measure up to now.
                 Scenario::Running(start) => {
-                    Window::between(&start, &Snapshot::take(pid, true, node).await?)
+                    let end = Snapshot::take(pid, true, node).await?;
+                    stop_profiling(&page, profile_interval_us, &mut profiles).await?;
+                    Window::between(&start, &end)
                 }
                 Scenario::NotYet => Window::default(),
             };
@@ -353,7 +389,23 @@ async fn measure(
     };
     memory.browser_peak_pss_bytes = peaks.client.pss_bytes;
     memory.renderer_peak_pss_bytes = peaks.renderers.pss_bytes;
-    Ok((outcome, summary, window, memory, version))
+    Ok(((outcome, summary, window, memory, version), profiles))
+}
+
+/// Stops the profilers started with the scenario phase, if any, keeping
+/// their profiles.
+async fn stop_profiling(
+    page: &Page,
+    interval: Option<u32>,
+    profiles: &mut Vec<Value>,
+) -> Result<(), TabError> {
+    if interval.is_some() {
+        *profiles = page
+            .stop_profiling()
+            .await
+            .map_err(browser_error("stopping the profiler"))?;
+    }
+    Ok(())
 }
 
 /// The page loaded without a run: its JS heap and wasm memory, and the

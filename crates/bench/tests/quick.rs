@@ -218,8 +218,24 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     assert!(class.pushes_received() > 0 && class.node.deliveries >= class.pushes_received());
     assert!(class.window().client_cpu_s > 0.0);
 
+    // Chromium's floor, beside the largest `sweep` `shared` run: every
+    // request it made answered by the node, its CPU measured.
+    let floor = report.floor.as_ref().context("the floor ran")?;
+    assert_eq!(floor.beside, 10);
+    let run = &floor.run;
+    assert!(run.sent > 0 && run.rate > 1.0, "{run:?}");
+    assert_eq!((run.answered, run.failed), (run.sent, 0), "{run:?}");
+    assert_eq!(
+        run.node_requests, run.answered,
+        "the node answered each: {run:?}"
+    );
+    assert!(run.window.cpu_split[ProcessKind::Renderer] > 0.0, "{run:?}");
+    assert!(run.cpu_per_request_ms() > 0.0, "{run:?}");
+
     let markdown = report.to_markdown();
     for part in [
+        "## Chromium's floor: the WebApp's request from a bare page",
+        "| a bare page: `fetch` only |",
         "| `sweep` | `shared` | 10 |",
         "## The baseline",
         "## Page : baseline",
