@@ -20,7 +20,7 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{run_baseline, Transport};
 use crate::class::{self, ClassRow};
-use crate::floor::{run_floor, Floor};
+use crate::floor::{run_floor, run_push_floor, Floor};
 use crate::machine::MachineFacts;
 use crate::node::{Behaviour, NodeHandle};
 use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
@@ -57,6 +57,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         lean: Vec::new(),
         classes: Vec::new(),
         floor: None,
+        push_floor: None,
         baselines: Vec::new(),
         skipped: Vec::new(),
         failures: Vec::new(),
@@ -117,6 +118,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
         baselines(plan, node, started, &mut report, say).await;
     }
     floor(plan, node, started, &mut report, say).await;
+    push_floor(plan, node, started, &mut report, say).await;
     https_series(plan, node, started, &mut report, say).await;
     webapp_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
@@ -587,8 +589,8 @@ async fn baselines(
     }
 }
 
-/// Chromium's floor at the answered requests a second of the largest
-/// `sweep` `shared` run over HTTP that finished.
+/// Chromium's request floor at the answered requests a second of the
+/// largest `sweep` `shared` run over HTTP that finished.
 async fn floor(
     plan: &BenchPlan,
     node: &NodeHandle,
@@ -635,6 +637,46 @@ async fn floor(
         }
         Err(e) => {
             let note = format!("Chromium's floor: {}", chain(&e));
+            say(note.clone());
+            report.failures.push(note);
+        }
+    }
+}
+
+/// Chromium's push floor, as the plan sizes it.
+async fn push_floor(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let (sockets, updates_per_s) = plan.push_floor;
+    if sockets == 0 {
+        return;
+    }
+    let duration_s = plan.duration_s.min(crate::floor::MAX_DURATION_S);
+    if !fits(plan, started, duration_s + FLOOR_OVERHEAD_S) {
+        report
+            .skipped
+            .push("Chromium's push floor: not within the time budget".to_owned());
+        return;
+    }
+    match run_push_floor(node, sockets, updates_per_s, duration_s).await {
+        Ok(run) => {
+            say(format!(
+                "Chromium's push floor: {sockets} websockets subscribed to `view`, {updates_per_s} updates a second: {} pushes read (the node made {}), {:.3} ms of browser CPU per push (renderer {:.3}, network service {:.3}, browser process {:.3})",
+                run.pushes,
+                run.node_pushes,
+                run.cpu_per_push_ms(),
+                run.per_push_ms(run.window.cpu_split[ProcessKind::Renderer]),
+                run.per_push_ms(run.window.cpu_split[ProcessKind::Network]),
+                run.per_push_ms(run.window.cpu_split[ProcessKind::Browser]),
+            ));
+            report.push_floor = Some(run);
+        }
+        Err(e) => {
+            let note = format!("Chromium's push floor: {}", chain(&e));
             say(note.clone());
             report.failures.push(note);
         }

@@ -30,6 +30,7 @@ use r2_core::config::RunConfig;
 use r2_core::metrics::Percentiles;
 use r2_core::summary::Summary;
 
+use crate::floor::{cores_for, FloorRun, PushFloorRun};
 use crate::measure::Window;
 use crate::node::{NodeHandle, NodeStats};
 use crate::plan::{CLASS_VIEWERS, MIN_ACHIEVED_RATIO};
@@ -350,7 +351,39 @@ pub fn class_markdown(rows: &[ClassRow], duration_s: f64, cores: usize) -> Strin
 /// The goals on classes: a whole class from one machine with the phones'
 /// own sockets, the largest class one machine holds, and 60 phones from one
 /// tab with `shared` sockets (from the HTTPS rows, `https`).
-pub fn class_goals(rows: &[ClassRow], https: &[PageRow], cores: usize) -> Vec<Goal> {
+pub fn class_goals(
+    rows: &[ClassRow],
+    https: &[PageRow],
+    cores: usize,
+    floors: Option<(&FloorRun, &PushFloorRun)>,
+) -> Vec<Goal> {
+    // What Chromium alone needs for a run's requests and pushes, when
+    // that is more than the machine has.
+    let floor_limit = |requests: u64, pushes: u64, wall_s: f64| -> Option<Limit> {
+        let (floor, push) = floors?;
+        if wall_s <= 0.0 {
+            return None;
+        }
+        let (requests_per_s, pushes_per_s) = (requests as f64 / wall_s, pushes as f64 / wall_s);
+        let cores_needed = cores_for(floor, push, requests_per_s, pushes_per_s);
+        (cores_needed > cores as f64).then_some(Limit::ChromiumFloors {
+            requests_per_s,
+            request_ms: floor.cpu_per_request_ms(),
+            pushes_per_s,
+            push_ms: push.cpu_per_push_ms(),
+            cores_needed,
+            cores,
+        })
+    };
+    let class_limits = |row: &ClassRow| {
+        let mut limits = row.limits(cores);
+        limits.extend(floor_limit(
+            row.achieved(),
+            row.node.deliveries,
+            row.window().wall_s,
+        ));
+        limits
+    };
     let mut goals = Vec::new();
     if !rows.is_empty() {
         let at_goal = rows.iter().find(|r| r.devices() == GOAL_CLASS);
@@ -381,13 +414,13 @@ pub fn class_goals(rows: &[ClassRow], https: &[PageRow], cores: usize) -> Vec<Go
                 describe,
             ),
             met: at_goal.is_some_and(ClassRow::keeps_up),
-            limits: at_goal.map(|r| r.limits(cores)).unwrap_or_default(),
+            limits: at_goal.map(class_limits).unwrap_or_default(),
         });
         goals.push(Goal {
             name: format!("the largest class one machine holds ≥ {GOAL_CLASS_MAX} phones"),
             measured: reach(kept, broke.map(ClassRow::devices), "phones"),
             met: kept.is_some_and(|n| n >= GOAL_CLASS_MAX),
-            limits: broke.map(|r| r.limits(cores)).unwrap_or_default(),
+            limits: broke.map(class_limits).unwrap_or_default(),
         });
     }
     let one_tab: Vec<&PageRow> = https.iter().filter(|r| r.devices() == GOAL_CLASS).collect();
@@ -413,7 +446,16 @@ pub fn class_goals(rows: &[ClassRow], https: &[PageRow], cores: usize) -> Vec<Go
             met: kept.is_some(),
             limits: match kept {
                 Some(_) => Vec::new(),
-                None => one_tab[0].limits(cores),
+                None => {
+                    let row = one_tab[0];
+                    let mut limits = row.limits(cores);
+                    limits.extend(floor_limit(
+                        row.achieved(),
+                        row.run.node.deliveries,
+                        row.run.window.wall_s,
+                    ));
+                    limits
+                }
             },
         });
     }

@@ -11,14 +11,28 @@
 //! CPU over that window (by process type, from `/proc`) divided by the
 //! answered requests is the floor.
 //!
+//! The push floor is the same for what a phone receives: a bare page holds
+//! websockets subscribed to `view`'s `update` signal, with the frames a
+//! phone's socket sends, while the benchmark sends `view` updates at a
+//! steady rate; each push is parsed (`JSON.parse`, as any client reads it)
+//! and counted, and the browser's CPU is divided by the pushes read.
+//!
 //! # Layout
 //!
-//! - [`run_floor`]: one measured run.
+//! - [`run_floor`]: one measured run of the request floor.
+//! - [`run_push_floor`], [`PushFloorRun`]: the push floor.
+//! - [`cores_for`]: both floors for a load, in cores.
 //! - [`FloorRun`]: its counts and costs, per request; [`Floor`]: one set
 //!   beside a page run.
 
-use r2_core::graphql::SENTANT_GET_BY_NAME;
-use r2_testkit::Browser;
+use std::time::Duration;
+
+use r2_core::graphql::{
+    await_signal_variables, name_variables, send_variables, AWAIT_SIGNAL, SENTANT_GET_BY_NAME,
+    SENTANT_SEND,
+};
+use r2_core::phoenix::Frame;
+use r2_testkit::{Browser, Page};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -32,6 +46,8 @@ const TICK_MS: u32 = 10;
 /// The longest floor run: one `Runtime.evaluate` awaits it, under the
 /// harness's 30 s command timeout.
 pub const MAX_DURATION_S: f64 = 20.0;
+/// How long the push floor's page may take to read the last pushes.
+const PUSHES_WAIT: Duration = Duration::from_secs(10);
 
 /// One floor run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -143,12 +159,9 @@ pub async fn run_floor(
     measured
 }
 
-async fn measure(
-    node: &NodeHandle,
-    browser: &Browser,
-    rate: f64,
-    duration_s: f64,
-) -> Result<FloorRun, TabError> {
+/// A tab of `browser` showing a document of the node's own origin that
+/// runs no code of ours (its JSON statistics).
+async fn bare_page(node: &NodeHandle, browser: &Browser) -> Result<Page, TabError> {
     let page = browser
         .new_page()
         .await
@@ -156,6 +169,16 @@ async fn measure(
     page.goto(&format!("{}/r2-node/stats", node.url()))
         .await
         .map_err(crate::tab::browser_error("loading the bare page"))?;
+    Ok(page)
+}
+
+async fn measure(
+    node: &NodeHandle,
+    browser: &Browser,
+    rate: f64,
+    duration_s: f64,
+) -> Result<FloorRun, TabError> {
+    let page = bare_page(node, browser).await?;
     let pid = browser.pid();
     let before = node.stats().await?;
     let start = Snapshot::take(pid, true, node).await?;
@@ -178,6 +201,198 @@ async fn measure(
         failed: counts.failed,
         window: Window::between(&start, &end),
         node_requests,
+    })
+}
+
+/// One run of the push floor: a bare page holding `sockets` websockets,
+/// each subscribed to `view`'s `update` signal as a phone's are, while the
+/// benchmark sends `view` `updates_per_s` updates a second: every update
+/// pushed to every socket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushFloorRun {
+    pub sockets: u32,
+    pub updates_per_s: f64,
+    /// Updates the node accepted.
+    pub updates: u64,
+    /// Pushes the page read (`subscription:data` frames, each parsed).
+    pub pushes: u64,
+    /// Pushes the node made over the window.
+    pub node_pushes: u64,
+    pub window: Window,
+}
+
+impl PushFloorRun {
+    /// Browser CPU ms per push read, all its processes.
+    pub fn cpu_per_push_ms(&self) -> f64 {
+        self.per_push_ms(self.window.client_cpu_s)
+    }
+
+    /// `cpu_s` seconds of CPU as ms per push read.
+    pub fn per_push_ms(&self, cpu_s: f64) -> f64 {
+        if self.pushes == 0 {
+            return 0.0;
+        }
+        cpu_s * 1000.0 / self.pushes as f64
+    }
+}
+
+/// Chromium's floors together, for a load of `requests_per_s` requests and
+/// `pushes_per_s` pushes a second: the cores the browser alone needs.
+pub fn cores_for(
+    floor: &FloorRun,
+    pushes: &PushFloorRun,
+    requests_per_s: f64,
+    pushes_per_s: f64,
+) -> f64 {
+    (requests_per_s * floor.cpu_per_request_ms() + pushes_per_s * pushes.cpu_per_push_ms()) / 1000.0
+}
+
+/// The push floor's set-up script: `sockets` websockets to the node's
+/// `/reality2/websocket`, each joining the control topic and subscribing
+/// (`join`, `doc`: the frames a phone's socket sends); each push read is
+/// parsed and counted in `window.__r2floor.pushes`. Resolves once every
+/// socket is subscribed, with how many were and how many failed.
+fn push_script(sockets: u32, join: &str, doc: &str) -> String {
+    format!(
+        "(async () => {{ \
+           const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
+           const join = {join}; const doc = {doc}; \
+           const state = window.__r2floor = {{ sockets: [], pushes: 0, subscribed: 0, failed: 0 }}; \
+           await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
+             const ws = new WebSocket(url); \
+             state.sockets.push(ws); \
+             ws.onopen = () => {{ ws.send(join); ws.send(doc); }}; \
+             ws.onmessage = (e) => {{ \
+               const frame = JSON.parse(e.data); \
+               if (frame.event === 'subscription:data') state.pushes++; \
+               else if (frame.payload && frame.payload.response && frame.payload.response.subscriptionId) \
+                 {{ state.subscribed++; done(); }} \
+             }}; \
+             ws.onerror = () => {{ state.failed++; done(); }}; \
+           }}))); \
+           return {{ subscribed: state.subscribed, failed: state.failed }}; }})()",
+        join = serde_json::to_string(join).expect("a string serialises"),
+        doc = serde_json::to_string(doc).expect("a string serialises"),
+    )
+}
+
+/// What the push floor's set-up returns.
+#[derive(Debug, Deserialize)]
+struct Subscribed {
+    subscribed: u32,
+    failed: u32,
+}
+
+/// Runs the push floor in a fresh Chromium against `node` over plain HTTP:
+/// `sockets` subscribed sockets, `updates_per_s` updates to `view` a second
+/// for `duration_s` (at most [`MAX_DURATION_S`]). `view` is loaded for the
+/// run if the node has none, and unloaded after.
+pub async fn run_push_floor(
+    node: &NodeHandle,
+    sockets: u32,
+    updates_per_s: f64,
+    duration_s: f64,
+) -> Result<PushFloorRun, TabError> {
+    let loaded = node.load_demo_sentants().await?;
+    let browser = Browser::launch()
+        .await
+        .map_err(crate::tab::browser_error("launch"))?;
+    let measured = measure_pushes(
+        node,
+        &browser,
+        sockets,
+        updates_per_s,
+        duration_s.min(MAX_DURATION_S),
+    )
+    .await;
+    let _ = browser.close().await;
+    node.unload_ids(&loaded).await?;
+    measured
+}
+
+async fn measure_pushes(
+    node: &NodeHandle,
+    browser: &Browser,
+    sockets: u32,
+    updates_per_s: f64,
+    duration_s: f64,
+) -> Result<PushFloorRun, TabError> {
+    let view = node
+        .graphql(SENTANT_GET_BY_NAME, name_variables("view"))
+        .await?;
+    let view = view["data"]["sentantGet"]["id"]
+        .as_str()
+        .ok_or_else(|| TabError::Browser {
+            what: "finding `view` on the node",
+            source: format!("no id in {view}").into(),
+        })?
+        .to_owned();
+    let page = bare_page(node, browser).await?;
+    let join = Frame::join_control(json!("1")).encode_client();
+    let doc = Frame::doc(
+        json!("2"),
+        AWAIT_SIGNAL,
+        await_signal_variables(&view, "update"),
+    )
+    .encode_client();
+    let subscribed: Subscribed = serde_json::from_value(
+        page.eval(&push_script(sockets, &join, &doc))
+            .await
+            .map_err(crate::tab::browser_error(
+                "subscribing the bare page's sockets",
+            ))?,
+    )
+    .map_err(|e| TabError::Browser {
+        what: "the bare page's sockets",
+        source: e.into(),
+    })?;
+    if subscribed.subscribed != sockets || subscribed.failed > 0 {
+        return Err(TabError::Browser {
+            what: "subscribing the bare page's sockets",
+            source: format!(
+                "{} of {sockets} subscribed, {} failed",
+                subscribed.subscribed, subscribed.failed
+            )
+            .into(),
+        });
+    }
+    let pid = browser.pid();
+    let before = node.stats().await?;
+    let start = Snapshot::take(pid, true, node).await?;
+    let total = (updates_per_s * duration_s).floor() as u64;
+    let began = tokio::time::Instant::now();
+    let mut updates = 0;
+    for i in 0..total {
+        tokio::time::sleep_until(began + Duration::from_secs_f64(i as f64 / updates_per_s)).await;
+        let parameters = json!({ "name": "r2-bench-floor", "sensor": (i % 360).to_string() });
+        let answer = node
+            .graphql(SENTANT_SEND, send_variables(&view, "update", &parameters))
+            .await?;
+        if answer["data"]["sentantSend"].is_object() {
+            updates += 1;
+        }
+    }
+    // Every push the node makes reaches the page before its costs are read.
+    let expected = updates * u64::from(sockets);
+    let read = page
+        .wait_for(
+            &format!("window.__r2floor.pushes >= {expected} ? window.__r2floor.pushes : 0"),
+            PUSHES_WAIT,
+        )
+        .await;
+    let end = Snapshot::take(pid, true, node).await?;
+    let node_pushes = node.stats().await?.since(&before).deliveries;
+    let pushes = match read {
+        Ok(value) => value.as_u64().unwrap_or(0),
+        Err(e) => return Err(crate::tab::browser_error("reading the pushes")(e)),
+    };
+    Ok(PushFloorRun {
+        sockets,
+        updates_per_s,
+        updates,
+        pushes,
+        node_pushes,
+        window: Window::between(&start, &end),
     })
 }
 
@@ -220,5 +435,38 @@ mod tests {
         assert!(js.contains("elapsed >= 15"), "{js}");
         assert!(js.contains("fetch('/reality2', { method: 'POST', headers, body })"));
         assert!(js.contains("r2-bench-floor-nobody"));
+    }
+
+    #[test]
+    fn the_push_script_sends_a_phones_frames_on_each_socket() {
+        let js = push_script(7, r#"{"topic":"t"}"#, r#"{"doc":1}"#);
+        assert!(
+            js.contains(r#"const join = "{\"topic\":\"t\"}"; const doc = "{\"doc\":1}";"#),
+            "{js}"
+        );
+        assert!(js.contains("Array.from({ length: 7 }"), "{js}");
+        assert!(js.contains("ws.send(join); ws.send(doc);"));
+    }
+
+    #[test]
+    fn both_floors_add_up_in_cores() {
+        let floor = FloorRun {
+            answered: 100,
+            window: Window {
+                client_cpu_s: 0.5,
+                ..Window::default()
+            },
+            ..FloorRun::default()
+        };
+        let pushes = PushFloorRun {
+            pushes: 1000,
+            window: Window {
+                client_cpu_s: 0.2,
+                ..Window::default()
+            },
+            ..PushFloorRun::default()
+        };
+        // 200 requests at 5 ms and 1000 pushes at 0.2 ms: 1 + 0.2 cores.
+        assert!((cores_for(&floor, &pushes, 200.0, 1000.0) - 1.2).abs() < 1e-9);
     }
 }

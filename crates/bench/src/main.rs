@@ -139,6 +139,7 @@ impl Args {
         }
         let only = [self.https_only, self.socket_only, self.class_only];
         if only.contains(&true) {
+            plan.push_floor.0 = 0;
             plan.series.clear();
             plan.baseline_max = 0;
             plan.main_thread_counts.clear();

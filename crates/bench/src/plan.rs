@@ -67,6 +67,10 @@ pub struct BenchPlan {
     /// sending with `transport=socket`, at these counts until one does not
     /// keep up.
     pub webapp_socket_counts: Vec<u32>,
+    /// Chromium's push floor: a bare page with this many websockets
+    /// subscribed to `view`, sent this many updates a second; 0 sockets
+    /// runs none.
+    pub push_floor: (u32, f64),
 }
 
 /// The workers the `transport=socket` series splits its devices over (its
@@ -111,6 +115,8 @@ impl BenchPlan {
             lean_counts: vec![50, 100],
             class_counts: vec![20, 60, 100, 200],
             webapp_socket_counts: vec![20, 60, 200],
+            // 3,000 pushes a second: about what a class of 60 makes the node push.
+            push_floor: (120, 25.0),
         }
     }
 
@@ -138,6 +144,7 @@ impl BenchPlan {
             lean_counts: Vec::new(),
             class_counts: vec![10],
             webapp_socket_counts: Vec::new(),
+            push_floor: (10, 10.0),
         }
     }
 

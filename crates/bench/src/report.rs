@@ -17,7 +17,7 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::class::{class_goals, class_markdown, ClassRow};
-use crate::floor::Floor;
+use crate::floor::{Floor, PushFloorRun};
 use crate::machine::MachineFacts;
 use crate::measure::Window;
 use crate::plan::{
@@ -95,6 +95,16 @@ pub enum Limit {
         devices: u32,
         rate: f64,
         floor_ms: f64,
+        cores_needed: f64,
+        cores: usize,
+    },
+    /// The requests and pushes of a class, at Chromium's floors, need more
+    /// cores than the machine has.
+    ChromiumFloors {
+        requests_per_s: f64,
+        request_ms: f64,
+        pushes_per_s: f64,
+        push_ms: f64,
         cores_needed: f64,
         cores: usize,
     },
@@ -181,6 +191,16 @@ impl Limit {
             } => format!(
                 "Chromium's floor: {devices} devices make about {rate:.0} requests a second; at the {floor_ms:.2} ms of CPU a bare page's `fetch` costs the browser per request, that is {cores_needed:.1} cores for the browser alone, of this machine's {cores}"
             ),
+            Limit::ChromiumFloors {
+                requests_per_s,
+                request_ms,
+                pushes_per_s,
+                push_ms,
+                cores_needed,
+                cores,
+            } => format!(
+                "Chromium's floors: {requests_per_s:.0} requests a second at {request_ms:.2} ms of browser CPU each (a bare page's `fetch`) and {pushes_per_s:.0} pushes a second at {push_ms:.3} ms each (a bare page's websockets) are {cores_needed:.1} cores for the browsers alone, of this machine's {cores}, before any page code and the node"
+            ),
             Limit::MemoryFloor {
                 idle_mib,
                 page_kib_per_device,
@@ -208,7 +228,7 @@ impl Limit {
             Limit::Http { .. } | Limit::Sends { .. } => "fewer requests: `transport=socket` (a `doc` frame per send on a socket the device holds), or batching several devices' sends into one request; HTTP/2 to the node, measured in this report, lowers latency under load, not CPU per request",
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
             Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
-            Limit::BrowserFloor { .. } | Limit::FloorCores { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
+            Limit::BrowserFloor { .. } | Limit::FloorCores { .. } | Limit::ChromiumFloors { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
             Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
             Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
@@ -534,6 +554,8 @@ pub struct Report {
     pub classes: Vec<ClassRow>,
     /// Chromium's floor, measured beside the largest `sweep` `shared` run.
     pub floor: Option<Floor>,
+    /// Chromium's push floor.
+    pub push_floor: Option<PushFloorRun>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -781,7 +803,17 @@ impl Report {
             });
         }
         goals.extend(self.socket_goals());
-        goals.extend(class_goals(&self.classes, &self.https, self.machine.cores));
+        let floors = self
+            .floor
+            .as_ref()
+            .map(|f| &f.run)
+            .zip(self.push_floor.as_ref());
+        goals.extend(class_goals(
+            &self.classes,
+            &self.https,
+            self.machine.cores,
+            floors,
+        ));
         goals
     }
 
@@ -1206,6 +1238,59 @@ impl Report {
 
     /// Chromium's floor beside the page run whose rate it took.
     fn floor_markdown(&self) -> String {
+        if self.floor.is_none() && self.push_floor.is_none() {
+            return String::new();
+        }
+        format!(
+            "\n## Chromium's floor: the WebApp's traffic from a bare page\n{}{}",
+            self.request_floor_markdown(),
+            self.push_floor_markdown()
+        )
+    }
+
+    /// The push floor's table.
+    fn push_floor_markdown(&self) -> String {
+        let Some(run) = &self.push_floor else {
+            return String::new();
+        };
+        let mut headers = vec![
+            "websockets",
+            "updates/s",
+            "pushes read",
+            "node pushes",
+            "pushes/s",
+            "browser CPU ms/ push",
+        ];
+        let kinds = ProcessKind::ALL.map(|kind| format!("{} ms/ push", kind.name()));
+        headers.extend(kinds.iter().map(String::as_str));
+        let wall_s = run.window.wall_s;
+        let mut row = vec![
+            run.sockets.to_string(),
+            format!("{:.0}", run.updates_per_s),
+            run.pushes.to_string(),
+            run.node_pushes.to_string(),
+            format!(
+                "{:.0}",
+                if wall_s > 0.0 {
+                    run.pushes as f64 / wall_s
+                } else {
+                    0.0
+                }
+            ),
+            format!("{:.3}", run.cpu_per_push_ms()),
+        ];
+        row.extend(
+            ProcessKind::ALL
+                .map(|kind| format!("{:.3}", run.per_push_ms(run.window.cpu_split[kind]))),
+        );
+        format!(
+            "\nWhat a phone receives: the same bare page holds websockets to the node, each joined and subscribed to `view`'s `update` signal with the frames a phone's socket sends, while the benchmark sends `view` updates at a steady rate (each pushed to every socket); the page parses each push (`JSON.parse`) and counts it.\n\n{}",
+            table(&headers, vec![row])
+        )
+    }
+
+    /// The request floor beside the page run whose rate it took.
+    fn request_floor_markdown(&self) -> String {
         let Some(floor) = &self.floor else {
             return String::new();
         };
@@ -1284,7 +1369,7 @@ impl Report {
         let kinds = ProcessKind::ALL.map(|kind| format!("{} ms/ request", kind.name()));
         headers.extend(kinds.iter().map(String::as_str));
         format!(
-            "\n## Chromium's floor: the WebApp's request from a bare page\n\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine.\n\n{}{note}",
+            "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine.\n\n{}{note}",
             table(&headers, rows)
         )
     }
@@ -1684,6 +1769,7 @@ const DEFINITIONS: &str = "
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::class::ClassRow;
     use crate::floor::FloorRun;
     use crate::measure::Window;
     use crate::node::NodeStats;
@@ -1854,6 +1940,7 @@ mod tests {
             lean: Vec::new(),
             classes: Vec::new(),
             floor: None,
+            push_floor: None,
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1957,6 +2044,7 @@ mod tests {
             lean: Vec::new(),
             classes: Vec::new(),
             floor: Some(floor),
+            push_floor: None,
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1965,7 +2053,7 @@ mod tests {
         report.machine.cores = 2;
         let markdown = report.to_markdown();
         for part in [
-            "## Chromium's floor: the WebApp's request from a bare page",
+            "## Chromium's floor: the WebApp's traffic from a bare page",
             "| a bare page: `fetch` only | 127 | 1900 | 0 | 5.00 | 3.16 |",
             "| the page: `lean`, `sweep`, `shared`, 100 devices | 127 | 1900 | 0 | 10.53 |",
             "Of the page's 10.53 ms of browser CPU per request, Chromium's floor is 5.00 ms (48 %): the page's own work (devices, scheduler, subscriptions, metrics, drawing) adds 5.53 ms.",
@@ -2005,6 +2093,70 @@ mod tests {
         assert!(limits.iter().any(|l| l
             .describe()
             .contains("that is 3.8 cores for the browser alone, of this machine's 2")));
+    }
+
+    #[test]
+    fn a_class_past_chromiums_floors_says_so() {
+        // 60 phones: 1500 requests and 52 500 node pushes in 15 s, that is
+        // 100 requests and 3500 pushes a second.
+        let class = ClassRow {
+            tabs: vec![row(60, 60, (1500, 0, 0), 500.0, 100.0)],
+            node: NodeStats {
+                deliveries: 52_500,
+                ..NodeStats::default()
+            },
+        };
+        let floor = FloorRun {
+            rate: 100.0,
+            sent: 1000,
+            answered: 1000,
+            failed: 0,
+            window: Window {
+                client_cpu_s: 5.0,
+                ..Window::default()
+            },
+            node_requests: 1000,
+        };
+        let push = |cpu_s: f64| PushFloorRun {
+            sockets: 100,
+            updates_per_s: 20.0,
+            updates: 100,
+            pushes: 10_000,
+            node_pushes: 10_000,
+            window: Window {
+                wall_s: 5.0,
+                client_cpu_s: cpu_s,
+                ..Window::default()
+            },
+        };
+        let floors_of = |goals: Vec<Goal>| -> Vec<Limit> {
+            goals
+                .into_iter()
+                .flat_map(|g| g.limits)
+                .filter(|l| matches!(l, Limit::ChromiumFloors { .. }))
+                .collect()
+        };
+        // 0.4 ms a push: 0.5 + 1.4 = 1.9 cores, within 2.
+        let light = push(4.0);
+        let goals =
+            crate::class::class_goals(std::slice::from_ref(&class), &[], 2, Some((&floor, &light)));
+        assert!(floors_of(goals).is_empty());
+        // 0.5 ms a push: 0.5 + 1.75 = 2.25 cores, past 2, in both class goals.
+        let heavy = push(5.0);
+        let goals =
+            crate::class::class_goals(std::slice::from_ref(&class), &[], 2, Some((&floor, &heavy)));
+        let limits = floors_of(goals);
+        assert_eq!(limits.len(), 2, "{limits:?}");
+        let text = limits[0].describe();
+        assert!(
+            text.contains("100 requests a second at 5.00 ms")
+                && text.contains("3500 pushes a second at 0.500 ms")
+                && text.contains("are 2.2 cores for the browsers alone, of this machine's 2"),
+            "{text}"
+        );
+        // Without floors, no such limit.
+        let goals = crate::class::class_goals(std::slice::from_ref(&class), &[], 2, None);
+        assert!(floors_of(goals).is_empty());
     }
 
     #[test]
@@ -2071,6 +2223,7 @@ mod tests {
             lean: Vec::new(),
             classes: Vec::new(),
             floor: None,
+            push_floor: None,
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),

@@ -232,9 +232,19 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     assert!(run.window.cpu_split[ProcessKind::Renderer] > 0.0, "{run:?}");
     assert!(run.cpu_per_request_ms() > 0.0, "{run:?}");
 
+    // The push floor: each update pushed to each of the page's sockets,
+    // every push the node made read by the page.
+    let push = report.push_floor.as_ref().context("the push floor ran")?;
+    assert_eq!(push.sockets, 10);
+    assert!(push.updates > 0, "{push:?}");
+    assert_eq!(push.pushes, push.updates * 10, "{push:?}");
+    assert_eq!(push.node_pushes, push.pushes, "{push:?}");
+    assert!(push.cpu_per_push_ms() > 0.0, "{push:?}");
+
     let markdown = report.to_markdown();
     for part in [
-        "## Chromium's floor: the WebApp's request from a bare page",
+        "What a phone receives: the same bare page holds websockets",
+        "## Chromium's floor: the WebApp's traffic from a bare page",
         "| a bare page: `fetch` only |",
         "| `sweep` | `shared` | 10 |",
         "## The baseline",
