@@ -9,7 +9,10 @@
 //! shows one too. So the load is one this machine carries (`taps`, about
 //! 150 requests a second, joins at 60 a second); 300 `sweep` devices (about
 //! 525 requests a second) are the benchmark's. That starts are spread (the
-//! fetch queue never holds 2N) is `tests/spread.rs`'s.
+//! fetch queue never holds 2N) is `tests/spread.rs`'s. For the same
+//! reason this file's tests run one at a time ([`ALONE`]): the test harness
+//! would otherwise start the other test's Chromium beside the measured one
+//! (under the full suite, a 51 ms task while the devices were created).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::time::Duration;
@@ -19,6 +22,10 @@ use r2_testkit::{built_page_sites_dir, Browser, TestNode};
 use serde_json::Value;
 
 const DEVICES: u64 = 300;
+
+/// Held by each test of this file for its whole run: no second browser
+/// shares the two cores while long tasks are measured.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Installed before the page's own scripts: every long task of the main
@@ -29,6 +36,7 @@ const OBSERVE_LONG_TASKS: &str = "window.__r2LongTasks = []; \
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_devices_leave_the_main_thread_without_long_tasks() -> Result<()> {
+    let _alone = ALONE.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
@@ -110,6 +118,7 @@ async fn three_hundred_devices_leave_the_main_thread_without_long_tasks() -> Res
 /// the run does not hang silently; the page says what happened and what to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_does_not_start_is_reported() -> Result<()> {
+    let _alone = ALONE.lock().await;
     let sites = r2_testkit::copy_of_page_sites()?;
     std::fs::remove_file(sites.path().join("stresstest/r2-stress-engine_loader.js"))?;
     let node = TestNode::start_lenient(Some(sites.path())).await?;
