@@ -629,9 +629,9 @@ async fn floor(
                 run.answered,
                 run.failed,
                 run.cpu_per_request_ms(),
-                run.kind_per_request_ms(ProcessKind::Renderer),
-                run.kind_per_request_ms(ProcessKind::Network),
-                run.kind_per_request_ms(ProcessKind::Browser),
+                run.per_request_ms(run.window.cpu_split[ProcessKind::Renderer]),
+                run.per_request_ms(run.window.cpu_split[ProcessKind::Network]),
+                run.per_request_ms(run.window.cpu_split[ProcessKind::Browser]),
             ));
             report.floor = Some(Floor { beside, run });
         }

@@ -30,7 +30,7 @@ use r2_core::config::RunConfig;
 use r2_core::metrics::Percentiles;
 use r2_core::summary::Summary;
 
-use crate::floor::{cores_for, FloorRun, PushFloorRun};
+use crate::floor::{FloorRun, PushFloorRun};
 use crate::measure::Window;
 use crate::node::{NodeHandle, NodeStats};
 use crate::plan::{CLASS_VIEWERS, MIN_ACHIEVED_RATIO};
@@ -311,7 +311,7 @@ pub fn class_cells(row: &ClassRow, duration_s: f64, cores: usize) -> Vec<String>
 }
 
 /// A count over the scenario's wall time, per second.
-fn per_second(count: u64, wall_s: f64) -> String {
+pub(crate) fn per_second(count: u64, wall_s: f64) -> String {
     if wall_s > 0.0 {
         format!("{:.0}", count as f64 / wall_s)
     } else {
@@ -365,7 +365,7 @@ pub fn class_goals(
             return None;
         }
         let (requests_per_s, pushes_per_s) = (requests as f64 / wall_s, pushes as f64 / wall_s);
-        let cores_needed = cores_for(floor, push, requests_per_s, pushes_per_s);
+        let cores_needed = floor.cores_at(requests_per_s) + push.cores_at(pushes_per_s);
         (cores_needed > cores as f64).then_some(Limit::ChromiumFloors {
             requests_per_s,
             request_ms: floor.cpu_per_request_ms(),

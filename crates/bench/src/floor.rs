@@ -21,7 +21,6 @@
 //!
 //! - [`run_floor`]: one measured run of the request floor.
 //! - [`run_push_floor`], [`PushFloorRun`]: the push floor.
-//! - [`cores_for`]: both floors for a load, in cores.
 //! - [`FloorRun`]: its counts and costs, per request; [`Floor`]: one set
 //!   beside a page run.
 
@@ -38,7 +37,6 @@ use serde_json::json;
 
 use crate::measure::{Snapshot, Window};
 use crate::node::NodeHandle;
-use crate::procs::ProcessKind;
 use crate::tab::TabError;
 
 /// How often the bare page's timer fires; each turn makes the requests due.
@@ -70,18 +68,24 @@ impl FloorRun {
         self.per_request_ms(self.window.client_cpu_s)
     }
 
-    /// The same, of one process type.
-    pub fn kind_per_request_ms(&self, kind: ProcessKind) -> f64 {
-        self.per_request_ms(self.window.cpu_split[kind])
-    }
-
     /// `cpu_s` seconds of CPU as ms per answered request.
     pub fn per_request_ms(&self, cpu_s: f64) -> f64 {
-        if self.answered == 0 {
-            return 0.0;
-        }
-        cpu_s * 1000.0 / self.answered as f64
+        ms_each(cpu_s, self.answered)
     }
+
+    /// Cores' worth of CPU the browser alone needs for `rate` requests a
+    /// second at this floor.
+    pub fn cores_at(&self, rate: f64) -> f64 {
+        rate * self.cpu_per_request_ms() / 1000.0
+    }
+}
+
+/// `cpu_s` seconds of CPU shared by `count` things, in ms each (0 for none).
+fn ms_each(cpu_s: f64, count: u64) -> f64 {
+    if count == 0 {
+        return 0.0;
+    }
+    cpu_s * 1000.0 / count as f64
 }
 
 /// The floor measured beside one page run, at that run's rate.
@@ -91,14 +95,6 @@ pub struct Floor {
     /// requests a second the floor made.
     pub beside: u32,
     pub run: FloorRun,
-}
-
-impl Floor {
-    /// Cores' worth of CPU the browser alone would need for `rate` requests
-    /// a second at this floor.
-    pub fn cores_for(&self, rate: f64) -> f64 {
-        rate * self.run.cpu_per_request_ms() / 1000.0
-    }
 }
 
 /// What the page's script returns.
@@ -229,22 +225,14 @@ impl PushFloorRun {
 
     /// `cpu_s` seconds of CPU as ms per push read.
     pub fn per_push_ms(&self, cpu_s: f64) -> f64 {
-        if self.pushes == 0 {
-            return 0.0;
-        }
-        cpu_s * 1000.0 / self.pushes as f64
+        ms_each(cpu_s, self.pushes)
     }
-}
 
-/// Chromium's floors together, for a load of `requests_per_s` requests and
-/// `pushes_per_s` pushes a second: the cores the browser alone needs.
-pub fn cores_for(
-    floor: &FloorRun,
-    pushes: &PushFloorRun,
-    requests_per_s: f64,
-    pushes_per_s: f64,
-) -> f64 {
-    (requests_per_s * floor.cpu_per_request_ms() + pushes_per_s * pushes.cpu_per_push_ms()) / 1000.0
+    /// Cores' worth of CPU the browser alone needs for `rate` pushes a
+    /// second at this floor.
+    pub fn cores_at(&self, rate: f64) -> f64 {
+        rate * self.cpu_per_push_ms() / 1000.0
+    }
 }
 
 /// The push floor's set-up script: `sockets` websockets to the node's
@@ -399,7 +387,7 @@ async fn measure_pushes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procs::CpuByKind;
+    use crate::procs::{CpuByKind, ProcessKind};
 
     #[test]
     fn per_request_divides_by_answered_requests() {
@@ -419,8 +407,9 @@ mod tests {
             node_requests: 1000,
         };
         assert_eq!(run.cpu_per_request_ms(), 2.5);
-        assert_eq!(run.kind_per_request_ms(ProcessKind::Renderer), 1.5);
-        assert_eq!(run.kind_per_request_ms(ProcessKind::Network), 0.5);
+        let kind = |kind| run.per_request_ms(run.window.cpu_split[kind]);
+        assert_eq!(kind(ProcessKind::Renderer), 1.5);
+        assert_eq!(kind(ProcessKind::Network), 0.5);
         assert_eq!(
             FloorRun::default().cpu_per_request_ms(),
             0.0,
@@ -449,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn both_floors_add_up_in_cores() {
+    fn floors_add_up_in_cores() {
         let floor = FloorRun {
             answered: 100,
             window: Window {
@@ -467,6 +456,6 @@ mod tests {
             ..PushFloorRun::default()
         };
         // 200 requests at 5 ms and 1000 pushes at 0.2 ms: 1 + 0.2 cores.
-        assert!((cores_for(&floor, &pushes, 200.0, 1000.0) - 1.2).abs() < 1e-9);
+        assert!((floor.cores_at(200.0) + pushes.cores_at(1000.0) - 1.2).abs() < 1e-9);
     }
 }

@@ -16,7 +16,7 @@ use r2_core::scenario::ScenarioKind;
 use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
-use crate::class::{class_goals, class_markdown, ClassRow};
+use crate::class::{class_goals, class_markdown, per_second, ClassRow};
 use crate::floor::{Floor, PushFloorRun};
 use crate::machine::MachineFacts;
 use crate::measure::Window;
@@ -1226,7 +1226,7 @@ impl Report {
         let per_device_s =
             row.scenario_requests() as f64 / row.run.window.wall_s / f64::from(row.devices());
         let rate = per_device_s * f64::from(GOAL_DEVICES);
-        let cores_needed = floor.cores_for(rate);
+        let cores_needed = floor.run.cores_at(rate);
         (cores_needed > self.machine.cores as f64).then_some(Limit::FloorCores {
             devices: GOAL_DEVICES,
             rate,
@@ -1253,36 +1253,24 @@ impl Report {
         let Some(run) = &self.push_floor else {
             return String::new();
         };
-        let mut headers = vec![
+        let mut headers: Vec<String> = [
             "websockets",
             "updates/s",
             "pushes read",
             "node pushes",
             "pushes/s",
-            "browser CPU ms/ push",
-        ];
-        let kinds = ProcessKind::ALL.map(|kind| format!("{} ms/ push", kind.name()));
-        headers.extend(kinds.iter().map(String::as_str));
-        let wall_s = run.window.wall_s;
+        ]
+        .map(str::to_owned)
+        .into();
+        headers.extend(cpu_columns("push"));
         let mut row = vec![
             run.sockets.to_string(),
             format!("{:.0}", run.updates_per_s),
             run.pushes.to_string(),
             run.node_pushes.to_string(),
-            format!(
-                "{:.0}",
-                if wall_s > 0.0 {
-                    run.pushes as f64 / wall_s
-                } else {
-                    0.0
-                }
-            ),
-            format!("{:.3}", run.cpu_per_push_ms()),
+            per_second(run.pushes, run.window.wall_s),
         ];
-        row.extend(
-            ProcessKind::ALL
-                .map(|kind| format!("{:.3}", run.per_push_ms(run.window.cpu_split[kind]))),
-        );
+        row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_push_ms(cpu_s)));
         format!(
             "\nWhat a phone receives: the same bare page holds websockets to the node, each joined and subscribed to `view`'s `update` signal with the frames a phone's socket sends, while the benchmark sends `view` updates at a steady rate (each pushed to every socket); the page parses each push (`JSON.parse`) and counts it.\n\n{}",
             table(&headers, vec![row])
@@ -1300,47 +1288,33 @@ impl Report {
         let run = &floor.run;
         fn cells(
             what: String,
-            rate: f64,
+            rate: String,
             (answered, failed): (u64, u64),
-            window: &Window,
-            per: &dyn Fn(f64) -> f64,
+            cpu: Vec<String>,
         ) -> Vec<String> {
-            let mut row = vec![
-                what,
-                format!("{rate:.0}"),
-                answered.to_string(),
-                failed.to_string(),
-                format!("{:.2}", per(window.client_cpu_s)),
-            ];
-            row.extend(ProcessKind::ALL.map(|kind| format!("{:.2}", per(window.cpu_split[kind]))));
+            let mut row = vec![what, rate, answered.to_string(), failed.to_string()];
+            row.extend(cpu);
             row
         }
         let mut rows = vec![cells(
             "a bare page: `fetch` only".to_owned(),
-            run.rate,
+            format!("{:.0}", run.rate),
             (run.answered, run.failed),
-            &run.window,
-            &|cpu_s| run.per_request_ms(cpu_s),
+            cpu_cells(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)),
         )];
         let mut note = String::new();
         if let Some(page) = page {
             let window = &page.run.window;
             let answered = page.scenario_requests();
-            let rate = if window.wall_s > 0.0 {
-                answered as f64 / window.wall_s
-            } else {
-                0.0
-            };
             rows.push(cells(
                 format!(
                     "the page: `{}`, `sweep`, `shared`, {} devices",
                     page.run.config.profile,
                     page.devices()
                 ),
-                rate,
+                per_second(answered, window.wall_s),
                 (answered, page.errors()),
-                window,
-                &|cpu_s| page.ms_per_request(cpu_s).unwrap_or(0.0),
+                cpu_cells(window, 2, |cpu_s| page.ms_per_request(cpu_s).unwrap_or(0.0)),
             ));
             if let Some(page_ms) = page.ms_per_request(window.client_cpu_s) {
                 let floor_ms = run.cpu_per_request_ms();
@@ -1359,15 +1333,10 @@ impl Report {
                 };
             }
         }
-        let mut headers = vec![
-            "run",
-            "req/s",
-            "answered",
-            "failed",
-            "browser CPU ms/ request",
-        ];
-        let kinds = ProcessKind::ALL.map(|kind| format!("{} ms/ request", kind.name()));
-        headers.extend(kinds.iter().map(String::as_str));
+        let mut headers: Vec<String> = ["run", "req/s", "answered", "failed"]
+            .map(str::to_owned)
+            .into();
+        headers.extend(cpu_columns("request"));
         format!(
             "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine.\n\n{}{note}",
             table(&headers, rows)
@@ -1730,8 +1699,24 @@ fn dash() -> String {
     "–".to_owned()
 }
 
+/// The columns of browser CPU per `unit` (request, push): all its
+/// processes, then each process type.
+fn cpu_columns(unit: &str) -> Vec<String> {
+    let mut columns = vec![format!("browser CPU ms/ {unit}")];
+    columns.extend(ProcessKind::ALL.map(|kind| format!("{} ms/ {unit}", kind.name())));
+    columns
+}
+
+/// The cells under [`cpu_columns`]: `per` turns CPU seconds of `window`
+/// into ms per unit, shown with `digits` decimals.
+fn cpu_cells(window: &Window, digits: usize, per: impl Fn(f64) -> f64) -> Vec<String> {
+    let mut cells = vec![format!("{:.digits$}", per(window.client_cpu_s))];
+    cells.extend(ProcessKind::ALL.map(|kind| format!("{:.digits$}", per(window.cpu_split[kind]))));
+    cells
+}
+
 /// A Markdown table.
-pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+pub fn table<S: AsRef<str>>(headers: &[S], rows: Vec<Vec<String>>) -> String {
     let mut out = table_head(headers);
     for row in &rows {
         out.push_str(&table_line(row));
@@ -1740,7 +1725,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 }
 
 /// A Markdown table's header and rule.
-pub fn table_head(headers: &[&str]) -> String {
+pub fn table_head<S: AsRef<str>>(headers: &[S]) -> String {
     let rule: Vec<&str> = headers.iter().map(|_| "---").collect();
     format!("{}{}", table_line(headers), table_line(&rule))
 }
