@@ -21,6 +21,7 @@
 //!   websockets driving `r2_core`'s subscription machine, their owner.
 //! - [`browser`]: small wrappers over the browser APIs the rest uses (clock,
 //!   location, randomness, timers).
+//! - [`heap`]: the counted allocator: what the wasm holds now and at most.
 //!
 //! The pure logic (protocol frames, GraphQL documents, scenarios and the
 //! throttle, metrics, the summary) lives in the `r2-core` crate.
@@ -29,6 +30,7 @@ pub mod app;
 pub mod browser;
 pub mod engine;
 pub mod fleet;
+pub mod heap;
 pub mod net;
 pub mod phone;
 pub mod run;

@@ -15,6 +15,7 @@ use r2_core::metrics::merge_buckets;
 use r2_core::shard::merge_results;
 use r2_core::summary::Summary;
 
+use crate::heap::HeapUse;
 use crate::run::{latency_histogram, Phase, Snapshot, LIVE_SECONDS};
 
 /// How far a phase is along a run's life (a failure is apart).
@@ -100,6 +101,9 @@ pub fn snapshots(parts: &[Rc<Snapshot>], config: &RunConfig) -> Snapshot {
         hidden: parts.iter().any(|s| s.hidden),
         hidden_s: parts.iter().map(|s| s.hidden_s).fold(0.0, f64::max),
         worker_wasm_bytes: sum64(|s| s.worker_wasm_bytes),
+        engine_heap: parts
+            .iter()
+            .fold(HeapUse::default(), |all, s| all.plus(s.engine_heap)),
         result: None,
     }
 }

@@ -11,7 +11,7 @@
 use gloo_net::http::Request as Fetch;
 use gloo_timers::callback::Timeout;
 use r2_core::config::HttpPath;
-use r2_core::graphql::{self, GqlResponse, NodeError, ProtocolError};
+use r2_core::graphql::{self, AnswerData, GqlResponse, NodeError, ProtocolError};
 use r2_core::subscription::RequestError;
 use r2_core::text::excerpt;
 use r2_core::webapp::Request;
@@ -138,9 +138,17 @@ impl Client {
     /// Sends `request`; an answer without data whose first error is the
     /// node's is [`NetError::Node`].
     pub async fn request(&self, request: &Request<'_>) -> Result<GqlResponse, NetError> {
+        self.request_as(request).await
+    }
+
+    /// [`Client::request`], the answer's `data` read straight into `D`.
+    pub async fn request_as<D: AnswerData>(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<GqlResponse<D>, NetError> {
         let text = self.post(&request.body()).await?;
-        let response = graphql::parse_response(&text)?;
-        if response.data.is_null() {
+        let response = graphql::parse_response_as::<D>(&text)?;
+        if response.data.is_absent() {
             if let Some(error) = response.node_error() {
                 return Err(NetError::Node(error));
             }

@@ -21,7 +21,7 @@ use futures::channel::oneshot;
 use gloo_timers::future::TimeoutFuture;
 use r2_core::colour::Colour;
 use r2_core::config::Transport;
-use r2_core::graphql::{self, GqlResponse, NodeError, SentantRef};
+use r2_core::graphql::{self, AnswerData, GqlResponse, NodeError, SentantAll, SentantRef};
 use r2_core::metrics::{Op, RunMetrics};
 use r2_core::names::RunNames;
 use r2_core::plan::RunPlan;
@@ -335,13 +335,14 @@ pub(crate) async fn lookup(
     .await
 }
 
-/// [`request`], where errors that `absent` accepts are answers, not errors.
-async fn request_with(
+/// [`request`], the answer's `data` read as `D`, where errors that `absent`
+/// accepts are answers, not errors.
+async fn request_with<D: AnswerData>(
     run: &Run,
     op: Op,
     request: &Request<'_>,
     absent: fn(&NetError) -> bool,
-) -> Result<GqlResponse, NetError> {
+) -> Result<GqlResponse<D>, NetError> {
     let (http, wait) = run.with(|inner| {
         in_flight(inner, 1);
         let wait = (!inner.fetch_gate.enter()).then(|| {
@@ -360,7 +361,7 @@ async fn request_with(
     };
     let result = match slot {
         // The slot is given back as the request ends.
-        Some(_slot) => http.request(request).await,
+        Some(_slot) => http.request_as(request).await,
         None => Err(NetError::Unsent),
     };
     answered(run, op, started, &result, absent);
@@ -597,14 +598,22 @@ pub(crate) async fn load(
         }
     };
     count_post();
-    let existing = sentant_all(run).await.map_err(|e| e.to_string())?;
-    if let Some(own) = existing.iter().find(|s| s.name == name && again) {
-        return Ok(own.id.clone());
-    }
-    if existing.iter().any(|s| s.name == name) {
-        let why = format!("a sentant named {name:?} already exists: not loading over it");
-        run.with(|inner| inner.metrics.record_error("name_taken", &why));
-        return Err(why);
+    // Only the sentant of this name is kept from the listing: the join
+    // still has its `sentantLoad` to wait for, and a listing names every
+    // sentant on the node (each joining device would hold thousands).
+    let taken = sentant_all(run, Fields::Short)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| s.name == name);
+    match taken {
+        Some(own) if again => return Ok(own.id),
+        Some(_) => {
+            let why = format!("a sentant named {name:?} already exists: not loading over it");
+            run.with(|inner| inner.metrics.record_error("name_taken", &why));
+            return Err(why);
+        }
+        None => {}
     }
     let definition = graphql::device_definition(name);
     count_post();
@@ -750,22 +759,22 @@ pub(crate) async fn unload(run: &Run, id: &str) -> Result<(), NetError> {
         .map(drop)
 }
 
-/// `sentantAll { id name }`: every sentant on the node.
-pub(crate) async fn sentant_all(run: &Run) -> Result<Vec<SentantRef>, NetError> {
-    let all = request(
+/// `sentantAll` with `fields`: every sentant on the node, read straight into
+/// the list (each device joining holds one such answer).
+pub(crate) async fn sentant_all(run: &Run, fields: Fields) -> Result<Vec<SentantRef>, NetError> {
+    let all = request_with::<Option<SentantAll>>(
         run,
         Op::SentantAll,
-        &Request::SentantAll {
-            fields: Fields::Short,
-        },
+        &Request::SentantAll { fields },
+        |_| false,
     )
     .await?;
-    Ok(graphql::sentant_list(&all)?)
+    Ok(graphql::sentants(all)?)
 }
 
 /// This run's sentants the node still holds (of a split run, this engine's).
 pub(crate) async fn own_sentants_on_node(run: &Run) -> Result<Vec<SentantRef>, NetError> {
-    let list = sentant_all(run).await?;
+    let list = sentant_all(run, Fields::Short).await?;
     // A split run's engines each answer for their own devices only.
     Ok(run.with(|inner| {
         list.into_iter()

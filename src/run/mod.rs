@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
+use crate::heap::HeapUse;
 use crate::net::Client;
 use device::{Device, Devices};
 use schedule::Scheduler;
@@ -158,6 +159,10 @@ pub struct Snapshot {
     /// The wasm memory of the engine's worker, bytes (0 when the engine runs
     /// on the page: the page's own memory holds it then).
     pub worker_wasm_bytes: u64,
+    /// What the allocator of the instance running the engine holds (the
+    /// worker's, or the page's own when the engine runs on the page); once
+    /// the run is over, what it held as the summary was written.
+    pub engine_heap: HeapUse,
     /// Of one engine of a split run, once its summary is written: all it
     /// measured, for the page to make the whole run's summary.
     pub result: Option<Rc<ShardResult>>,
@@ -215,6 +220,9 @@ pub(crate) struct Inner {
     pub(crate) summary: Option<Rc<Summary>>,
     /// What a split run's engine hands the page with its summary.
     pub(crate) result: Option<Rc<ShardResult>>,
+    /// The allocator's figures when the summary was written: an ended run's
+    /// snapshot shows these, so it does not change.
+    heap_at_end: Option<HeapUse>,
     pub(crate) leftovers: Vec<SentantRef>,
     pub(crate) run_ms: (f64, f64),
     /// The wall clock when the scenario started (ms since the epoch), to
@@ -278,6 +286,7 @@ impl Run {
             generation: 0,
             summary: None,
             result: None,
+            heap_at_end: None,
             leftovers: Vec::new(),
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
@@ -586,6 +595,7 @@ impl Run {
                 &inner.config,
                 facts,
             )));
+            inner.heap_at_end = Some(HeapUse::now());
         });
     }
 
@@ -666,6 +676,7 @@ impl Run {
                 + inner.hidden_since.map_or(0.0, |since| now - since))
                 / 1000.0,
             worker_wasm_bytes: worker_wasm_bytes(),
+            engine_heap: inner.heap_at_end.unwrap_or_else(HeapUse::now),
             result: inner.result.clone(),
         }
     }

@@ -71,9 +71,9 @@ pub(crate) struct Projectors {
 impl Projectors {
     /// Whether projector `viewer` already has a card for `sentant`.
     fn has_card(&self, viewer: u32, sentant: &str) -> bool {
-        self.sockets
-            .iter()
-            .any(|s| s.viewer == viewer && s.sentant == sentant && matches!(s.role, Role::Card { .. }))
+        self.sockets.iter().any(|s| {
+            s.viewer == viewer && s.sentant == sentant && matches!(s.role, Role::Card { .. })
+        })
     }
 }
 
@@ -105,13 +105,8 @@ async fn page(run: Run, viewer: u32) {
     let view_definition = graphql::view_definition();
     let view = load(&run, &view_definition);
     let all = async {
-        let req = Request::SentantAll {
-            fields: Fields::Long,
-        };
-        request(&run, Op::SentantAll, &req)
+        device::sentant_all(&run, Fields::Long)
             .await
-            .ok()
-            .and_then(|a| graphql::sentant_list(&a).ok())
             .unwrap_or_default()
     };
     let (monitor, view, all) = futures::future::join3(monitor, view, all).await;
@@ -123,7 +118,10 @@ async fn page(run: Run, viewer: u32) {
         run.with(|inner| inner.projectors.loaded.0 = Some(view.clone()));
         open(&run, viewer, Role::View, view.id);
     }
-    for sentant in all.into_iter().filter(|s| !NOT_CARDS.contains(&s.name.as_str())) {
+    for sentant in all
+        .into_iter()
+        .filter(|s| !NOT_CARDS.contains(&s.name.as_str()))
+    {
         open(&run, viewer, Role::Card { deleted: false }, sentant.id);
     }
 }
@@ -183,7 +181,12 @@ pub(crate) fn connected(inner: &Inner, slot: usize) -> Option<String> {
 /// A signal on projector socket `slot`: counted; on `view`'s, matched to the
 /// value its device sent for the projector's latency; on `monitor`'s, a
 /// created sentant gets a card, a deleted one's card is renamed.
-pub(crate) fn signal(inner: &mut Inner, slot: usize, signal: &Signal, now: f64) -> Option<FollowUp> {
+pub(crate) fn signal(
+    inner: &mut Inner,
+    slot: usize,
+    signal: &Signal,
+    now: f64,
+) -> Option<FollowUp> {
     let Inner {
         projectors,
         metrics,
@@ -192,7 +195,10 @@ pub(crate) fn signal(inner: &mut Inner, slot: usize, signal: &Signal, now: f64) 
         ..
     } = inner;
     metrics.projector_signals += 1;
-    let (viewer, role) = projectors.sockets.get(slot).map(|ps| (ps.viewer, ps.role.clone()))?;
+    let (viewer, role) = projectors
+        .sockets
+        .get(slot)
+        .map(|ps| (ps.viewer, ps.role.clone()))?;
     match role {
         Role::View => {
             let index = signal.text("name").and_then(|n| names.device_index(n));

@@ -50,7 +50,8 @@ pub fn counters(props: &SnapshotProps) -> Html {
                 <span class="prefix">{ format!(" · devices {}…", s.prefix) }</span>
             </div>
             if let Some(ms) = s.started_wall_ms { <span id="r2-started" hidden=true data-ms={format!("{ms:.0}")}></span> }
-            <span id="r2-engine" hidden=true data-wasm-bytes={s.worker_wasm_bytes.to_string()}></span>
+            <span id="r2-engine" hidden=true data-wasm-bytes={s.worker_wasm_bytes.to_string()}
+                data-heap-live={s.engine_heap.live_bytes.to_string()} data-heap-peak={s.engine_heap.peak_bytes.to_string()}></span>
             if let Phase::Failed(why) = &s.phase { <p class="error" id="r2-contact-error">{ why }</p> }
             <progress max="1" value={progress.to_string()} />
             <div class="grid">

@@ -119,6 +119,9 @@ pub enum Limit {
         kib_per_device: f64,
         heap_mib: f64,
         wasm_mib: f64,
+        /// What the engine's allocator held while the scenarios ran, and at most.
+        engine_running_mib: f64,
+        engine_peak_mib: f64,
     },
 }
 
@@ -212,8 +215,10 @@ impl Limit {
                 kib_per_device,
                 heap_mib,
                 wasm_mib,
+                engine_running_mib,
+                engine_peak_mib,
             } => format!(
-                "tab memory: {kib_per_device:.1} KB per device (JS heap {heap_mib:.1} MB, wasm {wasm_mib:.1} MB at the peak)"
+                "tab memory: {kib_per_device:.1} KB per device (JS heap {heap_mib:.1} MB, wasm {wasm_mib:.1} MB at the peak; of the wasm, the engine's allocator held {engine_running_mib:.1} MB while the scenarios ran and {engine_peak_mib:.1} MB at most)"
             ),
         }
     }
@@ -783,6 +788,8 @@ impl Report {
                 kib_per_device: per_device / 1024.0,
                 heap_mib: memory.heap_peak_bytes as f64 / MIB,
                 wasm_mib: memory.wasm_peak_bytes as f64 / MIB,
+                engine_running_mib: memory.engine_running_bytes as f64 / MIB,
+                engine_peak_mib: memory.engine_peak_bytes as f64 / MIB,
             }];
             goals.push(Goal {
                 name: "≤ 20 KB of tab memory (JS heap + wasm) per virtual device".to_owned(),
@@ -1456,7 +1463,7 @@ pub const PAGE_HEADERS: &[&str] = &[
     "lag p99 ms",
     "fetch queue max",
     "signal p50 / p99 ms",
-    "JS heap / wasm MB",
+    "JS heap / wasm MB (engine's wasm in use: running, at most)",
     "tab KB/ device added",
     "renderer PSS MB",
     "renderer CPU s",
@@ -1505,9 +1512,11 @@ pub fn page_cells(
         summary.map_or_else(dash, |s| s.fetch_queue_max.to_string()),
         signal,
         format!(
-            "{:.1} / {:.1}",
+            "{:.1} / {:.1} ({:.1}, {:.1})",
             run.memory.heap_peak_bytes as f64 / MIB,
-            run.memory.wasm_peak_bytes as f64 / MIB
+            run.memory.wasm_peak_bytes as f64 / MIB,
+            run.memory.engine_running_bytes as f64 / MIB,
+            run.memory.engine_peak_bytes as f64 / MIB
         ),
         marginal(row, previous).map_or_else(dash, |m| {
             let kib = m.tab_bytes / 1024.0;
@@ -1749,7 +1758,7 @@ const DEFINITIONS: &str = "
 
 - **req/s intended**: the `sentantSend` requests the run should make, over the scenario's duration: two for each value its devices' scenarios planned within the duration (r2-core's `Planner` in the page: change-only, at most every 200 ms), plus the `update {}` sent when a subscription connects: one per device, and with projectors (`webapp`) one more per device and projector, for its card. It is recomputed here with r2-core's `RunPlan` (seed, scenario, start offsets, duration) for every device requested, all live from the start, as the page runs them; its scenarios draw the same numbers natively as in the browser, so this is what the page planned (its own count is `sends_planned`). Planned requests the tab skipped because it fell more than 1 s behind (`skipped_late`) or never made count as intended, not achieved. **req/s achieved**: the requests the node answered (`sends_ok`), over the same duration. For the baseline, intended is the steps each process's own sleep schedule fits into the duration if requests took no time, two requests each.
 - **lag p99**: the page's hiccup meter (a 10 ms timer's lateness), p99 while the scenarios send (in the engine's worker, or on the main thread with `workers=0`). **fetch queue max**: the most requests in flight in the tab at once. **signal p50 / p99**: from a send to its `update` signal arriving on the subscription.
-- **JS heap / wasm MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) and its wasm linear memory, the largest seen (sampled each second). **tab KB/device added**: what each device added to their sum: the slope from the previous count of the series (peak minus peak, per device between them); for a series' first count, the peak minus the loaded page's before the run, per device, marked ≤: an upper bound, as it also holds what any run adds whatever its size. **renderer PSS**: the tab's renderer processes, from `/proc`, the largest seen.
+- **JS heap / wasm MB**: the tab's JS heap in use (`Runtime.getHeapUsage`) and its wasm linear memory, the largest seen (sampled each second); in brackets, what the run engine's allocator held of its wasm (counted by the page's allocator; the worker's, or the page's own with `workers=0`): the most while the scenarios ran, and the most at any time. A wasm memory only grows, so a burst (a join storm's answers in flight) stays in its size after the burst is gone. **tab KB/device added**: what each device added to their sum: the slope from the previous count of the series (peak minus peak, per device between them); for a series' first count, the peak minus the loaded page's before the run, per device, marked ≤: an upper bound, as it also holds what any run adds whatever its size. **renderer PSS**: the tab's renderer processes, from `/proc`, the largest seen.
 - **CPU s**: over the scenario phase (from the first poll that sees `running` to the first that sees it over): the tab's renderer processes, all of the browser's processes, and the node's process, from `/proc`. **machine busy %**: all CPUs, from `/proc/stat`, over the same window; what the browser, the node and this benchmark (measuring) did not use of it went to other processes (the machine is shared), named in **what ran out**.
 - **where the CPU went**: the same window's CPU of each of the browser's processes, grouped by the type its command line names (`/proc/PID/cmdline`, NUL-separated or, where Chromium's zygote rewrote a child's title, one string): **renderer** (`--type=renderer`: the tab's JS and wasm), **network** (`--type=utility --utility-sub-type=network.mojom.NetworkService`: connections, HTTP, TLS), **browser** (no `--type`: the browser process, which also relays every request between renderer and network service), **GPU** (`--type=gpu-process`), **other** (other utilities such as storage, and the zygotes); and the node's process. In brackets: per answered request of the scenario phase (all answered, less the `update`s on connecting). A process that exits during the window takes its CPU with it.
 - **`webapp` over HTTPS**: the page loaded from the node's HTTPS address and told `node=` that address, Chromium started with `--ignore-certificate-errors`; a node process of its own for each protocol offer, with the real node's behaviour (no `--lenient`). **TLS connections h2 / http/1.1**: the node's `tls_h2` and `tls_http1` counters (`/r2-node/stats`) over the run. **send**: a request's round trip in the tab; **view**: from a device's value sent to `view`'s signal carrying it on another phone's socket.
@@ -2326,6 +2335,8 @@ mod tests {
                 kib_per_device: 58.0,
                 heap_mib: 20.0,
                 wasm_mib: 9.0,
+                engine_running_mib: 4.8,
+                engine_peak_mib: 6.7,
             },
         ];
         for limit in &limits {

@@ -43,7 +43,8 @@ const CAPTURE_WASM: &str = "addEventListener('TrunkApplicationStarted', \
 
 /// What the tab reports at each poll. The wasm memory is the page's own
 /// instance and, when the run's engine runs in its Web Worker, the
-/// worker's instance too (which the page shows in `#r2-engine`).
+/// worker's instance too (which the page shows in `#r2-engine`, with what
+/// the engine's allocator holds now and at most).
 const PROBE: &str = "(() => { \
     const p = document.querySelector('#r2-phase'); \
     const s = document.querySelector('#r2-summary'); \
@@ -54,7 +55,9 @@ const PROBE: &str = "(() => { \
     const worker = e ? Number(e.dataset.wasmBytes || 0) : 0; \
     return { phase: p ? p.textContent : null, \
              summary: done ? s.textContent : null, \
-             wasm_bytes: page === null ? null : page + worker }; })()";
+             wasm_bytes: page === null ? null : page + worker, \
+             heap_live: e ? Number(e.dataset.heapLive || 0) : null, \
+             heap_peak: e ? Number(e.dataset.heapPeak || 0) : null }; })()";
 
 /// Why a page run could not be measured (a run that breaks is not an error:
 /// see [`Outcome`]).
@@ -133,6 +136,11 @@ pub struct TabMemory {
     pub peak_bytes: u64,
     pub heap_peak_bytes: u64,
     pub wasm_peak_bytes: u64,
+    /// What the engine's allocator held (its wasm in use, not the memory's
+    /// size, which only grows): the most while the scenarios ran, and the
+    /// most at any time (joins and deletes included).
+    pub engine_running_bytes: u64,
+    pub engine_peak_bytes: u64,
     /// PSS of all of the browser's processes, idle and at the peak.
     pub browser_idle_pss_bytes: u64,
     pub browser_peak_pss_bytes: u64,
@@ -141,6 +149,16 @@ pub struct TabMemory {
 }
 
 impl TabMemory {
+    /// Takes in what the page said its engine's allocator held.
+    fn observe_engine_heap(&mut self, (live, peak): (Option<f64>, Option<f64>), running: bool) {
+        let live = live.map_or(0, |b| b as u64);
+        if running {
+            self.engine_running_bytes = self.engine_running_bytes.max(live);
+        }
+        let peak = peak.map_or(0, |b| b as u64);
+        self.engine_peak_bytes = self.engine_peak_bytes.max(peak).max(live);
+    }
+
     /// What each device added to the tab (JS heap + wasm) and to the whole
     /// browser (PSS). With `previous`, a run of the same series at fewer
     /// devices, the slope between the two peaks; without, (peak − idle) /
@@ -207,6 +225,8 @@ struct Probe {
     phase: Option<String>,
     summary: Option<String>,
     wasm_bytes: Option<f64>,
+    heap_live: Option<f64>,
+    heap_peak: Option<f64>,
 }
 
 /// Where the scenario phase is, as the poll loop sees it.
@@ -332,6 +352,7 @@ async fn measure(
         if let Some(bytes) = probe.wasm_bytes {
             memory.wasm_peak_bytes = memory.wasm_peak_bytes.max(bytes as u64);
         }
+        memory.observe_engine_heap((probe.heap_live, probe.heap_peak), phase == "running");
         scenario = match scenario {
             Scenario::NotYet if phase == "running" => {
                 if let Some(interval) = profile_interval_us {
@@ -445,6 +466,8 @@ async fn probe(page: &Page) -> Result<Probe, TabError> {
         phase: None,
         summary: None,
         wasm_bytes: None,
+        heap_live: None,
+        heap_peak: None,
     }))
 }
 

@@ -95,6 +95,14 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
             "a wasm page at least: {memory:?}"
         );
         assert!(memory.browser_peak_pss_bytes > 10 << 20, "{memory:?}");
+        // The engine's allocator: in use while running, never more than at
+        // its most, and all of it inside the wasm memory measured.
+        assert!(
+            memory.engine_running_bytes > 0
+                && memory.engine_running_bytes <= memory.engine_peak_bytes
+                && memory.engine_peak_bytes <= memory.wasm_peak_bytes,
+            "{memory:?}"
+        );
         assert!(
             run.browser_version.contains("Chrome"),
             "{}",

@@ -7,7 +7,12 @@
 //! *string* holding JSON, and `Json`-typed arguments (`parameters`,
 //! `passthrough`) are strings holding JSON too.
 
-use serde::Deserialize;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use crate::text::excerpt;
@@ -216,13 +221,121 @@ pub struct GqlError {
     pub locations: Vec<Value>,
 }
 
-/// A GraphQL answer: `data` (`Value::Null` when absent or null) and `errors`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct GqlResponse {
-    #[serde(default)]
-    pub data: Value,
-    #[serde(default)]
+/// A GraphQL answer: `data` and `errors`. `data` is the JSON tree by
+/// default (`Value::Null` when absent or null), or any [`AnswerData`] that
+/// keeps only what its reader needs ([`SentantAll`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GqlResponse<D = Value> {
+    pub data: D,
     pub errors: Vec<GqlError>,
+}
+
+/// What an answer's `data` is read into.
+pub trait AnswerData: DeserializeOwned + Default {
+    /// Whether `data` was null or absent.
+    fn is_absent(&self) -> bool;
+}
+
+impl AnswerData for Value {
+    fn is_absent(&self) -> bool {
+        self.is_null()
+    }
+}
+
+impl<T: DeserializeOwned> AnswerData for Option<T> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+/// `data` of a `sentantAll` answer, read straight from the body into its
+/// sentants. A join asks for every sentant on the node: in a run of
+/// thousands, each answer lists thousands, and every device joining holds
+/// one; the JSON tree of such an answer is several times the size of the
+/// sentants it names.
+#[derive(Debug, Default, Deserialize)]
+pub struct SentantAll {
+    #[serde(rename = "sentantAll", default)]
+    listed: Option<Listed>,
+}
+
+/// `sentantAll`'s value: a list, each entry a sentant, null, or something
+/// else (kept as an excerpt for the error); or not a list at all.
+#[derive(Debug)]
+enum Listed {
+    List(Vec<Result<Option<SentantRef>, String>>),
+    NotAList(String),
+}
+
+impl<'de> Deserialize<'de> for Listed {
+    fn deserialize<De: Deserializer<'de>>(de: De) -> Result<Self, De::Error> {
+        de.deserialize_any(ListedVisitor)
+    }
+}
+
+struct ListedVisitor;
+
+impl<'de> Visitor<'de> for ListedVisitor {
+    type Value = Listed;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of sentants")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Listed, A::Error> {
+        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            list.push(entry.0);
+        }
+        Ok(Listed::List(list))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Listed, A::Error> {
+        let value = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(Listed::NotAList(value.to_string()))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Listed, E> {
+        Ok(Listed::NotAList(Value::from(v).to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Listed, E> {
+        Ok(Listed::NotAList(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Listed, E> {
+        Ok(Listed::NotAList(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Listed, E> {
+        Ok(Listed::NotAList(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Listed, E> {
+        Ok(Listed::NotAList(v.to_string()))
+    }
+}
+
+/// One entry of `sentantAll`: a sentant, null, or (as an excerpt) neither.
+struct Entry(Result<Option<SentantRef>, String>);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<De: Deserializer<'de>>(de: De) -> Result<Self, De::Error> {
+        // Only an entry that is not a sentant is kept whole, for its excerpt.
+        let value = Option::<EntryShape>::deserialize(de)?;
+        Ok(Entry(match value {
+            None => Ok(None),
+            Some(EntryShape::Sentant(sentant)) => Ok(Some(sentant)),
+            Some(EntryShape::Other(other)) => Err(other.to_string()),
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EntryShape {
+    Sentant(SentantRef),
+    Other(Value),
 }
 
 /// A sentant as `{ id name }` names it.
@@ -230,6 +343,18 @@ pub struct GqlResponse {
 pub struct SentantRef {
     pub id: String,
     pub name: String,
+}
+
+impl<D> GqlResponse<D> {
+    /// The first error's message, if any.
+    pub fn first_error_message(&self) -> Option<&str> {
+        self.errors.first().map(|e| e.message.as_str())
+    }
+
+    /// The first error, read as one of the node's error words.
+    pub fn node_error(&self) -> Option<NodeError> {
+        self.first_error_message().map(NodeError::from_message)
+    }
 }
 
 impl GqlResponse {
@@ -243,16 +368,6 @@ impl GqlResponse {
                 Value::Object(map) => map.get(step),
                 _ => None,
             })
-    }
-
-    /// The first error's message, if any.
-    pub fn first_error_message(&self) -> Option<&str> {
-        self.errors.first().map(|e| e.message.as_str())
-    }
-
-    /// The first error, read as one of the node's error words.
-    pub fn node_error(&self) -> Option<NodeError> {
-        self.first_error_message().map(NodeError::from_message)
     }
 
     /// The non-null value at `path`, or why it is not there.
@@ -272,23 +387,110 @@ impl GqlResponse {
     }
 }
 
-/// Reads an HTTP answer body.
+/// Reads an HTTP answer body, `data` as the JSON tree.
 pub fn parse_response(body: &str) -> Result<GqlResponse, ProtocolError> {
-    let value: Value = serde_json::from_str(body).map_err(|source| ProtocolError::NotJson {
-        excerpt: excerpt(body, EXCERPT_CHARS),
-        source,
-    })?;
+    parse_response_as(body)
+}
+
+/// Reads an HTTP answer body in one pass, `data` straight into `D`.
+pub fn parse_response_as<D: AnswerData>(body: &str) -> Result<GqlResponse<D>, ProtocolError> {
     let not_graphql = |source| ProtocolError::NotGraphQl {
         excerpt: excerpt(body, EXCERPT_CHARS),
         source,
     };
-    let is_response = value
-        .as_object()
-        .is_some_and(|map| map.contains_key("data") || map.contains_key("errors"));
-    if !is_response {
-        return Err(not_graphql(None));
+    let mut reader = serde_json::Deserializer::from_str(body);
+    let read = Answer::<D>::deserialize(&mut reader).and_then(|answer| {
+        reader.end()?;
+        Ok(answer)
+    });
+    match read {
+        Ok(Answer(Some(response))) => Ok(response),
+        Ok(Answer(None)) => Err(not_graphql(None)),
+        Err(e) if e.is_data() => Err(not_graphql(Some(e))),
+        Err(source) => Err(ProtocolError::NotJson {
+            excerpt: excerpt(body, EXCERPT_CHARS),
+            source,
+        }),
     }
-    serde_json::from_value(value).map_err(|e| not_graphql(Some(e)))
+}
+
+/// A JSON body read as a GraphQL answer: `None` when it is JSON but not an
+/// object holding `data` or `errors`.
+struct Answer<D>(Option<GqlResponse<D>>);
+
+impl<'de, D: AnswerData> Deserialize<'de> for Answer<D> {
+    fn deserialize<De: Deserializer<'de>>(de: De) -> Result<Self, De::Error> {
+        de.deserialize_any(AnswerVisitor(PhantomData))
+    }
+}
+
+struct AnswerVisitor<D>(PhantomData<D>);
+
+impl<D> AnswerVisitor<D> {
+    fn neither<E>(self) -> Result<Answer<D>, E> {
+        Ok(Answer(None))
+    }
+}
+
+impl<'de, D: AnswerData> Visitor<'de> for AnswerVisitor<D> {
+    type Value = Answer<D>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a GraphQL response")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Answer<D>, A::Error> {
+        let mut response = GqlResponse {
+            data: D::default(),
+            errors: Vec::new(),
+        };
+        let mut seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "data" => {
+                    seen = true;
+                    response.data = map.next_value::<Option<D>>()?.unwrap_or_default();
+                }
+                "errors" => {
+                    seen = true;
+                    response.errors = map.next_value()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Answer(seen.then_some(response)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Answer<D>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.neither()
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Answer<D>, E> {
+        self.neither()
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Answer<D>, E> {
+        self.neither()
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Answer<D>, E> {
+        self.neither()
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Answer<D>, E> {
+        self.neither()
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Answer<D>, E> {
+        self.neither()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Answer<D>, E> {
+        self.neither()
+    }
 }
 
 fn sentant_of(value: &Value, field: &str) -> Result<SentantRef, ProtocolError> {
@@ -305,17 +507,46 @@ pub fn sentant_ref(resp: &GqlResponse, field: &str) -> Result<SentantRef, Protoc
 
 /// The sentants listed by `sentantAll` (null entries are skipped).
 pub fn sentant_list(resp: &GqlResponse) -> Result<Vec<SentantRef>, ProtocolError> {
-    const FIELD: &str = "sentantAll";
-    let value = resp.required(FIELD)?;
-    let items = value.as_array().ok_or_else(|| ProtocolError::NotSentant {
-        field: FIELD.to_owned(),
-        excerpt: excerpt(&value.to_string(), EXCERPT_CHARS),
-    })?;
+    let value = resp.required(SENTANT_ALL_FIELD)?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| not_a_sentant(&value.to_string()))?;
     items
         .iter()
         .filter(|item| !item.is_null())
-        .map(|item| sentant_of(item, FIELD))
+        .map(|item| sentant_of(item, SENTANT_ALL_FIELD))
         .collect()
+}
+
+/// [`sentant_list`] of an answer read as [`SentantAll`].
+pub fn sentants(resp: GqlResponse<Option<SentantAll>>) -> Result<Vec<SentantRef>, ProtocolError> {
+    let error = resp.node_error();
+    match resp.data.and_then(|data| data.listed) {
+        Some(Listed::List(entries)) => entries
+            .into_iter()
+            .filter_map(Result::transpose)
+            .map(|entry| entry.map_err(|other| not_a_sentant(&other)))
+            .collect(),
+        Some(Listed::NotAList(other)) => Err(not_a_sentant(&other)),
+        None => Err(match error {
+            Some(error) => ProtocolError::Rejected {
+                field: SENTANT_ALL_FIELD.to_owned(),
+                error,
+            },
+            None => ProtocolError::Missing {
+                field: SENTANT_ALL_FIELD.to_owned(),
+            },
+        }),
+    }
+}
+
+const SENTANT_ALL_FIELD: &str = "sentantAll";
+
+fn not_a_sentant(text: &str) -> ProtocolError {
+    ProtocolError::NotSentant {
+        field: SENTANT_ALL_FIELD.to_owned(),
+        excerpt: excerpt(text, EXCERPT_CHARS),
+    }
 }
 
 #[cfg(test)]
@@ -444,6 +675,53 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(names, ["x", "y"]);
+    }
+
+    /// `sentantAll` read straight into its sentants gives what the JSON
+    /// tree gives, error for error.
+    #[test]
+    fn sentant_all_read_directly_agrees_with_the_tree() {
+        let many: Vec<Value> = (0..500)
+            .map(|i| json!({"id": format!("u-{i}"), "name": format!("d\\\"{i}"), "description": null}))
+            .collect();
+        let many = json!({"data": {"sentantAll": many}, "extensions": {"x": [1]}}).to_string();
+        for body in [
+            r#"{"data":{"sentantAll":[{"id":"a","name":"x"},null,{"id":"b","name":"y"}]}}"#,
+            r#"{"data":{"sentantAll":[]}}"#,
+            r#"{"data":{"sentantAll":[{"id":"a","name":"x"},{"id":3,"name":"y"}]}}"#,
+            r#"{"data":{"sentantAll":{"id":"a"}}}"#,
+            r#"{"data":{"sentantAll":"a"}}"#,
+            r#"{"data":{"sentantAll":null}}"#,
+            r#"{"data":{}}"#,
+            r#"{"data":null,"errors":[{"message":"id"}]}"#,
+            r#"{"errors":[{"message":"parse"}]}"#,
+            &many,
+        ] {
+            let tree = sentant_list(&parse_response(body).expect("an answer"));
+            let direct = sentants(parse_response_as(body).expect("an answer"));
+            match (&tree, &direct) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{body}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{body}"),
+                _ => panic!("{body}: {tree:?} against {direct:?}"),
+            }
+        }
+        assert_eq!(
+            sentants(parse_response_as(&many).unwrap()).unwrap().len(),
+            500
+        );
+        for body in [
+            "<html>",
+            r#"{"hello":1}"#,
+            r#"{"data":{"sentantAll":[]}} x"#,
+        ] {
+            assert_eq!(
+                parse_response_as::<Option<SentantAll>>(body)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                parse_response(body).map(drop).map_err(|e| e.to_string()),
+                "{body}"
+            );
+        }
     }
 
     #[test]
