@@ -239,7 +239,7 @@ async fn profile(
     .await?;
     let summary = run.summary.as_ref();
     println!(
-        "r2-bench: {:?}; sends {} of {} planned answered, lag p99 {:.1} ms; renderer CPU {:.1} s over the scenario phase",
+        "r2-bench: {:?}; {} sends answered for {} values planned (two sends each, besides the updates on connecting), lag p99 {:.1} ms; renderer CPU {:.1} s over the scenario phase",
         run.outcome,
         summary.map_or(0, |s| s.sends_ok),
         summary.map_or(0, |s| s.sends_planned),
