@@ -1,5 +1,5 @@
 //! The tab's HTTP requests in flight stay under its fetch slots (issue 12:
-//! Chromium fails a renderer's requests past 2,700 in flight with "Failed to
+//! Chromium refuses a renderer's requests past a limit with "Failed to
 //! fetch", which thousands of devices joining reach), in real headless
 //! Chromium against the local node: with the tab held to two slots over two
 //! workers, requests wait for one instead of failing, the node never has

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{CHROMIUM_LOADERS_PER_PROCESS, TAB_FETCH_CAP};
+use crate::gate::{MAX_FETCH_SLOTS, TAB_FETCH_CAP};
 use crate::plan::Starts;
 use crate::profile::{Profile, Reconnect};
 use crate::scenario::ScenarioKind;
@@ -130,8 +130,8 @@ pub struct RunConfig {
     /// Any worker keeps the page's main thread free for drawing.
     pub workers: Option<u32>,
     /// HTTP requests the tab may have in flight at once, its engines
-    /// together ([`crate::gate`]); `None`: [`TAB_FETCH_CAP`], under
-    /// Chromium's limit per renderer process. More wait for a slot.
+    /// together ([`crate::gate`]); `None`: [`TAB_FETCH_CAP`], under what
+    /// Chromium lets a renderer process have. More wait for a slot.
     pub fetch_slots: Option<u32>,
     pub thresholds: Thresholds,
 }
@@ -396,12 +396,12 @@ impl RunConfig {
                     c.fetch_slots = Some(
                         u32::try_from(n)
                             .ok()
-                            .filter(|n| (1..=TAB_FETCH_CAP).contains(n))
+                            .filter(|n| (1..=MAX_FETCH_SLOTS).contains(n))
                             .ok_or_else(|| {
                                 out_of_range(
                                     "fetch_slots",
                                     n,
-                                    format!("must be from 1 to {TAB_FETCH_CAP} (Chromium fails a renderer's requests past {CHROMIUM_LOADERS_PER_PROCESS} in flight)"),
+                                    format!("must be from 1 to {MAX_FETCH_SLOTS} (Chromium refuses a renderer's requests past a limit: 2,000 devices lost requests with more than 1,280 in flight)"),
                                 )
                             })?,
                     );
@@ -759,7 +759,11 @@ mod tests {
             ("workers=many", "workers", "whole number"),
             ("workers=-1", "workers", "negative"),
             ("fetch_slots=0", "fetch_slots", "from 1 to 2048"),
-            ("fetch_slots=4000", "fetch_slots", "past 2700 in flight"),
+            (
+                "fetch_slots=4000",
+                "fetch_slots",
+                "refuses a renderer's requests",
+            ),
             ("duration=0", "duration", "more than 0"),
             ("duration=-1", "duration", "more than 0"),
             ("duration=86401", "duration", "24 h"),

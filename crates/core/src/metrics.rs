@@ -709,10 +709,9 @@ pub fn tab_bottleneck(m: &RunMetrics) -> Option<String> {
     }
     if m.fetches_held > 0 {
         why.push(format!(
-            "{} requests waited for one of the tab's {} fetch slots (Chromium fails a renderer's requests past {} in flight)",
+            "{} requests waited for one of the tab's {} fetch slots (Chromium refuses a renderer's requests past a limit)",
             m.fetches_held,
             m.fetch_slots,
-            crate::gate::CHROMIUM_LOADERS_PER_PROCESS
         ));
     }
     let devices = m.signals_by_device.len().max(1) as u64;
