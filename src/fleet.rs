@@ -185,16 +185,9 @@ impl NodeFleet {
         on_message: Rc<dyn Fn(&serde_json::Value)>,
     ) -> Result<NodeFleet, NetError> {
         let http = Client::new(node, Some(FLEET_TIMEOUT_MS));
-        let all = http
-            .request(&Request::SentantAll {
-                fields: Fields::Short,
-            })
-            .await?;
+        let all = http.sentant_all(Fields::Short).await?;
         let name = control_name(fleet);
-        let id = match graphql::sentant_list(&all)?
-            .into_iter()
-            .find(|s| s.name == name)
-        {
+        let id = match all.into_iter().find(|s| s.name == name) {
             Some(found) => found.id,
             None => {
                 let definition = control_definition(fleet);

@@ -11,10 +11,12 @@
 use gloo_net::http::Request as Fetch;
 use gloo_timers::callback::Timeout;
 use r2_core::config::HttpPath;
-use r2_core::graphql::{self, AnswerData, GqlResponse, NodeError, ProtocolError};
+use r2_core::graphql::{
+    self, AnswerData, GqlResponse, NodeError, ProtocolError, SentantAll, SentantRef,
+};
 use r2_core::subscription::RequestError;
 use r2_core::text::excerpt;
-use r2_core::webapp::Request;
+use r2_core::webapp::{Fields, Request};
 use wasm_bindgen::JsValue;
 use web_sys::AbortController;
 
@@ -154,6 +156,15 @@ impl Client {
             }
         }
         Ok(response)
+    }
+
+    /// `sentantAll` with `fields`: every sentant on the node, read straight
+    /// into the list.
+    pub async fn sentant_all(&self, fields: Fields) -> Result<Vec<SentantRef>, NetError> {
+        let all = self
+            .request_as::<Option<SentantAll>>(&Request::SentantAll { fields })
+            .await?;
+        Ok(graphql::sentants(all)?)
     }
 
     async fn post(&self, body: &str) -> Result<String, NetError> {

@@ -3,7 +3,7 @@
 //! value, `update` on connect, and unloading its own sentant — on "Leave",
 //! and best-effort when the page goes away.
 
-use r2_core::graphql::{self, ProtocolError};
+use r2_core::graphql::{self, ProtocolError, SentantAll};
 use r2_core::webapp::{Fields, Request};
 use serde_json::{json, Value};
 
@@ -40,11 +40,11 @@ pub async fn join(
     naming: impl Fn(&str),
 ) -> Result<Joined, JoinError> {
     let all = http
-        .request(&Request::SentantAll {
+        .request_as::<Option<SentantAll>>(&Request::SentantAll {
             fields: Fields::Short,
         })
         .await?;
-    let existing = graphql::sentant_list(&all)?;
+    let existing = graphql::sentants(all)?;
     let mut tried = Vec::new();
     let name = loop {
         let candidate = names();

@@ -7,7 +7,7 @@
 //! how fast the failure came, whether an opaque `no-cors` request gets
 //! through (then only CORS blocked the real one), and the scheme.
 
-use r2_core::graphql::{self, SentantRef};
+use r2_core::graphql::{self, SentantAll, SentantRef};
 use r2_core::webapp::{Fields, Request};
 
 use crate::browser::{now_ms, origin};
@@ -72,8 +72,8 @@ pub async fn probe(http: &Client, node: &str) -> Result<Vec<SentantRef>, FirstCo
     let all = Request::SentantAll {
         fields: Fields::Short,
     };
-    match http.request(&all).await {
-        Ok(response) => match graphql::sentant_list(&response) {
+    match http.request_as::<Option<SentantAll>>(&all).await {
+        Ok(response) => match graphql::sentants(response) {
             Ok(list) => Ok(list),
             Err(err) => Err(FirstContact::NotReality2 {
                 node,

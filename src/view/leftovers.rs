@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use r2_core::graphql::{self, SentantRef};
+use r2_core::graphql::SentantRef;
 use r2_core::names::is_r2_stress_name;
 use r2_core::webapp::{Fields, Request};
 use wasm_bindgen_futures::spawn_local;
@@ -35,12 +35,9 @@ const TIMEOUT_MS: u32 = 10_000;
 
 async fn find(node: &str, exclude: &[String]) -> Result<Vec<SentantRef>, NetError> {
     let http = Client::new(node, Some(TIMEOUT_MS));
-    let all = http
-        .request(&Request::SentantAll {
-            fields: Fields::Short,
-        })
-        .await?;
-    Ok(graphql::sentant_list(&all)?
+    Ok(http
+        .sentant_all(Fields::Short)
+        .await?
         .into_iter()
         .filter(|s| {
             is_r2_stress_name(&s.name) && !exclude.iter().any(|p| s.name.starts_with(p.as_str()))

@@ -505,20 +505,7 @@ pub fn sentant_ref(resp: &GqlResponse, field: &str) -> Result<SentantRef, Protoc
     sentant_of(resp.required(field)?, field)
 }
 
-/// The sentants listed by `sentantAll` (null entries are skipped).
-pub fn sentant_list(resp: &GqlResponse) -> Result<Vec<SentantRef>, ProtocolError> {
-    let value = resp.required(SENTANT_ALL_FIELD)?;
-    let items = value
-        .as_array()
-        .ok_or_else(|| not_a_sentant(&value.to_string()))?;
-    items
-        .iter()
-        .filter(|item| !item.is_null())
-        .map(|item| sentant_of(item, SENTANT_ALL_FIELD))
-        .collect()
-}
-
-/// [`sentant_list`] of an answer read as [`SentantAll`].
+/// The sentants a `sentantAll` answer lists (null entries are skipped).
 pub fn sentants(resp: GqlResponse<Option<SentantAll>>) -> Result<Vec<SentantRef>, ProtocolError> {
     let error = resp.node_error();
     match resp.data.and_then(|data| data.listed) {
@@ -552,6 +539,19 @@ fn not_a_sentant(text: &str) -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The listing read from the JSON tree: what [`sentants`] must agree with.
+    fn sentant_list(resp: &GqlResponse) -> Result<Vec<SentantRef>, ProtocolError> {
+        let value = resp.required(SENTANT_ALL_FIELD)?;
+        let items = value
+            .as_array()
+            .ok_or_else(|| not_a_sentant(&value.to_string()))?;
+        items
+            .iter()
+            .filter(|item| !item.is_null())
+            .map(|item| sentant_of(item, SENTANT_ALL_FIELD))
+            .collect()
+    }
 
     /// The device template exactly as written in `reality2-protocol.md`.
     const PROTOCOL_TEMPLATE: &str = r#"{"sentant": {"name": "__name__", "automations": [{"name": "counter", "transitions": [

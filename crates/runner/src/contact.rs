@@ -30,6 +30,16 @@ pub async fn graphql(
     query: &str,
     variables: Value,
 ) -> Result<graphql::GqlResponse, RunError> {
+    graphql_as(http, node, query, variables).await
+}
+
+/// [`graphql`], the answer's `data` read straight into `D`.
+async fn graphql_as<D: graphql::AnswerData>(
+    http: &reqwest::Client,
+    node: &str,
+    query: &str,
+    variables: Value,
+) -> Result<graphql::GqlResponse<D>, RunError> {
     let url = format!("{node}/reality2");
     let body = json!({ "query": query, "variables": variables.to_string() });
     let response = http.post(&url).json(&body).send().await.map_err(|source| {
@@ -53,7 +63,7 @@ pub async fn graphql(
             node: node.to_owned(),
             source,
         })?;
-    graphql::parse_response(&text).map_err(|e| RunError::NotReality2 {
+    graphql::parse_response_as(&text).map_err(|e| RunError::NotReality2 {
         node: node.to_owned(),
         detail: format!("HTTP {status}: {e}"),
     })
@@ -64,8 +74,10 @@ pub async fn check_node(
     http: &reqwest::Client,
     node: &str,
 ) -> Result<Vec<graphql::SentantRef>, RunError> {
-    let answer = graphql(http, node, graphql::SENTANT_ALL, json!({})).await?;
-    graphql::sentant_list(&answer).map_err(|e| RunError::NotReality2 {
+    let answer =
+        graphql_as::<Option<graphql::SentantAll>>(http, node, graphql::SENTANT_ALL, json!({}))
+            .await?;
+    graphql::sentants(answer).map_err(|e| RunError::NotReality2 {
         node: node.to_owned(),
         detail: e.to_string(),
     })
