@@ -35,7 +35,7 @@ use gloo_timers::callback::Timeout;
 use r2_core::subscription::{
     Effect, RequestError, SocketMachine, SocketOptions, SocketState, ABNORMAL_CLOSE,
 };
-use serde_json::Value;
+use serde_json::value::RawValue;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::now_ms;
@@ -59,7 +59,7 @@ struct Shared<K> {
     timer: RefCell<Option<Timeout>>,
     handler: Handler<K>,
     /// Requests awaiting their answer, by number.
-    answers: RefCell<HashMap<u64, oneshot::Sender<Result<Value, RequestError>>>>,
+    answers: RefCell<HashMap<u64, oneshot::Sender<Result<String, RequestError>>>>,
     next_request: Cell<u64>,
 }
 
@@ -98,14 +98,14 @@ impl<K: Clone + Eq + Hash + 'static> Socket<K> {
     }
 
     /// Sends a query or mutation as a `doc` frame (buffered until the
-    /// socket is joined); resolves to the node's GraphQL answer, or why
-    /// there is none (the socket closed for good or before the reply, or
-    /// no reply in time).
+    /// socket is joined); `variables` is a JSON object's text. Resolves to
+    /// the node's GraphQL answer (its JSON text), or why there is none (the
+    /// socket closed for good or before the reply, or no reply in time).
     pub fn request(
         &self,
         query: &str,
-        variables: Value,
-    ) -> impl Future<Output = Result<Value, RequestError>> + 'static {
+        variables: &RawValue,
+    ) -> impl Future<Output = Result<String, RequestError>> + 'static {
         let request = self.shared.next_request.get();
         self.shared.next_request.set(request + 1);
         let (answer, answered) = oneshot::channel();

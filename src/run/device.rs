@@ -445,11 +445,11 @@ async fn request_on_socket(
     op: Op,
     request: &Request<'_>,
 ) -> Result<(), NetError> {
-    // The WebApp's variables are JSON text; a `doc` frame carries them as an object.
-    let variables: Value = serde_json::from_str(&request.variables()).unwrap_or_default();
+    // The WebApp's variables are JSON text; a `doc` frame carries the object itself.
+    let variables = request.variables_object();
     let answer = run.with(|inner| {
         in_flight(inner, 1);
-        link::device_socket(inner, index).map(|socket| socket.request(request.query(), variables))
+        link::device_socket(inner, index).map(|socket| socket.request(request.query(), &variables))
     });
     let started = now_ms();
     let result = match answer {

@@ -19,6 +19,8 @@ const SIDE: f64 = 30.0;
 const GAP: f64 = 3.0;
 /// Below this side the values are left out (they would not be legible).
 const MIN_SIDE_FOR_TEXT: f64 = 18.0;
+/// A tile's colour before its device has a value.
+const NO_VALUE: &str = "#2a3140";
 /// The grid's width when the canvas has no layout width yet.
 const FALLBACK_WIDTH: f64 = 800.0;
 
@@ -50,7 +52,9 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile]) {
     let (side, columns) = layout(tiles.len(), width);
     let rows = tiles.len().div_ceil(columns).max(1);
     let height = rows as f64 * (side + GAP);
-    let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0);
+    let ratio = web_sys::window()
+        .map_or(1.0, |w| w.device_pixel_ratio())
+        .max(1.0);
     let (pixels_w, pixels_h) = ((width * ratio) as u32, (height * ratio) as u32);
     // Setting a canvas's size, even to the same, drops its bitmap and makes
     // a new one: only when the grid's size changed.
@@ -69,24 +73,58 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile]) {
     };
     let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
     ctx.clear_rect(0.0, 0.0, width, height);
-    ctx.set_font(&format!("{}px sans-serif", (side * 0.36).round()));
-    ctx.set_text_align("center");
-    ctx.set_text_baseline("middle");
-    for (i, tile) in tiles.iter().enumerate() {
-        let (x, y) = (
+    let at = |i: usize| {
+        (
             (i % columns) as f64 * (side + GAP),
             (i / columns) as f64 * (side + GAP),
-        );
-        ctx.set_global_alpha(if tile.live { 1.0 } else { 0.35 });
-        ctx.set_fill_style_str(tile.colour.map_or("#2a3140", |c| c.css()));
+        )
+    };
+    // The tiles by look (dimmed or not, colour): the canvas's state is set
+    // once for each look, not once for each tile; a grid has a handful.
+    let mut order: Vec<(bool, &str, usize)> = tiles
+        .iter()
+        .enumerate()
+        .map(|(i, tile)| (tile.live, tile.colour.map_or(NO_VALUE, |c| c.css()), i))
+        .collect();
+    order.sort_unstable();
+    let mut look = None;
+    for &(live, css, i) in &order {
+        if look != Some((live, css)) {
+            look = Some((live, css));
+            ctx.set_global_alpha(alpha(live));
+            ctx.set_fill_style_str(css);
+        }
+        let (x, y) = at(i);
         ctx.fill_rect(x, y, side, side);
-        if side >= MIN_SIDE_FOR_TEXT {
-            ctx.set_fill_style_str("#111");
-            let text = tile.value.map_or_else(|| "·".to_owned(), |v| v.to_string());
+    }
+    if side >= MIN_SIDE_FOR_TEXT {
+        ctx.set_font(&format!("{}px sans-serif", (side * 0.36).round()));
+        ctx.set_text_align("center");
+        ctx.set_text_baseline("middle");
+        ctx.set_fill_style_str("#111");
+        let mut dimmed = None;
+        for &(live, _, i) in &order {
+            if dimmed != Some(live) {
+                dimmed = Some(live);
+                ctx.set_global_alpha(alpha(live));
+            }
+            let (x, y) = at(i);
+            let text = tiles[i]
+                .value
+                .map_or_else(|| "·".to_owned(), |v| v.to_string());
             let _ = ctx.fill_text(&text, x + side / 2.0, y + side / 2.0);
         }
     }
     ctx.set_global_alpha(1.0);
+}
+
+/// A tile's opacity: full while its device is live, dimmed otherwise.
+fn alpha(live: bool) -> f64 {
+    if live {
+        1.0
+    } else {
+        0.35
+    }
 }
 
 /// The device grid.

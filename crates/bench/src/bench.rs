@@ -14,19 +14,20 @@ use std::time::{Duration, Instant};
 use r2_core::config::RunConfig;
 use r2_core::config::SocketsMode;
 use r2_core::names::NAME_PREFIX;
+use r2_core::profile::{Load, Profile};
 use r2_core::scenario::ScenarioKind;
 
 use r2_node::fidelity::Alpn;
 
 use crate::baseline::{run_baseline, Transport};
 use crate::class::{self, ClassRow};
-use crate::floor::{run_floor, run_push_floor, Floor};
-use crate::machine::MachineFacts;
+use crate::floor::{run_floor, run_push_floor, run_socket_floor, Floor, SocketFloor};
+use crate::measure::Window;
 use crate::node::{Behaviour, NodeHandle};
 use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
 use crate::procs::{MachineCpu, ProcessKind};
 use crate::report::{self, table_head, table_line, PageRow, Report, DISTURBED_CORES};
-use crate::tab::{run_tab, Outcome, Scheme};
+use crate::tab::{run_tab, Outcome, Scheme, TabError};
 
 /// Time a page run is expected to take besides its scenario: browser, idle
 /// page, joining, the page's drain and cleanup.
@@ -47,22 +48,7 @@ const BASELINE_PER_DEVICE_S: f64 = 0.02;
 /// table rows, notes) to `say`.
 pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(String)) -> Report {
     let started = Instant::now();
-    let mut report = Report {
-        machine: MachineFacts::now(),
-        plan: plan.clone(),
-        node: node.describe().to_owned(),
-        pages: Vec::new(),
-        https: Vec::new(),
-        extra: Vec::new(),
-        lean: Vec::new(),
-        classes: Vec::new(),
-        floor: None,
-        push_floor: None,
-        baselines: Vec::new(),
-        skipped: Vec::new(),
-        failures: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
+    let mut report = Report::new(plan.clone(), node.describe().to_owned());
     say(format!(
         "r2-bench: {} page series at {:?} devices, {} s each; baseline up to {} processes; budget {} s",
         plan.series.len(),
@@ -122,6 +108,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     https_series(plan, node, started, &mut report, say).await;
     webapp_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
+    socket_floor(plan, node, started, &mut report, say).await;
     lean_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
     report.elapsed = started.elapsed();
@@ -615,31 +602,117 @@ async fn floor(
         row.devices(),
         row.scenario_requests() as f64 / row.run.window.wall_s,
     );
-    let duration_s = plan.duration_s.min(crate::floor::MAX_DURATION_S);
-    if !fits(plan, started, duration_s + FLOOR_OVERHEAD_S) {
-        report
-            .skipped
-            .push("Chromium's floor: not within the time budget".to_owned());
+    const WHAT: &str = "Chromium's floor";
+    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
         return;
-    }
+    };
     match run_floor(node, rate, duration_s).await {
         Ok(run) => {
             say(format!(
-                "\nChromium's floor at {rate:.0} req/s (beside {beside} `sweep` `shared` devices): {} answered, {} failed, {:.2} ms of browser CPU per request (renderer {:.2}, network service {:.2}, browser process {:.2})",
+                "\n{WHAT} at {rate:.0} req/s (beside {beside} `sweep` `shared` devices): {} answered, {} failed, {:.2} ms of browser CPU per request {}",
                 run.answered,
                 run.failed,
                 run.cpu_per_request_ms(),
-                run.per_request_ms(run.window.cpu_split[ProcessKind::Renderer]),
-                run.per_request_ms(run.window.cpu_split[ProcessKind::Network]),
-                run.per_request_ms(run.window.cpu_split[ProcessKind::Browser]),
+                split_text(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)),
             ));
             report.floor = Some(Floor { beside, run });
         }
-        Err(e) => {
-            let note = format!("Chromium's floor: {}", chain(&e));
-            say(note.clone());
-            report.failures.push(note);
+        Err(e) => floor_failed(WHAT, &e, report, say),
+    }
+}
+
+/// How long a floor runs; `None`, with a note, when `what` does not fit
+/// the time budget.
+fn floor_duration(
+    plan: &BenchPlan,
+    started: Instant,
+    report: &mut Report,
+    what: &str,
+) -> Option<f64> {
+    let duration_s = plan.duration_s.min(crate::floor::MAX_DURATION_S);
+    if fits(plan, started, duration_s + FLOOR_OVERHEAD_S) {
+        return Some(duration_s);
+    }
+    report
+        .skipped
+        .push(format!("{what}: not within the time budget"));
+    None
+}
+
+/// A floor that could not be measured: said, and kept among the failures.
+fn floor_failed(what: &str, e: &TabError, report: &mut Report, say: &mut dyn FnMut(String)) {
+    let note = format!("{what}: {}", chain(e));
+    say(note.clone());
+    report.failures.push(note);
+}
+
+/// `(renderer …, network service …, browser process …)`: a window's CPU by
+/// process, each given as `per` makes of its seconds.
+fn split_text(window: &Window, decimals: usize, per: impl Fn(f64) -> f64) -> String {
+    let of = |kind: ProcessKind| per(window.cpu_split[kind]);
+    format!(
+        "(renderer {:.decimals$}, network service {:.decimals$}, browser process {:.decimals$})",
+        of(ProcessKind::Renderer),
+        of(ProcessKind::Network),
+        of(ProcessKind::Browser),
+    )
+}
+
+/// Chromium's socket request floor beside the largest `transport=socket`
+/// run that kept up (else the largest that finished): its rate, over as
+/// many websockets as it held.
+async fn socket_floor(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let finished = report.extra.iter().filter(|row| {
+        row.run.config.transport == r2_core::config::Transport::Socket
+            && row.run.config.profile == Profile::Lean
+            && row.run.outcome == Outcome::Finished
+            && row.run.window.wall_s > 0.0
+    });
+    let Some(row) = finished
+        .clone()
+        .filter(|row| row.keeps_up())
+        .max_by_key(|row| row.devices())
+        .or_else(|| finished.max_by_key(|row| row.devices()))
+    else {
+        return;
+    };
+    let beside = row.devices();
+    let rate = row.scenario_requests() as f64 / row.run.window.wall_s;
+    // Each worker holds its own shared sockets.
+    let workers = row.run.config.workers.unwrap_or(1).max(1);
+    let per_worker = Load::new(
+        Profile::Lean,
+        SocketsMode::Shared,
+        beside.div_ceil(workers),
+        0,
+    );
+    let sockets = workers * per_worker.sockets().1.max(1) as u32;
+    const WHAT: &str = "Chromium's socket request floor";
+    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
+        return;
+    };
+    match run_socket_floor(node, sockets, rate, duration_s).await {
+        Ok(run) => {
+            say(format!(
+                "\n{WHAT} at {rate:.0} req/s on {sockets} websockets (beside {beside} `transport=socket` devices): {} answered, {} failed, {:.3} ms of browser CPU per request {}",
+                run.answered,
+                run.failed,
+                run.cpu_per_request_ms(),
+                split_text(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)),
+            ));
+            report.socket_floor = Some(SocketFloor {
+                beside,
+                sockets,
+                run,
+            });
         }
+        Err(e) => floor_failed(WHAT, &e, report, say),
     }
 }
 
@@ -655,31 +728,22 @@ async fn push_floor(
     if sockets == 0 {
         return;
     }
-    let duration_s = plan.duration_s.min(crate::floor::MAX_DURATION_S);
-    if !fits(plan, started, duration_s + FLOOR_OVERHEAD_S) {
-        report
-            .skipped
-            .push("Chromium's push floor: not within the time budget".to_owned());
+    const WHAT: &str = "Chromium's push floor";
+    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
         return;
-    }
+    };
     match run_push_floor(node, sockets, updates_per_s, duration_s).await {
         Ok(run) => {
             say(format!(
-                "Chromium's push floor: {sockets} websockets subscribed to `view`, {updates_per_s} updates a second: {} pushes read (the node made {}), {:.3} ms of browser CPU per push (renderer {:.3}, network service {:.3}, browser process {:.3})",
+                "{WHAT}: {sockets} websockets subscribed to `view`, {updates_per_s} updates a second: {} pushes read (the node made {}), {:.3} ms of browser CPU per push {}",
                 run.pushes,
                 run.node_pushes,
                 run.cpu_per_push_ms(),
-                run.per_push_ms(run.window.cpu_split[ProcessKind::Renderer]),
-                run.per_push_ms(run.window.cpu_split[ProcessKind::Network]),
-                run.per_push_ms(run.window.cpu_split[ProcessKind::Browser]),
+                split_text(&run.window, 3, |cpu_s| run.per_push_ms(cpu_s)),
             ));
             report.push_floor = Some(run);
         }
-        Err(e) => {
-            let note = format!("Chromium's push floor: {}", chain(&e));
-            say(note.clone());
-            report.failures.push(note);
-        }
+        Err(e) => floor_failed(WHAT, &e, report, say),
     }
 }
 

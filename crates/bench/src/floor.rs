@@ -17,10 +17,17 @@
 //! steady rate; each push is parsed (`JSON.parse`, as any client reads it)
 //! and counted, and the browser's CPU is divided by the pushes read.
 //!
+//! The socket request floor is the request floor for `transport=socket`:
+//! the same bare page holds as many websockets as the page's run did, each
+//! joined to the control topic, and sends the floor's query as a `doc`
+//! frame on them in turn at the run's rate; each reply is parsed and
+//! counted, and the browser's CPU is divided by the replies read.
+//!
 //! # Layout
 //!
 //! - [`run_floor`]: one measured run of the request floor.
 //! - [`run_push_floor`], [`PushFloorRun`]: the push floor.
+//! - [`run_socket_floor`], [`SocketFloor`]: the socket request floor.
 //! - [`FloorRun`]: its counts and costs, per request; [`Floor`]: one set
 //!   beside a page run.
 
@@ -105,13 +112,20 @@ struct Counts {
     failed: u64,
 }
 
+/// The floor's query: one the node answers at once.
+const FLOOR_QUERY: &str = SENTANT_GET_BY_NAME;
+/// Its variables: a name no sentant has.
+fn floor_variables() -> serde_json::Value {
+    json!({ "name": "r2-bench-floor-nobody" })
+}
+
 /// The script: `rate` requests a second for `duration_s`, then every answer
 /// awaited; what it returns is [`Counts`].
 fn script(rate: f64, duration_s: f64) -> String {
     let body = json!({
         "operationName": "SentantGet",
-        "query": SENTANT_GET_BY_NAME,
-        "variables": { "name": "r2-bench-floor-nobody" },
+        "query": FLOOR_QUERY,
+        "variables": floor_variables(),
     })
     .to_string();
     format!(
@@ -146,11 +160,22 @@ pub async fn run_floor(
     rate: f64,
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
-    let duration_s = duration_s.min(MAX_DURATION_S);
+    let script = script(rate, duration_s.min(MAX_DURATION_S));
+    run_script(node, rate, &script, "the bare page's requests").await
+}
+
+/// Runs a floor's `script` (it returns [`Counts`]) in a fresh Chromium's
+/// bare page against `node`, `what` naming it in errors.
+async fn run_script(
+    node: &NodeHandle,
+    rate: f64,
+    script: &str,
+    what: &'static str,
+) -> Result<FloorRun, TabError> {
     let browser = Browser::launch()
         .await
         .map_err(crate::tab::browser_error("launch"))?;
-    let measured = measure(node, &browser, rate, duration_s).await;
+    let measured = measure(node, &browser, rate, script, what).await;
     let _ = browser.close().await;
     measured
 }
@@ -172,7 +197,8 @@ async fn measure(
     node: &NodeHandle,
     browser: &Browser,
     rate: f64,
-    duration_s: f64,
+    script: &str,
+    what: &'static str,
 ) -> Result<FloorRun, TabError> {
     let page = bare_page(node, browser).await?;
     let pid = browser.pid();
@@ -181,9 +207,9 @@ async fn measure(
     // One evaluation awaits the whole run: the protocol's command timeout
     // bounds it ([`MAX_DURATION_S`] keeps well inside it).
     let counts = page
-        .eval(&script(rate, duration_s))
+        .eval(script)
         .await
-        .map_err(crate::tab::browser_error("the bare page's requests"))?;
+        .map_err(crate::tab::browser_error(what))?;
     let end = Snapshot::take(pid, true, node).await?;
     let node_requests = node.stats().await?.since(&before).requests;
     let counts: Counts = serde_json::from_value(counts).map_err(|e| TabError::Browser {
@@ -384,6 +410,90 @@ async fn measure_pushes(
     })
 }
 
+/// The socket request floor measured beside one `transport=socket` run, at
+/// that run's rate over as many sockets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketFloor {
+    /// The device count of the run whose rate and sockets it took.
+    pub beside: u32,
+    pub sockets: u32,
+    /// Requests made, answered (a reply read), failed (a socket that
+    /// errored or closed, its requests unanswered).
+    pub run: FloorRun,
+}
+
+/// How long the socket floor's page may wait for the last replies.
+const REPLIES_WAIT_MS: u32 = 5_000;
+
+/// The socket floor's script: `sockets` websockets to the node, each joined
+/// to the control topic (`join`), then `rate` `doc` frames (`doc`) a second
+/// for `duration_s` on them in turn; each reply is parsed and counted. It
+/// waits for the replies (at most [`REPLIES_WAIT_MS`]) and returns
+/// [`Counts`]; requests on a socket that closed count as failed.
+fn socket_script(sockets: u32, join: &str, doc: &str, rate: f64, duration_s: f64) -> String {
+    format!(
+        "(async () => {{ \
+           const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
+           const join = {join}; const doc = {doc}; \
+           const counts = {{ sent: 0, answered: 0, failed: 0 }}; \
+           let lost = 0; \
+           const open = await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
+             const ws = new WebSocket(url); \
+             let joined = false, sent = 0, answered = 0; \
+             ws.onopen = () => ws.send(join); \
+             ws.onmessage = (e) => {{ \
+               const frame = JSON.parse(e.data); \
+               if (frame.event !== 'phx_reply') return; \
+               if (!joined) {{ joined = true; done({{ ws, send: () => {{ sent++; ws.send(doc); }} }}); }} \
+               else {{ answered++; counts.answered++; }} \
+             }}; \
+             ws.onclose = () => {{ lost += sent - answered; if (!joined) done(null); }}; \
+           }}))); \
+           const live = open.filter(s => s); \
+           if (live.length < {sockets}) return {{ sent: 0, answered: 0, failed: {sockets} - live.length }}; \
+           const start = performance.now(); \
+           await new Promise(done => {{ \
+             const timer = setInterval(() => {{ \
+               const elapsed = (performance.now() - start) / 1000; \
+               const due = Math.min({rate} * elapsed, {total}); \
+               while (counts.sent < due) {{ live[counts.sent % live.length].send(); counts.sent++; }} \
+               if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
+             }}, {TICK_MS}); \
+           }}); \
+           const waited = performance.now(); \
+           while (counts.answered + lost < counts.sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
+             await new Promise(r => setTimeout(r, 20)); \
+           counts.failed = counts.sent - counts.answered; \
+           live.forEach(s => s.ws.close()); \
+           return counts; }})()",
+        join = serde_json::to_string(join).expect("a string serialises"),
+        doc = serde_json::to_string(doc).expect("a string serialises"),
+        total = (rate * duration_s).floor(),
+    )
+}
+
+/// Runs the socket request floor in a fresh Chromium against `node` over
+/// plain HTTP: `sockets` joined websockets, `rate` `doc` requests a second
+/// for `duration_s` (at most [`MAX_DURATION_S`]).
+pub async fn run_socket_floor(
+    node: &NodeHandle,
+    sockets: u32,
+    rate: f64,
+    duration_s: f64,
+) -> Result<FloorRun, TabError> {
+    let join = Frame::join_control(json!("1")).encode_client();
+    let doc = Frame::doc(json!("2"), FLOOR_QUERY, floor_variables()).encode_client();
+    let script = socket_script(sockets, &join, &doc, rate, duration_s.min(MAX_DURATION_S));
+    let run = run_script(node, rate, &script, "the bare page's socket requests").await?;
+    if run.sent == 0 {
+        return Err(TabError::Browser {
+            what: "joining the bare page's sockets",
+            source: format!("{} of {sockets} sockets did not join", run.failed).into(),
+        });
+    }
+    Ok(run)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +534,23 @@ mod tests {
         assert!(js.contains("elapsed >= 15"), "{js}");
         assert!(js.contains("fetch('/reality2', { method: 'POST', headers, body })"));
         assert!(js.contains("r2-bench-floor-nobody"));
+    }
+
+    #[test]
+    fn the_socket_script_joins_then_sends_at_the_rate_in_turn() {
+        let js = socket_script(8, r#"{"topic":"t"}"#, r#"{"doc":1}"#, 250.0, 15.0);
+        assert!(
+            js.contains(r#"const join = "{\"topic\":\"t\"}"; const doc = "{\"doc\":1}";"#),
+            "{js}"
+        );
+        assert!(js.contains("Array.from({ length: 8 }"), "{js}");
+        assert!(js.contains("ws.onopen = () => ws.send(join);"), "{js}");
+        assert!(js.contains("Math.min(250 * elapsed, 3750)"), "{js}");
+        assert!(
+            js.contains("live[counts.sent % live.length].send()"),
+            "{js}"
+        );
+        assert!(js.contains("elapsed >= 15"), "{js}");
     }
 
     #[test]

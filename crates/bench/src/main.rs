@@ -65,7 +65,7 @@ struct Args {
     /// form's; 0 runs none).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     lean_counts: Option<Vec<u32>>,
-    /// Run only the `transport=socket` series: nothing else.
+    /// Run only the `transport=socket` series, its floor and the push floor: nothing else.
     #[arg(long)]
     socket_only: bool,
     /// Counts of phones in a class (`webapp` phones with their own sockets
@@ -139,7 +139,10 @@ impl Args {
         }
         let only = [self.https_only, self.socket_only, self.class_only];
         if only.contains(&true) {
-            plan.push_floor.0 = 0;
+            // The `transport=socket` goal reads its floor from the push floor.
+            if !self.socket_only {
+                plan.push_floor.0 = 0;
+            }
             plan.series.clear();
             plan.baseline_max = 0;
             plan.main_thread_counts.clear();

@@ -17,7 +17,7 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::class::{class_goals, class_markdown, per_second, ClassRow};
-use crate::floor::{Floor, PushFloorRun};
+use crate::floor::{Floor, PushFloorRun, SocketFloor};
 use crate::machine::MachineFacts;
 use crate::measure::Window;
 use crate::plan::{
@@ -561,6 +561,8 @@ pub struct Report {
     pub floor: Option<Floor>,
     /// Chromium's push floor.
     pub push_floor: Option<PushFloorRun>,
+    /// Chromium's socket request floor, beside a `transport=socket` run.
+    pub socket_floor: Option<SocketFloor>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -570,6 +572,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `plan` against `node` with nothing run yet.
+    pub fn new(plan: BenchPlan, node: String) -> Report {
+        Report {
+            machine: MachineFacts::now(),
+            plan,
+            node,
+            pages: Vec::new(),
+            https: Vec::new(),
+            extra: Vec::new(),
+            lean: Vec::new(),
+            classes: Vec::new(),
+            floor: None,
+            push_floor: None,
+            socket_floor: None,
+            baselines: Vec::new(),
+            skipped: Vec::new(),
+            failures: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The largest device count of a series that kept up (lag p99 ≤ 20 ms,
     /// achieved/intended ≥ 0.99), `None` if none did.
     pub fn capacity(&self, scenario: ScenarioKind, sockets: SocketsMode) -> Option<u32> {
@@ -1111,10 +1134,22 @@ impl Report {
             .or_else(|| socket.iter().max_by_key(|r| r.devices()));
         if let (Some((base_devices, base_ms)), Some(row)) = (baseline, largest) {
             if let Some(page_ms) = row.cpu_ms_per_device_s() {
+                let floor = self
+                    .socket_floor_ms_per_device_s(row)
+                    .map(|floor_ms| {
+                        let goal_ms = base_ms / GOAL_SOCKET_CPU_TIMES;
+                        let against = if floor_ms > goal_ms {
+                            format!("above the goal's {goal_ms:.3} ms before any page code")
+                        } else {
+                            format!("under the goal's {goal_ms:.3} ms")
+                        };
+                        format!("; Chromium's floor for the same traffic (a bare page's `doc` requests and pushes at this run's rates) {floor_ms:.3} ms per device-second, {against}")
+                    })
+                    .unwrap_or_default();
                 goals.push(Goal {
                     name: format!("`transport=socket`: browser CPU per device-second ≤ 1/{GOAL_SOCKET_CPU_TIMES} of a Python baseline process's"),
                     measured: format!(
-                        "{page_ms:.3} ms per device-second at {} devices : {base_ms:.3} ms per process-second at {base_devices} baseline processes; the baseline uses {}",
+                        "{page_ms:.3} ms per device-second at {} devices : {base_ms:.3} ms per process-second at {base_devices} baseline processes; the baseline uses {}{floor}",
                         row.devices(),
                         times_text(times(base_ms, page_ms))
                     ),
@@ -1252,14 +1287,65 @@ impl Report {
 
     /// Chromium's floor beside the page run whose rate it took.
     fn floor_markdown(&self) -> String {
-        if self.floor.is_none() && self.push_floor.is_none() {
+        if self.floor.is_none() && self.push_floor.is_none() && self.socket_floor.is_none() {
             return String::new();
         }
         format!(
-            "\n## Chromium's floor: the WebApp's traffic from a bare page\n{}{}",
+            "\n## Chromium's floor: the WebApp's traffic from a bare page\n{}{}{}",
             self.request_floor_markdown(),
-            self.push_floor_markdown()
+            self.push_floor_markdown(),
+            self.socket_floor_markdown()
         )
+    }
+
+    /// The socket request floor's table.
+    fn socket_floor_markdown(&self) -> String {
+        let Some(floor) = &self.socket_floor else {
+            return String::new();
+        };
+        let run = &floor.run;
+        let mut headers: Vec<String> = [
+            "websockets",
+            "req/s",
+            "answered",
+            "failed",
+            "node HTTP requests",
+        ]
+        .map(str::to_owned)
+        .into();
+        headers.extend(cpu_columns("request"));
+        let mut row = vec![
+            floor.sockets.to_string(),
+            per_second(run.answered, run.window.wall_s),
+            run.answered.to_string(),
+            run.failed.to_string(),
+            run.node_requests.to_string(),
+        ];
+        row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)));
+        format!(
+            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as the largest `transport=socket` run that kept up ({} devices), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it.\n\n{}",
+            floor.beside,
+            table(&headers, vec![row])
+        )
+    }
+
+    /// What Chromium alone spends per device-second for `row`'s traffic
+    /// (`transport=socket`): its requests at the socket request floor and
+    /// the signals its devices read at the push floor; `None` without both
+    /// floors.
+    fn socket_floor_ms_per_device_s(&self, row: &PageRow) -> Option<f64> {
+        let requests = self.socket_floor.as_ref()?.run.cpu_per_request_ms();
+        let push = self.push_floor.as_ref()?.cpu_per_push_ms();
+        let summary = row.run.summary.as_ref()?;
+        let window = &row.run.window;
+        if window.wall_s <= 0.0 || row.devices() == 0 || summary.sends_ok == 0 {
+            return None;
+        }
+        // Signals read for each answered send, over the whole run.
+        let pushes_per_send = summary.signals_received as f64 / summary.sends_ok as f64;
+        let requests_per_device_s =
+            row.scenario_requests() as f64 / window.wall_s / f64::from(row.devices());
+        Some(requests_per_device_s * (requests + pushes_per_send * push))
     }
 
     /// The push floor's table.
@@ -1932,20 +2018,9 @@ mod tests {
             cells[17]
         );
         let report = Report {
-            machine: MachineFacts::now(),
-            plan: BenchPlan::full(),
-            node: "test".into(),
             pages,
-            https: Vec::new(),
-            extra: Vec::new(),
-            lean: Vec::new(),
-            classes: Vec::new(),
-            floor: None,
-            push_floor: None,
-            baselines: Vec::new(),
-            skipped: Vec::new(),
-            failures: Vec::new(),
             elapsed: Duration::from_secs(60),
+            ..Report::new(BenchPlan::full(), "test".into())
         };
         assert_eq!(
             report.capacity(ScenarioKind::Sweep, SocketsMode::Shared),
@@ -2053,20 +2128,10 @@ mod tests {
             },
         };
         let mut report = Report {
-            machine: MachineFacts::now(),
-            plan: BenchPlan::full(),
-            node: "test".into(),
             pages: vec![page],
-            https: Vec::new(),
-            extra: Vec::new(),
-            lean: Vec::new(),
-            classes: Vec::new(),
             floor: Some(floor),
-            push_floor: None,
-            baselines: Vec::new(),
-            skipped: Vec::new(),
-            failures: Vec::new(),
             elapsed: Duration::from_secs(60),
+            ..Report::new(BenchPlan::full(), "test".into())
         };
         report.machine.cores = 2;
         let markdown = report.to_markdown();
@@ -2178,6 +2243,75 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_floor_is_set_per_device_second_beside_its_run() {
+        // 100 devices, 3100 answered in 15 s: 3000 in the scenario (100 on
+        // connecting), 2 requests a device-second; a signal for every other send.
+        let mut socket = row(100, 100, (3100, 0, 0), 3.0, 40.0);
+        socket.run.config.transport = r2_core::config::Transport::Socket;
+        socket.run.config.profile = Profile::Lean;
+        if let Some(summary) = socket.run.summary.as_mut() {
+            summary.signals_received = 1550;
+        }
+        let floor_run = |answered: u64, cpu_s: f64| FloorRun {
+            rate: 200.0,
+            sent: answered,
+            answered,
+            failed: 0,
+            window: Window {
+                wall_s: 15.0,
+                client_cpu_s: cpu_s,
+                ..Window::default()
+            },
+            node_requests: 0,
+        };
+        let mut report = Report {
+            extra: vec![socket.clone()],
+            elapsed: Duration::from_secs(60),
+            ..Report::new(BenchPlan::full(), "test".into())
+        };
+        assert_eq!(
+            report.socket_floor_ms_per_device_s(&socket),
+            None,
+            "no floors"
+        );
+        // 0.2 ms a request, 0.1 ms a push.
+        report.socket_floor = Some(SocketFloor {
+            beside: 100,
+            sockets: 2,
+            run: floor_run(3000, 0.6),
+        });
+        assert_eq!(
+            report.socket_floor_ms_per_device_s(&socket),
+            None,
+            "no push floor"
+        );
+        report.push_floor = Some(PushFloorRun {
+            pushes: 1000,
+            window: Window {
+                wall_s: 15.0,
+                client_cpu_s: 0.1,
+                ..Window::default()
+            },
+            ..PushFloorRun::default()
+        });
+        // 2 requests a device-second at 0.2 ms, and 0.5 pushes each at 0.1 ms.
+        let floor_ms = report
+            .socket_floor_ms_per_device_s(&socket)
+            .expect("both floors");
+        assert!(
+            (floor_ms - 2.0 * (0.2 + 0.5 * 0.1)).abs() < 1e-9,
+            "{floor_ms}"
+        );
+        let markdown = report.to_markdown();
+        assert!(
+            markdown.contains("What `transport=socket` sends:")
+                && markdown
+                    .contains("the largest `transport=socket` run that kept up (100 devices)"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
     fn the_cpu_split_and_the_https_runs_are_reported() {
         // 1020 answered, 20 of them the devices' `update` on connecting.
         let mut h2 = row(20, 20, (1020, 0, 0), 3.0, 60.0);
@@ -2232,20 +2366,10 @@ mod tests {
         assert_eq!(protocol_mismatch(&http1), None);
 
         let mut report = Report {
-            machine: MachineFacts::now(),
-            plan: BenchPlan::full(),
-            node: "test".into(),
             pages: vec![row(50, 50, (1000, 0, 0), 3.0, 30.0)],
             https: vec![h2.clone(), http1.clone()],
-            extra: Vec::new(),
-            lean: Vec::new(),
-            classes: Vec::new(),
-            floor: None,
-            push_floor: None,
-            baselines: Vec::new(),
-            skipped: Vec::new(),
-            failures: Vec::new(),
             elapsed: Duration::from_secs(60),
+            ..Report::new(BenchPlan::full(), "test".into())
         };
         let pairs = report.https_pairs();
         assert_eq!(pairs.len(), 1);

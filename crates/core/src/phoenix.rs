@@ -7,12 +7,19 @@
 //! either form; [`Frame::decode`] and [`Frame::encode`] convert, and the
 //! constructors build the frames that a Reality2 client or server sends.
 //!
+//! A client's hot path has its own two, which build no JSON tree:
+//! [`ServerFrame`] reads a server's frame borrowing its text, and
+//! [`client_text`] writes a client's frame straight from its parts.
+//!
 //! Decoding follows Phoenix's own serializers: V1 needs the keys `topic`,
 //! `event`, `payload` and `ref` (`ref` may be `null`; `join_ref` is optional),
 //! V2 needs an array of at least five elements (Phoenix ignores extra ones).
 //! `topic` and `event` must be strings. `ref`/`join_ref` are kept exactly as
 //! the client sent them (a number, a string or `null`).
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// The topic every Absinthe client joins and sends its documents on.
@@ -355,6 +362,172 @@ impl Frame {
     }
 }
 
+/// A frame from the server as a client reads it (V1, the form the real
+/// clients speak): `topic` and `event` borrowed from the text, `payload`
+/// and `ref` left as unparsed JSON until the event says what they hold. A
+/// client reads thousands of frames a second and needs one or two fields of
+/// each: no JSON tree is built.
+///
+/// It needs what [`Frame::decode`] needs of a V1 frame (an object with
+/// `topic` and `event` strings, `payload` and `ref`); a frame it refuses
+/// gets [`Frame::decode`]'s error.
+#[derive(Debug, serde::Deserialize)]
+pub struct ServerFrame<'a> {
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    #[serde(borrow)]
+    pub event: Cow<'a, str>,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    #[serde(rename = "ref", borrow)]
+    pub reference: &'a RawValue,
+}
+
+/// What a client makes of a [`ServerFrame`]: [`Incoming`], with the parts
+/// still unparsed JSON.
+#[derive(Debug, Clone)]
+pub enum ServerIncoming<'a> {
+    /// `phx_reply` to one of our requests; `response` is `None` when absent.
+    Reply {
+        status: Cow<'a, str>,
+        response: Option<&'a RawValue>,
+    },
+    /// A subscription pushed a result (`{"data": {...}}` or errors).
+    Data {
+        subscription_id: Cow<'a, str>,
+        result: &'a RawValue,
+    },
+    /// The server closed the channel (`phx_close`).
+    Close,
+    /// The channel crashed on the server (`phx_error`).
+    Error,
+    /// Anything else.
+    Other,
+}
+
+/// A JSON string, borrowed from the text when it has no escapes.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Reads `raw` as `T`; `None` when it is not one.
+fn read<'a, T: serde::Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// Reads the JSON object `raw` as `T`; `None` when it is not one (serde
+/// would read a struct from an array of its fields too).
+pub(crate) fn read_object<'a, T: serde::Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    raw.get().starts_with('{').then(|| read(raw)).flatten()
+}
+
+impl<'a> ServerFrame<'a> {
+    /// Reads one websocket text frame.
+    pub fn decode(text: &'a str) -> Result<ServerFrame<'a>, FrameError> {
+        let refuse = |err| {
+            Frame::decode(text, Vsn::V1)
+                .err()
+                .unwrap_or(FrameError::NotJson(err))
+        };
+        // serde reads a struct from an array of its fields too; a V1 frame is an object.
+        if !text.trim_start().starts_with('{') {
+            return Err(refuse(serde::de::Error::custom("not an object")));
+        }
+        serde_json::from_str(text).map_err(refuse)
+    }
+
+    /// The `ref` as a number; `None` for `null`, a string or anything else.
+    pub fn reference(&self) -> Option<u64> {
+        self.reference.get().parse().ok()
+    }
+
+    /// What a client should make of this frame, as [`Frame::classify`] says.
+    pub fn classify(&self) -> ServerIncoming<'a> {
+        #[derive(serde::Deserialize)]
+        struct Reply<'a> {
+            #[serde(borrow)]
+            status: Option<&'a RawValue>,
+            #[serde(borrow)]
+            response: Option<&'a RawValue>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Data<'a> {
+            #[serde(borrow)]
+            result: Option<&'a RawValue>,
+            #[serde(rename = "subscriptionId", borrow)]
+            subscription_id: Option<&'a RawValue>,
+        }
+        let payload: &'a RawValue = self.payload;
+        match self.event.as_ref() {
+            EV_REPLY => {
+                let Some(reply) = read_object::<Reply<'a>>(payload) else {
+                    return ServerIncoming::Other;
+                };
+                match reply.status.and_then(read::<Text<'a>>) {
+                    Some(Text(status)) => ServerIncoming::Reply {
+                        status,
+                        // A `null` response is no response, as `Frame::classify` gives `null` for both.
+                        response: reply.response.filter(|r| r.get() != "null"),
+                    },
+                    None => ServerIncoming::Other,
+                }
+            }
+            EV_SUBSCRIPTION_DATA => match read_object::<Data<'a>>(payload) {
+                Some(Data {
+                    result: Some(result),
+                    subscription_id,
+                }) => ServerIncoming::Data {
+                    subscription_id: subscription_id
+                        .and_then(read::<Text<'a>>)
+                        .map_or_else(|| self.topic.clone(), |Text(id)| id),
+                    result,
+                },
+                _ => ServerIncoming::Other,
+            },
+            EV_CLOSE => ServerIncoming::Close,
+            EV_ERROR => ServerIncoming::Error,
+            _ => ServerIncoming::Other,
+        }
+    }
+}
+
+/// The text of a client's frame, as [`Frame::encode_client`] writes it
+/// (`{topic, event, payload, ref}`, in that order), straight from its parts:
+/// no [`Frame`], no JSON tree.
+pub fn client_text<P: serde::Serialize + ?Sized>(
+    reference: u64,
+    topic: &str,
+    event: &str,
+    payload: &P,
+) -> String {
+    #[derive(serde::Serialize)]
+    struct ClientV1<'a, P: ?Sized> {
+        topic: &'a str,
+        event: &'a str,
+        payload: &'a P,
+        #[serde(rename = "ref")]
+        reference: u64,
+    }
+    let frame = ClientV1 {
+        topic,
+        event,
+        payload,
+        reference,
+    };
+    // Strings, a number and a payload that serializes (the callers' own types).
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+/// The payload of a client's `doc`: `{"query", "variables"}`.
+#[derive(serde::Serialize)]
+pub struct DocPayload<'a, V: ?Sized> {
+    pub query: &'a str,
+    pub variables: &'a V,
+}
+
+/// An empty payload, `{}`.
+#[derive(serde::Serialize)]
+pub struct Empty {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,5 +784,88 @@ mod tests {
         assert_eq!(Vsn::from_query(Some("vsn=1.0.0")), Vsn::V1);
         assert_eq!(Vsn::from_query(Some("xvsn=2.0.0")), Vsn::V1);
         assert_eq!(Vsn::from_query(Some("vsn=20")), Vsn::V1);
+    }
+
+    /// What [`Frame::classify`] says of a frame, in one comparable form.
+    fn tree_reading(text: &str) -> Result<String, String> {
+        let frame = Frame::decode(text, Vsn::V1).map_err(|e| e.to_string())?;
+        Ok(match frame.classify() {
+            Incoming::Reply { status, response } => format!("reply {status} {response}"),
+            Incoming::Data {
+                subscription_id,
+                result,
+            } => format!("data {subscription_id} {result}"),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// What [`ServerFrame::classify`] says of it, in the same form.
+    fn direct_reading(text: &str) -> Result<String, String> {
+        let frame = ServerFrame::decode(text).map_err(|e| e.to_string())?;
+        let tree = |raw: &RawValue| parse(raw.get()).to_string();
+        Ok(match frame.classify() {
+            ServerIncoming::Reply { status, response } => {
+                format!("reply {status} {}", response.map_or("null".into(), tree))
+            }
+            ServerIncoming::Data {
+                subscription_id,
+                result,
+            } => format!("data {subscription_id} {}", tree(result)),
+            ServerIncoming::Close => "Close".into(),
+            ServerIncoming::Error => "Error".into(),
+            ServerIncoming::Other => "Other".into(),
+        })
+    }
+
+    #[test]
+    fn a_client_reads_server_frames_directly_as_from_the_tree() {
+        let hostile = [
+            "",
+            "not json",
+            "[]",
+            r#"["a","b",{},0]"#,
+            "null",
+            r#"{"topic":"t","event":"phx_reply","payload":{}}"#,
+            r#"{"topic":1,"event":"phx_reply","payload":{},"ref":0}"#,
+            r#"{"topic":"t","event":["phx_reply"],"payload":{},"ref":0}"#,
+            r#"{"topic":"t","event":"phx_reply","payload":["ok",{}],"ref":0}"#,
+            r#"{"topic":"t","event":"phx_reply","payload":{"status":1},"ref":0}"#,
+            r#"{"topic":"t","event":"phx_reply","payload":{"status":"ok","response":null},"ref":0}"#,
+            r#"{"topic":"t","event":"phx_reply","payload":null,"ref":"0"}"#,
+            r#"{"topic":"t","event":"subscription:data","payload":{"result":1},"ref":null}"#,
+            r#"{"topic":"t","event":"subscription:data","payload":{"result":{},"subscriptionId":5},"ref":null}"#,
+            r#"{"topic":"t","event":"subscription:data","payload":{"subscriptionId":"s"},"ref":null}"#,
+            r#"{"topic":"t\u00e9","event":"subscription:data","payload":{"result":{"a":"\"x\""}},"ref":null}"#,
+            r#"{"topic":"__absinthe__:control","event":"phx_close","payload":{},"ref":null,"join_ref":"1"}"#,
+            r#"{"topic":"__absinthe__:control","event":"phx_error","payload":{},"ref":null}"#,
+            r#" {"topic":"t","event":"x","payload":{},"ref":0,"extra":[1,2]} "#,
+        ];
+        for text in PROTOCOL_FRAMES.iter().chain(&hostile) {
+            assert_eq!(direct_reading(text), tree_reading(text), "{text}");
+        }
+        let numbered = ServerFrame::decode(PROTOCOL_FRAMES[7]).expect("valid");
+        assert_eq!(numbered.reference(), Some(7));
+        let unnumbered = ServerFrame::decode(PROTOCOL_FRAMES[5]).expect("valid");
+        assert_eq!(unnumbered.reference(), None);
+    }
+
+    #[test]
+    fn client_text_writes_what_encode_client_writes() {
+        let doc = DocPayload {
+            query: "subscription AwaitSignal(...)",
+            variables: &json!({"id": "<uuid>", "signal": "update"}),
+        };
+        assert_eq!(
+            client_text(0, CONTROL_TOPIC, EV_DOC, &doc),
+            Frame::doc(json!(0), doc.query, doc.variables.clone()).encode_client()
+        );
+        assert_eq!(
+            client_text(0, CONTROL_TOPIC, EV_JOIN, &Empty {}),
+            PROTOCOL_FRAMES[0]
+        );
+        assert_eq!(
+            client_text(0, PHOENIX_TOPIC, EV_HEARTBEAT, &Empty {}),
+            PROTOCOL_FRAMES[6]
+        );
     }
 }

@@ -35,13 +35,19 @@
 //!   socket is joined waits in a buffer, is sent on the join, and fails if
 //!   no reply came within [`SocketOptions::request_timeout_ms`].
 
-use std::collections::{HashMap, VecDeque};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::Hash;
 
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::graphql::NodeError;
-use crate::phoenix::{Frame, Incoming, Vsn, CONTROL_TOPIC, PHOENIX_TOPIC};
+use crate::phoenix::{
+    client_text, read_object, DocPayload, Empty, ServerFrame, ServerIncoming, CONTROL_TOPIC,
+    EV_DOC, EV_HEARTBEAT, EV_JOIN, EV_UNSUBSCRIBE, PHOENIX_TOPIC,
+};
 use crate::scenario::splitmix;
 use crate::text::excerpt;
 use crate::webapp::AWAIT_SIGNAL;
@@ -132,14 +138,33 @@ pub struct Signal {
 }
 
 impl Signal {
-    /// The signal in a pushed `result` (`{"data": {"awaitSignal": {...}}}`)
-    /// of a subscription to `sentant`; `None` when it holds no signal.
-    pub fn from_result(sentant: &str, result: &Value) -> Option<Signal> {
-        let signal = result.pointer("/data/awaitSignal")?.as_object()?;
+    /// The signal in a pushed `result` (`{"data": {"awaitSignal": {...}}}`,
+    /// as JSON text) of a subscription to `sentant`; `None` when it holds no
+    /// signal. Only the parameters become a JSON tree.
+    pub fn from_result(sentant: &str, result: &RawValue) -> Option<Signal> {
+        #[derive(serde::Deserialize)]
+        struct Pushed<'a> {
+            #[serde(borrow)]
+            data: Option<&'a RawValue>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Data<'a> {
+            #[serde(rename = "awaitSignal", borrow)]
+            await_signal: Option<&'a RawValue>,
+        }
+        #[derive(serde::Deserialize)]
+        struct AwaitSignal<'a> {
+            #[serde(borrow)]
+            event: Cow<'a, str>,
+            parameters: Option<Value>,
+        }
+        let data = read_object::<Pushed>(result)?.data?;
+        let signal = read_object::<Data>(data)?.await_signal?;
+        let signal = read_object::<AwaitSignal>(signal)?;
         Some(Signal {
             sentant: sentant.to_owned(),
-            event: signal.get("event")?.as_str()?.to_owned(),
-            parameters: signal.get("parameters").cloned().unwrap_or(Value::Null),
+            event: signal.event.into_owned(),
+            parameters: signal.parameters.unwrap_or(Value::Null),
         })
     }
 
@@ -294,10 +319,11 @@ pub enum Effect<K> {
     /// A frame that is not a Phoenix frame, or a push without a signal.
     Malformed(String),
     /// The answer to request `request` ([`SocketMachine::request`]): the
-    /// GraphQL response, or why there is none.
+    /// GraphQL response (its JSON text, as the node wrote it), or why there
+    /// is none.
     Answered {
         request: u64,
-        result: Result<Value, RequestError>,
+        result: Result<String, RequestError>,
     },
 }
 
@@ -315,7 +341,71 @@ enum Pending<K> {
 struct Buffered {
     request: u64,
     query: String,
-    variables: Value,
+    variables: Box<RawValue>,
+}
+
+/// A deadline (ms), ordered as a number ([`f64::total_cmp`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Due(f64);
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Due) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Due) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Each unanswered request's deadline: the earliest, and any one by its
+/// number, found without a walk over all of them (a shared socket may hold
+/// thousands).
+#[derive(Debug, Clone, Default)]
+struct Deadlines {
+    by_time: BTreeSet<(Due, u64)>,
+    by_request: HashMap<u64, Due>,
+}
+
+impl Deadlines {
+    fn insert(&mut self, request: u64, at_ms: f64) {
+        self.remove(request);
+        self.by_time.insert((Due(at_ms), request));
+        self.by_request.insert(request, Due(at_ms));
+    }
+
+    fn remove(&mut self, request: u64) {
+        if let Some(due) = self.by_request.remove(&request) {
+            self.by_time.remove(&(due, request));
+        }
+    }
+
+    fn earliest(&self) -> Option<f64> {
+        self.by_time.first().map(|(due, _)| due.0)
+    }
+
+    /// Takes out the requests due by `now_ms`, earliest first.
+    fn expire(&mut self, now_ms: f64) -> Vec<u64> {
+        let mut expired = Vec::new();
+        while let Some(&(due, request)) = self.by_time.first() {
+            if due.0 > now_ms {
+                break;
+            }
+            self.by_time.pop_first();
+            self.by_request.remove(&request);
+            expired.push(request);
+        }
+        expired
+    }
+
+    fn clear(&mut self) {
+        self.by_time.clear();
+        self.by_request.clear();
+    }
 }
 
 /// One subscription of the socket.
@@ -341,8 +431,8 @@ pub struct SocketMachine<K> {
     pending: VecDeque<(u64, Pending<K>)>,
     /// Requests waiting for the socket to be joined.
     buffered: VecDeque<Buffered>,
-    /// Each request not yet answered, buffered or sent: its deadline (ms).
-    deadlines: Vec<(u64, f64)>,
+    /// Each request not yet answered, buffered or sent: its deadline.
+    deadlines: Deadlines,
     next_ref: u64,
     /// Drops since the socket was last joined.
     attempt: u32,
@@ -369,7 +459,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             routes: HashMap::new(),
             pending: VecDeque::new(),
             buffered: VecDeque::new(),
-            deadlines: Vec::new(),
+            deadlines: Deadlines::default(),
             next_ref: 0,
             attempt: 0,
             connect_started_ms: 0.0,
@@ -420,7 +510,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 
     /// Appends a [`Effect::Timer`] when the next deadline changed.
     fn finish(&mut self, mut effects: Vec<Effect<K>>) -> Vec<Effect<K>> {
-        let deadline = self.deadlines.iter().map(|d| d.1).reduce(f64::min);
+        let deadline = self.deadlines.earliest();
         let next = [self.reconnect_at, self.heartbeat_at, deadline]
             .into_iter()
             .flatten()
@@ -459,7 +549,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         }
         self.state = SocketState::Joining;
         let reference = self.take_ref();
-        let join = Frame::join_control(json!(reference)).encode_client();
+        let join = client_text(reference, CONTROL_TOPIC, EV_JOIN, &Empty {});
         vec![
             Effect::Opened {
                 after_ms: now_ms - self.connect_started_ms,
@@ -515,9 +605,20 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         if let (SubState::Live { id }, SocketState::Live) = (&sub.state, self.state) {
             let reference = self.take_ref();
             self.pending.push_back((reference, Pending::Other));
-            effects.push(Effect::Send(
-                Frame::unsubscribe(json!(reference), id).encode_client(),
-            ));
+            #[derive(serde::Serialize)]
+            struct Unsubscribe<'a> {
+                #[serde(rename = "subscriptionId")]
+                subscription_id: &'a str,
+            }
+            let payload = Unsubscribe {
+                subscription_id: id,
+            };
+            effects.push(Effect::Send(client_text(
+                reference,
+                CONTROL_TOPIC,
+                EV_UNSUBSCRIBE,
+                &payload,
+            )));
         }
         effects
     }
@@ -529,12 +630,13 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
     /// buffered and sent on the join; a socket closed for good (or a frozen
     /// page) answers [`RequestError::NotConnected`] at once; without a reply
     /// within the timeout it fails with [`RequestError::Timeout`].
+    /// `variables` is the document's variables as a JSON object's text.
     pub fn request(
         &mut self,
         now_ms: f64,
         request: u64,
         query: &str,
-        variables: Value,
+        variables: &RawValue,
     ) -> Vec<Effect<K>> {
         let waits = matches!(
             self.state,
@@ -547,12 +649,12 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             }];
         }
         self.deadlines
-            .push((request, now_ms + self.options.request_timeout_ms));
+            .insert(request, now_ms + self.options.request_timeout_ms);
         let effects = if waits {
             self.buffered.push_back(Buffered {
                 request,
                 query: query.to_owned(),
-                variables,
+                variables: variables.to_owned(),
             });
             Vec::new()
         } else {
@@ -561,19 +663,25 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.finish(effects)
     }
 
-    fn send_request(&mut self, request: u64, query: &str, variables: Value) -> Vec<Effect<K>> {
+    fn send_request(&mut self, request: u64, query: &str, variables: &RawValue) -> Vec<Effect<K>> {
         let reference = self.take_ref();
         self.pending
             .push_back((reference, Pending::Request(request)));
-        vec![Effect::Send(
-            Frame::doc(json!(reference), query, variables).encode_client(),
-        )]
+        let payload = DocPayload { query, variables };
+        vec![Effect::Send(client_text(
+            reference,
+            CONTROL_TOPIC,
+            EV_DOC,
+            &payload,
+        ))]
     }
 
     /// Fails every request still buffered with `error`.
     fn fail_buffered(&mut self, error: RequestError) -> Vec<Effect<K>> {
         let failed: Vec<u64> = self.buffered.drain(..).map(|b| b.request).collect();
-        self.deadlines.retain(|d| !failed.contains(&d.0));
+        for &request in &failed {
+            self.deadlines.remove(request);
+        }
         failed
             .into_iter()
             .map(|request| Effect::Answered {
@@ -587,9 +695,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
     fn expire_requests(&mut self, now_ms: f64) -> Vec<Effect<K>> {
         let timeout = self.options.request_timeout_ms as u32;
         let mut effects = Vec::new();
-        let (expired, kept): (Vec<_>, Vec<_>) = self.deadlines.iter().partition(|d| d.1 <= now_ms);
-        self.deadlines = kept;
-        for (request, _) in expired {
+        for request in self.deadlines.expire(now_ms) {
             self.buffered.retain(|b| b.request != request);
             // Its reply, if it ever comes, is no longer anyone's.
             for (_, pending) in self.pending.iter_mut() {
@@ -606,8 +712,8 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
     }
 
     /// Request `request` is answered: its deadline goes.
-    fn answered(&mut self, request: u64, result: Result<Value, RequestError>) -> Effect<K> {
-        self.deadlines.retain(|d| d.0 != request);
+    fn answered(&mut self, request: u64, result: Result<String, RequestError>) -> Effect<K> {
+        self.deadlines.remove(request);
         Effect::Answered { request, result }
     }
 
@@ -630,18 +736,28 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
     fn send_doc(&mut self, now_ms: f64, index: usize) -> Vec<Effect<K>> {
         let reference = self.take_ref();
         let sub = &mut self.subs[index];
-        let doc = Frame::doc(
-            json!(reference),
-            AWAIT_SIGNAL,
-            json!({ "id": sub.sentant, "signal": sub.signal }),
+        #[derive(serde::Serialize)]
+        struct Variables<'a> {
+            id: &'a str,
+            signal: &'a str,
+        }
+        let variables = Variables {
+            id: &sub.sentant,
+            signal: &sub.signal,
+        };
+        let doc = client_text(
+            reference,
+            CONTROL_TOPIC,
+            EV_DOC,
+            &DocPayload {
+                query: AWAIT_SIGNAL,
+                variables: &variables,
+            },
         );
         sub.state = SubState::Requested { since_ms: now_ms };
         self.pending
             .push_back((reference, Pending::Doc(sub.key.clone())));
-        vec![
-            Effect::Send(doc.encode_client()),
-            Effect::Connected(sub.key.clone()),
-        ]
+        vec![Effect::Send(doc), Effect::Connected(sub.key.clone())]
     }
 
     /// A text frame arrived.
@@ -650,7 +766,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             // The frozen page runs no code: frames reach the socket, not the page.
             return Vec::new();
         }
-        let frame = match Frame::decode(text, Vsn::V1) {
+        let frame = match ServerFrame::decode(text) {
             Ok(frame) => frame,
             Err(err) => {
                 let why = format!("{err}: {:?}", excerpt(text, MALFORMED_EXCERPT));
@@ -658,20 +774,18 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             }
         };
         match frame.classify() {
-            Incoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
-                let reference = frame.reference.as_u64();
-                let (status, response) = (status.to_owned(), response.clone());
-                self.on_control_reply(now_ms, reference, &status, &response)
+            ServerIncoming::Reply { status, response } if frame.topic == CONTROL_TOPIC => {
+                self.on_control_reply(now_ms, frame.reference(), &status, response)
             }
-            Incoming::Reply { .. } if frame.topic == PHOENIX_TOPIC => {
+            ServerIncoming::Reply { .. } if frame.topic == PHOENIX_TOPIC => {
                 self.heartbeat_unanswered = false;
                 Vec::new()
             }
-            Incoming::Data {
+            ServerIncoming::Data {
                 subscription_id,
                 result,
             } => {
-                let Some(&index) = self.routes.get(subscription_id) else {
+                let Some(&index) = self.routes.get(subscription_id.as_ref()) else {
                     // A push for a subscription this socket no longer holds.
                     return Vec::new();
                 };
@@ -683,11 +797,11 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
                     }],
                     None => vec![Effect::Malformed(format!(
                         "a push without a signal: {:?}",
-                        excerpt(&result.to_string(), MALFORMED_EXCERPT)
+                        excerpt(result.get(), MALFORMED_EXCERPT)
                     ))],
                 }
             }
-            Incoming::Close | Incoming::Error if frame.topic == CONTROL_TOPIC => {
+            ServerIncoming::Close | ServerIncoming::Error if frame.topic == CONTROL_TOPIC => {
                 // The control channel is gone: the subscriptions with it.
                 let mut effects = vec![Effect::Close];
                 effects.extend(self.closed(now_ms, ABNORMAL_CLOSE));
@@ -697,16 +811,26 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         }
     }
 
+    /// A reply on the control topic; `response` is its JSON text (`None`
+    /// when absent or `null`).
     fn on_control_reply(
         &mut self,
         now_ms: f64,
         reference: Option<u64>,
         status: &str,
-        response: &Value,
+        response: Option<&RawValue>,
     ) -> Vec<Effect<K>> {
+        /// The node's error in a response (read as a tree: errors are rare).
+        fn node_error(response: Option<&RawValue>) -> NodeError {
+            let tree = response
+                .and_then(|r| serde_json::from_str(r.get()).ok())
+                .unwrap_or(Value::Null);
+            NodeError::from_response(&tree)
+        }
         if self.state == SocketState::Joining {
             if status != "ok" {
-                let mut effects = vec![Effect::JoinRefused(response.to_string()), Effect::Close];
+                let why = response.map_or("null", RawValue::get).to_owned();
+                let mut effects = vec![Effect::JoinRefused(why), Effect::Close];
                 effects.extend(self.closed(now_ms, ABNORMAL_CLOSE));
                 return effects;
             }
@@ -725,11 +849,17 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         {
             Some(Pending::Doc(key)) => key,
             Some(Pending::Request(request)) => {
-                let answered = status == "ok" && !response.get("data").is_none_or(Value::is_null);
-                let result = if answered {
-                    Ok(response.clone())
-                } else {
-                    Err(RequestError::Node(NodeError::from_response(response)))
+                #[derive(serde::Deserialize)]
+                struct Answer<'a> {
+                    #[serde(borrow)]
+                    data: Option<&'a RawValue>,
+                }
+                let data = response
+                    .and_then(read_object::<Answer>)
+                    .and_then(|answer| answer.data);
+                let result = match (status, response, data) {
+                    ("ok", Some(response), Some(_)) => Ok(response.get().to_owned()),
+                    _ => Err(RequestError::Node(node_error(response))),
                 };
                 return vec![self.answered(request, result)];
             }
@@ -738,26 +868,34 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         let Some(index) = self.subs.iter().position(|s| s.key == key) else {
             return Vec::new();
         };
+        #[derive(serde::Deserialize)]
+        struct Subscribed<'a> {
+            #[serde(rename = "subscriptionId", borrow)]
+            subscription_id: Option<&'a RawValue>,
+        }
+        let id = response
+            .and_then(read_object::<Subscribed>)
+            .and_then(|s| s.subscription_id)
+            .and_then(|id| serde_json::from_str::<String>(id.get()).ok());
         let sub = &mut self.subs[index];
-        let id = response.get("subscriptionId").and_then(Value::as_str);
         match (status, id) {
             ("ok", Some(id)) => {
                 let after_ms = match sub.state {
                     SubState::Requested { since_ms } => now_ms - since_ms,
                     _ => 0.0,
                 };
-                sub.state = SubState::Live { id: id.to_owned() };
+                sub.state = SubState::Live { id: id.clone() };
                 let gap_ms = sub.gap_since.take().map(|since| now_ms - since);
-                self.routes.insert(id.to_owned(), index);
+                self.routes.insert(id.clone(), index);
                 vec![Effect::Live {
                     key,
-                    subscription_id: id.to_owned(),
+                    subscription_id: id,
                     after_ms,
                     gap_ms,
                 }]
             }
             _ => {
-                let error = NodeError::from_response(response);
+                let error = node_error(response);
                 sub.state = SubState::Refused(error.clone());
                 vec![Effect::Refused { key, error }]
             }
@@ -778,7 +916,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
             }
         }
         while let Some(b) = self.buffered.pop_front() {
-            effects.extend(self.send_request(b.request, &b.query, b.variables));
+            effects.extend(self.send_request(b.request, &b.query, &b.variables));
         }
         self.finish(effects)
     }
@@ -896,9 +1034,12 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         self.heartbeat_unanswered = live;
         let reference = self.take_ref();
         // Into a dead socket too (the WebApp's): the driver drops it, as the browser does.
-        vec![Effect::Send(
-            Frame::heartbeat(json!(reference)).encode_client(),
-        )]
+        vec![Effect::Send(client_text(
+            reference,
+            PHOENIX_TOPIC,
+            EV_HEARTBEAT,
+            &Empty {},
+        ))]
     }
 
     /// Closes the socket on purpose: no reconnect, no heartbeat.
@@ -933,6 +1074,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const JOIN: &str =
         r#"{"topic":"__absinthe__:control","event":"phx_join","payload":{},"ref":0}"#;
@@ -1339,9 +1481,23 @@ mod tests {
         }
         let result =
             json!({"data": {"awaitSignal": {"event": "update", "parameters": {"sensor": "150"}}}});
-        let signal = Signal::from_result("u", &result).expect("a signal");
+        let signal = Signal::from_result("u", &vars(result)).expect("a signal");
         assert_eq!(signal.sensor(), Some(150));
-        assert_eq!(Signal::from_result("u", &json!({"data": null})), None);
+        // Pushes without a signal, however shaped.
+        for result in [
+            json!({"data": null}),
+            json!({"data": "awaitSignal"}),
+            json!({"data": {"awaitSignal": ["update", {"sensor": 1}]}}),
+            json!({"data": {"awaitSignal": {"event": 7, "parameters": {}}}}),
+            json!({"data": {"awaitSignal": {"parameters": {}}}}),
+            json!([{"data": {"awaitSignal": {"event": "update"}}}]),
+        ] {
+            assert_eq!(
+                Signal::from_result("u", &vars(result.clone())),
+                None,
+                "{result}"
+            );
+        }
     }
 
     #[test]
@@ -1379,11 +1535,22 @@ mod tests {
         )
     }
 
+    /// Variables as the machine takes them: a JSON object's text.
+    fn vars(value: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).expect("JSON")
+    }
+
+    /// The answers among `effects`, each response read as JSON.
     fn answers<K>(effects: &[Effect<K>]) -> Vec<(u64, Result<Value, RequestError>)> {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Answered { request, result } => Some((*request, result.clone())),
+                Effect::Answered { request, result } => Some((
+                    *request,
+                    result
+                        .clone()
+                        .map(|text| serde_json::from_str(&text).expect("an answer is JSON")),
+                )),
                 _ => None,
             })
             .collect()
@@ -1394,7 +1561,7 @@ mod tests {
         let mut m: SocketMachine<u32> =
             SocketMachine::new(SocketOptions::shared(Reconnect::Phoenix, 7));
         assert_eq!(
-            answers(&m.request(0.0, 9, "mutation", json!({}))),
+            answers(&m.request(0.0, 9, "mutation", &vars(json!({})))),
             vec![(9, Err(RequestError::NotConnected))],
             "not joined: refused at once"
         );
@@ -1406,9 +1573,9 @@ mod tests {
             0.0,
             10,
             "mutation S($id: UUID4!) { sentantSend(id: $id, event: \"update\") { id } }",
-            json!({ "id": "u-1" }),
+            &vars(json!({ "id": "u-1" })),
         );
-        let second = m.request(0.0, 11, "mutation", json!({ "id": "u-2" }));
+        let second = m.request(0.0, 11, "mutation", &vars(json!({ "id": "u-2" })));
         let frame: Value = serde_json::from_str(sent(&first)[0]).expect("json");
         assert_eq!(
             (
@@ -1446,9 +1613,9 @@ mod tests {
     #[test]
     fn a_drop_or_a_close_fails_the_requests_awaiting_an_answer() {
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
-        let sent_frames = m.request(0.0, 1, "mutation", json!({}));
+        let sent_frames = m.request(0.0, 1, "mutation", &vars(json!({})));
         assert_eq!(sent(&sent_frames).len(), 1);
-        m.request(0.0, 2, "mutation", json!({}));
+        m.request(0.0, 2, "mutation", &vars(json!({})));
         // The phone's socket numbers every frame 0: the first reply is the first request's.
         assert_eq!(
             answers(&m.received(1.0, &reply(0, "ok", r#"{"data":{}}"#))),
@@ -1462,7 +1629,7 @@ mod tests {
         ));
 
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
-        m.request(0.0, 3, "mutation", json!({}));
+        m.request(0.0, 3, "mutation", &vars(json!({})));
         let closed = m.close();
         assert_eq!(answers(&closed), vec![(3, Err(RequestError::Dropped))]);
         assert_eq!(closed.last(), Some(&Effect::Close));
@@ -1474,10 +1641,10 @@ mod tests {
             SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
         m.subscribe(0.0, 1, "u-1", "update");
         m.start(0.0);
-        let buffered = m.request(1.0, 5, "mutation A", json!({}));
+        let buffered = m.request(1.0, 5, "mutation A", &vars(json!({})));
         assert!(sent(&buffered).is_empty() && answers(&buffered).is_empty());
         m.opened(2.0);
-        assert!(sent(&m.request(3.0, 6, "mutation B", json!({}))).is_empty());
+        assert!(sent(&m.request(3.0, 6, "mutation B", &vars(json!({})))).is_empty());
         let joined = m.received(4.0, JOIN_OK);
         let frames: Vec<Value> = sent(&joined)
             .iter()
@@ -1499,7 +1666,7 @@ mod tests {
     #[test]
     fn a_request_without_a_reply_times_out_and_its_late_reply_is_ignored() {
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
-        let effects = m.request(100.0, 1, "mutation", json!({}));
+        let effects = m.request(100.0, 1, "mutation", &vars(json!({})));
         assert!(
             effects.contains(&Effect::Timer {
                 at_ms: 100.0 + PUSH_TIMEOUT_MS
@@ -1512,7 +1679,7 @@ mod tests {
             vec![(1, Err(RequestError::Timeout(PUSH_TIMEOUT_MS as u32)))]
         );
         // Its reply, come at last, answers nobody; the next request's reply is its own.
-        m.request(20_000.0, 2, "mutation", json!({}));
+        m.request(20_000.0, 2, "mutation", &vars(json!({})));
         assert!(answers(&m.received(20_001.0, &reply(0, "ok", r#"{"data":{}}"#))).is_empty());
         assert_eq!(
             answers(&m.received(20_002.0, &reply(0, "ok", r#"{"data":{"x":1}}"#))),
@@ -1523,7 +1690,7 @@ mod tests {
         let mut m: SocketMachine<u32> =
             SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
         m.start(0.0);
-        m.request(0.0, 3, "mutation", json!({}));
+        m.request(0.0, 3, "mutation", &vars(json!({})));
         assert_eq!(
             answers(&m.tick(PUSH_TIMEOUT_MS)),
             vec![(3, Err(RequestError::Timeout(PUSH_TIMEOUT_MS as u32)))]
@@ -1540,7 +1707,7 @@ mod tests {
         let mut m = live_phone(Reconnect::Phoenix, 0.0);
         m.closed(1.0, 1006);
         assert!(matches!(m.state(), SocketState::Dropped { .. }));
-        assert!(answers(&m.request(2.0, 4, "mutation", json!({}))).is_empty());
+        assert!(answers(&m.request(2.0, 4, "mutation", &vars(json!({})))).is_empty());
         m.tick(1_000.0);
         m.opened(1_001.0);
         assert_eq!(
@@ -1552,14 +1719,14 @@ mod tests {
         let mut m = live_phone(Reconnect::WebApp, 0.0);
         m.closed(1.0, 1006);
         assert_eq!(
-            answers(&m.request(2.0, 5, "mutation", json!({}))),
+            answers(&m.request(2.0, 5, "mutation", &vars(json!({})))),
             vec![(5, Err(RequestError::NotConnected))],
             "a dead socket refuses at once"
         );
         let mut m: SocketMachine<u32> =
             SocketMachine::new(SocketOptions::phone(Reconnect::WebApp, 7));
         m.start(0.0);
-        m.request(0.0, 6, "mutation", json!({}));
+        m.request(0.0, 6, "mutation", &vars(json!({})));
         assert_eq!(
             answers(&m.closed(1.0, 1006)),
             vec![(6, Err(RequestError::Dropped))]
@@ -1567,7 +1734,7 @@ mod tests {
         let mut m: SocketMachine<u32> =
             SocketMachine::new(SocketOptions::phone(Reconnect::Phoenix, 7));
         m.start(0.0);
-        m.request(0.0, 7, "mutation", json!({}));
+        m.request(0.0, 7, "mutation", &vars(json!({})));
         assert_eq!(answers(&m.close()), vec![(7, Err(RequestError::Dropped))]);
     }
 }

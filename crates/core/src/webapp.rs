@@ -19,6 +19,7 @@
 //! - [`AWAIT_SIGNAL`]: the subscription text the WebApp's sockets send.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::graphql::SENTANT_UNLOAD;
@@ -156,6 +157,18 @@ impl Request<'_> {
 
     /// `JSON.stringify(vars)`: the `variables` string of the body.
     pub fn variables(&self) -> String {
+        self.with_variables(|vars| stringify(vars))
+    }
+
+    /// The variables as the JSON object a `doc` frame carries (the same
+    /// text as [`Request::variables`], not wrapped in a string).
+    pub fn variables_object(&self) -> Box<RawValue> {
+        // Maps with string keys and strings cannot fail to serialize.
+        self.with_variables(|vars| serde_json::value::to_raw_value(vars).unwrap_or_default())
+    }
+
+    /// `f` of the variables, in the WebApp's order.
+    fn with_variables<T>(&self, f: impl FnOnce(&Ordered) -> T) -> T {
         let empty = Value::Object(Default::default());
         let entries: Vec<(&str, Entry)> = match self {
             Request::SentantGetByName { name, .. } => vec![("name", Entry::Text(name))],
@@ -175,7 +188,7 @@ impl Request<'_> {
                 ("passthrough", Entry::JsonText(&empty)),
             ],
         };
-        stringify(&Ordered(&entries))
+        f(&Ordered(&entries))
     }
 
     /// The POST body, exactly as the WebApp writes it.

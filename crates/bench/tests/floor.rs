@@ -1,0 +1,24 @@
+//! Chromium's socket request floor in real headless Chromium against the
+//! in-process node: a bare page's websockets join the control topic and
+//! send the floor's query as `doc` frames at a set rate, and every one is
+//! answered on the sockets (none over HTTP), with the browser's CPU read.
+
+use anyhow::Result;
+use r2_bench::floor::run_socket_floor;
+use r2_bench::NodeHandle;
+use r2_testkit::built_page_sites_dir;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_floor_sends_its_requests_on_the_sockets_and_reads_every_reply() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = NodeHandle::in_process(&sites).await?;
+    // 3 sockets, 40 requests a second for 2 s.
+    let run = run_socket_floor(&node, 3, 40.0, 2.0).await?;
+    assert_eq!((run.sent, run.answered, run.failed), (80, 80, 0), "{run:?}");
+    assert_eq!(run.node_requests, 0, "no request went over HTTP: {run:?}");
+    assert!(
+        run.window.wall_s > 1.5 && run.cpu_per_request_ms() > 0.0,
+        "{run:?}"
+    );
+    Ok(())
+}
