@@ -19,9 +19,10 @@
 //!
 //! The socket request floor is the request floor for `transport=socket`:
 //! the same bare page holds as many websockets as the page's run did, each
-//! joined to the control topic, and sends the floor's query as a `doc`
-//! frame on them in turn at the run's rate; each reply is parsed and
-//! counted, and the browser's CPU is divided by the replies read.
+//! joined to the control topic before the costs are read, and sends the
+//! floor's query as a `doc` frame on them in turn at the run's rate; each
+//! reply is parsed and counted, and the browser's CPU is divided by the
+//! replies read.
 //!
 //! # Layout
 //!
@@ -161,7 +162,7 @@ pub async fn run_floor(
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
     let script = script(rate, duration_s.min(MAX_DURATION_S));
-    run_script(node, rate, &script, "the bare page's requests").await
+    run_script(node, rate, None, &script, "the bare page's requests").await
 }
 
 /// Runs a floor's `script` (it returns [`Counts`]) in a fresh Chromium's
@@ -169,13 +170,14 @@ pub async fn run_floor(
 async fn run_script(
     node: &NodeHandle,
     rate: f64,
+    setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
     let browser = Browser::launch()
         .await
         .map_err(crate::tab::browser_error("launch"))?;
-    let measured = measure(node, &browser, rate, script, what).await;
+    let measured = measure(node, &browser, rate, setup, script, what).await;
     let _ = browser.close().await;
     measured
 }
@@ -193,14 +195,34 @@ async fn bare_page(node: &NodeHandle, browser: &Browser) -> Result<Page, TabErro
     Ok(page)
 }
 
+/// A script run on the bare page before a floor's costs are measured; it
+/// resolves `true` when all is ready, else says what is not.
+struct Setup {
+    script: String,
+    what: &'static str,
+}
+
 async fn measure(
     node: &NodeHandle,
     browser: &Browser,
     rate: f64,
+    setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
     let page = bare_page(node, browser).await?;
+    if let Some(setup) = setup {
+        let ready = page
+            .eval(&setup.script)
+            .await
+            .map_err(crate::tab::browser_error(setup.what))?;
+        if ready != serde_json::Value::Bool(true) {
+            return Err(TabError::Browser {
+                what: setup.what,
+                source: ready.to_string().into(),
+            });
+        }
+    }
     let pid = browser.pid();
     let before = node.stats().await?;
     let start = Snapshot::take(pid, true, node).await?;
@@ -424,49 +446,69 @@ pub struct SocketFloor {
 
 /// How long the socket floor's page may wait for the last replies.
 const REPLIES_WAIT_MS: u32 = 5_000;
+/// How long its sockets may take to open and join.
+const JOIN_WAIT_MS: u32 = 10_000;
 
-/// The socket floor's script: `sockets` websockets to the node, each joined
-/// to the control topic (`join`), then `rate` `doc` frames (`doc`) a second
-/// for `duration_s` on them in turn; each reply is parsed and counted. It
-/// waits for the replies (at most [`REPLIES_WAIT_MS`]) and returns
-/// [`Counts`]; requests on a socket that closed count as failed.
-fn socket_script(sockets: u32, join: &str, doc: &str, rate: f64, duration_s: f64) -> String {
+/// The socket floor's set-up script, run before its costs are measured:
+/// `sockets` websockets to the node, each joined to the control topic
+/// (`join`, ref `"1"`). Every reply to a `doc` (ref `"2"`) is parsed and
+/// counted in `window.__r2sock.answered`. Resolves `true` once every socket
+/// joined, or says how many did within [`JOIN_WAIT_MS`].
+fn socket_setup_script(sockets: u32, join: &str) -> String {
     format!(
         "(async () => {{ \
            const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
-           const join = {join}; const doc = {doc}; \
-           const counts = {{ sent: 0, answered: 0, failed: 0 }}; \
-           let lost = 0; \
-           const open = await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
+           const join = {join}; \
+           const state = window.__r2sock = {{ live: [], answered: 0, lost: 0 }}; \
+           const joined = await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
              const ws = new WebSocket(url); \
-             let joined = false, sent = 0, answered = 0; \
+             let sent = 0, answered = 0; \
+             const socket = {{ ws, send: null }}; \
+             const timer = setTimeout(() => done(false), {JOIN_WAIT_MS}); \
              ws.onopen = () => ws.send(join); \
              ws.onmessage = (e) => {{ \
                const frame = JSON.parse(e.data); \
                if (frame.event !== 'phx_reply') return; \
-               if (!joined) {{ joined = true; done({{ ws, send: () => {{ sent++; ws.send(doc); }} }}); }} \
-               else {{ answered++; counts.answered++; }} \
+               if (frame.ref === '1') {{ \
+                 clearTimeout(timer); \
+                 const ok = frame.payload && frame.payload.status === 'ok'; \
+                 if (ok) {{ socket.send = (doc) => {{ sent++; ws.send(doc); }}; state.live.push(socket); }} \
+                 done(ok); \
+               }} else if (frame.ref === '2') {{ answered++; state.answered++; }} \
              }}; \
-             ws.onclose = () => {{ lost += sent - answered; if (!joined) done(null); }}; \
+             ws.onclose = () => {{ clearTimeout(timer); state.lost += sent - answered; sent = answered; done(false); }}; \
            }}))); \
-           const live = open.filter(s => s); \
-           if (live.length < {sockets}) return {{ sent: 0, answered: 0, failed: {sockets} - live.length }}; \
+           const count = joined.filter(j => j).length; \
+           return count === {sockets} ? true : `${{count}} of {sockets} sockets joined`; }})()",
+        join = serde_json::to_string(join).expect("a string serialises"),
+    )
+}
+
+/// The socket floor's measured script: `rate` `doc` frames (`doc`, ref
+/// `"2"`) a second for `duration_s` on the set-up sockets in turn, then the
+/// replies awaited (at most [`REPLIES_WAIT_MS`]); returns [`Counts`], the
+/// requests without a reply counted as failed.
+fn socket_script(doc: &str, rate: f64, duration_s: f64) -> String {
+    format!(
+        "(async () => {{ \
+           const doc = {doc}; \
+           const state = window.__r2sock; \
+           const live = state.live; \
+           let sent = 0; \
            const start = performance.now(); \
            await new Promise(done => {{ \
              const timer = setInterval(() => {{ \
                const elapsed = (performance.now() - start) / 1000; \
                const due = Math.min({rate} * elapsed, {total}); \
-               while (counts.sent < due) {{ live[counts.sent % live.length].send(); counts.sent++; }} \
+               while (sent < due) {{ live[sent % live.length].send(doc); sent++; }} \
                if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
              }}, {TICK_MS}); \
            }}); \
            const waited = performance.now(); \
-           while (counts.answered + lost < counts.sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
+           while (state.answered + state.lost < sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
              await new Promise(r => setTimeout(r, 20)); \
-           counts.failed = counts.sent - counts.answered; \
            live.forEach(s => s.ws.close()); \
-           return counts; }})()",
-        join = serde_json::to_string(join).expect("a string serialises"),
+           return {{ sent, answered: state.answered, failed: sent - state.answered }}; }})()",
         doc = serde_json::to_string(doc).expect("a string serialises"),
         total = (rate * duration_s).floor(),
     )
@@ -483,12 +525,23 @@ pub async fn run_socket_floor(
 ) -> Result<FloorRun, TabError> {
     let join = Frame::join_control(json!("1")).encode_client();
     let doc = Frame::doc(json!("2"), FLOOR_QUERY, floor_variables()).encode_client();
-    let script = socket_script(sockets, &join, &doc, rate, duration_s.min(MAX_DURATION_S));
-    let run = run_script(node, rate, &script, "the bare page's socket requests").await?;
+    let setup = Setup {
+        script: socket_setup_script(sockets.max(1), &join),
+        what: "joining the bare page's sockets",
+    };
+    let script = socket_script(&doc, rate, duration_s.min(MAX_DURATION_S));
+    let run = run_script(
+        node,
+        rate,
+        Some(&setup),
+        &script,
+        "the bare page's socket requests",
+    )
+    .await?;
     if run.sent == 0 {
         return Err(TabError::Browser {
-            what: "joining the bare page's sockets",
-            source: format!("{} of {sockets} sockets did not join", run.failed).into(),
+            what: "the bare page's socket requests",
+            source: format!("none was due at {rate} a second").into(),
         });
     }
     Ok(run)
@@ -538,18 +591,23 @@ mod tests {
 
     #[test]
     fn the_socket_script_joins_then_sends_at_the_rate_in_turn() {
-        let js = socket_script(8, r#"{"topic":"t"}"#, r#"{"doc":1}"#, 250.0, 15.0);
+        let setup = socket_setup_script(8, r#"{"topic":"t"}"#);
         assert!(
-            js.contains(r#"const join = "{\"topic\":\"t\"}"; const doc = "{\"doc\":1}";"#),
-            "{js}"
+            setup.contains(r#"const join = "{\"topic\":\"t\"}";"#),
+            "{setup}"
         );
-        assert!(js.contains("Array.from({ length: 8 }"), "{js}");
-        assert!(js.contains("ws.onopen = () => ws.send(join);"), "{js}");
+        assert!(setup.contains("Array.from({ length: 8 }"), "{setup}");
+        assert!(
+            setup.contains("ws.onopen = () => ws.send(join);"),
+            "{setup}"
+        );
+        // Only an accepted join counts; only the docs' replies are answers.
+        assert!(setup.contains("frame.payload.status === 'ok'"), "{setup}");
+        assert!(setup.contains("frame.ref === '2'"), "{setup}");
+        let js = socket_script(r#"{"doc":1}"#, 250.0, 15.0);
+        assert!(js.contains(r#"const doc = "{\"doc\":1}";"#), "{js}");
         assert!(js.contains("Math.min(250 * elapsed, 3750)"), "{js}");
-        assert!(
-            js.contains("live[counts.sent % live.length].send()"),
-            "{js}"
-        );
+        assert!(js.contains("live[sent % live.length].send(doc)"), "{js}");
         assert!(js.contains("elapsed >= 15"), "{js}");
     }
 

@@ -1323,7 +1323,7 @@ impl Report {
         ];
         row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)));
         format!(
-            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as the largest `transport=socket` run that kept up ({} devices), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it.\n\n{}",
+            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as the `transport=socket` run of {} devices did (the largest that kept up, else the largest that finished), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it.\n\n{}",
             floor.beside,
             table(&headers, vec![row])
         )
@@ -2305,8 +2305,7 @@ mod tests {
         let markdown = report.to_markdown();
         assert!(
             markdown.contains("What `transport=socket` sends:")
-                && markdown
-                    .contains("the largest `transport=socket` run that kept up (100 devices)"),
+                && markdown.contains("as the `transport=socket` run of 100 devices did"),
             "{markdown}"
         );
     }

@@ -75,6 +75,9 @@ pub enum FrameError {
     /// The text is not JSON at all.
     #[error("frame is not JSON")]
     NotJson(#[source] serde_json::Error),
+    /// JSON that a client cannot read as one frame: a key given twice.
+    #[error("frame cannot be read: {0}")]
+    Unreadable(#[source] serde_json::Error),
     /// V1 frames are JSON objects.
     #[error("V1 frame must be a JSON object, got {found}")]
     NotObject { found: &'static str },
@@ -370,7 +373,10 @@ impl Frame {
 ///
 /// It needs what [`Frame::decode`] needs of a V1 frame (an object with
 /// `topic` and `event` strings, `payload` and `ref`); a frame it refuses
-/// gets [`Frame::decode`]'s error.
+/// gets [`Frame::decode`]'s error, or [`FrameError::Unreadable`] for a key
+/// given twice (the tree kept the last). The parts it does not read are
+/// skipped, not checked, as `JSON.parse` in a real client takes them: a
+/// number past `f64` or a lone surrogate there does not refuse the frame.
 #[derive(Debug, serde::Deserialize)]
 pub struct ServerFrame<'a> {
     #[serde(borrow)]
@@ -426,7 +432,7 @@ impl<'a> ServerFrame<'a> {
         let refuse = |err| {
             Frame::decode(text, Vsn::V1)
                 .err()
-                .unwrap_or(FrameError::NotJson(err))
+                .unwrap_or(FrameError::Unreadable(err))
         };
         // serde reads a struct from an array of its fields too; a V1 frame is an object.
         if !text.trim_start().starts_with('{') {
@@ -451,8 +457,9 @@ impl<'a> ServerFrame<'a> {
         }
         #[derive(serde::Deserialize)]
         struct Data<'a> {
+            // `null` is a result (one without a signal); only a missing one is none.
             #[serde(borrow)]
-            result: Option<&'a RawValue>,
+            result: &'a RawValue,
             #[serde(rename = "subscriptionId", borrow)]
             subscription_id: Option<&'a RawValue>,
         }
@@ -473,7 +480,7 @@ impl<'a> ServerFrame<'a> {
             }
             EV_SUBSCRIPTION_DATA => match read_object::<Data<'a>>(payload) {
                 Some(Data {
-                    result: Some(result),
+                    result,
                     subscription_id,
                 }) => ServerIncoming::Data {
                     subscription_id: subscription_id
@@ -833,6 +840,7 @@ mod tests {
             r#"{"topic":"t","event":"phx_reply","payload":{"status":"ok","response":null},"ref":0}"#,
             r#"{"topic":"t","event":"phx_reply","payload":null,"ref":"0"}"#,
             r#"{"topic":"t","event":"subscription:data","payload":{"result":1},"ref":null}"#,
+            r#"{"topic":"t","event":"subscription:data","payload":{"result":null,"subscriptionId":null},"ref":null}"#,
             r#"{"topic":"t","event":"subscription:data","payload":{"result":{},"subscriptionId":5},"ref":null}"#,
             r#"{"topic":"t","event":"subscription:data","payload":{"subscriptionId":"s"},"ref":null}"#,
             r#"{"topic":"t\u00e9","event":"subscription:data","payload":{"result":{"a":"\"x\""}},"ref":null}"#,
@@ -843,6 +851,19 @@ mod tests {
         for text in PROTOCOL_FRAMES.iter().chain(&hostile) {
             assert_eq!(direct_reading(text), tree_reading(text), "{text}");
         }
+        // A key given twice: the tree keeps the last, a client refuses the frame.
+        let twice = r#"{"topic":"x","topic":"y","event":"phx_close","payload":{},"ref":0}"#;
+        assert!(tree_reading(twice).is_ok());
+        let refused = direct_reading(twice).expect_err("refused");
+        assert!(
+            refused.starts_with("frame cannot be read: duplicate field `topic`"),
+            "{refused}"
+        );
+        // What a client does not read it does not check, as `JSON.parse` takes it.
+        let lenient = r#"{"topic":"__absinthe__:control","event":"phx_reply","payload":{"status":"ok","response":{"data":{"x":1e400,"s":"\ud800"}}},"ref":0}"#;
+        assert!(tree_reading(lenient).is_err());
+        let read = ServerFrame::decode(lenient).expect("a client reads it");
+        assert!(matches!(read.classify(), ServerIncoming::Reply { status, .. } if status == "ok"));
         let numbered = ServerFrame::decode(PROTOCOL_FRAMES[7]).expect("valid");
         assert_eq!(numbered.reference(), Some(7));
         let unnumbered = ServerFrame::decode(PROTOCOL_FRAMES[5]).expect("valid");
