@@ -598,10 +598,7 @@ async fn floor(
     else {
         return;
     };
-    let (beside, rate) = (
-        row.devices(),
-        row.scenario_requests() as f64 / row.run.window.wall_s,
-    );
+    let (beside, rate) = (row.devices(), row.scenario_rate());
     const WHAT: &str = "Chromium's floor";
     let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
         return;
@@ -668,22 +665,13 @@ async fn socket_floor(
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) {
-    let finished = report.extra.iter().filter(|row| {
-        row.run.config.transport == r2_core::config::Transport::Socket
-            && row.run.config.profile == Profile::Lean
-            && row.run.outcome == Outcome::Finished
-            && row.run.window.wall_s > 0.0
-    });
-    let Some(row) = finished
-        .clone()
-        .filter(|row| row.keeps_up())
-        .max_by_key(|row| row.devices())
-        .or_else(|| finished.max_by_key(|row| row.devices()))
-    else {
+    let finished = report
+        .socket_rows()
+        .filter(|row| row.run.outcome == Outcome::Finished && row.run.window.wall_s > 0.0);
+    let Some(row) = report::largest_kept_up(finished) else {
         return;
     };
-    let beside = row.devices();
-    let rate = row.scenario_requests() as f64 / row.run.window.wall_s;
+    let (beside, rate) = (row.devices(), row.scenario_rate());
     // Each worker holds its own shared sockets.
     let workers = row.run.config.workers.unwrap_or(1).max(1);
     let per_worker = Load::new(

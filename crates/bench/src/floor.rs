@@ -138,18 +138,33 @@ fn script(rate: f64, duration_s: f64) -> String {
            const one = () => fetch('/reality2', {{ method: 'POST', headers, body }}) \
              .then(r => r.text().then(t => {{ if (r.ok && t.length) counts.answered++; else counts.failed++; }})) \
              .catch(() => {{ counts.failed++; }}); \
-           const start = performance.now(); \
-           await new Promise(done => {{ \
-             const timer = setInterval(() => {{ \
-               const elapsed = (performance.now() - start) / 1000; \
-               const due = Math.min({rate} * elapsed, {total}); \
-               while (counts.sent < due) {{ counts.sent++; pending.push(one()); }} \
-               if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
-             }}, {TICK_MS}); \
-           }}); \
+           {paced} \
            await Promise.all(pending); \
            return counts; }})()",
         body = serde_json::to_string(&body).expect("a string serialises"),
+        paced = paced(
+            rate,
+            duration_s,
+            "counts.sent < due",
+            "counts.sent++; pending.push(one());"
+        ),
+    )
+}
+
+/// The statement that makes a floor's requests at `rate` a second for
+/// `duration_s`: every [`TICK_MS`] it runs `send` while `more` (which may
+/// read `due`, the requests due by now) holds, and resolves at the end.
+fn paced(rate: f64, duration_s: f64, more: &str, send: &str) -> String {
+    format!(
+        "const start = performance.now(); \
+         await new Promise(done => {{ \
+           const timer = setInterval(() => {{ \
+             const elapsed = (performance.now() - start) / 1000; \
+             const due = Math.min({rate} * elapsed, {total}); \
+             while ({more}) {{ {send} }} \
+             if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
+           }}, {TICK_MS}); \
+         }});",
         total = (rate * duration_s).floor(),
     )
 }
@@ -495,22 +510,19 @@ fn socket_script(doc: &str, rate: f64, duration_s: f64) -> String {
            const state = window.__r2sock; \
            const live = state.live; \
            let sent = 0; \
-           const start = performance.now(); \
-           await new Promise(done => {{ \
-             const timer = setInterval(() => {{ \
-               const elapsed = (performance.now() - start) / 1000; \
-               const due = Math.min({rate} * elapsed, {total}); \
-               while (sent < due) {{ live[sent % live.length].send(doc); sent++; }} \
-               if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
-             }}, {TICK_MS}); \
-           }}); \
+           {paced} \
            const waited = performance.now(); \
            while (state.answered + state.lost < sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
              await new Promise(r => setTimeout(r, 20)); \
            live.forEach(s => s.ws.close()); \
            return {{ sent, answered: state.answered, failed: sent - state.answered }}; }})()",
         doc = serde_json::to_string(doc).expect("a string serialises"),
-        total = (rate * duration_s).floor(),
+        paced = paced(
+            rate,
+            duration_s,
+            "sent < due",
+            "live[sent % live.length].send(doc); sent++;"
+        ),
     )
 }
 

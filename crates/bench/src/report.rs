@@ -289,6 +289,11 @@ impl PageRow {
         label
     }
 
+    /// Answered requests a second over the scenario phase.
+    pub fn scenario_rate(&self) -> f64 {
+        self.scenario_requests() as f64 / self.run.window.wall_s
+    }
+
     /// Browser CPU ms per device per second of the scenario phase.
     pub fn cpu_ms_per_device_s(&self) -> Option<f64> {
         let window = &self.run.window;
@@ -1084,17 +1089,18 @@ impl Report {
             .collect()
     }
 
+    /// The rows of the `lean` `transport=socket` series (split or not).
+    pub fn socket_rows(&self) -> impl Iterator<Item = &PageRow> + Clone {
+        self.extra.iter().filter(|r| {
+            r.run.config.transport == r2_core::config::Transport::Socket
+                && r.run.config.profile == Profile::Lean
+        })
+    }
+
     /// The `transport=socket` goals: the devices one tab holds, and their
     /// CPU per device-second against a baseline process's.
     fn socket_goals(&self) -> Vec<Goal> {
-        let socket: Vec<&PageRow> = self
-            .extra
-            .iter()
-            .filter(|r| {
-                r.run.config.transport == r2_core::config::Transport::Socket
-                    && r.run.config.profile == Profile::Lean
-            })
-            .collect();
+        let socket: Vec<&PageRow> = self.socket_rows().collect();
         if socket.is_empty() {
             return Vec::new();
         }
@@ -1127,11 +1133,7 @@ impl Report {
                         / report.ran_s.max(f64::MIN_POSITIVE),
                 )
             });
-        let largest = socket
-            .iter()
-            .filter(|r| r.keeps_up())
-            .max_by_key(|r| r.devices())
-            .or_else(|| socket.iter().max_by_key(|r| r.devices()));
+        let largest = largest_kept_up(socket.iter().copied());
         if let (Some((base_devices, base_ms)), Some(row)) = (baseline, largest) {
             if let Some(page_ms) = row.cpu_ms_per_device_s() {
                 let floor = self
@@ -1343,8 +1345,7 @@ impl Report {
         }
         // Signals read for each answered send, over the whole run.
         let pushes_per_send = summary.signals_received as f64 / summary.sends_ok as f64;
-        let requests_per_device_s =
-            row.scenario_requests() as f64 / window.wall_s / f64::from(row.devices());
+        let requests_per_device_s = row.scenario_rate() / f64::from(row.devices());
         Some(requests_per_device_s * (requests + pushes_per_send * push))
     }
 
@@ -1852,6 +1853,14 @@ const DEFINITIONS: &str = "
 - **page : baseline**: CPU per device per second of scenario and per answered request (page: all browser processes; baseline: device processes); memory all-in (the whole browser against the whole script) and per added device (the browser's PSS slope as for the tab's memory; the script's PSS per process).
 - **keeps up**: finished with every device created, lag p99 ≤ 20 ms, and achieved/intended ≥ 0.99. A run that does not keep up while other processes (neither the browser nor the node) used half a core or more is marked disturbed and, once the machine is quieter (or after a minute), run again; both rows are shown, and the second counts. **what ran out**: for a run that did not keep up, every sign seen: the page's own bottleneck check (late timers, sends behind plan, a piling fetch queue), the machine's CPUs ≥ 90 % busy, devices not created, errors.
 ";
+
+/// The largest of `rows` that kept up, else the largest.
+pub fn largest_kept_up<'a>(rows: impl Iterator<Item = &'a PageRow> + Clone) -> Option<&'a PageRow> {
+    rows.clone()
+        .filter(|r| r.keeps_up())
+        .max_by_key(|r| r.devices())
+        .or_else(|| rows.max_by_key(|r| r.devices()))
+}
 
 #[cfg(test)]
 mod tests {

@@ -118,9 +118,17 @@ pub fn name_variables(name: &str) -> Value {
     json!({ "name": name })
 }
 
-/// Variables for [`AWAIT_SIGNAL`].
+/// The variables of [`AWAIT_SIGNAL`], typed: `{"id", "signal"}`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct AwaitSignalVariables<'a> {
+    pub id: &'a str,
+    pub signal: &'a str,
+}
+
+/// Variables for [`AWAIT_SIGNAL`], as a JSON value.
 pub fn await_signal_variables(id: &str, signal: &str) -> Value {
-    json!({ "id": id, "signal": signal })
+    // Two strings always serialize.
+    serde_json::to_value(AwaitSignalVariables { id, signal }).unwrap_or_default()
 }
 
 /// How many characters of a body an error keeps.

@@ -319,7 +319,7 @@ impl Frame {
             reference,
             CONTROL_TOPIC,
             EV_UNSUBSCRIBE,
-            json!({ "subscriptionId": subscription_id }),
+            json!(UnsubscribePayload { subscription_id }),
         )
     }
 
@@ -529,6 +529,13 @@ pub fn client_text<P: serde::Serialize + ?Sized>(
 pub struct DocPayload<'a, V: ?Sized> {
     pub query: &'a str,
     pub variables: &'a V,
+}
+
+/// The payload of a client's `unsubscribe`: `{"subscriptionId"}`.
+#[derive(serde::Serialize)]
+pub struct UnsubscribePayload<'a> {
+    #[serde(rename = "subscriptionId")]
+    pub subscription_id: &'a str,
 }
 
 /// An empty payload, `{}`.

@@ -43,10 +43,10 @@ use std::hash::Hash;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::graphql::NodeError;
+use crate::graphql::{AwaitSignalVariables, NodeError};
 use crate::phoenix::{
-    client_text, read_object, DocPayload, Empty, ServerFrame, ServerIncoming, CONTROL_TOPIC,
-    EV_DOC, EV_HEARTBEAT, EV_JOIN, EV_UNSUBSCRIBE, PHOENIX_TOPIC,
+    client_text, read_object, DocPayload, Empty, ServerFrame, ServerIncoming, UnsubscribePayload,
+    CONTROL_TOPIC, EV_DOC, EV_HEARTBEAT, EV_JOIN, EV_UNSUBSCRIBE, PHOENIX_TOPIC,
 };
 use crate::scenario::splitmix;
 use crate::text::excerpt;
@@ -605,12 +605,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
         if let (SubState::Live { id }, SocketState::Live) = (&sub.state, self.state) {
             let reference = self.take_ref();
             self.pending.push_back((reference, Pending::Other));
-            #[derive(serde::Serialize)]
-            struct Unsubscribe<'a> {
-                #[serde(rename = "subscriptionId")]
-                subscription_id: &'a str,
-            }
-            let payload = Unsubscribe {
+            let payload = UnsubscribePayload {
                 subscription_id: id,
             };
             effects.push(Effect::Send(client_text(
@@ -736,12 +731,7 @@ impl<K: Clone + Eq + Hash> SocketMachine<K> {
     fn send_doc(&mut self, now_ms: f64, index: usize) -> Vec<Effect<K>> {
         let reference = self.take_ref();
         let sub = &mut self.subs[index];
-        #[derive(serde::Serialize)]
-        struct Variables<'a> {
-            id: &'a str,
-            signal: &'a str,
-        }
-        let variables = Variables {
+        let variables = AwaitSignalVariables {
             id: &sub.sentant,
             signal: &sub.signal,
         };

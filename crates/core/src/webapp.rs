@@ -229,6 +229,8 @@ mod tests {
             request.variables(),
             r#"{"id":"u-1","event":"set_sensor","parameters":"{\"sensor\":42}","passthrough":"{}"}"#
         );
+        // A `doc` frame carries the same object itself, in the same order.
+        assert_eq!(request.variables_object().get(), request.variables());
         let body: Value = serde_json::from_str(&request.body()).expect("JSON");
         assert_eq!(body["query"], SENTANT_SEND);
         assert_eq!(body["variables"], request.variables());
