@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use r2_core::graphql;
 use r2_testkit::{built_page_sites_dir, error_count, Browser, Page, TestNode};
 use serde_json::{json, Value};
 
@@ -121,6 +122,57 @@ async fn http_500s_counted(extra: &str) -> Result<()> {
         num(&stats, "sends"),
         "{summary}\n{stats}"
     );
+    nothing_left(&node).await?;
+    browser.close().await
+}
+
+/// Every request of a Delete answered 500: the run says it could not
+/// delete its sentants nor ask the node what is left, counts each 500 once,
+/// and the sentants are still on the node (nothing taken for gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_the_node_fails_is_reported_and_loses_nothing() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = open(
+        &browser,
+        &node,
+        "devices=2&duration=2&scenario=rotate&keep=1",
+    )
+    .await?;
+    page.summary("stopped", WAIT).await?;
+    let created = node.sentant_names().await?;
+    assert_eq!(created.len(), 2, "{created:?}");
+
+    node.set_faults(json!({ "error_rate": 1.0 })).await?;
+    page.eval("document.querySelector('#b-delete').click()")
+        .await?;
+    let summary = summary(&page).await?;
+    node.set_faults(json!({})).await?;
+    let stats = node.stats().await?;
+
+    assert_eq!(
+        error_count(&summary, "http_500"),
+        num(&stats, "injected_errors"),
+        "each 500 counted once: page {summary}\nnode {stats}"
+    );
+    let unchecked = summary["leftovers_unchecked"].as_str().unwrap_or_default();
+    assert!(unchecked.contains("HTTP 500"), "{summary}");
+    assert_eq!(summary["verdict"], "fail", "{summary}");
+    assert!(
+        summary["reasons"]
+            .to_string()
+            .contains("could not be asked"),
+        "{summary}"
+    );
+    assert_eq!(num(&summary, "devices_deleted"), 0, "{summary}");
+    assert_eq!(node.sentant_names().await?, created, "nothing lost");
+
+    let all = node.graphql(graphql::SENTANT_ALL, json!({})).await?;
+    for sentant in all["data"]["sentantAll"].as_array().context("listed")? {
+        node.graphql(graphql::SENTANT_UNLOAD, json!({ "id": sentant["id"] }))
+            .await?;
+    }
     nothing_left(&node).await?;
     browser.close().await
 }

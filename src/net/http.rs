@@ -88,6 +88,16 @@ impl NetError {
         }
     }
 
+    /// Whether asking again may get an answer: the node or the way to it
+    /// failed (a 5xx, no answer in time, the network), not the request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NetError::Network(_) | NetError::Timeout(_) => true,
+            NetError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     /// Whether the node said it has no sentant with that id.
     pub fn is_gone(&self) -> bool {
         matches!(self, NetError::Node(NodeError::Id))

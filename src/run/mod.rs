@@ -48,6 +48,7 @@ use wasm_bindgen_futures::spawn_local;
 use crate::browser::now_ms;
 use crate::heap::HeapUse;
 use crate::net::Client;
+use crate::net::NetError;
 use device::{Device, Devices};
 use schedule::Scheduler;
 
@@ -56,6 +57,9 @@ const DELETE_CONCURRENCY: usize = 6;
 /// Attempts to unload one sentant before it is reported as not deleted
 /// (with the reconnect back-off between them: about 20 s in all).
 const DELETE_ATTEMPTS: u32 = 12;
+/// Attempts to list the run's sentants in cleanup (with the reconnect
+/// back-off between them: about 4 s in all).
+const LIST_ATTEMPTS: u32 = 10;
 /// First contacts tried when the node answers 5xx or not in time.
 const PROBE_ATTEMPTS: u32 = 3;
 /// The pause before the n-th retry of first contact, times n (ms).
@@ -224,6 +228,8 @@ pub(crate) struct Inner {
     /// snapshot shows these, so it does not change.
     heap_at_end: Option<HeapUse>,
     pub(crate) leftovers: Vec<SentantRef>,
+    /// Why cleanup could not list them, if it could not.
+    pub(crate) leftovers_unchecked: Option<String>,
     pub(crate) run_ms: (f64, f64),
     /// The wall clock when the scenario started (ms since the epoch), to
     /// compare starts across machines.
@@ -288,6 +294,7 @@ impl Run {
             result: None,
             heap_at_end: None,
             leftovers: Vec::new(),
+            leftovers_unchecked: None,
             run_ms: (0.0, 0.0),
             started_wall_ms: None,
             // Whoever makes the run says whether the page is hidden
@@ -523,23 +530,37 @@ impl Run {
         projector::unload_own(self).await;
         // A load whose answer was lost leaves a sentant this run never learned
         // the id of: its name, unique to this tab and run, still makes it ours.
-        if let Ok(strays) = device::own_sentants_on_node(self).await {
+        if let Ok(strays) = self.own_sentants_on_node().await {
             for stray in strays {
                 let _ = device::unload(self, &stray.id).await;
             }
         }
-        let leftovers = device::own_sentants_on_node(self).await;
+        let leftovers = self.own_sentants_on_node().await;
         self.with(|inner| {
-            inner.leftovers = match leftovers {
-                Ok(list) => list,
-                Err(err) => {
-                    inner.metrics.record_error(&err.kind(), &err.to_string());
-                    Vec::new()
-                }
+            // A failed listing's error is already counted with its request.
+            (inner.leftovers, inner.leftovers_unchecked) = match leftovers {
+                Ok(list) => (list, None),
+                Err(err) => (Vec::new(), Some(err.to_string())),
             };
             inner.phase = Phase::Deleted;
         });
         self.write_summary();
+    }
+
+    /// This run's sentants on the node, asked again (with the reconnect
+    /// back-off) while the node fails to answer: cleanup must not take a
+    /// passing 5xx, timeout or network error for "nothing left".
+    async fn own_sentants_on_node(&self) -> Result<Vec<SentantRef>, NetError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match device::own_sentants_on_node(self).await {
+                Err(err) if err.is_transient() && attempt < LIST_ATTEMPTS => {
+                    TimeoutFuture::new(Reconnect::backoff_ms(attempt) as u32).await
+                }
+                listed => return listed,
+            }
+        }
     }
 
     /// Create, run for the duration, stop, and (unless `keep`) delete. As a
@@ -583,6 +604,7 @@ impl Run {
                 run_prefix: inner.names.prefix().to_owned(),
                 duration_s: ((inner.run_ms.1 - inner.run_ms.0) / 1000.0).max(0.0),
                 leftovers: inner.leftovers.clone(),
+                leftovers_unchecked: inner.leftovers_unchecked.clone(),
             };
             if inner.shard.is_split() {
                 inner.result = Some(Rc::new(ShardResult {

@@ -78,6 +78,9 @@ pub fn report_view(props: &SnapshotProps) -> Html {
             if !s.leftovers.is_empty() {
                 <p class="error">{ format!("Still on the node after cleanup: {}", s.leftovers.join(", ")) }</p>
             }
+            if let Some(why) = &summary.leftovers_unchecked {
+                <p class="error">{ format!("The node could not be asked what is left after cleanup ({why}): look with Find leftovers.") }</p>
+            }
             <div class="buttons">
                 <button onclick={on_json}>{ "Download summary (JSON)" }</button>
                 <button onclick={on_csv}>{ "Download 1-second series (CSV)" }</button>

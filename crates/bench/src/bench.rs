@@ -108,7 +108,7 @@ pub async fn run_bench(plan: &BenchPlan, node: &NodeHandle, say: &mut dyn FnMut(
     https_series(plan, node, started, &mut report, say).await;
     webapp_series(plan, node, started, &mut report, say).await;
     other_series(plan, node, started, &mut report, say).await;
-    socket_floor(plan, node, started, &mut report, say).await;
+    socket_floors(plan, node, started, &mut report, say).await;
     lean_series(plan, node, started, &mut report, say).await;
     report.machine.finish();
     report.elapsed = started.elapsed();
@@ -656,52 +656,70 @@ fn split_text(window: &Window, decimals: usize, per: impl Fn(f64) -> f64) -> Str
 }
 
 /// Chromium's socket request floor beside the largest `transport=socket`
-/// run that kept up (else the largest that finished): its rate, over as
-/// many websockets as it held.
-async fn socket_floor(
+/// run that kept up (else the largest that finished), and beside the first
+/// that did not keep up when that is another: each run's rate, over as many
+/// websockets as it held. The first prices its traffic; the second says
+/// whether a bare page keeps its timers on time at the rate that broke.
+async fn socket_floors(
     plan: &BenchPlan,
     node: &NodeHandle,
     started: Instant,
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) {
-    let finished = report
+    let finished: Vec<&PageRow> = report
         .socket_rows()
-        .filter(|row| row.run.outcome == Outcome::Finished && row.run.window.wall_s > 0.0);
-    let Some(row) = report::largest_kept_up(finished) else {
+        .filter(|row| row.run.outcome == Outcome::Finished && row.run.window.wall_s > 0.0)
+        .collect();
+    let Some(largest) = report::largest_kept_up(finished.iter().copied()) else {
         return;
     };
-    let (beside, rate) = (row.devices(), row.scenario_rate());
-    // Each worker holds its own shared sockets.
+    let broke = finished.iter().find(|row| !row.keeps_up());
+    let beside: Vec<(u32, f64, u32)> = std::iter::once(largest)
+        .chain(
+            broke
+                .copied()
+                .filter(|row| row.devices() != largest.devices()),
+        )
+        .map(|row| (row.devices(), row.scenario_rate(), socket_count(row)))
+        .collect();
+    for (devices, rate, sockets) in beside {
+        const WHAT: &str = "Chromium's socket request floor";
+        let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
+            return;
+        };
+        match run_socket_floor(node, sockets, rate, duration_s).await {
+            Ok(run) => {
+                say(format!(
+                    "\n{WHAT} at {rate:.0} req/s on {sockets} websockets (beside {devices} `transport=socket` devices): {} answered, {} failed, {:.3} ms of browser CPU per request {}, its 10 ms timer late p99 {} ms",
+                    run.answered,
+                    run.failed,
+                    run.cpu_per_request_ms(),
+                    split_text(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)),
+                    report::lag_cell(run.lag_p99_ms),
+                ));
+                report.socket_floors.push(SocketFloor {
+                    beside: devices,
+                    sockets,
+                    run,
+                });
+            }
+            Err(e) => floor_failed(WHAT, &e, report, say),
+        }
+    }
+}
+
+/// The websockets a `transport=socket` run held: each worker its own
+/// shared sockets.
+fn socket_count(row: &PageRow) -> u32 {
     let workers = row.run.config.workers.unwrap_or(1).max(1);
     let per_worker = Load::new(
         Profile::Lean,
         SocketsMode::Shared,
-        beside.div_ceil(workers),
+        row.devices().div_ceil(workers),
         0,
     );
-    let sockets = workers * per_worker.sockets().1.max(1) as u32;
-    const WHAT: &str = "Chromium's socket request floor";
-    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
-        return;
-    };
-    match run_socket_floor(node, sockets, rate, duration_s).await {
-        Ok(run) => {
-            say(format!(
-                "\n{WHAT} at {rate:.0} req/s on {sockets} websockets (beside {beside} `transport=socket` devices): {} answered, {} failed, {:.3} ms of browser CPU per request {}",
-                run.answered,
-                run.failed,
-                run.cpu_per_request_ms(),
-                split_text(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)),
-            ));
-            report.socket_floor = Some(SocketFloor {
-                beside,
-                sockets,
-                run,
-            });
-        }
-        Err(e) => floor_failed(WHAT, &e, report, say),
-    }
+    workers * per_worker.sockets().1.max(1) as u32
 }
 
 /// Chromium's push floor, as the plan sizes it.
@@ -723,11 +741,12 @@ async fn push_floor(
     match run_push_floor(node, sockets, updates_per_s, duration_s).await {
         Ok(run) => {
             say(format!(
-                "{WHAT}: {sockets} websockets subscribed to `view`, {updates_per_s} updates a second: {} pushes read (the node made {}), {:.3} ms of browser CPU per push {}",
+                "{WHAT}: {sockets} websockets subscribed to `view`, {updates_per_s} updates a second: {} pushes read (the node made {}), {:.3} ms of browser CPU per push {}, its 10 ms timer late p99 {} ms",
                 run.pushes,
                 run.node_pushes,
                 run.cpu_per_push_ms(),
                 split_text(&run.window, 3, |cpu_s| run.per_push_ms(cpu_s)),
+                report::lag_cell(run.lag_p99_ms),
             ));
             report.push_floor = Some(run);
         }

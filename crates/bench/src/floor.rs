@@ -49,6 +49,8 @@ use crate::tab::TabError;
 
 /// How often the bare page's timer fires; each turn makes the requests due.
 const TICK_MS: u32 = 10;
+/// The period of the bare page's lag meter: the page's hiccup meter's.
+const LAG_MS: u32 = 10;
 /// The longest floor run: one `Runtime.evaluate` awaits it, under the
 /// harness's 30 s command timeout.
 pub const MAX_DURATION_S: f64 = 20.0;
@@ -68,6 +70,10 @@ pub struct FloorRun {
     pub window: Window,
     /// `/reality2` requests the node answered over the run.
     pub node_requests: u64,
+    /// How late a 10 ms timer fired on the page's thread while it sent,
+    /// p99 ms, as the page's hiccup meter measures its own (`None` when it
+    /// never fired).
+    pub lag_p99_ms: Option<f64>,
 }
 
 impl FloorRun {
@@ -111,6 +117,8 @@ struct Counts {
     sent: u64,
     answered: u64,
     failed: u64,
+    /// The lag meter's p99, ms (`null` when it never fired).
+    lag_p99: Option<f64>,
 }
 
 /// The floor's query: one the node answers at once.
@@ -140,7 +148,7 @@ fn script(rate: f64, duration_s: f64) -> String {
              .catch(() => {{ counts.failed++; }}); \
            {paced} \
            await Promise.all(pending); \
-           return counts; }})()",
+           return {{ ...counts, lag_p99: lagP99 }}; }})()",
         body = serde_json::to_string(&body).expect("a string serialises"),
         paced = paced(
             rate,
@@ -154,9 +162,13 @@ fn script(rate: f64, duration_s: f64) -> String {
 /// The statement that makes a floor's requests at `rate` a second for
 /// `duration_s`: every [`TICK_MS`] it runs `send` while `more` (which may
 /// read `due`, the requests due by now) holds, and resolves at the end.
+///
+/// Meanwhile the lag meter runs ([`lag_start`]); the statement then
+/// declares `lagP99` ([`LAG_STOP`]).
 fn paced(rate: f64, duration_s: f64, more: &str, send: &str) -> String {
     format!(
         "const start = performance.now(); \
+         {lag_start} \
          await new Promise(done => {{ \
            const timer = setInterval(() => {{ \
              const elapsed = (performance.now() - start) / 1000; \
@@ -164,10 +176,32 @@ fn paced(rate: f64, duration_s: f64, more: &str, send: &str) -> String {
              while ({more}) {{ {send} }} \
              if (elapsed >= {duration_s}) {{ clearInterval(timer); done(); }} \
            }}, {TICK_MS}); \
-         }});",
+         }}); \
+         const lagP99 = {LAG_STOP};",
         total = (rate * duration_s).floor(),
+        lag_start = lag_start(),
     )
 }
+
+/// The statement that starts the bare page's lag meter: a [`LAG_MS`] timer,
+/// set again each time it fires, records how late it fired, as the page's
+/// hiccup meter does in its engine's thread (here the thread that makes and
+/// reads the traffic).
+fn lag_start() -> String {
+    format!(
+        "(() => {{ const m = window.__r2lag = {{ lags: [], on: true }}; \
+           const tick = () => {{ const before = performance.now(); setTimeout(() => {{ \
+             m.lags.push(Math.max(0, performance.now() - before - {LAG_MS})); \
+             if (m.on) tick(); }}, {LAG_MS}); }}; \
+           tick(); }})();"
+    )
+}
+
+/// The expression that stops the lag meter and gives its p99 in ms (the
+/// nearest rank), `null` when it never fired.
+const LAG_STOP: &str = "(() => { const m = window.__r2lag; m.on = false; \
+    const lags = m.lags.sort((a, b) => a - b); \
+    return lags.length ? lags[Math.ceil(0.99 * lags.length) - 1] : null; })()";
 
 /// Runs the floor in a fresh Chromium against `node` over plain HTTP:
 /// `rate` requests a second for `duration_s` (at most [`MAX_DURATION_S`]).
@@ -260,6 +294,7 @@ async fn measure(
         failed: counts.failed,
         window: Window::between(&start, &end),
         node_requests,
+        lag_p99_ms: counts.lag_p99,
     })
 }
 
@@ -278,6 +313,8 @@ pub struct PushFloorRun {
     /// Pushes the node made over the window.
     pub node_pushes: u64,
     pub window: Window,
+    /// The page's lag meter while the updates came, p99 ms ([`lag_start`]).
+    pub lag_p99_ms: Option<f64>,
 }
 
 impl PushFloorRun {
@@ -410,6 +447,11 @@ async fn measure_pushes(
     let pid = browser.pid();
     let before = node.stats().await?;
     let start = Snapshot::take(pid, true, node).await?;
+    page.eval(&lag_start())
+        .await
+        .map_err(crate::tab::browser_error(
+            "starting the bare page's lag meter",
+        ))?;
     let total = (updates_per_s * duration_s).floor() as u64;
     let began = tokio::time::Instant::now();
     let mut updates = 0;
@@ -437,6 +479,12 @@ async fn measure_pushes(
         Ok(value) => value.as_u64().unwrap_or(0),
         Err(e) => return Err(crate::tab::browser_error("reading the pushes")(e)),
     };
+    let lag = page
+        .eval(LAG_STOP)
+        .await
+        .map_err(crate::tab::browser_error(
+            "reading the bare page's lag meter",
+        ))?;
     Ok(PushFloorRun {
         sockets,
         updates_per_s,
@@ -444,6 +492,7 @@ async fn measure_pushes(
         pushes,
         node_pushes,
         window: Window::between(&start, &end),
+        lag_p99_ms: lag.as_f64(),
     })
 }
 
@@ -515,7 +564,7 @@ fn socket_script(doc: &str, rate: f64, duration_s: f64) -> String {
            while (state.answered + state.lost < sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
              await new Promise(r => setTimeout(r, 20)); \
            live.forEach(s => s.ws.close()); \
-           return {{ sent, answered: state.answered, failed: sent - state.answered }}; }})()",
+           return {{ sent, answered: state.answered, failed: sent - state.answered, lag_p99: lagP99 }}; }})()",
         doc = serde_json::to_string(doc).expect("a string serialises"),
         paced = paced(
             rate,
@@ -580,6 +629,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            lag_p99_ms: None,
         };
         assert_eq!(run.cpu_per_request_ms(), 2.5);
         let kind = |kind| run.per_request_ms(run.window.cpu_split[kind]);

@@ -108,6 +108,14 @@ pub enum Limit {
         cores_needed: f64,
         cores: usize,
     },
+    /// A bare page making a run's `transport=socket` requests, with no code
+    /// of ours, had its own 10 ms timer later than the lag goal allows.
+    LagFloor {
+        devices: u32,
+        rate: f64,
+        sockets: u32,
+        lag_p99_ms: f64,
+    },
     /// The browser's fixed memory outweighs the devices.
     MemoryFloor {
         idle_mib: f64,
@@ -204,6 +212,14 @@ impl Limit {
             } => format!(
                 "Chromium's floors: {requests_per_s:.0} requests a second at {request_ms:.2} ms of browser CPU each (a bare page's `fetch`) and {pushes_per_s:.0} pushes a second at {push_ms:.3} ms each (a bare page's websockets) are {cores_needed:.1} cores for the browsers alone, of this machine's {cores}, before any page code and the node"
             ),
+            Limit::LagFloor {
+                devices,
+                rate,
+                sockets,
+                lag_p99_ms,
+            } => format!(
+                "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second as `doc` frames on {sockets} websockets, reading no signals, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
+            ),
             Limit::MemoryFloor {
                 idle_mib,
                 page_kib_per_device,
@@ -234,6 +250,7 @@ impl Limit {
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
             Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
             Limit::BrowserFloor { .. } | Limit::FloorCores { .. } | Limit::ChromiumFloors { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
+            Limit::LagFloor { .. } => "Chromium's own work for this many frames a second leaves no thread of the machine on time: more cores, or the node on another machine; no change inside the page removes it",
             Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
             Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
@@ -566,8 +583,10 @@ pub struct Report {
     pub floor: Option<Floor>,
     /// Chromium's push floor.
     pub push_floor: Option<PushFloorRun>,
-    /// Chromium's socket request floor, beside a `transport=socket` run.
-    pub socket_floor: Option<SocketFloor>,
+    /// Chromium's socket request floor, beside the largest
+    /// `transport=socket` run that kept up, then beside the first that did
+    /// not (when that is another).
+    pub socket_floors: Vec<SocketFloor>,
     pub baselines: Vec<BaselineRun>,
     /// Runs not made, and why (time budget, a series that broke).
     pub skipped: Vec<String>,
@@ -590,7 +609,7 @@ impl Report {
             classes: Vec::new(),
             floor: None,
             push_floor: None,
-            socket_floor: None,
+            socket_floors: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
@@ -1111,11 +1130,15 @@ impl Report {
             .map(|r| r.devices())
             .max();
         let broke = socket.iter().find(|r| !r.keeps_up());
+        let mut limits = broke
+            .map(|row| row.limits(self.machine.cores))
+            .unwrap_or_default();
+        limits.extend(broke.and_then(|row| self.socket_lag_floor(row)));
         goals.push(Goal {
             name: format!("`transport=socket`: ≥ {GOAL_SOCKET_DEVICES} `sweep` devices in one tab, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
             measured: reach(kept, broke.map(|r| r.devices()), "devices"),
             met: kept.is_some_and(|n| n >= GOAL_SOCKET_DEVICES),
-            limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
+            limits,
         });
         // The baseline over HTTP at its largest count that finished.
         let baseline = self
@@ -1289,7 +1312,7 @@ impl Report {
 
     /// Chromium's floor beside the page run whose rate it took.
     fn floor_markdown(&self) -> String {
-        if self.floor.is_none() && self.push_floor.is_none() && self.socket_floor.is_none() {
+        if self.floor.is_none() && self.push_floor.is_none() && self.socket_floors.is_empty() {
             return String::new();
         }
         format!(
@@ -1300,35 +1323,71 @@ impl Report {
         )
     }
 
-    /// The socket request floor's table.
+    /// The socket request floor beside `broke` (a run that did not keep
+    /// up), when a bare page making the same requests could not keep its
+    /// own 10 ms timer on time either.
+    fn socket_lag_floor(&self, broke: &PageRow) -> Option<Limit> {
+        let floor = self
+            .socket_floors
+            .iter()
+            .find(|f| f.beside == broke.devices())?;
+        let lag_p99_ms = floor.run.lag_p99_ms.filter(|lag| *lag > MAX_LAG_P99_MS)?;
+        Some(Limit::LagFloor {
+            devices: floor.beside,
+            rate: floor.run.rate,
+            sockets: floor.sockets,
+            lag_p99_ms,
+        })
+    }
+
+    /// The socket request floors' table.
     fn socket_floor_markdown(&self) -> String {
-        let Some(floor) = &self.socket_floor else {
+        let Some(first) = self.socket_floors.first() else {
             return String::new();
         };
-        let run = &floor.run;
         let mut headers: Vec<String> = [
+            "beside devices",
             "websockets",
             "req/s",
             "answered",
             "failed",
             "node HTTP requests",
+            LAG_COLUMN,
         ]
         .map(str::to_owned)
         .into();
         headers.extend(cpu_columns("request"));
-        let mut row = vec![
-            floor.sockets.to_string(),
-            per_second(run.answered, run.window.wall_s),
-            run.answered.to_string(),
-            run.failed.to_string(),
-            run.node_requests.to_string(),
-        ];
-        row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)));
+        let rows = self
+            .socket_floors
+            .iter()
+            .map(|floor| {
+                let run = &floor.run;
+                let mut row = vec![
+                    floor.beside.to_string(),
+                    floor.sockets.to_string(),
+                    per_second(run.answered, run.window.wall_s),
+                    run.answered.to_string(),
+                    run.failed.to_string(),
+                    run.node_requests.to_string(),
+                    lag_cell(run.lag_p99_ms),
+                ];
+                row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)));
+                row
+            })
+            .collect();
         format!(
-            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as the `transport=socket` run of {} devices did (the largest that kept up, else the largest that finished), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it.\n\n{}",
-            floor.beside,
-            table(&headers, vec![row])
+            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as a `transport=socket` run did (first the run of {} devices, the largest that kept up, else the largest that finished; then the first that did not keep up, if another), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it. It receives no signals: the run's devices also read one for each `update`.\n\n{}",
+            first.beside,
+            table(&headers, rows)
         )
+    }
+
+    /// The socket request floor beside the run of `devices`, else the first.
+    fn socket_floor_beside(&self, devices: u32) -> Option<&SocketFloor> {
+        self.socket_floors
+            .iter()
+            .find(|f| f.beside == devices)
+            .or(self.socket_floors.first())
     }
 
     /// What Chromium alone spends per device-second for `row`'s traffic
@@ -1336,7 +1395,10 @@ impl Report {
     /// the signals its devices read at the push floor; `None` without both
     /// floors.
     fn socket_floor_ms_per_device_s(&self, row: &PageRow) -> Option<f64> {
-        let requests = self.socket_floor.as_ref()?.run.cpu_per_request_ms();
+        let requests = self
+            .socket_floor_beside(row.devices())?
+            .run
+            .cpu_per_request_ms();
         let push = self.push_floor.as_ref()?.cpu_per_push_ms();
         let summary = row.run.summary.as_ref()?;
         let window = &row.run.window;
@@ -1360,6 +1422,7 @@ impl Report {
             "pushes read",
             "node pushes",
             "pushes/s",
+            LAG_COLUMN,
         ]
         .map(str::to_owned)
         .into();
@@ -1370,6 +1433,7 @@ impl Report {
             run.pushes.to_string(),
             run.node_pushes.to_string(),
             per_second(run.pushes, run.window.wall_s),
+            lag_cell(run.lag_p99_ms),
         ];
         row.extend(cpu_cells(&run.window, 3, |cpu_s| run.per_push_ms(cpu_s)));
         format!(
@@ -1391,9 +1455,16 @@ impl Report {
             what: String,
             rate: String,
             (answered, failed): (u64, u64),
+            lag_p99_ms: Option<f64>,
             cpu: Vec<String>,
         ) -> Vec<String> {
-            let mut row = vec![what, rate, answered.to_string(), failed.to_string()];
+            let mut row = vec![
+                what,
+                rate,
+                answered.to_string(),
+                failed.to_string(),
+                lag_cell(lag_p99_ms),
+            ];
             row.extend(cpu);
             row
         }
@@ -1401,6 +1472,7 @@ impl Report {
             "a bare page: `fetch` only".to_owned(),
             format!("{:.0}", run.rate),
             (run.answered, run.failed),
+            run.lag_p99_ms,
             cpu_cells(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)),
         )];
         let mut note = String::new();
@@ -1415,6 +1487,7 @@ impl Report {
                 ),
                 per_second(answered, window.wall_s),
                 (answered, page.errors()),
+                page.lag_p99_ms(),
                 cpu_cells(window, 2, |cpu_s| page.ms_per_request(cpu_s).unwrap_or(0.0)),
             ));
             if let Some(page_ms) = page.ms_per_request(window.client_cpu_s) {
@@ -1434,12 +1507,12 @@ impl Report {
                 };
             }
         }
-        let mut headers: Vec<String> = ["run", "req/s", "answered", "failed"]
+        let mut headers: Vec<String> = ["run", "req/s", "answered", "failed", LAG_COLUMN]
             .map(str::to_owned)
             .into();
         headers.extend(cpu_columns("request"));
         format!(
-            "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine.\n\n{}{note}",
+            "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine. **{LAG_COLUMN}**: how late a 10 ms timer fired on the thread that made the requests (the bare page's; the page's engine's), as the page's hiccup meter measures.\n\n{}{note}",
             table(&headers, rows)
         )
     }
@@ -1804,6 +1877,14 @@ fn dash() -> String {
 
 /// The columns of browser CPU per `unit` (request, push): all its
 /// processes, then each process type.
+/// The floors' column for their lag meter.
+const LAG_COLUMN: &str = "timer lag p99 ms";
+
+/// A lag p99 cell: ms, or `?` when it was not measured.
+pub(crate) fn lag_cell(lag_p99_ms: Option<f64>) -> String {
+    lag_p99_ms.map_or_else(|| "?".to_owned(), |ms| format!("{ms:.1}"))
+}
+
 fn cpu_columns(unit: &str) -> Vec<String> {
     let mut columns = vec![format!("browser CPU ms/ {unit}")];
     columns.extend(ProcessKind::ALL.map(|kind| format!("{} ms/ {unit}", kind.name())));
@@ -1906,6 +1987,7 @@ mod tests {
             run_prefix: "r2s-x-1-".into(),
             duration_s: 15.0,
             leftovers: Vec::new(),
+            leftovers_unchecked: None,
         };
         let summary = Summary::from_metrics(&m, &config, facts);
         PageRow {
@@ -2134,6 +2216,7 @@ mod tests {
                     ..Window::default()
                 },
                 node_requests: 1900,
+                lag_p99_ms: None,
             },
         };
         let mut report = Report {
@@ -2146,8 +2229,8 @@ mod tests {
         let markdown = report.to_markdown();
         for part in [
             "## Chromium's floor: the WebApp's traffic from a bare page",
-            "| a bare page: `fetch` only | 127 | 1900 | 0 | 5.00 | 3.16 |",
-            "| the page: `lean`, `sweep`, `shared`, 100 devices | 127 | 1900 | 0 | 10.53 |",
+            "| a bare page: `fetch` only | 127 | 1900 | 0 | ? | 5.00 | 3.16 |",
+            "| the page: `lean`, `sweep`, `shared`, 100 devices | 127 | 1900 | 0 | 9.0 | 10.53 |",
             "Of the page's 10.53 ms of browser CPU per request, Chromium's floor is 5.00 ms (48 %): the page's own work (devices, scheduler, subscriptions, metrics, drawing) adds 5.53 ms.",
         ] {
             assert!(markdown.contains(part), "{part:?} missing:\n{markdown}");
@@ -2208,6 +2291,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            lag_p99_ms: None,
         };
         let push = |cpu_s: f64| PushFloorRun {
             sockets: 100,
@@ -2220,6 +2304,7 @@ mod tests {
                 client_cpu_s: cpu_s,
                 ..Window::default()
             },
+            lag_p99_ms: Some(3.0),
         };
         let floors_of = |goals: Vec<Goal>| -> Vec<Limit> {
             goals
@@ -2272,6 +2357,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 0,
+            lag_p99_ms: Some(4.0),
         };
         let mut report = Report {
             extra: vec![socket.clone()],
@@ -2284,7 +2370,7 @@ mod tests {
             "no floors"
         );
         // 0.2 ms a request, 0.1 ms a push.
-        report.socket_floor = Some(SocketFloor {
+        report.socket_floors.push(SocketFloor {
             beside: 100,
             sockets: 2,
             run: floor_run(3000, 0.6),
@@ -2314,9 +2400,72 @@ mod tests {
         let markdown = report.to_markdown();
         assert!(
             markdown.contains("What `transport=socket` sends:")
-                && markdown.contains("as the `transport=socket` run of 100 devices did"),
+                && markdown.contains("(first the run of 100 devices, the largest that kept up"),
             "{markdown}"
         );
+    }
+
+    #[test]
+    fn a_bare_page_late_at_the_rate_that_broke_rules_the_count_out() {
+        let socket = |devices: u32, lag_ms: f64| {
+            let mut row = row(devices, devices, (devices as u64 * 98, 0, 0), lag_ms, 40.0);
+            row.run.config.transport = r2_core::config::Transport::Socket;
+            row.run.config.profile = Profile::Lean;
+            row
+        };
+        let floor = |beside: u32, lag_p99_ms: f64| SocketFloor {
+            beside,
+            sockets: 4,
+            run: FloorRun {
+                rate: 3000.0,
+                answered: 45_000,
+                window: Window {
+                    wall_s: 15.0,
+                    client_cpu_s: 6.0,
+                    ..Window::default()
+                },
+                lag_p99_ms: Some(lag_p99_ms),
+                ..FloorRun::default()
+            },
+        };
+        let lag_floors = |floors: Vec<SocketFloor>| {
+            let report = Report {
+                extra: vec![socket(100, 5.0), socket(200, 30.0)],
+                socket_floors: floors,
+                ..Report::new(BenchPlan::full(), "test".into())
+            };
+            assert!(
+                report.extra[0].keeps_up(),
+                "ratio {}",
+                report.extra[0].ratio()
+            );
+            assert!(!report.extra[1].keeps_up());
+            let goal = report
+                .socket_goals()
+                .into_iter()
+                .next()
+                .expect("the count goal");
+            assert!(!goal.met);
+            goal.limits
+                .into_iter()
+                .filter(|l| matches!(l, Limit::LagFloor { .. }))
+                .collect::<Vec<_>>()
+        };
+        // Late beside the run that broke: ruled out, with the figures.
+        let late = lag_floors(vec![floor(100, 3.0), floor(200, 25.0)]);
+        let [Limit::LagFloor {
+            devices: 200,
+            lag_p99_ms,
+            ..
+        }] = late.as_slice()
+        else {
+            panic!("{late:?}");
+        };
+        assert_eq!(*lag_p99_ms, 25.0);
+        assert!(late[0].describe().contains("late by 25.0 ms at p99"));
+        // On time there, or measured only beside the run that kept up: no.
+        assert!(lag_floors(vec![floor(100, 3.0), floor(200, 12.0)]).is_empty());
+        assert!(lag_floors(vec![floor(100, 30.0)]).is_empty());
     }
 
     #[test]

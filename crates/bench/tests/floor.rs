@@ -20,5 +20,11 @@ async fn the_socket_floor_sends_its_requests_on_the_sockets_and_reads_every_repl
         run.window.wall_s > 1.5 && run.cpu_per_request_ms() > 0.0,
         "{run:?}"
     );
+    // The page's 10 ms lag meter fired while it sent.
+    assert!(
+        run.lag_p99_ms
+            .is_some_and(|lag| (0.0..1000.0).contains(&lag)),
+        "{run:?}"
+    );
     Ok(())
 }

@@ -239,6 +239,9 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     );
     assert!(run.window.cpu_split[ProcessKind::Renderer] > 0.0, "{run:?}");
     assert!(run.cpu_per_request_ms() > 0.0, "{run:?}");
+    // Each bare page's lag meter fired while it worked.
+    let measured = |lag: Option<f64>| lag.is_some_and(|ms| (0.0..1000.0).contains(&ms));
+    assert!(measured(run.lag_p99_ms), "{run:?}");
 
     // The push floor: each update pushed to each of the page's sockets,
     // every push the node made read by the page.
@@ -248,6 +251,7 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     assert_eq!(push.pushes, push.updates * 10, "{push:?}");
     assert_eq!(push.node_pushes, push.pushes, "{push:?}");
     assert!(push.cpu_per_push_ms() > 0.0, "{push:?}");
+    assert!(measured(push.lag_p99_ms), "{push:?}");
 
     let markdown = report.to_markdown();
     for part in [

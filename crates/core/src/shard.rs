@@ -94,7 +94,8 @@ pub struct ShardResult {
 
 /// The whole run's metrics and facts from every engine's result (in shard
 /// order): metrics merged ([`RunMetrics::merge`]), the longest duration,
-/// every engine's leftovers. `None` without results.
+/// every engine's leftovers (and the first engine's reason it could not
+/// look for them, if one could not). `None` without results.
 pub fn merge_results<'a>(
     results: impl IntoIterator<Item = &'a ShardResult>,
 ) -> Option<(RunMetrics, RunFacts)> {
@@ -107,6 +108,11 @@ pub fn merge_results<'a>(
         facts
             .leftovers
             .extend(result.facts.leftovers.iter().cloned());
+        if facts.leftovers_unchecked.is_none() {
+            facts
+                .leftovers_unchecked
+                .clone_from(&result.facts.leftovers_unchecked);
+        }
     }
     Some((metrics, facts))
 }
@@ -152,36 +158,40 @@ mod tests {
     #[test]
     fn results_merge_into_the_runs() {
         use crate::graphql::SentantRef;
-        let result = |sends: u64, duration_s: f64, leftover: Option<&str>| {
-            let mut metrics = RunMetrics::new(0.0, 4);
-            for _ in 0..sends {
-                metrics.record_send(0.0, 0.0, 5.0);
-            }
-            ShardResult {
-                metrics,
-                facts: RunFacts {
-                    node: "http://node".into(),
-                    run_prefix: "r2s-ab-1".into(),
-                    duration_s,
-                    leftovers: leftover
-                        .map(|name| SentantRef {
-                            id: format!("id-{name}"),
-                            name: name.into(),
-                        })
-                        .into_iter()
-                        .collect(),
-                },
-            }
-        };
+        let result =
+            |sends: u64, duration_s: f64, leftover: Option<&str>, unchecked: Option<&str>| {
+                let mut metrics = RunMetrics::new(0.0, 4);
+                for _ in 0..sends {
+                    metrics.record_send(0.0, 0.0, 5.0);
+                }
+                ShardResult {
+                    metrics,
+                    facts: RunFacts {
+                        node: "http://node".into(),
+                        run_prefix: "r2s-ab-1".into(),
+                        duration_s,
+                        leftovers: leftover
+                            .map(|name| SentantRef {
+                                id: format!("id-{name}"),
+                                name: name.into(),
+                            })
+                            .into_iter()
+                            .collect(),
+                        leftovers_unchecked: unchecked.map(str::to_owned),
+                    },
+                }
+            };
         assert!(merge_results([]).is_none());
         let results = [
-            result(3, 10.0, None),
-            result(4, 10.5, Some("r2s-ab-1-0004")),
+            result(3, 10.0, None, None),
+            result(4, 10.5, Some("r2s-ab-1-0004"), None),
+            result(0, 9.0, None, Some("HTTP 500")),
         ];
         let (metrics, facts) = merge_results(&results).expect("merged");
         assert_eq!(metrics.sends_ok, 7);
         assert_eq!(facts.duration_s, 10.5);
         assert_eq!(facts.leftovers.len(), 1);
+        assert_eq!(facts.leftovers_unchecked.as_deref(), Some("HTTP 500"));
         assert_eq!(facts.run_prefix, "r2s-ab-1");
     }
 }

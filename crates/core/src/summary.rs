@@ -43,6 +43,10 @@ pub struct RunFacts {
     pub duration_s: f64,
     /// Own sentants still on the node after cleanup.
     pub leftovers: Vec<SentantRef>,
+    /// Why cleanup could not ask the node for them, when it could not:
+    /// `leftovers` is then empty for want of an answer, not found empty.
+    #[serde(default)]
+    pub leftovers_unchecked: Option<String>,
 }
 
 /// One figure of the load a run put on the node: what its profile makes,
@@ -183,6 +187,10 @@ pub struct Summary {
     pub errors: Vec<ErrorSummary>,
     pub leftovers: Vec<SentantRef>,
     pub leftovers_count: usize,
+    /// Why the node could not be asked for them after cleanup, if it could
+    /// not ([`RunFacts::leftovers_unchecked`]).
+    #[serde(default)]
+    pub leftovers_unchecked: Option<String>,
     pub send_latency_ms: Percentiles,
     pub send_latency_ms_corrected: Percentiles,
     pub signal_latency_ms: Percentiles,
@@ -226,9 +234,11 @@ impl Summary {
     /// The run fails when: fewer devices were created than requested; no send
     /// succeeded; failed sends exceed `max_error_pct` of all sends; the p99 of
     /// the corrected send or signal latency exceeds `max_p99_ms`; with
-    /// subscriptions, some device received no signal; own sentants were left
-    /// on the node (unless `keep`); or the tab was the bottleneck (then the
-    /// figures measure the browser, not the node).
+    /// subscriptions, some device received no signal; a Delete left own
+    /// sentants on the node, or could not ask the node what it left (only a
+    /// Delete looks: a kept run's facts hold none until the user deletes
+    /// it); or the tab was the bottleneck (then the figures measure the
+    /// browser, not the node).
     pub fn from_metrics(m: &RunMetrics, config: &RunConfig, facts: RunFacts) -> Summary {
         let bottleneck = tab_bottleneck(m);
         let mut summary = Summary {
@@ -274,6 +284,7 @@ impl Summary {
                 .collect(),
             leftovers_count: facts.leftovers.len(),
             leftovers: facts.leftovers,
+            leftovers_unchecked: facts.leftovers_unchecked,
             send_latency_ms: m.send_latency.summary(),
             send_latency_ms_corrected: m.send_latency_corrected.summary(),
             signal_latency_ms: m.signal_latency.summary(),
@@ -320,7 +331,7 @@ impl Summary {
             )];
             return summary;
         }
-        summary.reasons = summary.failures(config.keep, &m.signals_by_device);
+        summary.reasons = summary.failures(&m.signals_by_device);
         if !summary.reasons.is_empty() {
             summary.verdict = Verdict::Fail;
         }
@@ -338,7 +349,7 @@ impl Summary {
     }
 
     /// Every reason the run fails, in plain words.
-    fn failures(&self, keep: bool, signals_by_device: &[u64]) -> Vec<String> {
+    fn failures(&self, signals_by_device: &[u64]) -> Vec<String> {
         let mut why = Vec::new();
         if self.devices_created < u64::from(self.devices_requested) {
             why.push(format!(
@@ -369,10 +380,15 @@ impl Summary {
         if self.sockets_mode != SocketsMode::None && silent > 0 {
             why.push(format!("{silent} device(s) received no signal"));
         }
-        if !keep && self.leftovers_count > 0 {
+        if self.leftovers_count > 0 {
             why.push(format!(
                 "{} own sentant(s) left on the node after cleanup",
                 self.leftovers_count
+            ));
+        }
+        if let Some(unchecked) = &self.leftovers_unchecked {
+            why.push(format!(
+                "the node could not be asked which own sentants are left after cleanup ({unchecked}): look with Find leftovers"
             ));
         }
         if let Some(bottleneck) = &self.tab_bottleneck_why {
@@ -400,6 +416,7 @@ mod tests {
             run_prefix: "r2s-00000abc-1-".into(),
             duration_s: 12.5,
             leftovers,
+            leftovers_unchecked: None,
         }
     }
 
@@ -665,6 +682,49 @@ mod tests {
             facts(vec![]),
         );
         assert!(!kept.reasons.join("\n").contains("left on the node"));
+    }
+
+    #[test]
+    fn a_cleanup_that_could_not_ask_the_node_fails_the_run() {
+        let m = healthy(2, 10.0);
+        let config = RunConfig {
+            devices: 2,
+            ..RunConfig::default()
+        };
+        let unchecked = |keep: bool| {
+            let facts = RunFacts {
+                leftovers_unchecked: Some("HTTP 500: Internal Server Error".into()),
+                ..facts(vec![])
+            };
+            Summary::from_metrics(
+                &m,
+                &RunConfig {
+                    keep,
+                    ..config.clone()
+                },
+                facts,
+            )
+        };
+        let s = unchecked(false);
+        assert_eq!(s.verdict, Verdict::Fail, "{:?}", s.reasons);
+        assert!(
+            s.reasons
+                .iter()
+                .any(|r| r.contains("could not be asked") && r.contains("HTTP 500")),
+            "{:?}",
+            s.reasons
+        );
+        assert_eq!(s.leftovers_count, 0);
+        assert_eq!(
+            s.leftovers_unchecked.as_deref(),
+            Some("HTTP 500: Internal Server Error")
+        );
+        // A kept run the user then deleted is judged by that Delete too.
+        assert_eq!(unchecked(true).reasons, s.reasons);
+        assert_eq!(
+            Summary::from_metrics(&m, &config, facts(vec![])).verdict,
+            Verdict::Pass
+        );
     }
 
     #[test]
