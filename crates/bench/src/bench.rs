@@ -691,9 +691,10 @@ async fn socket_floors(
         match run_socket_floor(node, sockets, rate, duration_s).await {
             Ok(run) => {
                 say(format!(
-                    "\n{WHAT} at {rate:.0} req/s on {sockets} websockets (beside {devices} `transport=socket` devices): {} answered, {} failed, {:.3} ms of browser CPU per request {}, its 10 ms timer late p99 {} ms",
+                    "\n{WHAT} at {rate:.0} req/s on {sockets} websockets (beside {devices} `transport=socket` devices): {} answered, {} failed, {} signals read, {:.3} ms of browser CPU per request {}, its 10 ms timer late p99 {} ms",
                     run.answered,
                     run.failed,
+                    run.signals,
                     run.cpu_per_request_ms(),
                     split_text(&run.window, 3, |cpu_s| run.per_request_ms(cpu_s)),
                     report::lag_cell(run.lag_p99_ms),

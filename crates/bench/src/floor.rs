@@ -17,12 +17,18 @@
 //! steady rate; each push is parsed (`JSON.parse`, as any client reads it)
 //! and counted, and the browser's CPU is divided by the pushes read.
 //!
-//! The socket request floor is the request floor for `transport=socket`:
-//! the same bare page holds as many websockets as the page's run did, each
-//! joined to the control topic before the costs are read, and sends the
-//! floor's query as a `doc` frame on them in turn at the run's rate; each
-//! reply is parsed and counted, and the browser's CPU is divided by the
-//! replies read.
+//! The socket request floor is the whole of a `transport=socket` run's
+//! traffic without the page: the same bare page holds as many websockets as
+//! the run did, each joined to the control topic and subscribed to the
+//! `update` signal of a device sentant of its own (loaded for the floor)
+//! before the costs are read, and sends the devices' requests on them in
+//! turn at the run's rate: for each value a `set_sensor` then an `update`
+//! `doc` to the socket's sentant. Each reply and each signal is parsed and
+//! counted, and the browser's CPU is divided by the replies read (their
+//! signals' cost included, one for every two requests, as the run's).
+//!
+//! Each bare page also runs the page's lag meter: how late a 10 ms timer
+//! fires on the thread that makes and reads the traffic.
 //!
 //! # Layout
 //!
@@ -35,8 +41,8 @@
 use std::time::Duration;
 
 use r2_core::graphql::{
-    await_signal_variables, name_variables, send_variables, AWAIT_SIGNAL, SENTANT_GET_BY_NAME,
-    SENTANT_SEND,
+    self, await_signal_variables, name_variables, send_variables, AWAIT_SIGNAL,
+    SENTANT_GET_BY_NAME, SENTANT_LOAD, SENTANT_SEND,
 };
 use r2_core::phoenix::Frame;
 use r2_testkit::{Browser, Page};
@@ -70,6 +76,8 @@ pub struct FloorRun {
     pub window: Window,
     /// `/reality2` requests the node answered over the run.
     pub node_requests: u64,
+    /// Signals the page read (the socket floor's devices' `update`s).
+    pub signals: u64,
     /// How late a 10 ms timer fired on the page's thread while it sent,
     /// p99 ms, as the page's hiccup meter measures its own (`None` when it
     /// never fired).
@@ -117,6 +125,9 @@ struct Counts {
     sent: u64,
     answered: u64,
     failed: u64,
+    /// Signals read (the socket floor's).
+    #[serde(default)]
+    signals: u64,
     /// The lag meter's p99, ms (`null` when it never fired).
     lag_p99: Option<f64>,
 }
@@ -294,6 +305,7 @@ async fn measure(
         failed: counts.failed,
         window: Window::between(&start, &end),
         node_requests,
+        signals: counts.signals,
         lag_p99_ms: counts.lag_p99,
     })
 }
@@ -504,93 +516,159 @@ pub struct SocketFloor {
     pub beside: u32,
     pub sockets: u32,
     /// Requests made, answered (a reply read), failed (a socket that
-    /// errored or closed, its requests unanswered).
+    /// errored or closed, its requests unanswered), and the signals read.
     pub run: FloorRun,
 }
 
 /// How long the socket floor's page may wait for the last replies.
 const REPLIES_WAIT_MS: u32 = 5_000;
-/// How long its sockets may take to open and join.
+/// How long its sockets may take to open, join and subscribe.
 const JOIN_WAIT_MS: u32 = 10_000;
+/// The names of the socket floor's sentants: this, then the socket's index.
+const SOCKET_FLOOR_NAME: &str = "r2-bench-floor-socket-";
 
 /// The socket floor's set-up script, run before its costs are measured:
-/// `sockets` websockets to the node, each joined to the control topic
-/// (`join`, ref `"1"`). Every reply to a `doc` (ref `"2"`) is parsed and
-/// counted in `window.__r2sock.answered`. Resolves `true` once every socket
-/// joined, or says how many did within [`JOIN_WAIT_MS`].
-fn socket_setup_script(sockets: u32, join: &str) -> String {
+/// one websocket to the node for each of `subscribe` (a device's
+/// await-signal `doc` for the socket's own sentant), each joined to the
+/// control topic (`join`, ref `"1"`) and then subscribed (ref `"3"`), as a
+/// device's shared socket is. Every reply to a measured `doc` (ref `"2"`)
+/// and every signal is parsed and counted in `window.__r2sock`. Resolves
+/// `true` once every socket is subscribed, or says how many were within
+/// [`JOIN_WAIT_MS`].
+fn socket_setup_script(join: &str, subscribe: &[String]) -> String {
+    let sockets = subscribe.len();
     format!(
         "(async () => {{ \
            const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
-           const join = {join}; \
-           const state = window.__r2sock = {{ live: [], answered: 0, lost: 0 }}; \
-           const joined = await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
+           const join = {join}; const subscribe = {subscribe}; \
+           const state = window.__r2sock = {{ live: [], answered: 0, lost: 0, signals: 0 }}; \
+           const ready = await Promise.all(subscribe.map((doc, k) => new Promise(done => {{ \
              const ws = new WebSocket(url); \
              let sent = 0, answered = 0; \
-             const socket = {{ ws, send: null }}; \
+             const socket = {{ ws, k, send: (frame) => {{ sent++; ws.send(frame); }} }}; \
              const timer = setTimeout(() => done(false), {JOIN_WAIT_MS}); \
              ws.onopen = () => ws.send(join); \
              ws.onmessage = (e) => {{ \
                const frame = JSON.parse(e.data); \
+               if (frame.event === 'subscription:data') {{ state.signals++; return; }} \
                if (frame.event !== 'phx_reply') return; \
-               if (frame.ref === '1') {{ \
+               const ok = frame.payload && frame.payload.status === 'ok'; \
+               if (frame.ref === '2') {{ answered++; state.answered++; }} \
+               else if (frame.ref === '1') {{ if (ok) ws.send(doc); else {{ clearTimeout(timer); done(false); }} }} \
+               else if (frame.ref === '3') {{ \
                  clearTimeout(timer); \
-                 const ok = frame.payload && frame.payload.status === 'ok'; \
-                 if (ok) {{ socket.send = (doc) => {{ sent++; ws.send(doc); }}; state.live.push(socket); }} \
-                 done(ok); \
-               }} else if (frame.ref === '2') {{ answered++; state.answered++; }} \
+                 const subscribed = ok && frame.payload.response && frame.payload.response.subscriptionId; \
+                 if (subscribed) state.live[k] = socket; \
+                 done(Boolean(subscribed)); \
+               }} \
              }}; \
              ws.onclose = () => {{ clearTimeout(timer); state.lost += sent - answered; sent = answered; done(false); }}; \
            }}))); \
-           const count = joined.filter(j => j).length; \
-           return count === {sockets} ? true : `${{count}} of {sockets} sockets joined`; }})()",
+           const count = ready.filter(r => r).length; \
+           return count === {sockets} ? true : `${{count}} of {sockets} sockets subscribed`; }})()",
         join = serde_json::to_string(join).expect("a string serialises"),
+        subscribe = serde_json::to_string(subscribe).expect("strings serialise"),
     )
 }
 
-/// The socket floor's measured script: `rate` `doc` frames (`doc`, ref
-/// `"2"`) a second for `duration_s` on the set-up sockets in turn, then the
-/// replies awaited (at most [`REPLIES_WAIT_MS`]); returns [`Counts`], the
-/// requests without a reply counted as failed.
-fn socket_script(doc: &str, rate: f64, duration_s: f64) -> String {
+/// The socket floor's measured script: `rate` `doc` frames a second for
+/// `duration_s`, as the devices send them: for each value a `set_sensor`
+/// then an `update` (`values[k]`, ref `"2"`) to socket `k`'s sentant on
+/// socket `k`, the sockets in turn; then the replies and the signals
+/// awaited (at most [`REPLIES_WAIT_MS`]). Returns [`Counts`], the requests
+/// without a reply counted as failed.
+fn socket_script(values: &[[String; 2]], rate: f64, duration_s: f64) -> String {
     format!(
         "(async () => {{ \
-           const doc = {doc}; \
+           const values = {values}; \
            const state = window.__r2sock; \
            const live = state.live; \
            let sent = 0; \
            {paced} \
            const waited = performance.now(); \
-           while (state.answered + state.lost < sent && performance.now() - waited < {REPLIES_WAIT_MS}) \
+           const updates = () => Math.ceil(sent / 2); \
+           while ((state.answered + state.lost < sent || state.signals < updates()) \
+                  && performance.now() - waited < {REPLIES_WAIT_MS}) \
              await new Promise(r => setTimeout(r, 20)); \
            live.forEach(s => s.ws.close()); \
-           return {{ sent, answered: state.answered, failed: sent - state.answered, lag_p99: lagP99 }}; }})()",
-        doc = serde_json::to_string(doc).expect("a string serialises"),
+           return {{ sent, answered: state.answered, failed: sent - state.answered, \
+                     signals: state.signals, lag_p99: lagP99 }}; }})()",
+        values = serde_json::to_string(values).expect("strings serialise"),
         paced = paced(
             rate,
             duration_s,
             "sent < due",
-            "live[sent % live.length].send(doc); sent++;"
+            "const k = Math.floor(sent / 2) % live.length; live[k].send(values[k][sent % 2]); sent++;"
         ),
     )
 }
 
 /// Runs the socket request floor in a fresh Chromium against `node` over
-/// plain HTTP: `sockets` joined websockets, `rate` `doc` requests a second
-/// for `duration_s` (at most [`MAX_DURATION_S`]).
+/// plain HTTP: `sockets` websockets, each subscribed to the `update` signal
+/// of a device sentant of its own (loaded for the floor and unloaded
+/// after), sending the devices' `doc` requests at `rate` a second for
+/// `duration_s` (at most [`MAX_DURATION_S`]).
 pub async fn run_socket_floor(
     node: &NodeHandle,
     sockets: u32,
     rate: f64,
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
+    let mut ids = Vec::new();
+    for k in 0..sockets.max(1) {
+        let definition = graphql::device_definition(&format!("{SOCKET_FLOOR_NAME}{k}"));
+        let loaded = node
+            .graphql(SENTANT_LOAD, graphql::load_variables(&definition))
+            .await?;
+        match loaded["data"]["sentantLoad"]["id"].as_str() {
+            Some(id) => ids.push(id.to_owned()),
+            None => {
+                node.unload_ids(&ids).await?;
+                return Err(TabError::Browser {
+                    what: "loading the socket floor's sentants",
+                    source: format!("no id in {loaded}").into(),
+                });
+            }
+        }
+    }
+    let measured = socket_floor_on(node, &ids, rate, duration_s).await;
+    node.unload_ids(&ids).await?;
+    measured
+}
+
+/// [`run_socket_floor`] on the sentants `ids`, one for each socket.
+async fn socket_floor_on(
+    node: &NodeHandle,
+    ids: &[String],
+    rate: f64,
+    duration_s: f64,
+) -> Result<FloorRun, TabError> {
     let join = Frame::join_control(json!("1")).encode_client();
-    let doc = Frame::doc(json!("2"), FLOOR_QUERY, floor_variables()).encode_client();
-    let setup = Setup {
-        script: socket_setup_script(sockets.max(1), &join),
-        what: "joining the bare page's sockets",
+    let doc = |reference: &str, query: &str, variables| {
+        Frame::doc(json!(reference), query, variables).encode_client()
     };
-    let script = socket_script(&doc, rate, duration_s.min(MAX_DURATION_S));
+    let subscribe: Vec<String> = ids
+        .iter()
+        .map(|id| doc("3", AWAIT_SIGNAL, await_signal_variables(id, "update")))
+        .collect();
+    let values: Vec<[String; 2]> = ids
+        .iter()
+        .map(|id| {
+            [
+                doc(
+                    "2",
+                    SENTANT_SEND,
+                    send_variables(id, "set_sensor", &json!({ "sensor": 90 })),
+                ),
+                doc("2", SENTANT_SEND, send_variables(id, "update", &json!({}))),
+            ]
+        })
+        .collect();
+    let setup = Setup {
+        script: socket_setup_script(&join, &subscribe),
+        what: "subscribing the bare page's sockets",
+    };
+    let script = socket_script(&values, rate, duration_s.min(MAX_DURATION_S));
     let run = run_script(
         node,
         rate,
@@ -629,6 +707,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            signals: 0,
             lag_p99_ms: None,
         };
         assert_eq!(run.cpu_per_request_ms(), 2.5);
@@ -652,24 +731,32 @@ mod tests {
     }
 
     #[test]
-    fn the_socket_script_joins_then_sends_at_the_rate_in_turn() {
-        let setup = socket_setup_script(8, r#"{"topic":"t"}"#);
+    fn the_socket_script_subscribes_then_sends_a_devices_values_in_turn() {
+        let subscribe = ["s0".to_owned(), "s1".to_owned()];
+        let setup = socket_setup_script(r#"{"topic":"t"}"#, &subscribe);
         assert!(
-            setup.contains(r#"const join = "{\"topic\":\"t\"}";"#),
+            setup.contains(r#"const join = "{\"topic\":\"t\"}"; const subscribe = ["s0","s1"];"#),
             "{setup}"
         );
-        assert!(setup.contains("Array.from({ length: 8 }"), "{setup}");
+        // Subscribed once joined; only the docs' replies are answers.
+        assert!(setup.contains("if (ok) ws.send(doc)"), "{setup}");
         assert!(
-            setup.contains("ws.onopen = () => ws.send(join);"),
+            setup.contains("frame.payload.response.subscriptionId"),
             "{setup}"
         );
-        // Only an accepted join counts; only the docs' replies are answers.
-        assert!(setup.contains("frame.payload.status === 'ok'"), "{setup}");
         assert!(setup.contains("frame.ref === '2'"), "{setup}");
-        let js = socket_script(r#"{"doc":1}"#, 250.0, 15.0);
-        assert!(js.contains(r#"const doc = "{\"doc\":1}";"#), "{js}");
+        assert!(setup.contains("count === 2 ? true"), "{setup}");
+        let values = [["a0".to_owned(), "b0".to_owned()]];
+        let js = socket_script(&values, 250.0, 15.0);
+        assert!(js.contains(r#"const values = [["a0","b0"]];"#), "{js}");
         assert!(js.contains("Math.min(250 * elapsed, 3750)"), "{js}");
-        assert!(js.contains("live[sent % live.length].send(doc)"), "{js}");
+        // A value's two requests go to one socket's sentant, then the next.
+        assert!(
+            js.contains(
+                "const k = Math.floor(sent / 2) % live.length; live[k].send(values[k][sent % 2]);"
+            ),
+            "{js}"
+        );
         assert!(js.contains("elapsed >= 15"), "{js}");
     }
 

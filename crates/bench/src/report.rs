@@ -218,7 +218,7 @@ impl Limit {
                 sockets,
                 lag_p99_ms,
             } => format!(
-                "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second as `doc` frames on {sockets} websockets, reading no signals, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
+                "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second as `doc` frames on {sockets} websockets, reading their signals, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
             ),
             Limit::MemoryFloor {
                 idle_mib,
@@ -1168,7 +1168,7 @@ impl Report {
                         } else {
                             format!("under the goal's {goal_ms:.3} ms")
                         };
-                        format!("; Chromium's floor for the same traffic (a bare page's `doc` requests and pushes at this run's rates) {floor_ms:.3} ms per device-second, {against}")
+                        format!("; Chromium's floor for the same traffic (a bare page's `doc` requests and their signals at this run's rate) {floor_ms:.3} ms per device-second, {against}")
                     })
                     .unwrap_or_default();
                 goals.push(Goal {
@@ -1351,6 +1351,7 @@ impl Report {
             "req/s",
             "answered",
             "failed",
+            "signals read",
             "node HTTP requests",
             LAG_COLUMN,
         ]
@@ -1368,6 +1369,7 @@ impl Report {
                     per_second(run.answered, run.window.wall_s),
                     run.answered.to_string(),
                     run.failed.to_string(),
+                    run.signals.to_string(),
                     run.node_requests.to_string(),
                     lag_cell(run.lag_p99_ms),
                 ];
@@ -1376,7 +1378,7 @@ impl Report {
             })
             .collect();
         format!(
-            "\nWhat `transport=socket` sends: the same bare page holds as many websockets to the node as a `transport=socket` run did (first the run of {} devices, the largest that kept up, else the largest that finished; then the first that did not keep up, if another), each joined to the control topic, and sends the request floor's query on them in turn as `doc` frames at that run's rate; the page parses each reply (`JSON.parse`) and counts it. It receives no signals: the run's devices also read one for each `update`.\n\n{}",
+            "\nWhat `transport=socket` sends and reads: the same bare page holds as many websockets to the node as a `transport=socket` run did (first the run of {} devices, the largest that kept up, else the largest that finished; then the first that did not keep up, if another), each joined to the control topic and subscribed to the `update` signal of a device sentant of its own (loaded for the floor), and sends the devices' requests on them in turn at that run's rate: for each value a `set_sensor` then an `update` `doc` to the socket's sentant. The page parses each reply and each signal (`JSON.parse`) and counts it; CPU per request includes the signals (one for every two requests, as in the run).\n\n{}",
             first.beside,
             table(&headers, rows)
         )
@@ -1391,24 +1393,15 @@ impl Report {
     }
 
     /// What Chromium alone spends per device-second for `row`'s traffic
-    /// (`transport=socket`): its requests at the socket request floor and
-    /// the signals its devices read at the push floor; `None` without both
-    /// floors.
+    /// (`transport=socket`): its requests, and the signals they bring, at
+    /// the socket request floor beside it; `None` without that floor.
     fn socket_floor_ms_per_device_s(&self, row: &PageRow) -> Option<f64> {
-        let requests = self
-            .socket_floor_beside(row.devices())?
-            .run
-            .cpu_per_request_ms();
-        let push = self.push_floor.as_ref()?.cpu_per_push_ms();
-        let summary = row.run.summary.as_ref()?;
-        let window = &row.run.window;
-        if window.wall_s <= 0.0 || row.devices() == 0 || summary.sends_ok == 0 {
+        let floor = self.socket_floor_beside(row.devices())?;
+        if row.run.window.wall_s <= 0.0 || row.devices() == 0 {
             return None;
         }
-        // Signals read for each answered send, over the whole run.
-        let pushes_per_send = summary.signals_received as f64 / summary.sends_ok as f64;
         let requests_per_device_s = row.scenario_rate() / f64::from(row.devices());
-        Some(requests_per_device_s * (requests + pushes_per_send * push))
+        Some(requests_per_device_s * floor.run.cpu_per_request_ms())
     }
 
     /// The push floor's table.
@@ -2216,6 +2209,7 @@ mod tests {
                     ..Window::default()
                 },
                 node_requests: 1900,
+                signals: 0,
                 lag_p99_ms: None,
             },
         };
@@ -2291,6 +2285,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            signals: 0,
             lag_p99_ms: None,
         };
         let push = |cpu_s: f64| PushFloorRun {
@@ -2357,6 +2352,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 0,
+            signals: 0,
             lag_p99_ms: Some(4.0),
         };
         let mut report = Report {
@@ -2369,38 +2365,31 @@ mod tests {
             None,
             "no floors"
         );
-        // 0.2 ms a request, 0.1 ms a push.
+        // 0.2 ms a request, its signals' cost included.
         report.socket_floors.push(SocketFloor {
             beside: 100,
             sockets: 2,
             run: floor_run(3000, 0.6),
         });
-        assert_eq!(
-            report.socket_floor_ms_per_device_s(&socket),
-            None,
-            "no push floor"
-        );
-        report.push_floor = Some(PushFloorRun {
-            pushes: 1000,
-            window: Window {
-                wall_s: 15.0,
-                client_cpu_s: 0.1,
-                ..Window::default()
-            },
-            ..PushFloorRun::default()
-        });
-        // 2 requests a device-second at 0.2 ms, and 0.5 pushes each at 0.1 ms.
+        // 2 requests a device-second at 0.2 ms.
         let floor_ms = report
             .socket_floor_ms_per_device_s(&socket)
-            .expect("both floors");
-        assert!(
-            (floor_ms - 2.0 * (0.2 + 0.5 * 0.1)).abs() < 1e-9,
-            "{floor_ms}"
+            .expect("the floor");
+        assert!((floor_ms - 2.0 * 0.2).abs() < 1e-9, "{floor_ms}");
+        // Beside another run, the floor beside this one is the one used.
+        report.socket_floors.insert(
+            0,
+            SocketFloor {
+                beside: 50,
+                sockets: 1,
+                run: floor_run(3000, 3.0),
+            },
         );
+        assert_eq!(report.socket_floor_ms_per_device_s(&socket), Some(floor_ms));
         let markdown = report.to_markdown();
         assert!(
-            markdown.contains("What `transport=socket` sends:")
-                && markdown.contains("(first the run of 100 devices, the largest that kept up"),
+            markdown.contains("What `transport=socket` sends and reads:")
+                && markdown.contains("(first the run of 50 devices, the largest that kept up"),
             "{markdown}"
         );
     }

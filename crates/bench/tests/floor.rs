@@ -1,7 +1,9 @@
 //! Chromium's socket request floor in real headless Chromium against the
-//! in-process node: a bare page's websockets join the control topic and
-//! send the floor's query as `doc` frames at a set rate, and every one is
-//! answered on the sockets (none over HTTP), with the browser's CPU read.
+//! in-process node: a bare page's websockets join the control topic,
+//! subscribe to their own device sentant's `update` signal and send the
+//! devices' `doc` requests at a set rate; every one is answered on the
+//! sockets (none over HTTP), each `update` signalled, with the browser's CPU
+//! read, and the floor's sentants are gone after.
 
 use anyhow::Result;
 use r2_bench::floor::run_socket_floor;
@@ -12,10 +14,17 @@ use r2_testkit::built_page_sites_dir;
 async fn the_socket_floor_sends_its_requests_on_the_sockets_and_reads_every_reply() -> Result<()> {
     let sites = built_page_sites_dir()?;
     let node = NodeHandle::in_process(&sites).await?;
+    let sentants = node.stats().await?.sentants;
     // 3 sockets, 40 requests a second for 2 s.
     let run = run_socket_floor(&node, 3, 40.0, 2.0).await?;
     assert_eq!((run.sent, run.answered, run.failed), (80, 80, 0), "{run:?}");
     assert_eq!(run.node_requests, 0, "no request went over HTTP: {run:?}");
+    assert_eq!(run.signals, 40, "a signal for each update: {run:?}");
+    let stats = node.stats().await?;
+    assert_eq!(
+        stats.sentants, sentants,
+        "the floor's sentants unloaded: {stats:?}"
+    );
     assert!(
         run.window.wall_s > 1.5 && run.cpu_per_request_ms() > 0.0,
         "{run:?}"
