@@ -58,6 +58,8 @@ pub struct Totals {
     pub error_pct: f64,
     pub signals_received: u64,
     pub leftovers_count: u64,
+    /// Tabs whose Delete could not ask the node what it left.
+    pub leftovers_unchecked: u64,
     pub reconnects: u64,
 }
 
@@ -101,6 +103,7 @@ pub fn totals(tabs: &[TabResult]) -> Totals {
         t.sends_failed += s.sends_failed;
         t.signals_received += s.signals_received;
         t.leftovers_count += s.leftovers_count as u64;
+        t.leftovers_unchecked += u64::from(s.leftovers_unchecked.is_some());
         t.reconnects += s.reconnects;
     }
     let all = t.sends_ok + t.sends_failed;
@@ -207,10 +210,10 @@ pub fn checks(tabs: &[TabResult], expect: Expect) -> Vec<Check> {
     if !expect.keep {
         all.push(check(
             "cleanup",
-            t.leftovers_count == 0,
+            t.leftovers_count == 0 && t.leftovers_unchecked == 0,
             format!(
-                "{} of {} devices deleted, {} own sentant(s) left on the node",
-                t.devices_deleted, t.devices_created, t.leftovers_count
+                "{} of {} devices deleted, {} own sentant(s) left on the node, {} tab(s) could not ask the node what is left",
+                t.devices_deleted, t.devices_created, t.leftovers_count, t.leftovers_unchecked
             ),
         ));
     }
@@ -476,6 +479,7 @@ mod tests {
             run_prefix: format!("r2s-{label}-1-"),
             duration_s: 3.0,
             leftovers: vec![],
+            leftovers_unchecked: None,
         };
         TabResult {
             label: label.into(),
@@ -525,6 +529,33 @@ mod tests {
             },
         );
         assert!(ok.iter().all(|c| c.passed), "{ok:?}");
+    }
+
+    #[test]
+    fn a_tab_that_could_not_ask_what_is_left_fails_the_cleanup() {
+        let cleanup = |tabs: &[TabResult], keep: bool| {
+            checks(
+                tabs,
+                Expect {
+                    keep,
+                    ..Expect::default()
+                },
+            )
+            .into_iter()
+            .find(|c| c.name == "cleanup")
+        };
+        let mut tabs = vec![tab("a", 2, 90, 0, 5.0), tab("b", 2, 90, 0, 5.0)];
+        assert!(cleanup(&tabs, false).is_some_and(|c| c.passed));
+        tabs[1].summary.leftovers_unchecked = Some("HTTP 500".into());
+        assert_eq!(totals(&tabs).leftovers_unchecked, 1);
+        let failed = cleanup(&tabs, false).expect("checked");
+        assert!(!failed.passed, "{failed:?}");
+        assert!(
+            failed.detail.contains("1 tab(s) could not ask"),
+            "{}",
+            failed.detail
+        );
+        assert!(cleanup(&tabs, true).is_none(), "kept: not checked");
     }
 
     #[test]
