@@ -108,12 +108,12 @@ pub enum Limit {
         cores_needed: f64,
         cores: usize,
     },
-    /// A bare page making a run's `transport=socket` requests, with no code
-    /// of ours, had its own 10 ms timer later than the lag goal allows.
+    /// A bare page making a run's requests at its rate, with no code of
+    /// ours, had its own 10 ms timer later than the lag goal allows.
     LagFloor {
         devices: u32,
         rate: f64,
-        sockets: u32,
+        traffic: FloorTraffic,
         lag_p99_ms: f64,
     },
     /// The browser's fixed memory outweighs the devices.
@@ -215,11 +215,19 @@ impl Limit {
             Limit::LagFloor {
                 devices,
                 rate,
-                sockets,
+                traffic,
                 lag_p99_ms,
-            } => format!(
-                "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second as `doc` frames on {sockets} websockets, reading their signals, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
-            ),
+            } => {
+                let how = match traffic {
+                    FloorTraffic::Fetch => "with `fetch`".to_owned(),
+                    FloorTraffic::SocketDocs { sockets } => {
+                        format!("as `doc` frames on {sockets} websockets, reading their signals")
+                    }
+                };
+                format!(
+                    "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second {how}, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
+                )
+            }
             Limit::MemoryFloor {
                 idle_mib,
                 page_kib_per_device,
@@ -255,6 +263,16 @@ impl Limit {
             Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
     }
+}
+
+/// What a bare page made for its lag meter ([`Limit::LagFloor`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FloorTraffic {
+    /// The WebApp's request, with `fetch`.
+    Fetch,
+    /// `transport=socket`'s `doc` frames on so many websockets, with their
+    /// signals.
+    SocketDocs { sockets: u32 },
 }
 
 /// The error kind the page records for a planned send it skipped because
@@ -707,6 +725,7 @@ impl Report {
                 .map(|row| row.limits(self.machine.cores))
                 .unwrap_or_default();
             limits.extend(self.floor_cores(scenario));
+            limits.extend(self.fetch_lag_floor(scenario));
             goals.push(Goal {
                 name: format!("≥ {GOAL_DEVICES} devices in one tab, `shared`, `{scenario}`, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
                 measured: match broke {
@@ -1310,6 +1329,25 @@ impl Report {
         })
     }
 
+    /// The request floor, when a bare page making its `fetch`es had its own
+    /// timer later than the lag goal allows, at a rate no higher than
+    /// [`GOAL_DEVICES`] of `scenario`'s devices make.
+    fn fetch_lag_floor(&self, scenario: ScenarioKind) -> Option<Limit> {
+        let floor = self.floor.as_ref()?;
+        let lag_p99_ms = floor.run.lag_p99_ms.filter(|lag| *lag > MAX_LAG_P99_MS)?;
+        let row = self
+            .series(scenario, SocketsMode::Shared)
+            .find(|row| row.run.window.wall_s > 0.0)?;
+        let goal_rate =
+            row.scenario_rate() / f64::from(row.devices().max(1)) * f64::from(GOAL_DEVICES);
+        (floor.run.rate <= goal_rate).then_some(Limit::LagFloor {
+            devices: floor.beside,
+            rate: floor.run.rate,
+            traffic: FloorTraffic::Fetch,
+            lag_p99_ms,
+        })
+    }
+
     /// Chromium's floor beside the page run whose rate it took.
     fn floor_markdown(&self) -> String {
         if self.floor.is_none() && self.push_floor.is_none() && self.socket_floors.is_empty() {
@@ -1335,7 +1373,9 @@ impl Report {
         Some(Limit::LagFloor {
             devices: floor.beside,
             rate: floor.run.rate,
-            sockets: floor.sockets,
+            traffic: FloorTraffic::SocketDocs {
+                sockets: floor.sockets,
+            },
             lag_p99_ms,
         })
     }
@@ -2262,6 +2302,42 @@ mod tests {
         assert!(limits.iter().any(|l| l
             .describe()
             .contains("that is 3.8 cores for the browser alone, of this machine's 2")));
+
+        // The bare page's own timer: late past 20 ms at 126.7 requests a
+        // second, below the 380 that 300 devices make, rules the goal out...
+        let lag_floors = |report: &Report| -> Vec<Limit> {
+            goal(report)
+                .limits
+                .into_iter()
+                .filter(|l| matches!(l, Limit::LagFloor { .. }))
+                .collect()
+        };
+        assert!(lag_floors(&report).is_empty(), "not measured");
+        fn floor_run(report: &mut Report) -> &mut FloorRun {
+            &mut report.floor.as_mut().expect("floor").run
+        }
+        floor_run(&mut report).lag_p99_ms = Some(699.7);
+        let late = lag_floors(&report);
+        assert_eq!(
+            late,
+            [Limit::LagFloor {
+                devices: 100,
+                rate: 126.7,
+                traffic: FloorTraffic::Fetch,
+                lag_p99_ms: 699.7,
+            }]
+        );
+        assert!(
+            late[0].describe().contains("(127 a second with `fetch`, running no code of ours) had its own 10 ms timer late by 699.7 ms"),
+            "{}",
+            late[0].describe()
+        );
+        // ... not on time, nor at a rate above the goal's.
+        floor_run(&mut report).lag_p99_ms = Some(12.0);
+        assert!(lag_floors(&report).is_empty());
+        floor_run(&mut report).lag_p99_ms = Some(699.7);
+        floor_run(&mut report).rate = 400.0;
+        assert!(lag_floors(&report).is_empty());
     }
 
     #[test]
