@@ -658,8 +658,9 @@ fn split_text(window: &Window, decimals: usize, per: impl Fn(f64) -> f64) -> Str
 /// Chromium's socket request floor beside the largest `transport=socket`
 /// run that kept up (else the largest that finished), and beside the first
 /// that did not keep up when that is another: each run's rate, over as many
-/// websockets as it held. The first prices its traffic; the second says
-/// whether a bare page keeps its timers on time at the rate that broke.
+/// websockets as it held. The first prices its traffic; the second shows
+/// what Chromium spends, and how late the bare page's own timer fires, at
+/// the rate that broke.
 async fn socket_floors(
     plan: &BenchPlan,
     node: &NodeHandle,

@@ -28,7 +28,9 @@
 //! signals' cost included, one for every two requests, as the run's).
 //!
 //! Each bare page also runs the page's lag meter: how late a 10 ms timer
-//! fires on the thread that makes and reads the traffic.
+//! fires on the thread that makes and reads the traffic. That is one thread
+//! for all of it, where the page spreads its own over its workers: no bound
+//! on the page's lag (at high rates the bare page's is the later).
 //!
 //! # Layout
 //!

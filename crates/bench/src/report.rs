@@ -108,14 +108,6 @@ pub enum Limit {
         cores_needed: f64,
         cores: usize,
     },
-    /// A bare page making a run's requests at its rate, with no code of
-    /// ours, had its own 10 ms timer later than the lag goal allows.
-    LagFloor {
-        devices: u32,
-        rate: f64,
-        traffic: FloorTraffic,
-        lag_p99_ms: f64,
-    },
     /// The browser's fixed memory outweighs the devices.
     MemoryFloor {
         idle_mib: f64,
@@ -212,22 +204,6 @@ impl Limit {
             } => format!(
                 "Chromium's floors: {requests_per_s:.0} requests a second at {request_ms:.2} ms of browser CPU each (a bare page's `fetch`) and {pushes_per_s:.0} pushes a second at {push_ms:.3} ms each (a bare page's websockets) are {cores_needed:.1} cores for the browsers alone, of this machine's {cores}, before any page code and the node"
             ),
-            Limit::LagFloor {
-                devices,
-                rate,
-                traffic,
-                lag_p99_ms,
-            } => {
-                let how = match traffic {
-                    FloorTraffic::Fetch => "with `fetch`".to_owned(),
-                    FloorTraffic::SocketDocs { sockets } => {
-                        format!("as `doc` frames on {sockets} websockets, reading their signals")
-                    }
-                };
-                format!(
-                    "Chromium's floor: a bare page making the {devices}-device run's requests ({rate:.0} a second {how}, running no code of ours) had its own 10 ms timer late by {lag_p99_ms:.1} ms at p99, over {MAX_LAG_P99_MS} ms before any page code: no page keeps its timers on time at this rate on this machine"
-                )
-            }
             Limit::MemoryFloor {
                 idle_mib,
                 page_kib_per_device,
@@ -258,21 +234,10 @@ impl Limit {
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
             Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
             Limit::BrowserFloor { .. } | Limit::FloorCores { .. } | Limit::ChromiumFloors { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
-            Limit::LagFloor { .. } => "Chromium's own work for this many frames a second leaves no thread of the machine on time: more cores, or the node on another machine; no change inside the page removes it",
             Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
             Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
     }
-}
-
-/// What a bare page made for its lag meter ([`Limit::LagFloor`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FloorTraffic {
-    /// The WebApp's request, with `fetch`.
-    Fetch,
-    /// `transport=socket`'s `doc` frames on so many websockets, with their
-    /// signals.
-    SocketDocs { sockets: u32 },
 }
 
 /// The error kind the page records for a planned send it skipped because
@@ -725,7 +690,6 @@ impl Report {
                 .map(|row| row.limits(self.machine.cores))
                 .unwrap_or_default();
             limits.extend(self.floor_cores(scenario));
-            limits.extend(self.fetch_lag_floor(scenario));
             goals.push(Goal {
                 name: format!("≥ {GOAL_DEVICES} devices in one tab, `shared`, `{scenario}`, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
                 measured: match broke {
@@ -1149,15 +1113,11 @@ impl Report {
             .map(|r| r.devices())
             .max();
         let broke = socket.iter().find(|r| !r.keeps_up());
-        let mut limits = broke
-            .map(|row| row.limits(self.machine.cores))
-            .unwrap_or_default();
-        limits.extend(broke.and_then(|row| self.socket_lag_floor(row)));
         goals.push(Goal {
             name: format!("`transport=socket`: ≥ {GOAL_SOCKET_DEVICES} `sweep` devices in one tab, lag p99 ≤ {MAX_LAG_P99_MS} ms"),
             measured: reach(kept, broke.map(|r| r.devices()), "devices"),
             met: kept.is_some_and(|n| n >= GOAL_SOCKET_DEVICES),
-            limits,
+            limits: broke.map(|row| row.limits(self.machine.cores)).unwrap_or_default(),
         });
         // The baseline over HTTP at its largest count that finished.
         let baseline = self
@@ -1329,25 +1289,6 @@ impl Report {
         })
     }
 
-    /// The request floor, when a bare page making its `fetch`es had its own
-    /// timer later than the lag goal allows, at a rate no higher than
-    /// [`GOAL_DEVICES`] of `scenario`'s devices make.
-    fn fetch_lag_floor(&self, scenario: ScenarioKind) -> Option<Limit> {
-        let floor = self.floor.as_ref()?;
-        let lag_p99_ms = floor.run.lag_p99_ms.filter(|lag| *lag > MAX_LAG_P99_MS)?;
-        let row = self
-            .series(scenario, SocketsMode::Shared)
-            .find(|row| row.run.window.wall_s > 0.0)?;
-        let goal_rate =
-            row.scenario_rate() / f64::from(row.devices().max(1)) * f64::from(GOAL_DEVICES);
-        (floor.run.rate <= goal_rate).then_some(Limit::LagFloor {
-            devices: floor.beside,
-            rate: floor.run.rate,
-            traffic: FloorTraffic::Fetch,
-            lag_p99_ms,
-        })
-    }
-
     /// Chromium's floor beside the page run whose rate it took.
     fn floor_markdown(&self) -> String {
         if self.floor.is_none() && self.push_floor.is_none() && self.socket_floors.is_empty() {
@@ -1359,25 +1300,6 @@ impl Report {
             self.push_floor_markdown(),
             self.socket_floor_markdown()
         )
-    }
-
-    /// The socket request floor beside `broke` (a run that did not keep
-    /// up), when a bare page making the same requests could not keep its
-    /// own 10 ms timer on time either.
-    fn socket_lag_floor(&self, broke: &PageRow) -> Option<Limit> {
-        let floor = self
-            .socket_floors
-            .iter()
-            .find(|f| f.beside == broke.devices())?;
-        let lag_p99_ms = floor.run.lag_p99_ms.filter(|lag| *lag > MAX_LAG_P99_MS)?;
-        Some(Limit::LagFloor {
-            devices: floor.beside,
-            rate: floor.run.rate,
-            traffic: FloorTraffic::SocketDocs {
-                sockets: floor.sockets,
-            },
-            lag_p99_ms,
-        })
     }
 
     /// The socket request floors' table.
@@ -1418,7 +1340,7 @@ impl Report {
             })
             .collect();
         format!(
-            "\nWhat `transport=socket` sends and reads: the same bare page holds as many websockets to the node as a `transport=socket` run did (first the run of {} devices, the largest that kept up, else the largest that finished; then the first that did not keep up, if another), each joined to the control topic and subscribed to the `update` signal of a device sentant of its own (loaded for the floor), and sends the devices' requests on them in turn at that run's rate: for each value a `set_sensor` then an `update` `doc` to the socket's sentant. The page parses each reply and each signal (`JSON.parse`) and counts it; CPU per request includes the signals (one for every two requests, as in the run).\n\n{}",
+            "\nWhat `transport=socket` sends and reads: the same bare page holds as many websockets to the node as a `transport=socket` run did (first the run of {} devices, the largest that kept up, else the largest that finished; then the first that did not keep up, if another), each joined to the control topic and subscribed to the `update` signal of a device sentant of its own (loaded for the floor), and sends the devices' requests on them in turn at that run's rate: for each value a `set_sensor` then an `update` `doc` to the socket's sentant. The page parses each reply and each signal (`JSON.parse`) and counts it; CPU per request includes the signals (one for every two requests, as in the run); the timer lag is the bare page's one thread's, no bound on the page's.\n\n{}",
             first.beside,
             table(&headers, rows)
         )
@@ -1545,7 +1467,7 @@ impl Report {
             .into();
         headers.extend(cpu_columns("request"));
         format!(
-            "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine. **{LAG_COLUMN}**: how late a 10 ms timer fired on the thread that made the requests (the bare page's; the page's engine's), as the page's hiccup meter measures.\n\n{}{note}",
+            "\nA fresh headless Chromium opens a document of the node's own origin that runs no code of ours and makes the WebApp's request (a GraphQL POST of JSON to `/reality2` with `fetch`, its answer read as text) at the rate of the largest `sweep` `shared` run over HTTP, for the scenario's duration: what any page makes this browser spend per request on this machine. **{LAG_COLUMN}**: how late a 10 ms timer fired on the thread that made the requests (the bare page's; the page's engine's), as the page's hiccup meter measures. The bare page makes all its traffic on its one thread, where the page spreads its own over its workers, so its lag is no bound on the page's.\n\n{}{note}",
             table(&headers, rows)
         )
     }
@@ -2302,42 +2224,6 @@ mod tests {
         assert!(limits.iter().any(|l| l
             .describe()
             .contains("that is 3.8 cores for the browser alone, of this machine's 2")));
-
-        // The bare page's own timer: late past 20 ms at 126.7 requests a
-        // second, below the 380 that 300 devices make, rules the goal out...
-        let lag_floors = |report: &Report| -> Vec<Limit> {
-            goal(report)
-                .limits
-                .into_iter()
-                .filter(|l| matches!(l, Limit::LagFloor { .. }))
-                .collect()
-        };
-        assert!(lag_floors(&report).is_empty(), "not measured");
-        fn floor_run(report: &mut Report) -> &mut FloorRun {
-            &mut report.floor.as_mut().expect("floor").run
-        }
-        floor_run(&mut report).lag_p99_ms = Some(699.7);
-        let late = lag_floors(&report);
-        assert_eq!(
-            late,
-            [Limit::LagFloor {
-                devices: 100,
-                rate: 126.7,
-                traffic: FloorTraffic::Fetch,
-                lag_p99_ms: 699.7,
-            }]
-        );
-        assert!(
-            late[0].describe().contains("(127 a second with `fetch`, running no code of ours) had its own 10 ms timer late by 699.7 ms"),
-            "{}",
-            late[0].describe()
-        );
-        // ... not on time, nor at a rate above the goal's.
-        floor_run(&mut report).lag_p99_ms = Some(12.0);
-        assert!(lag_floors(&report).is_empty());
-        floor_run(&mut report).lag_p99_ms = Some(699.7);
-        floor_run(&mut report).rate = 400.0;
-        assert!(lag_floors(&report).is_empty());
     }
 
     #[test]
@@ -2468,69 +2354,6 @@ mod tests {
                 && markdown.contains("(first the run of 50 devices, the largest that kept up"),
             "{markdown}"
         );
-    }
-
-    #[test]
-    fn a_bare_page_late_at_the_rate_that_broke_rules_the_count_out() {
-        let socket = |devices: u32, lag_ms: f64| {
-            let mut row = row(devices, devices, (devices as u64 * 98, 0, 0), lag_ms, 40.0);
-            row.run.config.transport = r2_core::config::Transport::Socket;
-            row.run.config.profile = Profile::Lean;
-            row
-        };
-        let floor = |beside: u32, lag_p99_ms: f64| SocketFloor {
-            beside,
-            sockets: 4,
-            run: FloorRun {
-                rate: 3000.0,
-                answered: 45_000,
-                window: Window {
-                    wall_s: 15.0,
-                    client_cpu_s: 6.0,
-                    ..Window::default()
-                },
-                lag_p99_ms: Some(lag_p99_ms),
-                ..FloorRun::default()
-            },
-        };
-        let lag_floors = |floors: Vec<SocketFloor>| {
-            let report = Report {
-                extra: vec![socket(100, 5.0), socket(200, 30.0)],
-                socket_floors: floors,
-                ..Report::new(BenchPlan::full(), "test".into())
-            };
-            assert!(
-                report.extra[0].keeps_up(),
-                "ratio {}",
-                report.extra[0].ratio()
-            );
-            assert!(!report.extra[1].keeps_up());
-            let goal = report
-                .socket_goals()
-                .into_iter()
-                .next()
-                .expect("the count goal");
-            assert!(!goal.met);
-            goal.limits
-                .into_iter()
-                .filter(|l| matches!(l, Limit::LagFloor { .. }))
-                .collect::<Vec<_>>()
-        };
-        // Late beside the run that broke: ruled out, with the figures.
-        let late = lag_floors(vec![floor(100, 3.0), floor(200, 25.0)]);
-        let [Limit::LagFloor {
-            devices: 200,
-            lag_p99_ms,
-            ..
-        }] = late.as_slice()
-        else {
-            panic!("{late:?}");
-        };
-        assert_eq!(*lag_p99_ms, 25.0);
-        assert!(late[0].describe().contains("late by 25.0 ms at p99"));
-        // On time there, or measured only beside the run that kept up: no.
-        assert!(lag_floors(vec![floor(100, 3.0), floor(200, 12.0)]).is_empty());
-        assert!(lag_floors(vec![floor(100, 30.0)]).is_empty());
     }
 
     #[test]
