@@ -13,6 +13,13 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// A lenient node serving the built page, and a browser.
+async fn start() -> Result<(TestNode, Browser)> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
+    Ok((node, Browser::launch().await?))
+}
+
 async fn open(browser: &Browser, node: &TestNode, query: &str) -> Result<Page> {
     let page = browser.new_page().await?;
     page.goto(&format!(
@@ -43,9 +50,7 @@ async fn nothing_left(node: &TestNode) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restart_mid_run_brings_every_device_back() -> Result<()> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
+    let (node, browser) = start().await?;
     let page = open(
         &browser,
         &node,
@@ -96,10 +101,8 @@ async fn http_500s_are_counted_as_the_node_injected_them() -> Result<()> {
 }
 
 async fn http_500s_counted(extra: &str) -> Result<()> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
+    let (node, browser) = start().await?;
     node.set_faults(json!({ "error_rate": 0.05 })).await?;
-    let browser = Browser::launch().await?;
     let page = open(
         &browser,
         &node,
@@ -131,9 +134,7 @@ async fn http_500s_counted(extra: &str) -> Result<()> {
 /// and the sentants are still on the node (nothing taken for gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cleanup_the_node_fails_is_reported_and_loses_nothing() -> Result<()> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
+    let (node, browser) = start().await?;
     let page = open(
         &browser,
         &node,
@@ -179,10 +180,8 @@ async fn a_cleanup_the_node_fails_is_reported_and_loses_nothing() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
+    let (node, browser) = start().await?;
     node.set_faults(json!({ "latency_ms": 200 })).await?;
-    let browser = Browser::launch().await?;
     let page = open(
         &browser,
         &node,
@@ -208,9 +207,7 @@ async fn added_latency_shows_in_the_signal_latency() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_sockets_come_back_within_the_back_off() -> Result<()> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
+    let (node, browser) = start().await?;
     let page = open(
         &browser,
         &node,
