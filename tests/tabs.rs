@@ -14,13 +14,21 @@ use r2_core::fleet::{FleetCommand, FleetKey, FleetMessage, TabReport};
 use r2_core::graphql;
 use r2_testkit::{built_page_sites_dir, Browser, TestNode};
 use serde_json::json;
+use tokio::sync::Mutex;
 
 const WAIT: Duration = Duration::from_secs(120);
 const TABS: usize = 3;
 const DEVICES: u64 = 30;
 
+/// The tests of this file run one at a time. Alone, three tabs of 30
+/// `lean` devices keep up on two cores; with a second browser test beside
+/// them, their sends waited 6.3 s at the median and a fifth of them timed
+/// out at 10 s. Capacity is the benchmark's subject, not these tests'.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_tabs_never_clash() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
     node.graphql(
@@ -66,12 +74,15 @@ async fn three_tabs_never_clash() -> Result<()> {
             .sum::<u64>()
     };
     assert_eq!(stats["loads"], 1 + TABS as u64 * DEVICES, "{stats}");
+    // A send that timed out may still have reached the node: with any
+    // failed, the two counts need not agree, so that is asserted first.
+    let errors: Vec<&serde_json::Value> = summaries.iter().map(|s| &s["errors"]).collect();
+    assert_eq!(total("sends_failed"), 0, "{errors:?}");
     assert_eq!(
         total("sends_ok"),
         stats["sends"].as_u64().context("sends")?,
         "{stats}"
     );
-    assert_eq!(total("sends_failed"), 0);
 
     for page in &pages {
         page.eval("document.querySelector('#b-delete').click()")
@@ -98,6 +109,7 @@ const FLEET_TOTAL: &str = "JSON.parse(document.querySelector('#r2-fleet')?.textC
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_view_drives_every_tab() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
     let browser = Browser::launch().await?;
@@ -158,6 +170,7 @@ async fn a_control_view_drives_every_tab() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_share_a_fleet_through_the_node() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let sites = built_page_sites_dir()?;
     let node = TestNode::start_lenient(Some(&sites)).await?;
     const SECRET: &str = "fleet-secret-of-this-test";
