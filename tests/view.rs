@@ -1,7 +1,8 @@
 //! The view's cost does not grow with what it shows, in real headless
 //! Chromium: the device grid is one canvas whatever the count, the charts
 //! render once per new 1-second bucket (not at every refresh), and a finished
-//! run renders nothing at all.
+//! run renders nothing at all. The grid, repainted tile by tile while the
+//! values change, shows what a whole repaint of it shows.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::time::Duration;
@@ -62,5 +63,73 @@ async fn the_view_renders_only_what_changed() -> Result<()> {
     page.summary("deleted", WAIT).await?;
     let idle = renders_under(&page, "main", 2000).await?;
     assert_eq!(idle, 0, "a finished run rendered {idle} times in 2 s");
+    browser.close().await
+}
+
+/// The grid's pixels (a PNG `data:` address of the canvas).
+const GRID_PIXELS: &str = "document.querySelector('#r2-tiles').toDataURL()";
+
+/// The grid's pixels once they stayed the same for half a second (the
+/// engine posts a changed snapshot within a quarter).
+async fn settled_grid(page: &Page) -> Result<String> {
+    let js = format!(
+        "(async () => {{ let last = null; for (;;) {{ const now = {GRID_PIXELS}; \
+         if (now === last) return now; last = now; await new Promise(r => setTimeout(r, 500)); }} }})()"
+    );
+    let pixels = page.eval(&js).await?;
+    Ok(pixels.as_str().context("a data address")?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grid_repainted_tile_by_tile_matches_a_whole_repaint() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    // Values of every width the sweep makes, repainted tile by tile after
+    // the grid was last painted whole (when the last device joined), then
+    // every tile dimmed as its device is deleted. Once all are deleted
+    // nothing changes any more (while the devices live, a signal may still
+    // bring a first value seconds after the run stopped).
+    page.goto(&format!(
+        "{}/stresstest/?profile=lean&devices=40&duration=3&scenario=sweep&join_rate=200&autostart=1",
+        node.url()
+    ))
+    .await?;
+    page.summary("deleted", WAIT).await?;
+    let painted = settled_grid(&page).await?;
+    let width = page
+        .eval("document.querySelector('#r2-tiles').width")
+        .await?;
+
+    // A narrower window, then the same again: the grid is painted whole
+    // at each width, the second time at the first width.
+    let narrow =
+        serde_json::json!({ "width": 420, "height": 800, "deviceScaleFactor": 0, "mobile": false });
+    page.call("Emulation.setDeviceMetricsOverride", narrow)
+        .await?;
+    page.wait_for(
+        &format!("document.querySelector('#r2-tiles').width !== {width}"),
+        WAIT,
+    )
+    .await?;
+    page.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    )
+    .await?;
+    page.wait_for(
+        &format!("document.querySelector('#r2-tiles').width === {width}"),
+        WAIT,
+    )
+    .await?;
+    let repainted = settled_grid(&page).await?;
+
+    assert!(
+        painted == repainted,
+        "the grid painted tile by tile ({} bytes of PNG) differs from the same grid painted whole ({} bytes)",
+        painted.len(),
+        repainted.len()
+    );
     browser.close().await
 }

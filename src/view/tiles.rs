@@ -220,7 +220,9 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile], geometry: Geometry, redraw: 
             }
             let (x, y) = at(i);
             let text = tile.value.map_or_else(|| "·".to_owned(), |v| v.to_string());
-            let _ = ctx.fill_text(&text, x + side / 2.0, y + side / 2.0);
+            // Held to its tile (a wide value is drawn narrower): a tile
+            // repainted alone clears only its own square.
+            let _ = ctx.fill_text_with_max_width(&text, x + side / 2.0, y + side / 2.0, side - 2.0);
         }
     }
     ctx.set_global_alpha(1.0);
