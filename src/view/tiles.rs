@@ -76,9 +76,10 @@ enum Redraw {
     Tiles(Vec<usize>),
 }
 
-/// What to repaint to show `next` on a canvas that shows `shown` (drawn for
-/// `shown_geometry`, `None` before the first draw) at `geometry`. The tiles
-/// are painted grouped by look, so the canvas's state changes once per look.
+/// What to repaint to show `next` at `geometry` on a canvas that shows
+/// `shown` (its tiles and the geometry they were drawn for; `None` before the
+/// first draw). The tiles are painted grouped by look, so the canvas's state
+/// changes once per look.
 fn plan(shown: Option<(&[Tile], Geometry)>, next: &[Tile], geometry: Geometry) -> Redraw {
     match shown {
         Some((shown, drawn_for)) if drawn_for == geometry && shown.len() == next.len() => {
@@ -106,7 +107,8 @@ fn look_css(tile: &Tile) -> &'static str {
 /// The canvas and what it shows now.
 #[derive(Default)]
 struct Canvas {
-    /// The layout width the observer last reported (CSS pixels; 0: none yet).
+    /// The canvas's layout width, CSS pixels: the observer's last report,
+    /// or before its first the canvas's `clientWidth` (0: not known yet).
     width: f64,
     /// The tiles as drawn, and the geometry they were drawn for.
     shown: Option<(Rc<Vec<Tile>>, Geometry)>,
