@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use r2_core::graphql::{
     self, await_signal_variables, name_variables, send_variables, AWAIT_SIGNAL,
-    SENTANT_GET_BY_NAME, SENTANT_LOAD, SENTANT_SEND,
+    SENTANT_GET_BY_NAME, SENTANT_SEND,
 };
 use r2_core::phoenix::Frame;
 use r2_testkit::{Browser, Page};
@@ -52,7 +52,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::measure::{Snapshot, Window};
-use crate::node::NodeHandle;
+use crate::node::{NodeError, NodeHandle};
 use crate::tab::TabError;
 
 /// How often the bare page's timer fires; each turn makes the requests due.
@@ -619,18 +619,13 @@ pub async fn run_socket_floor(
     let mut ids = Vec::new();
     for k in 0..sockets.max(1) {
         let definition = graphql::device_definition(&format!("{SOCKET_FLOOR_NAME}{k}"));
-        let loaded = node
-            .graphql(SENTANT_LOAD, graphql::load_variables(&definition))
-            .await?;
-        match loaded["data"]["sentantLoad"]["id"].as_str() {
-            Some(id) => ids.push(id.to_owned()),
-            None => {
+        match node.load(&definition).await {
+            Ok(id) => ids.push(id),
+            Err(e @ NodeError::NotLoaded { .. }) => {
                 node.unload_ids(&ids).await?;
-                return Err(TabError::Browser {
-                    what: "loading the socket floor's sentants",
-                    source: format!("no id in {loaded}").into(),
-                });
+                return Err(e.into());
             }
+            Err(e) => return Err(e.into()),
         }
     }
     let measured = socket_floor_on(node, &ids, rate, duration_s).await;

@@ -49,6 +49,8 @@ pub enum NodeError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("the node loaded no sentant: {answer}")]
+    NotLoaded { answer: String },
 }
 
 /// The node's counters (`GET /r2-node/stats`) that the benchmark reads.
@@ -363,14 +365,26 @@ impl NodeHandle {
             if present(name) {
                 continue;
             }
-            let answer = self
-                .graphql(graphql::SENTANT_LOAD, graphql::load_variables(definition))
-                .await?;
-            if let Some(id) = answer["data"]["sentantLoad"]["id"].as_str() {
-                loaded.push(id.to_owned());
+            match self.load(definition).await {
+                Ok(id) => loaded.push(id),
+                Err(NodeError::NotLoaded { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(loaded)
+    }
+
+    /// Loads the sentant of `definition`; its id.
+    pub async fn load(&self, definition: &str) -> Result<String, NodeError> {
+        let answer = self
+            .graphql(graphql::SENTANT_LOAD, graphql::load_variables(definition))
+            .await?;
+        match answer["data"]["sentantLoad"]["id"].as_str() {
+            Some(id) => Ok(id.to_owned()),
+            None => Err(NodeError::NotLoaded {
+                answer: answer.to_string(),
+            }),
+        }
     }
 
     /// Unloads the sentants of `ids`.
