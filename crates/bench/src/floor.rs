@@ -617,20 +617,30 @@ pub async fn run_socket_floor(
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
     let mut ids = Vec::new();
-    for k in 0..sockets.max(1) {
+    // Whatever fails, the sentants loaded so far are unloaded; the first
+    // error is the one returned.
+    let measured = match load_socket_floor(node, sockets.max(1), &mut ids).await {
+        Ok(()) => socket_floor_on(node, &ids, rate, duration_s).await,
+        Err(e) => Err(e.into()),
+    };
+    let unloaded = node.unload_ids(&ids).await;
+    let run = measured?;
+    unloaded?;
+    Ok(run)
+}
+
+/// Loads one device sentant for each of `sockets`, adding each id to `ids`
+/// as it is loaded.
+async fn load_socket_floor(
+    node: &NodeHandle,
+    sockets: u32,
+    ids: &mut Vec<String>,
+) -> Result<(), NodeError> {
+    for k in 0..sockets {
         let definition = graphql::device_definition(&format!("{SOCKET_FLOOR_NAME}{k}"));
-        match node.load(&definition).await {
-            Ok(id) => ids.push(id),
-            Err(e @ NodeError::NotLoaded { .. }) => {
-                node.unload_ids(&ids).await?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        }
+        ids.push(node.load(&definition).await?);
     }
-    let measured = socket_floor_on(node, &ids, rate, duration_s).await;
-    node.unload_ids(&ids).await?;
-    measured
+    Ok(())
 }
 
 /// [`run_socket_floor`] on the sentants `ids`, one for each socket.

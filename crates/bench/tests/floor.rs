@@ -3,7 +3,8 @@
 //! subscribe to their own device sentant's `update` signal and send the
 //! devices' `doc` requests at a set rate; every one is answered on the
 //! sockets (none over HTTP), each `update` signalled, with the browser's CPU
-//! read, and the floor's sentants are gone after.
+//! read, and the floor's sentants are gone after, also when the node
+//! refuses to load them part-way.
 
 use anyhow::Result;
 use r2_bench::floor::run_socket_floor;
@@ -34,6 +35,27 @@ async fn the_socket_floor_sends_its_requests_on_the_sockets_and_reads_every_repl
         run.lag_p99_ms
             .is_some_and(|lag| (0.0..1000.0).contains(&lag)),
         "{run:?}"
+    );
+    Ok(())
+}
+
+/// A load the node refuses part-way (past its 5,000 sentants) fails the
+/// floor, and the sentants it had loaded are unloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floor_the_node_will_not_load_leaves_nothing_behind() -> Result<()> {
+    let sites = built_page_sites_dir()?;
+    let node = NodeHandle::in_process(&sites).await?;
+    let failed = run_socket_floor(&node, 5_001, 40.0, 1.0).await;
+    let error = failed.expect_err("the 5,001st load is refused");
+    assert!(
+        format!("{error:#}").contains("loaded no sentant"),
+        "{error:#}"
+    );
+    let stats = node.stats().await?;
+    assert_eq!(
+        (stats.sentants, stats.loads, stats.unloads),
+        (0, 5_000, 5_000),
+        "{stats:?}"
     );
     Ok(())
 }
