@@ -184,21 +184,23 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile], geometry: Geometry, redraw: 
             (i / columns) as f64 * (side + GAP),
         )
     };
-    let order = match redraw {
+    let all;
+    let order: &[usize] = match redraw {
         Redraw::All => {
             ctx.clear_rect(0.0, 0.0, width, height);
-            by_look(tiles, 0..tiles.len())
+            all = by_look(tiles, 0..tiles.len());
+            &all
         }
         Redraw::Tiles(order) => {
             for &i in order {
                 let (x, y) = at(i);
                 ctx.clear_rect(x, y, side, side);
             }
-            order.clone()
+            order
         }
     };
     let mut look = None;
-    for &i in &order {
+    for &i in order {
         let tile = &tiles[i];
         if look != Some((tile.live, look_css(tile))) {
             look = Some((tile.live, look_css(tile)));
@@ -214,7 +216,7 @@ fn draw(canvas: &HtmlCanvasElement, tiles: &[Tile], geometry: Geometry, redraw: 
         ctx.set_text_baseline("middle");
         ctx.set_fill_style_str("#111");
         let mut dimmed = None;
-        for &i in &order {
+        for &i in order {
             let tile = &tiles[i];
             if dimmed != Some(tile.live) {
                 dimmed = Some(tile.live);
