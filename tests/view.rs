@@ -8,21 +8,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use r2_testkit::{built_page_sites_dir, Browser, Page, TestNode};
+use r2_testkit::{open_page, Page, PageOnNode};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// A lenient node serving the page, and a browser tab on the page with
-/// `query`.
-async fn open(query: &str) -> Result<(TestNode, Browser, Page)> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
-        .await?;
-    Ok((node, browser, page))
-}
 
 /// Render batches (MutationObserver callbacks) under `selector` during
 /// `ms` of the page's own time.
@@ -41,9 +29,12 @@ async fn renders_under(page: &Page, selector: &str, ms: u32) -> Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_renders_only_what_changed() -> Result<()> {
-    let (_node, browser, page) =
-        open("profile=lean&devices=120&duration=8&scenario=sweep&join_rate=200&autostart=1")
-            .await?;
+    let PageOnNode {
+        node: _node,
+        browser,
+        page,
+    } = open_page("profile=lean&devices=120&duration=8&scenario=sweep&join_rate=200&autostart=1")
+        .await?;
     page.wait_for(
         "document.querySelector('#r2-phase')?.textContent === 'running' && document.querySelector('.charts') !== null",
         WAIT,
@@ -93,8 +84,12 @@ async fn the_grid_repainted_tile_by_tile_matches_a_whole_repaint() -> Result<()>
     // every tile dimmed as its device is deleted. Once all are deleted
     // nothing changes any more (while the devices live, a signal may still
     // bring a first value seconds after the run stopped).
-    let (_node, browser, page) =
-        open("profile=lean&devices=40&duration=3&scenario=sweep&join_rate=200&autostart=1").await?;
+    let PageOnNode {
+        node: _node,
+        browser,
+        page,
+    } = open_page("profile=lean&devices=40&duration=3&scenario=sweep&join_rate=200&autostart=1")
+        .await?;
     page.summary("deleted", WAIT).await?;
     let painted = settled_grid(&page).await?;
     let width = page

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use r2_testkit::{built_page_sites_dir, num, Browser, TestNode};
+use r2_testkit::{num, open_page, PageOnNode};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
@@ -19,12 +19,11 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Runs `query` on a fresh node: the summary, the node's counters, and how
 /// many workers the page started.
 async fn run(query: &str) -> Result<(Value, Value, usize)> {
-    let sites = built_page_sites_dir()?;
-    let node = TestNode::start_lenient(Some(&sites)).await?;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page().await?;
-    page.goto(&format!("{}/stresstest/?{query}", node.url()))
-        .await?;
+    let PageOnNode {
+        node,
+        browser,
+        page,
+    } = open_page(query).await?;
     let summary = page.summary("deleted", RUN_TIMEOUT).await?;
     let workers = page.worker_count();
     browser.close().await?;

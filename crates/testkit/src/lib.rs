@@ -31,6 +31,8 @@
 //! - [`xvfb`]: a virtual X display for a browser with a real window.
 //! - [`wire`]: what a page put on the wire ([`wire::WireTrace`], recorded by
 //!   [`Page::record_network`]) and its comparison with a reference trace.
+//! - [`open_page`]: a lenient node, a browser and a tab on the page with a
+//!   query, as most page tests start.
 //!
 //! Environment: `R2_CHROMIUM` (browser executable), `R2_SITES_DIR` (a sites
 //! dir holding a built `stresstest/`).
@@ -52,6 +54,29 @@ pub use page::{error_count, lean, num, Page};
 pub use site::{built_page_sites_dir, copy_of_page_sites};
 
 use std::path::PathBuf;
+
+/// What [`open_page`] started; the node and the browser stop when dropped.
+pub struct PageOnNode {
+    pub node: TestNode,
+    pub browser: Browser,
+    pub page: Page,
+}
+
+/// A lenient node ([`TestNode::start_lenient`]) serving the built page, a
+/// browser, and a tab on the page at `/stresstest/?query`.
+pub async fn open_page(query: &str) -> anyhow::Result<PageOnNode> {
+    let sites = built_page_sites_dir()?;
+    let node = TestNode::start_lenient(Some(&sites)).await?;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    page.goto(&format!("{}/stresstest/?{query}", node.url()))
+        .await?;
+    Ok(PageOnNode {
+        node,
+        browser,
+        page,
+    })
+}
 
 /// The first of `names` found as a file in a `PATH` directory.
 pub(crate) fn find_on_path(names: &[&str]) -> Option<PathBuf> {
