@@ -36,7 +36,7 @@ const GAP: f64 = 3.0;
 const MIN_SIDE_FOR_TEXT: f64 = 18.0;
 /// A tile's colour before its device has a value.
 const NO_VALUE: &str = "#2a3140";
-/// The grid's width when the canvas has no layout width yet.
+/// The grid's width when no observer reports the canvas's.
 const FALLBACK_WIDTH: f64 = 800.0;
 
 #[derive(Properties, PartialEq)]
@@ -107,25 +107,26 @@ fn look_css(tile: &Tile) -> &'static str {
 /// The canvas and what it shows now.
 #[derive(Default)]
 struct Canvas {
-    /// The canvas's layout width, CSS pixels: the observer's last report,
-    /// or before its first the canvas's `clientWidth` (0: not known yet).
+    /// The canvas's layout width, CSS pixels: the observer's last report
+    /// (0: none yet; [`FALLBACK_WIDTH`] when there is no observer).
     width: f64,
     /// The tiles as drawn, and the geometry they were drawn for.
     shown: Option<(Rc<Vec<Tile>>, Geometry)>,
+    /// Tiles given before the width was known: drawn at the observer's
+    /// first report.
+    waiting: Option<Rc<Vec<Tile>>>,
 }
 
 impl Canvas {
     /// Shows `tiles` on `canvas`, repainting only what changed.
     fn show(&mut self, canvas: &HtmlCanvasElement, tiles: &Rc<Vec<Tile>>) {
         if self.width <= 0.0 {
-            // Before the observer's first report: asked once.
-            self.width = f64::from(canvas.client_width());
+            // Asking the canvas would lay the page out inside this task;
+            // the observer reports after the frame's layout, before paint.
+            self.waiting = Some(Rc::clone(tiles));
+            return;
         }
-        let width = if self.width > 0.0 {
-            self.width
-        } else {
-            FALLBACK_WIDTH
-        };
+        let width = self.width;
         let ratio = web_sys::window()
             .map_or(1.0, |w| w.device_pixel_ratio())
             .max(1.0);
@@ -148,7 +149,11 @@ impl Canvas {
             return;
         }
         self.width = width;
-        if let Some((tiles, _)) = self.shown.take() {
+        let tiles = self
+            .waiting
+            .take()
+            .or_else(|| self.shown.take().map(|(t, _)| t));
+        if let Some(tiles) = tiles {
             self.show(canvas, &tiles);
         }
     }
@@ -258,9 +263,13 @@ pub fn tiles(props: &TilesProps) -> Html {
     {
         let (canvas, state) = (canvas.clone(), state.clone());
         use_effect_with((), move |()| {
-            let observer = canvas
-                .cast::<HtmlCanvasElement>()
-                .and_then(|element| observe_width(element, state));
+            let element = canvas.cast::<HtmlCanvasElement>();
+            let observer = element
+                .clone()
+                .and_then(|element| observe_width(element, state.clone()));
+            if let (None, Some(element)) = (&observer, &element) {
+                state.borrow_mut().resized(element, FALLBACK_WIDTH);
+            }
             move || {
                 if let Some((observer, _callback)) = observer {
                     observer.disconnect();
