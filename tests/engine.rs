@@ -2,7 +2,8 @@
 //! against the local node: while 300 `lean` devices join and tap their
 //! colour buttons, the page's main thread only draws, so it has no long task (a `PerformanceObserver` of type `longtask` sees none, i.e.
 //! every task took under 50 ms), and the engine ran in the page's dedicated
-//! workers (`workers=auto`: one on a machine of two cores, two from three).
+//! workers (`workers=auto`: two, one per 250 `lean` devices, on a machine
+//! of two cores or more).
 //!
 //! A long task is wall time: on two cores shared with the node, the worker
 //! and Chromium's network service, a main thread that is merely preempted
@@ -102,7 +103,7 @@ async fn three_hundred_devices_leave_the_main_thread_without_long_tasks() -> Res
         num("fetch_queue_max"),
         summary["scheduler_lag_ms"]["p99"],
     );
-    // `workers=auto`: one worker per 250 devices, up to the machine's cores less one.
+    // `workers=auto`: one worker per 250 `lean` devices, up to the machine's cores.
     let engine = match workers {
         1 => "worker".to_owned(),
         k => format!("{k} workers"),

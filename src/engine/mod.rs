@@ -8,8 +8,9 @@
 //! only draws.
 //!
 //! A run may be split over K workers (`workers=K`, or by default one per
-//! [`r2_core::shard::DEVICES_PER_WORKER`] devices up to the machine's cores
-//! less one: [`r2_core::shard::auto_workers`]): each runs its share of the devices ([`Shard`]), the page merges
+//! [`r2_core::shard::DEVICES_PER_WORKER`] `lean` devices, a device weighed
+//! by the frames its values bring, up to the machine's cores:
+//! [`r2_core::shard::auto_workers`]): each runs its share of the devices ([`Shard`]), the page merges
 //! their snapshots ([`merge`]) and, for `autostart`, steps them through the
 //! run together ([`Autorun`]): all create, all start (as the first phone
 //! joins in profile `webapp`, else once every engine is ready), and once

@@ -455,7 +455,7 @@ impl RunConfig {
     /// `hardware_concurrency` logical cores (0: the page's main thread).
     pub fn engine_workers(&self, hardware_concurrency: u32) -> u32 {
         self.workers
-            .unwrap_or_else(|| crate::shard::auto_workers(self.devices, hardware_concurrency))
+            .unwrap_or_else(|| crate::shard::auto_workers(&self.load(), hardware_concurrency))
     }
 
     /// How the devices hold their subscriptions: a profile without sockets

@@ -20,13 +20,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::MAX_WORKERS;
 use crate::metrics::RunMetrics;
+use crate::profile::Load;
 use crate::summary::RunFacts;
 
-/// Devices one engine is given before a run is split over another one
-/// (`workers=auto`): one engine's thread carried 500 `transport=socket`
+/// `lean` devices one engine is given before a run is split over another
+/// one (`workers=auto`): one engine's thread carried 500 `transport=socket`
 /// devices with its timers 21 ms late at p99, and 1,000 with 308 ms
-/// (`bench/RESULTS.md`).
+/// (`bench/RESULTS.md`). Devices of other loads count as the frames they
+/// make their engine handle ([`auto_workers`]).
 pub const DEVICES_PER_WORKER: u32 = 250;
+
+/// Frames a `lean` device's value makes its engine handle: its two requests
+/// and its own `update` signal.
+const LEAN_FRAMES_PER_VALUE: u64 = 3;
 
 /// Engine `index` of `count`, running its share of a run's devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,14 +80,27 @@ impl Shard {
     }
 }
 
-/// How many engines a run of `devices` gets by default: one per
-/// [`DEVICES_PER_WORKER`] devices, and at least one; no more than the
-/// machine's logical cores (`navigator.hardwareConcurrency`) less one, left
-/// to the page's drawing and the browser's network service (engines beyond
-/// that only take turns on the same cores), nor [`MAX_WORKERS`].
-pub fn auto_workers(devices: u32, hardware_concurrency: u32) -> u32 {
-    let cores = hardware_concurrency.saturating_sub(1).clamp(1, MAX_WORKERS);
-    devices.div_ceil(DEVICES_PER_WORKER).clamp(1, cores)
+/// How many engines a run of `load` gets by default: its devices weighed by
+/// the frames each value makes their engine handle (two requests, and every
+/// push of the `update` the tab receives: [`Load::pushes_per_update`]), as
+/// many `lean` devices as make those frames, one engine per
+/// [`DEVICES_PER_WORKER`] of them, at least one; no more than the machine's
+/// logical cores (`navigator.hardwareConcurrency`), nor [`MAX_WORKERS`].
+///
+/// A `webapp` phone receives `view`'s re-publication of every phone's
+/// update, so 60 phones weigh as about 1,300 `lean` devices. On the
+/// benchmark's machine of 2 cores, 60 `webapp` phones in one tab had their
+/// engine's timers late 126–176 ms at p99 in one worker, 40–109 ms in two
+/// and 35–100 ms in three (runs of 15 s over HTTPS, each figure one run),
+/// and `transport=socket` runs of 500 to 1,000 devices were later in one
+/// worker than in two (3.0 : 2.2 ms to 11.5 : 6.1 ms): a thread for each
+/// core did better than leaving one to the page, which only draws.
+pub fn auto_workers(load: &Load, hardware_concurrency: u32) -> u32 {
+    let cores = hardware_concurrency.clamp(1, MAX_WORKERS);
+    let frames_per_value = 2 + load.pushes_per_update();
+    let weighed = (load.devices * frames_per_value).div_ceil(LEAN_FRAMES_PER_VALUE);
+    let workers = weighed.div_ceil(u64::from(DEVICES_PER_WORKER));
+    u32::try_from(workers).unwrap_or(u32::MAX).clamp(1, cores)
 }
 
 /// Everything one engine of a split run measured, once its summary is
@@ -145,14 +164,28 @@ mod tests {
     }
 
     #[test]
-    fn auto_workers_grow_with_devices_up_to_the_cores() {
-        assert_eq!(auto_workers(1, 8), 1);
-        assert_eq!(auto_workers(250, 8), 1);
-        assert_eq!(auto_workers(251, 8), 2);
-        assert_eq!(auto_workers(2000, 4), 3, "a core left to the page");
-        assert_eq!(auto_workers(2000, 2), 1);
-        assert_eq!(auto_workers(2000, 0), 1, "an unknown core count");
-        assert_eq!(auto_workers(20_000, 64), MAX_WORKERS);
+    fn auto_workers_grow_with_the_frames_up_to_the_cores() {
+        use crate::config::SocketsMode;
+        use crate::profile::Profile;
+        let lean = |devices| Load::new(Profile::Lean, SocketsMode::Shared, devices, 0);
+        assert_eq!(auto_workers(&lean(1), 8), 1);
+        assert_eq!(auto_workers(&lean(250), 8), 1);
+        assert_eq!(auto_workers(&lean(251), 8), 2);
+        assert_eq!(auto_workers(&lean(2000), 4), 4, "a worker for each core");
+        assert_eq!(auto_workers(&lean(2000), 2), 2);
+        assert_eq!(auto_workers(&lean(2000), 0), 1, "an unknown core count");
+        assert_eq!(auto_workers(&lean(20_000), 64), MAX_WORKERS);
+        // A `webapp` phone receives every phone's update: 60 phones and a
+        // projector make 2 + 63 frames a value each, as 1,300 `lean`
+        // devices.
+        let webapp = |devices, sockets| Load::new(Profile::WebApp, sockets, devices, 1);
+        assert_eq!(auto_workers(&webapp(60, SocketsMode::Shared), 8), 6);
+        assert_eq!(auto_workers(&webapp(60, SocketsMode::PerDevice), 8), 6);
+        assert_eq!(auto_workers(&webapp(60, SocketsMode::Shared), 2), 2);
+        assert_eq!(auto_workers(&webapp(20, SocketsMode::Shared), 8), 1);
+        assert_eq!(auto_workers(&webapp(30, SocketsMode::Shared), 8), 2);
+        // No sockets: only the projector's two pushes.
+        assert_eq!(auto_workers(&webapp(60, SocketsMode::None), 8), 1);
     }
 
     #[test]
