@@ -21,13 +21,15 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{run_baseline, Transport};
 use crate::class::{self, ClassRow};
-use crate::floor::{run_floor, run_push_floor, run_socket_floor, Floor, SocketFloor};
+use crate::floor::{
+    run_floor, run_push_floor, run_socket_floor, run_webapp_floor, Floor, SocketFloor,
+};
 use crate::measure::Window;
 use crate::node::{Behaviour, NodeHandle};
 use crate::plan::{BenchPlan, HTTPS_ALPNS, JOIN_SPREAD_S};
 use crate::procs::{MachineCpu, ProcessKind};
 use crate::report::{self, table_head, table_line, PageRow, Report, DISTURBED_CORES};
-use crate::tab::{run_tab, Outcome, Scheme, TabError};
+use crate::tab::{run_tab, Outcome, Scheme, TabError, Wire};
 
 /// Time a page run is expected to take besides its scenario: browser, idle
 /// page, joining, the page's drain and cleanup.
@@ -188,6 +190,9 @@ async fn https_series(
             )));
             report.https.push(row);
         }
+    }
+    if let Some(h2) = nodes.first().filter(|_| HTTPS_ALPNS[0] == Alpn::H2AndHttp1) {
+        webapp_floor(plan, h2, started, report, say).await;
     }
     for https_node in nodes {
         https_node.stop().await;
@@ -585,17 +590,9 @@ async fn floor(
     report: &mut Report,
     say: &mut dyn FnMut(String),
 ) {
-    let Some(row) = report
-        .pages
-        .iter()
-        .filter(|row| {
-            row.scenario() == ScenarioKind::Sweep
-                && row.sockets() == SocketsMode::Shared
-                && row.run.outcome == Outcome::Finished
-                && row.run.window.wall_s > 0.0
-        })
-        .max_by_key(|row| row.devices())
-    else {
+    let Some(row) = largest_finished(&report.pages, |row| {
+        row.scenario() == ScenarioKind::Sweep && row.sockets() == SocketsMode::Shared
+    }) else {
         return;
     };
     let (beside, rate) = (row.devices(), row.scenario_rate());
@@ -616,6 +613,61 @@ async fn floor(
         }
         Err(e) => floor_failed(WHAT, &e, report, say),
     }
+}
+
+/// Chromium's floor for the largest `webapp` run over HTTPS with h2
+/// offered that finished: its answered requests and its node's pushes a
+/// second, over its scenario phase, from a bare page of `node`'s HTTPS
+/// origin (`node` offers h2 and HTTP/1.1).
+async fn webapp_floor(
+    plan: &BenchPlan,
+    node: &NodeHandle,
+    started: Instant,
+    report: &mut Report,
+    say: &mut dyn FnMut(String),
+) {
+    let Some(row) = largest_finished(&report.https, |row| {
+        row.run.wire == Wire::Https(Alpn::H2AndHttp1)
+    }) else {
+        return;
+    };
+    // Every answered request, the `update`s on connecting included: each
+    // brings its pushes as the scenario's do.
+    let wall_s = row.run.window.wall_s;
+    let (beside, rate) = (row.devices(), row.achieved() as f64 / wall_s);
+    let pushes_per_s = row.run.node.deliveries as f64 / wall_s;
+    const WHAT: &str = "Chromium's floor for the `webapp` traffic over HTTPS";
+    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
+        return;
+    };
+    match run_webapp_floor(node, beside, rate, pushes_per_s, duration_s).await {
+        Ok(floor) => {
+            let run = &floor.run;
+            say(format!(
+                "\n{WHAT} (beside {beside} phones): {rate:.0} req/s, {} answered, {} failed; {} websockets, {:.0} pushes read a second (the run's node made {pushes_per_s:.0}); the browser {:.2} cores {}, machine {:.0} % busy, its 10 ms timer late p99 {} ms",
+                run.answered,
+                run.failed,
+                floor.sockets,
+                floor.pushes_per_s(),
+                floor.browser_cores(),
+                split_text(&run.window, 2, |cpu_s| cpu_s / run.window.wall_s),
+                run.window.machine_busy_pct,
+                report::lag_cell(run.lag_p99_ms),
+            ));
+            report.webapp_floor = Some(floor);
+        }
+        Err(e) => floor_failed(WHAT, &e, report, say),
+    }
+}
+
+/// The run of the most devices among `rows` that `which` picks and that
+/// finished with a measured window: the run a floor is set beside.
+fn largest_finished(rows: &[PageRow], which: impl Fn(&PageRow) -> bool) -> Option<&PageRow> {
+    rows.iter()
+        .filter(|row| {
+            which(row) && row.run.outcome == Outcome::Finished && row.run.window.wall_s > 0.0
+        })
+        .max_by_key(|row| row.devices())
 }
 
 /// How long a floor runs; `None`, with a note, when `what` does not fit

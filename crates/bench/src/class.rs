@@ -30,7 +30,7 @@ use r2_core::config::RunConfig;
 use r2_core::metrics::Percentiles;
 use r2_core::summary::Summary;
 
-use crate::floor::{FloorRun, PushFloorRun};
+use crate::floor::{FloorRun, PushFloorRun, WebAppFloor};
 use crate::measure::Window;
 use crate::node::{NodeHandle, NodeStats};
 use crate::plan::{CLASS_VIEWERS, MIN_ACHIEVED_RATIO};
@@ -356,6 +356,7 @@ pub fn class_goals(
     https: &[PageRow],
     cores: usize,
     floors: Option<(&FloorRun, &PushFloorRun)>,
+    webapp_floor: Option<&WebAppFloor>,
 ) -> Vec<Goal> {
     // What Chromium alone needs for a run's requests and pushes, when
     // that is more than the machine has.
@@ -454,6 +455,16 @@ pub fn class_goals(
                         row.run.node.deliveries,
                         row.run.window.wall_s,
                     ));
+                    limits.extend(webapp_floor.map(|floor| Limit::WebAppFloor {
+                        phones: floor.beside,
+                        requests_per_s: floor.requests_per_s(),
+                        pushes_per_s: floor.pushes_per_s(),
+                        browser_cores: floor.browser_cores(),
+                        cores,
+                        node_cores: floor.run.window.node_cores(),
+                        busy_pct: floor.run.window.machine_busy_pct,
+                        lag_p99_ms: floor.run.lag_p99_ms,
+                    }));
                     limits
                 }
             },

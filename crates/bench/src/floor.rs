@@ -27,6 +27,14 @@
 //! counted, and the browser's CPU is divided by the replies read (their
 //! signals' cost included, one for every two requests, as the run's).
 //!
+//! The `webapp` floor is a `webapp` run's whole traffic over HTTPS, as the
+//! phones make it: a bare page of the node's HTTPS origin (h2 offered),
+//! holding websockets subscribed to `view`, makes the run's requests a
+//! second with `fetch`, every other one a `view` `update` that the node
+//! pushes to every socket, and reads every push; the sockets are as many as
+//! make the run's pushes a second. Its CPU is the browser's for that
+//! traffic with no page code, in cores.
+//!
 //! Each bare page also runs the page's lag meter: how late a 10 ms timer
 //! fires on the thread that makes and reads the traffic. That is one thread
 //! for all of it, where the page spreads its own over its workers: no bound
@@ -37,6 +45,8 @@
 //! - [`run_floor`]: one measured run of the request floor.
 //! - [`run_push_floor`], [`PushFloorRun`]: the push floor.
 //! - [`run_socket_floor`], [`SocketFloor`]: the socket request floor.
+//! - [`run_webapp_floor`], [`WebAppFloor`]: the `webapp` floor over HTTPS;
+//!   [`Origin`]: which of the node's addresses a bare page is loaded from.
 //! - [`FloorRun`]: its counts and costs, per request; [`Floor`]: one set
 //!   beside a page run.
 
@@ -78,6 +88,8 @@ pub struct FloorRun {
     pub window: Window,
     /// `/reality2` requests the node answered over the run.
     pub node_requests: u64,
+    /// Pushes the node made over the run (`subscription:data` frames).
+    pub node_pushes: u64,
     /// Signals the page read (the socket floor's devices' `update`s).
     pub signals: u64,
     /// How late a 10 ms timer fired on the page's thread while it sent,
@@ -148,26 +160,37 @@ fn script(rate: f64, duration_s: f64) -> String {
         "operationName": "SentantGet",
         "query": FLOOR_QUERY,
         "variables": floor_variables(),
-    })
-    .to_string();
+    });
+    fetch_script(&[body], rate, duration_s, "")
+}
+
+/// A script making `rate` GraphQL POSTs a second for `duration_s`, the
+/// bodies in turn, then awaiting every answer; `then` runs after (it may
+/// read `answeredOf`, the answers counted by body, and set `signals`).
+/// What it returns is [`Counts`].
+fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: &str) -> String {
+    let bodies: Vec<String> = bodies.iter().map(|b| b.to_string()).collect();
     format!(
         "(async () => {{ \
-           const body = {body}; \
+           const bodies = {bodies}; \
            const headers = new Headers({{ 'content-type': 'application/json' }}); \
            const counts = {{ sent: 0, answered: 0, failed: 0 }}; \
+           const answeredOf = bodies.map(() => 0); \
+           let signals = 0; \
            const pending = []; \
-           const one = () => fetch('/reality2', {{ method: 'POST', headers, body }}) \
-             .then(r => r.text().then(t => {{ if (r.ok && t.length) counts.answered++; else counts.failed++; }})) \
+           const one = (k) => fetch('/reality2', {{ method: 'POST', headers, body: bodies[k] }}) \
+             .then(r => r.text().then(t => {{ if (r.ok && t.length) {{ counts.answered++; answeredOf[k]++; }} else counts.failed++; }})) \
              .catch(() => {{ counts.failed++; }}); \
            {paced} \
            await Promise.all(pending); \
-           return {{ ...counts, lag_p99: lagP99 }}; }})()",
-        body = serde_json::to_string(&body).expect("a string serialises"),
+           {then} \
+           return {{ ...counts, signals, lag_p99: lagP99 }}; }})()",
+        bodies = serde_json::to_string(&bodies).expect("strings serialise"),
         paced = paced(
             rate,
             duration_s,
             "counts.sent < due",
-            "counts.sent++; pending.push(one());"
+            "pending.push(one(counts.sent % bodies.length)); counts.sent++;"
         ),
     )
 }
@@ -224,34 +247,73 @@ pub async fn run_floor(
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
     let script = script(rate, duration_s.min(MAX_DURATION_S));
-    run_script(node, rate, None, &script, "the bare page's requests").await
+    run_script(
+        node,
+        Origin::Http,
+        rate,
+        None,
+        &script,
+        "the bare page's requests",
+    )
+    .await
 }
 
 /// Runs a floor's `script` (it returns [`Counts`]) in a fresh Chromium's
 /// bare page against `node`, `what` naming it in errors.
 async fn run_script(
     node: &NodeHandle,
+    origin: Origin,
     rate: f64,
     setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
-    let browser = Browser::launch()
-        .await
-        .map_err(crate::tab::browser_error("launch"))?;
-    let measured = measure(node, &browser, rate, setup, script, what).await;
+    let browser = origin.launch().await?;
+    let measured = measure(node, origin, &browser, rate, setup, script, what).await;
     let _ = browser.close().await;
     measured
 }
 
+/// Which of the node's addresses a bare page is loaded from (its requests
+/// and websockets go to the same origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS, Chromium taking the node's self-signed certificate
+    /// (`--ignore-certificate-errors`), as the `webapp` series load the page.
+    Https,
+}
+
+impl Origin {
+    /// A fresh Chromium that can load a page from this origin.
+    async fn launch(self) -> Result<Browser, TabError> {
+        let args: &[&str] = match self {
+            Origin::Http => &[],
+            Origin::Https => &["--ignore-certificate-errors"],
+        };
+        Browser::launch_with(args)
+            .await
+            .map_err(crate::tab::browser_error("launch"))
+    }
+
+    /// The node's base URL for this origin.
+    fn url(self, node: &NodeHandle) -> Result<&str, TabError> {
+        match self {
+            Origin::Http => Ok(node.url()),
+            Origin::Https => node.https_url().ok_or(TabError::NoHttps),
+        }
+    }
+}
+
 /// A tab of `browser` showing a document of the node's own origin that
 /// runs no code of ours (its JSON statistics).
-async fn bare_page(node: &NodeHandle, browser: &Browser) -> Result<Page, TabError> {
+async fn bare_page(node: &NodeHandle, origin: Origin, browser: &Browser) -> Result<Page, TabError> {
     let page = browser
         .new_page()
         .await
         .map_err(crate::tab::browser_error("opening a tab"))?;
-    page.goto(&format!("{}/r2-node/stats", node.url()))
+    page.goto(&format!("{}/r2-node/stats", origin.url(node)?))
         .await
         .map_err(crate::tab::browser_error("loading the bare page"))?;
     Ok(page)
@@ -266,13 +328,14 @@ struct Setup {
 
 async fn measure(
     node: &NodeHandle,
+    origin: Origin,
     browser: &Browser,
     rate: f64,
     setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
-    let page = bare_page(node, browser).await?;
+    let page = bare_page(node, origin, browser).await?;
     if let Some(setup) = setup {
         let ready = page
             .eval(&setup.script)
@@ -295,7 +358,7 @@ async fn measure(
         .await
         .map_err(crate::tab::browser_error(what))?;
     let end = Snapshot::take(pid, true, node).await?;
-    let node_requests = node.stats().await?.since(&before).requests;
+    let node_counts = node.stats().await?.since(&before);
     let counts: Counts = serde_json::from_value(counts).map_err(|e| TabError::Browser {
         what: "the bare page's counts",
         source: e.into(),
@@ -306,7 +369,8 @@ async fn measure(
         answered: counts.answered,
         failed: counts.failed,
         window: Window::between(&start, &end),
-        node_requests,
+        node_requests: node_counts.requests,
+        node_pushes: node_counts.deliveries,
         signals: counts.signals,
         lag_p99_ms: counts.lag_p99,
     })
@@ -396,9 +460,7 @@ pub async fn run_push_floor(
     duration_s: f64,
 ) -> Result<PushFloorRun, TabError> {
     let loaded = node.load_demo_sentants().await?;
-    let browser = Browser::launch()
-        .await
-        .map_err(crate::tab::browser_error("launch"))?;
+    let browser = Origin::Http.launch().await?;
     let measured = measure_pushes(
         node,
         &browser,
@@ -419,26 +481,10 @@ async fn measure_pushes(
     updates_per_s: f64,
     duration_s: f64,
 ) -> Result<PushFloorRun, TabError> {
-    let view = node
-        .graphql(SENTANT_GET_BY_NAME, name_variables("view"))
-        .await?;
-    let view = view["data"]["sentantGet"]["id"]
-        .as_str()
-        .ok_or_else(|| TabError::Browser {
-            what: "finding `view` on the node",
-            source: format!("no id in {view}").into(),
-        })?
-        .to_owned();
-    let page = bare_page(node, browser).await?;
-    let join = Frame::join_control(json!("1")).encode_client();
-    let doc = Frame::doc(
-        json!("2"),
-        AWAIT_SIGNAL,
-        await_signal_variables(&view, "update"),
-    )
-    .encode_client();
+    let view = view_id(node).await?;
+    let page = bare_page(node, Origin::Http, browser).await?;
     let subscribed: Subscribed = serde_json::from_value(
-        page.eval(&push_script(sockets, &join, &doc))
+        page.eval(&view_sockets_script(&view, sockets))
             .await
             .map_err(crate::tab::browser_error(
                 "subscribing the bare page's sockets",
@@ -508,6 +554,161 @@ async fn measure_pushes(
         window: Window::between(&start, &end),
         lag_p99_ms: lag.as_f64(),
     })
+}
+
+/// `view`'s id on the node.
+async fn view_id(node: &NodeHandle) -> Result<String, TabError> {
+    let view = node
+        .graphql(SENTANT_GET_BY_NAME, name_variables("view"))
+        .await?;
+    Ok(view["data"]["sentantGet"]["id"]
+        .as_str()
+        .ok_or_else(|| TabError::Browser {
+            what: "finding `view` on the node",
+            source: format!("no id in {view}").into(),
+        })?
+        .to_owned())
+}
+
+/// [`push_script`] for `sockets` websockets subscribing to `view`'s
+/// `update` signal with a phone's frames.
+fn view_sockets_script(view: &str, sockets: u32) -> String {
+    let join = Frame::join_control(json!("1")).encode_client();
+    let doc = Frame::doc(
+        json!("2"),
+        AWAIT_SIGNAL,
+        await_signal_variables(view, "update"),
+    )
+    .encode_client();
+    push_script(sockets, &join, &doc)
+}
+
+/// Chromium's floor for a `webapp` run's traffic over HTTPS: a bare page of
+/// the node's HTTPS origin makes the run's requests a second with `fetch`
+/// and reads its pushes on websockets subscribed to `view`, with no code of
+/// ours. Half the requests are `view` `update`s (each pushed by the node to
+/// every socket, as a phone's `update` is re-published to every phone), the
+/// other half a query the node answers at once (as a phone's `set_sensor`
+/// is); the sockets are as many as make the run's pushes a second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebAppFloor {
+    /// The phones of the run whose traffic it made.
+    pub beside: u32,
+    /// The node pushes a second that run made.
+    pub beside_pushes_per_s: f64,
+    /// The websockets subscribed to `view`.
+    pub sockets: u32,
+    /// Its requests, answers and timer lag; `signals` are the pushes read.
+    pub run: FloorRun,
+}
+
+impl WebAppFloor {
+    /// The sockets that make `pushes_per_s` pushes a second when half of
+    /// `rate` requests a second are `view` updates: at least one, at most
+    /// [`MAX_FLOOR_SOCKETS`].
+    pub fn sockets_for(rate: f64, pushes_per_s: f64) -> u32 {
+        let updates_per_s = rate / 2.0;
+        if updates_per_s <= 0.0 {
+            return 1;
+        }
+        (pushes_per_s / updates_per_s)
+            .round()
+            .clamp(1.0, f64::from(MAX_FLOOR_SOCKETS)) as u32
+    }
+
+    /// Cores' worth of CPU the browser's processes used over the run.
+    pub fn browser_cores(&self) -> f64 {
+        rate_over(self.run.window.client_cpu_s, self.run.window.wall_s)
+    }
+
+    /// Requests answered a second.
+    pub fn requests_per_s(&self) -> f64 {
+        rate_over(self.run.answered as f64, self.run.window.wall_s)
+    }
+
+    /// Pushes read a second.
+    pub fn pushes_per_s(&self) -> f64 {
+        rate_over(self.run.signals as f64, self.run.window.wall_s)
+    }
+}
+
+/// `amount` over `wall_s` seconds, a second (0 for no time).
+fn rate_over(amount: f64, wall_s: f64) -> f64 {
+    if wall_s > 0.0 {
+        amount / wall_s
+    } else {
+        0.0
+    }
+}
+
+/// The most websockets a `webapp` floor holds: under Chromium's 255 per
+/// host.
+pub const MAX_FLOOR_SOCKETS: u32 = 250;
+
+/// Runs the `webapp` floor ([`WebAppFloor`]) in a fresh Chromium against
+/// `node`'s HTTPS address: `rate` requests a second for `duration_s` (at most
+/// [`MAX_DURATION_S`]) and as many sockets as make `pushes_per_s`; `beside`
+/// names the run. `view` is loaded for the floor if the node has none, and
+/// unloaded after.
+pub async fn run_webapp_floor(
+    node: &NodeHandle,
+    beside: u32,
+    rate: f64,
+    pushes_per_s: f64,
+    duration_s: f64,
+) -> Result<WebAppFloor, TabError> {
+    let loaded = node.load_demo_sentants().await?;
+    let sockets = WebAppFloor::sockets_for(rate, pushes_per_s);
+    let measured = webapp_floor_on(node, sockets, rate, duration_s).await;
+    node.unload_ids(&loaded).await?;
+    Ok(WebAppFloor {
+        beside,
+        beside_pushes_per_s: pushes_per_s,
+        sockets,
+        run: measured?,
+    })
+}
+
+async fn webapp_floor_on(
+    node: &NodeHandle,
+    sockets: u32,
+    rate: f64,
+    duration_s: f64,
+) -> Result<FloorRun, TabError> {
+    let view = view_id(node).await?;
+    let setup = Setup {
+        script: format!(
+            "(async () => {{ const r = await {subscribe}; \
+               return r.subscribed === {sockets} && r.failed === 0 \
+                 ? true : `${{r.subscribed}} of {sockets} subscribed, ${{r.failed}} failed`; }})()",
+            subscribe = view_sockets_script(&view, sockets),
+        ),
+        what: "subscribing the bare page's sockets",
+    };
+    let bodies = [
+        json!({
+            "query": SENTANT_SEND,
+            "variables": send_variables(&view, "update", &json!({ "name": "r2-bench-floor", "sensor": "90" })),
+        }),
+        json!({ "query": FLOOR_QUERY, "variables": name_variables("view") }),
+    ];
+    // Every push of an answered update is read before the costs are.
+    let then = format!(
+        "const floor = window.__r2floor; const waited = performance.now(); \
+         while (floor.pushes < answeredOf[0] * {sockets} && performance.now() - waited < {REPLIES_WAIT_MS}) \
+           await new Promise(r => setTimeout(r, 20)); \
+         signals = floor.pushes;"
+    );
+    let script = fetch_script(&bodies, rate, duration_s.min(MAX_DURATION_S), &then);
+    run_script(
+        node,
+        Origin::Https,
+        rate,
+        Some(&setup),
+        &script,
+        "the bare page's `webapp` traffic",
+    )
+    .await
 }
 
 /// The socket request floor measured beside one `transport=socket` run, at
@@ -678,6 +879,7 @@ async fn socket_floor_on(
     let script = socket_script(&values, rate, duration_s.min(MAX_DURATION_S));
     let run = run_script(
         node,
+        Origin::Http,
         rate,
         Some(&setup),
         &script,
@@ -714,6 +916,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            node_pushes: 0,
             signals: 0,
             lag_p99_ms: None,
         };
@@ -733,7 +936,7 @@ mod tests {
         let js = script(250.0, 15.0);
         assert!(js.contains("Math.min(250 * elapsed, 3750)"), "{js}");
         assert!(js.contains("elapsed >= 15"), "{js}");
-        assert!(js.contains("fetch('/reality2', { method: 'POST', headers, body })"));
+        assert!(js.contains("fetch('/reality2', { method: 'POST', headers, body: bodies[k] })"));
         assert!(js.contains("r2-bench-floor-nobody"));
     }
 
@@ -776,6 +979,33 @@ mod tests {
         );
         assert!(js.contains("Array.from({ length: 7 }"), "{js}");
         assert!(js.contains("ws.send(join); ws.send(doc);"));
+    }
+
+    #[test]
+    fn the_webapp_floor_has_as_many_sockets_as_make_the_runs_pushes() {
+        // 140 requests a second: 70 updates, each pushed to every socket.
+        assert_eq!(WebAppFloor::sockets_for(140.0, 9100.0), 130);
+        assert_eq!(WebAppFloor::sockets_for(140.0, 10.0), 1, "at least one");
+        assert_eq!(
+            WebAppFloor::sockets_for(140.0, 1e6),
+            MAX_FLOOR_SOCKETS,
+            "under Chromium's cap"
+        );
+        assert_eq!(WebAppFloor::sockets_for(0.0, 100.0), 1);
+        let bodies = [json!({ "a": 1 }), json!({ "b": 2 })];
+        let js = fetch_script(&bodies, 20.0, 2.0, "signals = 7;");
+        assert!(
+            js.contains(r#"const bodies = ["{\"a\":1}","{\"b\":2}"];"#),
+            "{js}"
+        );
+        assert!(
+            js.contains("pending.push(one(counts.sent % bodies.length))"),
+            "{js}"
+        );
+        assert!(
+            js.contains("await Promise.all(pending); signals = 7;"),
+            "{js}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use r2_node::fidelity::Alpn;
 
 use crate::baseline::{BaselineOutcome, BaselineRun, Transport};
 use crate::class::{class_goals, class_markdown, per_second, ClassRow};
-use crate::floor::{Floor, PushFloorRun, SocketFloor};
+use crate::floor::{Floor, PushFloorRun, SocketFloor, WebAppFloor};
 use crate::machine::MachineFacts;
 use crate::measure::Window;
 use crate::plan::{
@@ -107,6 +107,18 @@ pub enum Limit {
         push_ms: f64,
         cores_needed: f64,
         cores: usize,
+    },
+    /// What Chromium alone did with a `webapp` run's traffic over HTTPS: a
+    /// bare page making its requests and reading its pushes.
+    WebAppFloor {
+        phones: u32,
+        requests_per_s: f64,
+        pushes_per_s: f64,
+        browser_cores: f64,
+        cores: usize,
+        node_cores: Option<f64>,
+        busy_pct: f64,
+        lag_p99_ms: Option<f64>,
     },
     /// The browser's fixed memory outweighs the devices.
     MemoryFloor {
@@ -204,6 +216,25 @@ impl Limit {
             } => format!(
                 "Chromium's floors: {requests_per_s:.0} requests a second at {request_ms:.2} ms of browser CPU each (a bare page's `fetch`) and {pushes_per_s:.0} pushes a second at {push_ms:.3} ms each (a bare page's websockets) are {cores_needed:.1} cores for the browsers alone, of this machine's {cores}, before any page code and the node"
             ),
+            Limit::WebAppFloor {
+                phones,
+                requests_per_s,
+                pushes_per_s,
+                browser_cores,
+                cores,
+                node_cores,
+                busy_pct,
+                lag_p99_ms,
+            } => format!(
+                "Chromium's floor over HTTPS: a bare page with no code of ours, making the {phones}-phone run's {requests_per_s:.0} requests a second and reading {pushes_per_s:.0} pushes a second, kept the browser's processes {browser_cores:.2} cores busy of this machine's {cores} (the node {}), the machine {busy_pct:.0} % busy; its own 10 ms timer fired late p99 {} ms, {}",
+                node_cores.map_or("?".to_owned(), |n| format!("{n:.2}")),
+                lag_cell(*lag_p99_ms),
+                match lag_p99_ms {
+                    Some(lag) if *lag > MAX_LAG_P99_MS => format!("over the goal's {MAX_LAG_P99_MS} ms with no page code at all"),
+                    Some(_) => format!("within the goal's {MAX_LAG_P99_MS} ms on its one thread: the rest of the run's lag is the page's own work on top of it"),
+                    None => "not measured".to_owned(),
+                }
+            ),
             Limit::MemoryFloor {
                 idle_mib,
                 page_kib_per_device,
@@ -228,12 +259,12 @@ impl Limit {
         match self {
             Limit::Time { .. } => "joining is quadratic (each device's `sentantAll` lists every sentant, as a phone's does): one listing per batch of joining devices, and more unloads in flight while deleting",
             Limit::Devices { .. } => "a browser opens about 255 websockets: `shared` subscriptions (or more tabs and machines) for more devices",
-            Limit::MainThread { .. } => "the engine's timers already run in a Web Worker, alone on its thread: spread a run's devices over more workers (`workers=K`; by default one per 250 devices, up to the machine's cores), or send fewer frames per value (`transport=socket` sends each on a socket the device holds)",
+            Limit::MainThread { .. } => "the engine's timers already run in a Web Worker, alone on its thread: spread a run's devices over more workers (`workers=K`; by default one per 250 `lean` devices, a `webapp` phone weighed by the pushes it receives, up to the machine's cores), or send fewer frames per value (`transport=socket` sends each on a socket the device holds)",
             Limit::MachineCpu { .. } => "more cores for the browser (its renderer and network service work in parallel processes), the node on its own machine, and no other load on the machine: on these 2 cores they all share the CPU",
             Limit::Http { .. } | Limit::Sends { .. } => "fewer requests: `transport=socket` (a `doc` frame per send on a socket the device holds), or batching several devices' sends into one request; HTTP/2 to the node, measured in this report, lowers latency under load, not CPU per request",
             Limit::Errors { .. } => "see the errors' kinds in the page's summary: most are timeouts of a saturated node or tab",
             Limit::CpuPerRequest { .. } => "fewer requests per value: batching several devices' sends into one request (aliased `sentantSend` mutations in one document) or HTTP/2 to the node; the browser's fetch path costs more CPU per request than a plain `urllib` call, and no change inside the page's wasm removes that",
-            Limit::BrowserFloor { .. } | Limit::FloorCores { .. } | Limit::ChromiumFloors { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
+            Limit::BrowserFloor { .. } | Limit::FloorCores { .. } | Limit::ChromiumFloors { .. } | Limit::WebAppFloor { .. } => "the WebApp's wire shape costs one `fetch` per value, and Chromium's `fetch` path costs this much whatever the page does: fewer requests (`transport=socket`, a labelled departure) or more cores",
             Limit::MemoryFloor { .. } => "the browser's fixed memory only pays off at thousands of devices per tab: the tab must reach those counts (the limits above) and add less per device",
             Limit::TabMemory { .. } => "keep less per device in the tab: the JS heap grows with the requests in flight and the device tiles' DOM, the wasm memory with each device's state",
         }
@@ -566,6 +597,8 @@ pub struct Report {
     pub floor: Option<Floor>,
     /// Chromium's push floor.
     pub push_floor: Option<PushFloorRun>,
+    /// Chromium's floor for the largest `webapp` run over HTTPS (h2).
+    pub webapp_floor: Option<WebAppFloor>,
     /// Chromium's socket request floor, beside the largest
     /// `transport=socket` run that kept up, then beside the first that did
     /// not (when that is another).
@@ -592,6 +625,7 @@ impl Report {
             classes: Vec::new(),
             floor: None,
             push_floor: None,
+            webapp_floor: None,
             socket_floors: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
@@ -857,6 +891,7 @@ impl Report {
             &self.https,
             self.machine.cores,
             floors,
+            self.webapp_floor.as_ref(),
         ));
         goals
     }
@@ -1214,6 +1249,73 @@ impl Report {
                 per_request(http1, node_s(http1)),
                 send_p99(h2),
                 send_p99(http1),
+            );
+        }
+        out.push_str(&self.webapp_floor_markdown());
+        out
+    }
+
+    /// Chromium's floor for the `webapp` traffic over HTTPS, beside the run
+    /// whose traffic it made.
+    fn webapp_floor_markdown(&self) -> String {
+        let Some(floor) = &self.webapp_floor else {
+            return String::new();
+        };
+        let run = &floor.run;
+        let mut headers: Vec<String> = [
+            "beside phones",
+            "req/s",
+            "answered",
+            "failed",
+            "websockets",
+            "pushes read /s",
+            "the run's node pushes /s",
+            LAG_COLUMN,
+            "browser cores",
+            "node cores",
+            "machine busy %",
+        ]
+        .map(str::to_owned)
+        .into();
+        headers.extend(cpu_columns("request"));
+        let mut row = vec![
+            floor.beside.to_string(),
+            per_second(run.answered, run.window.wall_s),
+            run.answered.to_string(),
+            run.failed.to_string(),
+            floor.sockets.to_string(),
+            format!("{:.0}", floor.pushes_per_s()),
+            format!("{:.0}", floor.beside_pushes_per_s),
+            lag_cell(run.lag_p99_ms),
+            format!("{:.2}", floor.browser_cores()),
+            run.window
+                .node_cores()
+                .map_or_else(dash, |n| format!("{n:.2}")),
+            format!("{:.0}", run.window.machine_busy_pct),
+        ];
+        row.extend(cpu_cells(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)));
+        let mut out = format!(
+            "\nChromium's floor for this traffic: a fresh headless Chromium opens a document of the h2 node's HTTPS origin that runs no code of ours, holds websockets subscribed to `view`'s `update` signal with a phone's frames, and makes the answered requests a second of the largest h2 run above (over its scenario phase, the `update`s on connecting included) with `fetch` (each answer read as text): every other one a `view` `update` (pushed by the node to every socket, as a phone's update is re-published to every phone), the rest a query the node answers at once; the sockets are as many as make that run's pushes a second. Each push is parsed (`JSON.parse`) and counted. **browser cores**: all of the browser's processes' CPU over the run, a second; CPU per request includes the pushes. The timer lag is the bare page's one thread's.\n\n{}",
+            table(&headers, vec![row])
+        );
+        if let Some(page) = self.https.iter().find(|row| {
+            row.run.wire == Wire::Https(Alpn::H2AndHttp1) && row.devices() == floor.beside
+        }) {
+            let window = &page.run.window;
+            let _ = writeln!(
+                out,
+                "\n- {} phones, the page : the bare page: browser {} : {:.2} cores, machine {:.0} : {:.0} % busy, timer lag p99 {} : {} ms.",
+                floor.beside,
+                if window.wall_s > 0.0 {
+                    format!("{:.2}", window.client_cpu_s / window.wall_s)
+                } else {
+                    dash()
+                },
+                floor.browser_cores(),
+                window.machine_busy_pct,
+                run.window.machine_busy_pct,
+                lag_cell(page.lag_p99_ms()),
+                lag_cell(run.lag_p99_ms),
             );
         }
         out
@@ -1902,7 +2004,7 @@ pub fn largest_kept_up<'a>(rows: impl Iterator<Item = &'a PageRow> + Clone) -> O
 mod tests {
     use super::*;
     use crate::class::ClassRow;
-    use crate::floor::FloorRun;
+    use crate::floor::{FloorRun, WebAppFloor};
     use crate::measure::Window;
     use crate::node::NodeStats;
     use crate::procs::CpuByKind;
@@ -2171,6 +2273,7 @@ mod tests {
                     ..Window::default()
                 },
                 node_requests: 1900,
+                node_pushes: 0,
                 signals: 0,
                 lag_p99_ms: None,
             },
@@ -2247,6 +2350,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 1000,
+            node_pushes: 0,
             signals: 0,
             lag_p99_ms: None,
         };
@@ -2272,13 +2376,23 @@ mod tests {
         };
         // 0.4 ms a push: 0.5 + 1.4 = 1.9 cores, within 2.
         let light = push(4.0);
-        let goals =
-            crate::class::class_goals(std::slice::from_ref(&class), &[], 2, Some((&floor, &light)));
+        let goals = crate::class::class_goals(
+            std::slice::from_ref(&class),
+            &[],
+            2,
+            Some((&floor, &light)),
+            None,
+        );
         assert!(floors_of(goals).is_empty());
         // 0.5 ms a push: 0.5 + 1.75 = 2.25 cores, past 2, in both class goals.
         let heavy = push(5.0);
-        let goals =
-            crate::class::class_goals(std::slice::from_ref(&class), &[], 2, Some((&floor, &heavy)));
+        let goals = crate::class::class_goals(
+            std::slice::from_ref(&class),
+            &[],
+            2,
+            Some((&floor, &heavy)),
+            None,
+        );
         let limits = floors_of(goals);
         assert_eq!(limits.len(), 2, "{limits:?}");
         let text = limits[0].describe();
@@ -2289,8 +2403,87 @@ mod tests {
             "{text}"
         );
         // Without floors, no such limit.
-        let goals = crate::class::class_goals(std::slice::from_ref(&class), &[], 2, None);
+        let goals = crate::class::class_goals(std::slice::from_ref(&class), &[], 2, None, None);
         assert!(floors_of(goals).is_empty());
+    }
+
+    #[test]
+    fn the_webapp_floor_is_set_beside_its_run_and_in_the_one_tab_goal() {
+        // 60 phones over h2 that did not keep up (lag 150 ms): 1.5 cores of
+        // browser CPU (22.5 s over 15 s).
+        let mut page = row(60, 60, (2100, 0, 0), 150.0, 90.0);
+        page.run.wire = Wire::Https(Alpn::H2AndHttp1);
+        page.run.window.client_cpu_s = 22.5;
+        let floor = |lag_p99_ms: f64| WebAppFloor {
+            beside: 60,
+            beside_pushes_per_s: 9000.0,
+            sockets: 130,
+            run: FloorRun {
+                rate: 140.0,
+                sent: 2100,
+                answered: 2100,
+                failed: 0,
+                window: Window {
+                    wall_s: 15.0,
+                    client_cpu_s: 21.0,
+                    node_cpu_s: Some(4.5),
+                    machine_busy_pct: 88.0,
+                    ..Window::default()
+                },
+                node_requests: 2100,
+                node_pushes: 135_000,
+                signals: 135_000,
+                lag_p99_ms: Some(lag_p99_ms),
+            },
+        };
+        let mut report = Report {
+            https: vec![page],
+            webapp_floor: Some(floor(12.0)),
+            elapsed: Duration::from_secs(60),
+            ..Report::new(BenchPlan::full(), "test".into())
+        };
+        report.machine.cores = 2;
+        let markdown = report.to_markdown();
+        assert!(
+            markdown.contains(
+                "| 60 | 140 | 2100 | 0 | 130 | 9000 | 9000 | 12.0 | 1.40 | 0.30 | 88 | 10.00 |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("- 60 phones, the page : the bare page: browser 1.50 : 1.40 cores, machine 90 : 88 % busy, timer lag p99 150.0 : 12.0 ms."),
+            "{markdown}"
+        );
+        let floor_limit = |report: &Report| -> Vec<String> {
+            report
+                .goals()
+                .into_iter()
+                .filter(|g| g.name.contains("from one tab"))
+                .flat_map(|g| g.limits)
+                .filter(|l| matches!(l, Limit::WebAppFloor { .. }))
+                .map(|l| l.describe())
+                .collect()
+        };
+        let within = floor_limit(&report);
+        assert_eq!(within.len(), 1, "{within:?}");
+        assert!(
+            within[0].contains("140 requests a second and reading 9000 pushes a second, kept the browser's processes 1.40 cores busy of this machine's 2 (the node 0.30), the machine 88 % busy")
+                && within[0].contains("late p99 12.0 ms, within the goal's 20 ms"),
+            "{within:?}"
+        );
+        let over = floor_limit(&Report {
+            webapp_floor: Some(floor(35.0)),
+            ..report.clone()
+        });
+        assert!(
+            over[0].contains("late p99 35.0 ms, over the goal's 20 ms with no page code at all"),
+            "{over:?}"
+        );
+        let without = floor_limit(&Report {
+            webapp_floor: None,
+            ..report
+        });
+        assert!(without.is_empty(), "{without:?}");
     }
 
     #[test]
@@ -2314,6 +2507,7 @@ mod tests {
                 ..Window::default()
             },
             node_requests: 0,
+            node_pushes: 0,
             signals: 0,
             lag_p99_ms: Some(4.0),
         };

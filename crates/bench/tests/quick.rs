@@ -3,7 +3,8 @@
 //! `sweep`, `shared` and `per-device`), a 10-process Python baseline over
 //! HTTP and over HTTPS with a new TLS connection per request, and 10
 //! `webapp` phones over HTTPS with h2 and with HTTP/1.1 offered (each
-//! protocol really used, as the node counts it), checked for sane figures.
+//! protocol really used, as the node counts it) and Chromium's floor for
+//! their traffic, checked for sane figures.
 
 use std::time::Duration;
 
@@ -201,6 +202,19 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
         "HTTP/1.1 only: {http1:?}"
     );
     assert_eq!(report.https_pairs().len(), 1);
+    // Chromium's floor for that traffic, beside the h2 run: every request
+    // answered, every push of its updates read.
+    let floor = report.webapp_floor.as_ref().context("the webapp floor")?;
+    assert_eq!(floor.beside, 10);
+    assert!(
+        floor.run.answered > 0 && floor.run.failed == 0 && floor.run.answered == floor.run.sent,
+        "{floor:?}"
+    );
+    assert!(
+        floor.run.signals > 0 && floor.run.node_pushes == floor.run.signals,
+        "{floor:?}"
+    );
+    assert!(floor.browser_cores() > 0.0, "{floor:?}");
 
     // The class: 10 phones with their own sockets fit one browser.
     let [class] = &report.classes[..] else {
