@@ -618,7 +618,8 @@ async fn floor(
 /// Chromium's floor for the largest `webapp` run over HTTPS with h2
 /// offered that finished: its answered requests and its node's pushes a
 /// second, over its scenario phase, from a bare page of `node`'s HTTPS
-/// origin (`node` offers h2 and HTTP/1.1).
+/// origin (`node` offers h2 and HTTP/1.1), on the page's main thread and
+/// split over as many dedicated workers as the run's engine had.
 async fn webapp_floor(
     plan: &BenchPlan,
     node: &NodeHandle,
@@ -636,27 +637,34 @@ async fn webapp_floor(
     let wall_s = row.run.window.wall_s;
     let (beside, rate) = (row.devices(), row.achieved() as f64 / wall_s);
     let pushes_per_s = row.run.node.deliveries as f64 / wall_s;
-    const WHAT: &str = "Chromium's floor for the `webapp` traffic over HTTPS";
-    let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
-        return;
-    };
-    match run_webapp_floor(node, beside, rate, pushes_per_s, duration_s).await {
-        Ok(floor) => {
-            let run = &floor.run;
-            say(format!(
-                "\n{WHAT} (beside {beside} phones): {rate:.0} req/s, {} answered, {} failed; {} websockets, {:.0} pushes read a second (the run's node made {pushes_per_s:.0}); the browser {:.2} cores {}, machine {:.0} % busy, its 10 ms timer late p99 {} ms",
-                run.answered,
-                run.failed,
-                floor.sockets,
-                floor.pushes_per_s(),
-                floor.browser_cores(),
-                split_text(&run.window, 2, |cpu_s| cpu_s / run.window.wall_s),
-                run.window.machine_busy_pct,
-                report::lag_cell(run.lag_p99_ms),
-            ));
-            report.webapp_floor = Some(floor);
+    // On the page's main thread, and over as many workers as the run's
+    // engine had (when it had any).
+    let mut threads = vec![0];
+    threads.extend(Some(row.engine_workers()).filter(|&k| k > 0));
+    for workers in threads {
+        const WHAT: &str = "Chromium's floor for the `webapp` traffic over HTTPS";
+        let Some(duration_s) = floor_duration(plan, started, report, WHAT) else {
+            return;
+        };
+        match run_webapp_floor(node, beside, workers, rate, pushes_per_s, duration_s).await {
+            Ok(floor) => {
+                let run = &floor.run;
+                say(format!(
+                    "\n{WHAT} (beside {beside} phones, {}): {rate:.0} req/s, {} answered, {} failed; {} websockets, {:.0} pushes read a second (the run's node made {pushes_per_s:.0}); the browser {:.2} cores {}, machine {:.0} % busy, its 10 ms timers late p99 {} ms",
+                    floor.threads(),
+                    run.answered,
+                    run.failed,
+                    floor.sockets,
+                    floor.pushes_per_s(),
+                    floor.browser_cores(),
+                    split_text(&run.window, 2, |cpu_s| cpu_s / run.window.wall_s),
+                    run.window.machine_busy_pct,
+                    report::lag_cell(run.lag_p99_ms),
+                ));
+                report.webapp_floors.push(floor);
+            }
+            Err(e) => floor_failed(WHAT, &e, report, say),
         }
-        Err(e) => floor_failed(WHAT, &e, report, say),
     }
 }
 

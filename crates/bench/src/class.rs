@@ -356,7 +356,7 @@ pub fn class_goals(
     https: &[PageRow],
     cores: usize,
     floors: Option<(&FloorRun, &PushFloorRun)>,
-    webapp_floor: Option<&WebAppFloor>,
+    webapp_floors: &[WebAppFloor],
 ) -> Vec<Goal> {
     // What Chromium alone needs for a run's requests and pushes, when
     // that is more than the machine has.
@@ -455,7 +455,14 @@ pub fn class_goals(
                         row.run.node.deliveries,
                         row.run.window.wall_s,
                     ));
-                    limits.extend(webapp_floor.map(|floor| Limit::WebAppFloor {
+                    // The floor made as the page made its traffic (as
+                    // many workers), else on the bare page's main thread.
+                    let floor = webapp_floors
+                        .iter()
+                        .find(|f| f.beside == row.devices() && f.workers == row.engine_workers())
+                        .or_else(|| webapp_floors.iter().find(|f| f.beside == row.devices()));
+                    limits.extend(floor.map(|floor| Limit::WebAppFloor {
+                        threads: floor.threads(),
                         phones: floor.beside,
                         requests_per_s: floor.requests_per_s(),
                         pushes_per_s: floor.pushes_per_s(),

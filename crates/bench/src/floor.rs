@@ -92,6 +92,9 @@ pub struct FloorRun {
     pub node_pushes: u64,
     /// Signals the page read (the socket floor's devices' `update`s).
     pub signals: u64,
+    /// The dedicated workers that made its traffic (0: the page's main
+    /// thread), as they said.
+    pub in_workers: u32,
     /// How late a 10 ms timer fired on the page's thread while it sent,
     /// p99 ms, as the page's hiccup meter measures its own (`None` when it
     /// never fired).
@@ -142,6 +145,9 @@ struct Counts {
     /// Signals read (the socket floor's).
     #[serde(default)]
     signals: u64,
+    /// The dedicated workers that made the traffic (the `webapp` floor's).
+    #[serde(default)]
+    in_workers: u32,
     /// The lag meter's p99, ms (`null` when it never fired).
     lag_p99: Option<f64>,
 }
@@ -164,10 +170,12 @@ fn script(rate: f64, duration_s: f64) -> String {
     fetch_script(&[body], rate, duration_s, "")
 }
 
-/// A script making `rate` GraphQL POSTs a second for `duration_s`, the
-/// bodies in turn, then awaiting every answer; `then` runs after (it may
-/// read `answeredOf`, the answers counted by body, and set `signals`).
-/// What it returns is [`Counts`].
+/// A script making `rate` GraphQL POSTs a second for `duration_s` to the
+/// node (`globalThis.__r2origin`, else the document's origin), the bodies
+/// in turn, then awaiting every answer; `then` runs after (it may read
+/// `answeredOf`, the answers counted by body, and set `signals`). What it
+/// returns is [`Counts`], with `answered_of` and the lag meter's `lags`
+/// (sorted) besides.
 fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: &str) -> String {
     let bodies: Vec<String> = bodies.iter().map(|b| b.to_string()).collect();
     format!(
@@ -178,13 +186,15 @@ fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: 
            const answeredOf = bodies.map(() => 0); \
            let signals = 0; \
            const pending = []; \
-           const one = (k) => fetch('/reality2', {{ method: 'POST', headers, body: bodies[k] }}) \
+           const url = (globalThis.__r2origin || location.origin) + '/reality2'; \
+           const one = (k) => fetch(url, {{ method: 'POST', headers, body: bodies[k] }}) \
              .then(r => r.text().then(t => {{ if (r.ok && t.length) {{ counts.answered++; answeredOf[k]++; }} else counts.failed++; }})) \
              .catch(() => {{ counts.failed++; }}); \
            {paced} \
            await Promise.all(pending); \
            {then} \
-           return {{ ...counts, signals, lag_p99: lagP99 }}; }})()",
+           return {{ ...counts, signals, lag_p99: lagP99, answered_of: answeredOf, lags: globalThis.__r2lag.lags, \
+                     in_worker: typeof WorkerGlobalScope !== 'undefined' }}; }})()",
         bodies = serde_json::to_string(&bodies).expect("strings serialise"),
         paced = paced(
             rate,
@@ -225,7 +235,7 @@ fn paced(rate: f64, duration_s: f64, more: &str, send: &str) -> String {
 /// reads the traffic).
 fn lag_start() -> String {
     format!(
-        "(() => {{ const m = window.__r2lag = {{ lags: [], on: true }}; \
+        "(() => {{ const m = globalThis.__r2lag = {{ lags: [], on: true }}; \
            const tick = () => {{ const before = performance.now(); setTimeout(() => {{ \
              m.lags.push(Math.max(0, performance.now() - before - {LAG_MS})); \
              if (m.on) tick(); }}, {LAG_MS}); }}; \
@@ -235,7 +245,7 @@ fn lag_start() -> String {
 
 /// The expression that stops the lag meter and gives its p99 in ms (the
 /// nearest rank), `null` when it never fired.
-const LAG_STOP: &str = "(() => { const m = window.__r2lag; m.on = false; \
+const LAG_STOP: &str = "(() => { const m = globalThis.__r2lag; m.on = false; \
     const lags = m.lags.sort((a, b) => a - b); \
     return lags.length ? lags[Math.ceil(0.99 * lags.length) - 1] : null; })()";
 
@@ -372,6 +382,7 @@ async fn measure(
         node_requests: node_counts.requests,
         node_pushes: node_counts.deliveries,
         signals: counts.signals,
+        in_workers: counts.in_workers,
         lag_p99_ms: counts.lag_p99,
     })
 }
@@ -416,14 +427,14 @@ impl PushFloorRun {
 /// The push floor's set-up script: `sockets` websockets to the node's
 /// `/reality2/websocket`, each joining the control topic and subscribing
 /// (`join`, `doc`: the frames a phone's socket sends); each push read is
-/// parsed and counted in `window.__r2floor.pushes`. Resolves once every
+/// parsed and counted in `globalThis.__r2floor.pushes`. Resolves once every
 /// socket is subscribed, with how many were and how many failed.
 fn push_script(sockets: u32, join: &str, doc: &str) -> String {
     format!(
         "(async () => {{ \
-           const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
+           const url = (globalThis.__r2origin || location.origin).replace(/^http/, 'ws') + '/reality2/websocket'; \
            const join = {join}; const doc = {doc}; \
-           const state = window.__r2floor = {{ sockets: [], pushes: 0, subscribed: 0, failed: 0 }}; \
+           const state = globalThis.__r2floor = {{ sockets: [], pushes: 0, subscribed: 0, failed: 0 }}; \
            await Promise.all(Array.from({{ length: {sockets} }}, () => new Promise(done => {{ \
              const ws = new WebSocket(url); \
              state.sockets.push(ws); \
@@ -529,7 +540,7 @@ async fn measure_pushes(
     let expected = updates * u64::from(sockets);
     let read = page
         .wait_for(
-            &format!("window.__r2floor.pushes >= {expected} ? window.__r2floor.pushes : 0"),
+            &format!("globalThis.__r2floor.pushes >= {expected} ? globalThis.__r2floor.pushes : 0"),
             PUSHES_WAIT,
         )
         .await;
@@ -589,7 +600,11 @@ fn view_sockets_script(view: &str, sockets: u32) -> String {
 /// ours. Half the requests are `view` `update`s (each pushed by the node to
 /// every socket, as a phone's `update` is re-published to every phone), the
 /// other half a query the node answers at once (as a phone's `set_sensor`
-/// is); the sockets are as many as make the run's pushes a second.
+/// is); the sockets are as many as make the run's pushes a second. The
+/// traffic is made on the page's main thread, or split over dedicated
+/// workers as the page's engine splits its devices (each worker its share
+/// of the requests and of the sockets, and its own lag meter, the lags
+/// merged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebAppFloor {
     /// The phones of the run whose traffic it made.
@@ -598,6 +613,9 @@ pub struct WebAppFloor {
     pub beside_pushes_per_s: f64,
     /// The websockets subscribed to `view`.
     pub sockets: u32,
+    /// The dedicated workers the traffic was split over; 0: the page's main
+    /// thread.
+    pub workers: u32,
     /// Its requests, answers and timer lag; `signals` are the pushes read.
     pub run: FloorRun,
 }
@@ -614,6 +632,15 @@ impl WebAppFloor {
         (pushes_per_s / updates_per_s)
             .round()
             .clamp(1.0, f64::from(MAX_FLOOR_SOCKETS)) as u32
+    }
+
+    /// Where its traffic ran, in words: `main thread`, `1 worker`, `K workers`.
+    pub fn threads(&self) -> String {
+        match self.workers {
+            0 => "main thread".to_owned(),
+            1 => "1 worker".to_owned(),
+            k => format!("{k} workers"),
+        }
     }
 
     /// Cores' worth of CPU the browser's processes used over the run.
@@ -645,44 +672,134 @@ fn rate_over(amount: f64, wall_s: f64) -> f64 {
 /// host.
 pub const MAX_FLOOR_SOCKETS: u32 = 250;
 
+/// The most workers a `webapp` floor splits its traffic over (the page's
+/// engine's most).
+pub const MAX_FLOOR_WORKERS: u32 = 8;
+
 /// Runs the `webapp` floor ([`WebAppFloor`]) in a fresh Chromium against
 /// `node`'s HTTPS address: `rate` requests a second for `duration_s` (at most
-/// [`MAX_DURATION_S`]) and as many sockets as make `pushes_per_s`; `beside`
-/// names the run. `view` is loaded for the floor if the node has none, and
-/// unloaded after.
+/// [`MAX_DURATION_S`]) and as many sockets as make `pushes_per_s`, on the
+/// page's main thread (`workers` 0) or split over `workers` dedicated
+/// workers (at most [`MAX_FLOOR_WORKERS`]); `beside` names the run. `view`
+/// is loaded for the floor if the node has none, and unloaded after.
 pub async fn run_webapp_floor(
     node: &NodeHandle,
     beside: u32,
+    workers: u32,
     rate: f64,
     pushes_per_s: f64,
     duration_s: f64,
 ) -> Result<WebAppFloor, TabError> {
     let loaded = node.load_demo_sentants().await?;
     let sockets = WebAppFloor::sockets_for(rate, pushes_per_s);
-    let measured = webapp_floor_on(node, sockets, rate, duration_s).await;
+    let workers = workers.min(MAX_FLOOR_WORKERS);
+    let measured = webapp_floor_on(node, sockets, workers, rate, duration_s).await;
     node.unload_ids(&loaded).await?;
     Ok(WebAppFloor {
         beside,
         beside_pushes_per_s: pushes_per_s,
         sockets,
+        workers,
         run: measured?,
     })
+}
+
+/// `total` split `parts` ways (at least one), the first parts one larger
+/// when it does not divide evenly.
+fn split(total: u32, parts: u32) -> Vec<u32> {
+    let parts = parts.max(1);
+    (0..parts)
+        .map(|k| total / parts + u32::from(k < total % parts))
+        .collect()
+}
+
+/// The `webapp` floor's set-up: it makes the runners that carry its traffic
+/// (`globalThis.__r2runners`, each a function running a script and
+/// resolving to its value: an indirect `eval` on the page's main thread for
+/// `workers` 0, else one dedicated worker each, told the page's origin),
+/// then runs `subscribe[k]` on runner `k` ([`push_script`]); resolves `true`
+/// once all `sockets` are subscribed, else says how many were.
+fn runners_script(workers: u32, subscribe: &[String], sockets: u32) -> String {
+    const WORKER: &str = "self.onmessage = async (e) => { \
+        try { postMessage({ ok: await (0, eval)(e.data) }); } \
+        catch (err) { postMessage({ error: String(err) }); } };";
+    format!(
+        "(async () => {{ \
+           const origin = location.origin; \
+           let runners; \
+           if ({workers} === 0) runners = [(s) => Promise.resolve((0, eval)(s))]; \
+           else {{ \
+             const url = URL.createObjectURL(new Blob([{worker}], {{ type: 'text/javascript' }})); \
+             runners = Array.from({{ length: {workers} }}, () => {{ \
+               const w = new Worker(url); const waiting = []; \
+               w.onmessage = (e) => waiting.shift()(e.data); \
+               w.onerror = (e) => {{ const done = waiting.shift(); if (done) done({{ error: String(e.message) }}); }}; \
+               return (s) => new Promise((done, fail) => {{ \
+                 waiting.push((r) => r.error !== undefined ? fail(new Error(r.error)) : done(r.ok)); \
+                 w.postMessage('globalThis.__r2origin = ' + JSON.stringify(origin) + '; ' + s); \
+               }}); \
+             }}); \
+           }} \
+           globalThis.__r2runners = runners; \
+           const subscribe = {subscribe}; \
+           const results = await Promise.all(runners.map((run, k) => run(subscribe[k]))); \
+           const subscribed = results.reduce((n, r) => n + r.subscribed, 0); \
+           const failed = results.reduce((n, r) => n + r.failed, 0); \
+           return subscribed === {sockets} && failed === 0 \
+             ? true : `${{subscribed}} of {sockets} subscribed, ${{failed}} failed`; }})()",
+        worker = serde_json::to_string(WORKER).expect("a string serialises"),
+        subscribe = serde_json::to_string(subscribe).expect("strings serialise"),
+    )
+}
+
+/// The `webapp` floor's measured script: runner `k` runs `scripts[k]`
+/// ([`fetch_script`]: its share of the requests); once all have, each
+/// waits (at most [`REPLIES_WAIT_MS`]) for every push of the updates
+/// answered in all to reach its `sockets[k]` sockets. Returns [`Counts`]
+/// summed, the pushes read as `signals`, the lag p99 of all the runners'
+/// lags together, and how many runners ran in a worker.
+fn runners_run_script(scripts: &[String], sockets: &[u32]) -> String {
+    let wait = format!(
+        "(async () => {{ const f = globalThis.__r2floor; const t0 = performance.now(); \
+           while (f.pushes < __N__ && performance.now() - t0 < {REPLIES_WAIT_MS}) \
+             await new Promise(r => setTimeout(r, 20)); \
+           return f.pushes; }})()"
+    );
+    format!(
+        "(async () => {{ \
+           const runners = globalThis.__r2runners; \
+           const scripts = {scripts}; const sockets = {sockets}; const wait = {wait}; \
+           const results = await Promise.all(runners.map((run, k) => run(scripts[k]))); \
+           const updates = results.reduce((n, r) => n + r.answered_of[0], 0); \
+           const pushes = await Promise.all(runners.map((run, k) => \
+             run(wait.replace('__N__', String(updates * sockets[k]))))); \
+           const lags = results.flatMap((r) => r.lags).sort((a, b) => a - b); \
+           const sum = (f) => results.reduce((n, r) => n + f(r), 0); \
+           return {{ sent: sum((r) => r.sent), answered: sum((r) => r.answered), \
+                     failed: sum((r) => r.failed), signals: pushes.reduce((n, p) => n + p, 0), \
+                     in_workers: sum((r) => (r.in_worker ? 1 : 0)), \
+                     lag_p99: lags.length ? lags[Math.ceil(0.99 * lags.length) - 1] : null }}; }})()",
+        scripts = serde_json::to_string(scripts).expect("strings serialise"),
+        sockets = serde_json::to_string(sockets).expect("numbers serialise"),
+        wait = serde_json::to_string(&wait).expect("a string serialises"),
+    )
 }
 
 async fn webapp_floor_on(
     node: &NodeHandle,
     sockets: u32,
+    workers: u32,
     rate: f64,
     duration_s: f64,
 ) -> Result<FloorRun, TabError> {
     let view = view_id(node).await?;
+    let shares = split(sockets, workers);
+    let subscribe: Vec<String> = shares
+        .iter()
+        .map(|&share| view_sockets_script(&view, share))
+        .collect();
     let setup = Setup {
-        script: format!(
-            "(async () => {{ const r = await {subscribe}; \
-               return r.subscribed === {sockets} && r.failed === 0 \
-                 ? true : `${{r.subscribed}} of {sockets} subscribed, ${{r.failed}} failed`; }})()",
-            subscribe = view_sockets_script(&view, sockets),
-        ),
+        script: runners_script(workers, &subscribe, sockets),
         what: "subscribing the bare page's sockets",
     };
     let bodies = [
@@ -692,20 +809,18 @@ async fn webapp_floor_on(
         }),
         json!({ "query": FLOOR_QUERY, "variables": name_variables("view") }),
     ];
-    // Every push of an answered update is read before the costs are.
-    let then = format!(
-        "const floor = window.__r2floor; const waited = performance.now(); \
-         while (floor.pushes < answeredOf[0] * {sockets} && performance.now() - waited < {REPLIES_WAIT_MS}) \
-           await new Promise(r => setTimeout(r, 20)); \
-         signals = floor.pushes;"
-    );
-    let script = fetch_script(&bodies, rate, duration_s.min(MAX_DURATION_S), &then);
+    let share_rate = rate / shares.len() as f64;
+    let duration_s = duration_s.min(MAX_DURATION_S);
+    let scripts: Vec<String> = shares
+        .iter()
+        .map(|_| fetch_script(&bodies, share_rate, duration_s, ""))
+        .collect();
     run_script(
         node,
         Origin::Https,
         rate,
         Some(&setup),
-        &script,
+        &runners_run_script(&scripts, &shares),
         "the bare page's `webapp` traffic",
     )
     .await
@@ -735,7 +850,7 @@ const SOCKET_FLOOR_NAME: &str = "r2-bench-floor-socket-";
 /// await-signal `doc` for the socket's own sentant), each joined to the
 /// control topic (`join`, ref `"1"`) and then subscribed (ref `"3"`), as a
 /// device's shared socket is. Every reply to a measured `doc` (ref `"2"`)
-/// and every signal is parsed and counted in `window.__r2sock`. Resolves
+/// and every signal is parsed and counted in `globalThis.__r2sock`. Resolves
 /// `true` once every socket is subscribed, or says how many were within
 /// [`JOIN_WAIT_MS`].
 fn socket_setup_script(join: &str, subscribe: &[String]) -> String {
@@ -744,7 +859,7 @@ fn socket_setup_script(join: &str, subscribe: &[String]) -> String {
         "(async () => {{ \
            const url = location.origin.replace(/^http/, 'ws') + '/reality2/websocket'; \
            const join = {join}; const subscribe = {subscribe}; \
-           const state = window.__r2sock = {{ live: [], answered: 0, lost: 0, signals: 0 }}; \
+           const state = globalThis.__r2sock = {{ live: [], answered: 0, lost: 0, signals: 0 }}; \
            const ready = await Promise.all(subscribe.map((doc, k) => new Promise(done => {{ \
              const ws = new WebSocket(url); \
              let sent = 0, answered = 0; \
@@ -784,7 +899,7 @@ fn socket_script(values: &[[String; 2]], rate: f64, duration_s: f64) -> String {
     format!(
         "(async () => {{ \
            const values = {values}; \
-           const state = window.__r2sock; \
+           const state = globalThis.__r2sock; \
            const live = state.live; \
            let sent = 0; \
            {paced} \
@@ -918,6 +1033,7 @@ mod tests {
             node_requests: 1000,
             node_pushes: 0,
             signals: 0,
+            in_workers: 0,
             lag_p99_ms: None,
         };
         assert_eq!(run.cpu_per_request_ms(), 2.5);
@@ -936,7 +1052,8 @@ mod tests {
         let js = script(250.0, 15.0);
         assert!(js.contains("Math.min(250 * elapsed, 3750)"), "{js}");
         assert!(js.contains("elapsed >= 15"), "{js}");
-        assert!(js.contains("fetch('/reality2', { method: 'POST', headers, body: bodies[k] })"));
+        assert!(js.contains("fetch(url, { method: 'POST', headers, body: bodies[k] })"));
+        assert!(js.contains("(globalThis.__r2origin || location.origin) + '/reality2'"));
         assert!(js.contains("r2-bench-floor-nobody"));
     }
 
@@ -992,6 +1109,22 @@ mod tests {
             "under Chromium's cap"
         );
         assert_eq!(WebAppFloor::sockets_for(0.0, 100.0), 1);
+        assert_eq!(split(130, 0), vec![130], "the main thread: one share");
+        assert_eq!(split(131, 2), vec![66, 65]);
+        assert_eq!(split(5, 3), vec![2, 2, 1]);
+        let setup = runners_script(2, &["a".to_owned(), "b".to_owned()], 7);
+        assert!(setup.contains("if (2 === 0)"), "{setup}");
+        assert!(setup.contains(r#"const subscribe = ["a","b"];"#), "{setup}");
+        assert!(
+            setup.contains("subscribed === 7 && failed === 0"),
+            "{setup}"
+        );
+        let run = runners_run_script(&["x".to_owned(), "y".to_owned()], &[66, 65]);
+        assert!(
+            run.contains(r#"const scripts = ["x","y"]; const sockets = [66,65];"#),
+            "{run}"
+        );
+        assert!(run.contains("String(updates * sockets[k])"), "{run}");
         let bodies = [json!({ "a": 1 }), json!({ "b": 2 })];
         let js = fetch_script(&bodies, 20.0, 2.0, "signals = 7;");
         assert!(

@@ -112,6 +112,8 @@ pub enum Limit {
     /// bare page making its requests and reading its pushes.
     WebAppFloor {
         phones: u32,
+        /// Where the bare page made the traffic (`main thread`, `K workers`).
+        threads: String,
         requests_per_s: f64,
         pushes_per_s: f64,
         browser_cores: f64,
@@ -218,6 +220,7 @@ impl Limit {
             ),
             Limit::WebAppFloor {
                 phones,
+                threads,
                 requests_per_s,
                 pushes_per_s,
                 browser_cores,
@@ -226,12 +229,12 @@ impl Limit {
                 busy_pct,
                 lag_p99_ms,
             } => format!(
-                "Chromium's floor over HTTPS: a bare page with no code of ours, making the {phones}-phone run's {requests_per_s:.0} requests a second and reading {pushes_per_s:.0} pushes a second, kept the browser's processes {browser_cores:.2} cores busy of this machine's {cores} (the node {}), the machine {busy_pct:.0} % busy; its own 10 ms timer fired late p99 {} ms, {}",
+                "Chromium's floor over HTTPS: a bare page with no code of ours, making the {phones}-phone run's {requests_per_s:.0} requests a second and reading {pushes_per_s:.0} pushes a second on its {threads}, kept the browser's processes {browser_cores:.2} cores busy of this machine's {cores} (the node {}), the machine {busy_pct:.0} % busy; its own 10 ms timers fired late p99 {} ms, {}",
                 node_cores.map_or("?".to_owned(), |n| format!("{n:.2}")),
                 lag_cell(*lag_p99_ms),
                 match lag_p99_ms {
                     Some(lag) if *lag > MAX_LAG_P99_MS => format!("over the goal's {MAX_LAG_P99_MS} ms with no page code at all"),
-                    Some(_) => format!("within the goal's {MAX_LAG_P99_MS} ms on its one thread: the rest of the run's lag is the page's own work on top of it"),
+                    Some(_) => format!("within the goal's {MAX_LAG_P99_MS} ms: the rest of the run's lag is the page's own work on top of it"),
                     None => "not measured".to_owned(),
                 }
             ),
@@ -387,6 +390,21 @@ impl PageRow {
             s.sends_ok
                 .saturating_sub(self.on_connect(s.devices_created))
         })
+    }
+
+    /// The dedicated workers the run's engine ran in, as its summary says
+    /// (`worker`, `K workers`; 0 for `main thread` or no summary).
+    pub fn engine_workers(&self) -> u32 {
+        let Some(summary) = &self.run.summary else {
+            return 0;
+        };
+        match summary.engine.as_str() {
+            "worker" => 1,
+            engine => engine
+                .strip_suffix(" workers")
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0),
+        }
     }
 
     pub fn lag_p99_ms(&self) -> Option<f64> {
@@ -597,8 +615,10 @@ pub struct Report {
     pub floor: Option<Floor>,
     /// Chromium's push floor.
     pub push_floor: Option<PushFloorRun>,
-    /// Chromium's floor for the largest `webapp` run over HTTPS (h2).
-    pub webapp_floor: Option<WebAppFloor>,
+    /// Chromium's floor for the largest `webapp` run over HTTPS (h2): on
+    /// the page's main thread, then over as many workers as the run's
+    /// engine had.
+    pub webapp_floors: Vec<WebAppFloor>,
     /// Chromium's socket request floor, beside the largest
     /// `transport=socket` run that kept up, then beside the first that did
     /// not (when that is another).
@@ -625,7 +645,7 @@ impl Report {
             classes: Vec::new(),
             floor: None,
             push_floor: None,
-            webapp_floor: None,
+            webapp_floors: Vec::new(),
             socket_floors: Vec::new(),
             baselines: Vec::new(),
             skipped: Vec::new(),
@@ -891,7 +911,7 @@ impl Report {
             &self.https,
             self.machine.cores,
             floors,
-            self.webapp_floor.as_ref(),
+            &self.webapp_floors,
         ));
         goals
     }
@@ -1258,12 +1278,12 @@ impl Report {
     /// Chromium's floor for the `webapp` traffic over HTTPS, beside the run
     /// whose traffic it made.
     fn webapp_floor_markdown(&self) -> String {
-        let Some(floor) = &self.webapp_floor else {
+        let Some(first) = self.webapp_floors.first() else {
             return String::new();
         };
-        let run = &floor.run;
         let mut headers: Vec<String> = [
             "beside phones",
+            "made on",
             "req/s",
             "answered",
             "failed",
@@ -1278,45 +1298,60 @@ impl Report {
         .map(str::to_owned)
         .into();
         headers.extend(cpu_columns("request"));
-        let mut row = vec![
-            floor.beside.to_string(),
-            per_second(run.answered, run.window.wall_s),
-            run.answered.to_string(),
-            run.failed.to_string(),
-            floor.sockets.to_string(),
-            format!("{:.0}", floor.pushes_per_s()),
-            format!("{:.0}", floor.beside_pushes_per_s),
-            lag_cell(run.lag_p99_ms),
-            format!("{:.2}", floor.browser_cores()),
-            run.window
-                .node_cores()
-                .map_or_else(dash, |n| format!("{n:.2}")),
-            format!("{:.0}", run.window.machine_busy_pct),
-        ];
-        row.extend(cpu_cells(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)));
+        let rows = self
+            .webapp_floors
+            .iter()
+            .map(|floor| {
+                let run = &floor.run;
+                let mut row = vec![
+                    floor.beside.to_string(),
+                    floor.threads(),
+                    per_second(run.answered, run.window.wall_s),
+                    run.answered.to_string(),
+                    run.failed.to_string(),
+                    floor.sockets.to_string(),
+                    format!("{:.0}", floor.pushes_per_s()),
+                    format!("{:.0}", floor.beside_pushes_per_s),
+                    lag_cell(run.lag_p99_ms),
+                    format!("{:.2}", floor.browser_cores()),
+                    run.window
+                        .node_cores()
+                        .map_or_else(dash, |n| format!("{n:.2}")),
+                    format!("{:.0}", run.window.machine_busy_pct),
+                ];
+                row.extend(cpu_cells(&run.window, 2, |cpu_s| run.per_request_ms(cpu_s)));
+                row
+            })
+            .collect();
         let mut out = format!(
-            "\nChromium's floor for this traffic: a fresh headless Chromium opens a document of the h2 node's HTTPS origin that runs no code of ours, holds websockets subscribed to `view`'s `update` signal with a phone's frames, and makes the answered requests a second of the largest h2 run above (over its scenario phase, the `update`s on connecting included) with `fetch` (each answer read as text): every other one a `view` `update` (pushed by the node to every socket, as a phone's update is re-published to every phone), the rest a query the node answers at once; the sockets are as many as make that run's pushes a second. Each push is parsed (`JSON.parse`) and counted. **browser cores**: all of the browser's processes' CPU over the run, a second; CPU per request includes the pushes. The timer lag is the bare page's one thread's.\n\n{}",
-            table(&headers, vec![row])
+            "\nChromium's floor for this traffic: a fresh headless Chromium opens a document of the h2 node's HTTPS origin that runs no code of ours, holds websockets subscribed to `view`'s `update` signal with a phone's frames, and makes the answered requests a second of the largest h2 run above (over its scenario phase, the `update`s on connecting included) with `fetch` (each answer read as text): every other one a `view` `update` (pushed by the node to every socket, as a phone's update is re-published to every phone), the rest a query the node answers at once; the sockets are as many as make that run's pushes a second. Each push is parsed (`JSON.parse`) and counted. It is made on the bare page's main thread, then split over as many dedicated workers as the page's engine had (each its share of the requests and sockets and its own 10 ms timer, their lags merged as the page merges its workers'). **browser cores**: all of the browser's processes' CPU over the run, a second; CPU per request includes the pushes.\n\n{}",
+            table(&headers, rows)
         );
         if let Some(page) = self.https.iter().find(|row| {
-            row.run.wire == Wire::Https(Alpn::H2AndHttp1) && row.devices() == floor.beside
+            row.run.wire == Wire::Https(Alpn::H2AndHttp1) && row.devices() == first.beside
         }) {
             let window = &page.run.window;
-            let _ = writeln!(
-                out,
-                "\n- {} phones, the page : the bare page: browser {} : {:.2} cores, machine {:.0} : {:.0} % busy, timer lag p99 {} : {} ms.",
-                floor.beside,
-                if window.wall_s > 0.0 {
-                    format!("{:.2}", window.client_cpu_s / window.wall_s)
-                } else {
-                    dash()
-                },
-                floor.browser_cores(),
-                window.machine_busy_pct,
-                run.window.machine_busy_pct,
-                lag_cell(page.lag_p99_ms()),
-                lag_cell(run.lag_p99_ms),
-            );
+            let page_cores = if window.wall_s > 0.0 {
+                format!("{:.2}", window.client_cpu_s / window.wall_s)
+            } else {
+                dash()
+            };
+            for floor in &self.webapp_floors {
+                let run = &floor.run;
+                let _ = writeln!(
+                    out,
+                    "\n- {} phones, the page ({}) : the bare page ({}): browser {} : {:.2} cores, machine {:.0} : {:.0} % busy, timer lag p99 {} : {} ms.",
+                    floor.beside,
+                    page.run.summary.as_ref().map_or_else(dash, |s| s.engine.clone()),
+                    floor.threads(),
+                    page_cores,
+                    floor.browser_cores(),
+                    window.machine_busy_pct,
+                    run.window.machine_busy_pct,
+                    lag_cell(page.lag_p99_ms()),
+                    lag_cell(run.lag_p99_ms),
+                );
+            }
         }
         out
     }
@@ -2275,6 +2310,7 @@ mod tests {
                 node_requests: 1900,
                 node_pushes: 0,
                 signals: 0,
+                in_workers: 0,
                 lag_p99_ms: None,
             },
         };
@@ -2352,6 +2388,7 @@ mod tests {
             node_requests: 1000,
             node_pushes: 0,
             signals: 0,
+            in_workers: 0,
             lag_p99_ms: None,
         };
         let push = |cpu_s: f64| PushFloorRun {
@@ -2381,7 +2418,7 @@ mod tests {
             &[],
             2,
             Some((&floor, &light)),
-            None,
+            &[],
         );
         assert!(floors_of(goals).is_empty());
         // 0.5 ms a push: 0.5 + 1.75 = 2.25 cores, past 2, in both class goals.
@@ -2391,7 +2428,7 @@ mod tests {
             &[],
             2,
             Some((&floor, &heavy)),
-            None,
+            &[],
         );
         let limits = floors_of(goals);
         assert_eq!(limits.len(), 2, "{limits:?}");
@@ -2403,21 +2440,23 @@ mod tests {
             "{text}"
         );
         // Without floors, no such limit.
-        let goals = crate::class::class_goals(std::slice::from_ref(&class), &[], 2, None, None);
+        let goals = crate::class::class_goals(std::slice::from_ref(&class), &[], 2, None, &[]);
         assert!(floors_of(goals).is_empty());
     }
 
     #[test]
     fn the_webapp_floor_is_set_beside_its_run_and_in_the_one_tab_goal() {
-        // 60 phones over h2 that did not keep up (lag 150 ms): 1.5 cores of
-        // browser CPU (22.5 s over 15 s).
+        // 60 phones over h2 in one worker that did not keep up (lag 150
+        // ms): 1.5 cores of browser CPU (22.5 s over 15 s).
         let mut page = row(60, 60, (2100, 0, 0), 150.0, 90.0);
         page.run.wire = Wire::Https(Alpn::H2AndHttp1);
         page.run.window.client_cpu_s = 22.5;
-        let floor = |lag_p99_ms: f64| WebAppFloor {
+        assert_eq!(page.engine_workers(), 1, "the summary's `worker`");
+        let floor = |workers: u32, lag_p99_ms: f64| WebAppFloor {
             beside: 60,
             beside_pushes_per_s: 9000.0,
             sockets: 130,
+            workers,
             run: FloorRun {
                 rate: 140.0,
                 sent: 2100,
@@ -2433,27 +2472,26 @@ mod tests {
                 node_requests: 2100,
                 node_pushes: 135_000,
                 signals: 135_000,
+                in_workers: workers,
                 lag_p99_ms: Some(lag_p99_ms),
             },
         };
         let mut report = Report {
             https: vec![page],
-            webapp_floor: Some(floor(12.0)),
+            webapp_floors: vec![floor(0, 12.0), floor(1, 35.0)],
             elapsed: Duration::from_secs(60),
             ..Report::new(BenchPlan::full(), "test".into())
         };
         report.machine.cores = 2;
         let markdown = report.to_markdown();
-        assert!(
-            markdown.contains(
-                "| 60 | 140 | 2100 | 0 | 130 | 9000 | 9000 | 12.0 | 1.40 | 0.30 | 88 | 10.00 |"
-            ),
-            "{markdown}"
-        );
-        assert!(
-            markdown.contains("- 60 phones, the page : the bare page: browser 1.50 : 1.40 cores, machine 90 : 88 % busy, timer lag p99 150.0 : 12.0 ms."),
-            "{markdown}"
-        );
+        for line in [
+            "| 60 | main thread | 140 | 2100 | 0 | 130 | 9000 | 9000 | 12.0 | 1.40 | 0.30 | 88 | 10.00 |",
+            "| 60 | 1 worker | 140 | 2100 | 0 | 130 | 9000 | 9000 | 35.0 | 1.40 | 0.30 | 88 | 10.00 |",
+            "- 60 phones, the page (worker) : the bare page (main thread): browser 1.50 : 1.40 cores, machine 90 : 88 % busy, timer lag p99 150.0 : 12.0 ms.",
+            "- 60 phones, the page (worker) : the bare page (1 worker): browser 1.50 : 1.40 cores, machine 90 : 88 % busy, timer lag p99 150.0 : 35.0 ms.",
+        ] {
+            assert!(markdown.contains(line), "{line}\n{markdown}");
+        }
         let floor_limit = |report: &Report| -> Vec<String> {
             report
                 .goals()
@@ -2464,23 +2502,26 @@ mod tests {
                 .map(|l| l.describe())
                 .collect()
         };
-        let within = floor_limit(&report);
-        assert_eq!(within.len(), 1, "{within:?}");
+        // The floor made as the page made its traffic: in one worker.
+        let over = floor_limit(&report);
+        assert_eq!(over.len(), 1, "{over:?}");
         assert!(
-            within[0].contains("140 requests a second and reading 9000 pushes a second, kept the browser's processes 1.40 cores busy of this machine's 2 (the node 0.30), the machine 88 % busy")
-                && within[0].contains("late p99 12.0 ms, within the goal's 20 ms"),
-            "{within:?}"
+            over[0].contains("140 requests a second and reading 9000 pushes a second on its 1 worker, kept the browser's processes 1.40 cores busy of this machine's 2 (the node 0.30), the machine 88 % busy")
+                && over[0].contains("late p99 35.0 ms, over the goal's 20 ms with no page code at all"),
+            "{over:?}"
         );
-        let over = floor_limit(&Report {
-            webapp_floor: Some(floor(35.0)),
+        // Else the main thread's.
+        let within = floor_limit(&Report {
+            webapp_floors: vec![floor(0, 12.0)],
             ..report.clone()
         });
         assert!(
-            over[0].contains("late p99 35.0 ms, over the goal's 20 ms with no page code at all"),
-            "{over:?}"
+            within[0].contains("on its main thread")
+                && within[0].contains("late p99 12.0 ms, within the goal's 20 ms"),
+            "{within:?}"
         );
         let without = floor_limit(&Report {
-            webapp_floor: None,
+            webapp_floors: Vec::new(),
             ..report
         });
         assert!(without.is_empty(), "{without:?}");
@@ -2509,6 +2550,7 @@ mod tests {
             node_requests: 0,
             node_pushes: 0,
             signals: 0,
+            in_workers: 0,
             lag_p99_ms: Some(4.0),
         };
         let mut report = Report {

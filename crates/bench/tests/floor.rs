@@ -9,7 +9,8 @@
 //! The `webapp` floor over HTTPS, against a node with the real node's
 //! behaviour offering h2: a bare page of the node's HTTPS origin makes its
 //! requests with `fetch`, half of them `view` updates, and reads every push
-//! the node makes on its sockets.
+//! the node makes on its sockets, on its main thread or split over two
+//! dedicated workers.
 
 use anyhow::Result;
 use r2_bench::floor::{run_socket_floor, run_webapp_floor};
@@ -74,30 +75,37 @@ async fn the_webapp_floor_reads_every_push_of_its_updates_over_https() -> Result
         .await?
         .another(Behaviour::Real(Alpn::H2AndHttp1))
         .await?;
-    let before = node.stats().await?;
     // 20 requests a second for 2 s (10 updates a second), and 50 pushes a
-    // second: 5 sockets.
-    let floor = run_webapp_floor(&node, 7, 20.0, 50.0, 2.0).await?;
-    let run = &floor.run;
-    assert_eq!((floor.beside, floor.sockets), (7, 5), "{floor:?}");
-    assert_eq!((run.sent, run.answered, run.failed), (40, 40, 0), "{run:?}");
-    assert_eq!(run.node_requests, 40, "{run:?}");
-    // Every other request an update, each pushed to every socket and read.
-    assert_eq!(run.signals, 20 * 5, "{run:?}");
-    assert_eq!(run.node_pushes, run.signals, "{run:?}");
-    assert!(
-        floor.browser_cores() > 0.0 && floor.pushes_per_s() > 0.0,
-        "{floor:?}"
-    );
-    assert!(
-        run.lag_p99_ms
-            .is_some_and(|lag| (0.0..1000.0).contains(&lag)),
-        "{run:?}"
-    );
-    // It went over TLS, h2 chosen; `view`, loaded for it, is gone after.
-    let after = node.stats().await?;
-    let since = after.since(&before);
-    assert!(since.tls_h2 > 0, "{since:?}");
-    assert_eq!(after.sentants, before.sentants, "{after:?}");
+    // second: 5 sockets; on the page's main thread, then split over two
+    // workers (3 and 2 sockets, 10 requests a second each).
+    for workers in [0, 2] {
+        let before = node.stats().await?;
+        let floor = run_webapp_floor(&node, 7, workers, 20.0, 50.0, 2.0).await?;
+        let run = &floor.run;
+        assert_eq!(
+            (floor.beside, floor.sockets, floor.workers, run.in_workers),
+            (7, 5, workers, workers),
+            "the traffic ran where it was asked to: {floor:?}"
+        );
+        assert_eq!((run.sent, run.answered, run.failed), (40, 40, 0), "{run:?}");
+        assert_eq!(run.node_requests, 40, "{run:?}");
+        // Every other request an update, each pushed to every socket and read.
+        assert_eq!(run.signals, 20 * 5, "{run:?}");
+        assert_eq!(run.node_pushes, run.signals, "{run:?}");
+        assert!(
+            floor.browser_cores() > 0.0 && floor.pushes_per_s() > 0.0,
+            "{floor:?}"
+        );
+        assert!(
+            run.lag_p99_ms
+                .is_some_and(|lag| (0.0..1000.0).contains(&lag)),
+            "{run:?}"
+        );
+        // It went over TLS, h2 chosen; `view`, loaded for it, is gone after.
+        let after = node.stats().await?;
+        let since = after.since(&before);
+        assert!(since.tls_h2 > 0, "{since:?}");
+        assert_eq!(after.sentants, before.sentants, "{after:?}");
+    }
     Ok(())
 }

@@ -204,17 +204,26 @@ async fn the_quick_form_measures_both_modes_and_the_baseline() -> Result<()> {
     assert_eq!(report.https_pairs().len(), 1);
     // Chromium's floor for that traffic, beside the h2 run: every request
     // answered, every push of its updates read.
-    let floor = report.webapp_floor.as_ref().context("the webapp floor")?;
-    assert_eq!(floor.beside, 10);
-    assert!(
-        floor.run.answered > 0 && floor.run.failed == 0 && floor.run.answered == floor.run.sent,
-        "{floor:?}"
-    );
-    assert!(
-        floor.run.signals > 0 && floor.run.node_pushes == floor.run.signals,
-        "{floor:?}"
-    );
-    assert!(floor.browser_cores() > 0.0, "{floor:?}");
+    // On the bare page's main thread, then in as many workers as the
+    // page's engine had (10 phones: one).
+    let threads: Vec<(u32, u32)> = report
+        .webapp_floors
+        .iter()
+        .map(|f| (f.workers, f.run.in_workers))
+        .collect();
+    assert_eq!(threads, vec![(0, 0), (1, 1)]);
+    for floor in &report.webapp_floors {
+        assert_eq!(floor.beside, 10);
+        assert!(
+            floor.run.answered > 0 && floor.run.failed == 0 && floor.run.answered == floor.run.sent,
+            "{floor:?}"
+        );
+        assert!(
+            floor.run.signals > 0 && floor.run.node_pushes == floor.run.signals,
+            "{floor:?}"
+        );
+        assert!(floor.browser_cores() > 0.0, "{floor:?}");
+    }
 
     // The class: 10 phones with their own sockets fit one browser.
     let [class] = &report.classes[..] else {
