@@ -350,7 +350,10 @@ pub fn class_markdown(rows: &[ClassRow], duration_s: f64, cores: usize) -> Strin
 
 /// The goals on classes: a whole class from one machine with the phones'
 /// own sockets, the largest class one machine holds, and 60 phones from one
-/// tab with `shared` sockets (from the HTTPS rows, `https`).
+/// tab with `shared` sockets (from the HTTPS rows, `https`). Chromium's
+/// floors say what the browser alone needs: the request and push floors
+/// (`floors`) in cores, and for the one tab the `webapp` floor made as the
+/// page made its traffic (`webapp_floors`).
 pub fn class_goals(
     rows: &[ClassRow],
     https: &[PageRow],
