@@ -2452,6 +2452,11 @@ mod tests {
         page.run.wire = Wire::Https(Alpn::H2AndHttp1);
         page.run.window.client_cpu_s = 22.5;
         assert_eq!(page.engine_workers(), 1, "the summary's `worker`");
+        for (engine, workers) in [("3 workers", 3), ("main thread", 0)] {
+            let mut other = page.clone();
+            other.run.summary.as_mut().expect("a summary").engine = engine.to_owned();
+            assert_eq!(other.engine_workers(), workers, "{engine}");
+        }
         let floor = |workers: u32, lag_p99_ms: f64| WebAppFloor {
             beside: 60,
             beside_pushes_per_s: 9000.0,
