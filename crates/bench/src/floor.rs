@@ -45,8 +45,7 @@
 //! - [`run_floor`]: one measured run of the request floor.
 //! - [`run_push_floor`], [`PushFloorRun`]: the push floor.
 //! - [`run_socket_floor`], [`SocketFloor`]: the socket request floor.
-//! - [`run_webapp_floor`], [`WebAppFloor`]: the `webapp` floor over HTTPS;
-//!   [`Origin`]: which of the node's addresses a bare page is loaded from.
+//! - [`run_webapp_floor`], [`WebAppFloor`]: the `webapp` floor over HTTPS.
 //! - [`FloorRun`]: its counts and costs, per request; [`Floor`]: one set
 //!   beside a page run.
 
@@ -63,7 +62,7 @@ use serde_json::json;
 
 use crate::measure::{Snapshot, Window};
 use crate::node::{NodeError, NodeHandle};
-use crate::tab::TabError;
+use crate::tab::{Scheme, TabError};
 
 /// How often the bare page's timer fires; each turn makes the requests due.
 const TICK_MS: u32 = 10;
@@ -90,7 +89,8 @@ pub struct FloorRun {
     pub node_requests: u64,
     /// Pushes the node made over the run (`subscription:data` frames).
     pub node_pushes: u64,
-    /// Signals the page read (the socket floor's devices' `update`s).
+    /// Signals the page read (the socket floor's devices' `update`s; the
+    /// `webapp` floor's pushes).
     pub signals: u64,
     /// The dedicated workers that made its traffic (0: the page's main
     /// thread), as they said.
@@ -167,16 +167,15 @@ fn script(rate: f64, duration_s: f64) -> String {
         "query": FLOOR_QUERY,
         "variables": floor_variables(),
     });
-    fetch_script(&[body], rate, duration_s, "")
+    fetch_script(&[body], rate, duration_s)
 }
 
 /// A script making `rate` GraphQL POSTs a second for `duration_s` to the
 /// node (`globalThis.__r2origin`, else the document's origin), the bodies
-/// in turn, then awaiting every answer; `then` runs after (it may read
-/// `answeredOf`, the answers counted by body, and set `signals`). What it
-/// returns is [`Counts`], with `answered_of` and the lag meter's `lags`
-/// (sorted) besides.
-fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: &str) -> String {
+/// in turn, then awaiting every answer. What it returns is [`Counts`], with
+/// `answered_of` (the answers counted by body), the lag meter's `lags`
+/// (sorted) and whether it ran in a worker besides.
+fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64) -> String {
     let bodies: Vec<String> = bodies.iter().map(|b| b.to_string()).collect();
     format!(
         "(async () => {{ \
@@ -184,7 +183,6 @@ fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: 
            const headers = new Headers({{ 'content-type': 'application/json' }}); \
            const counts = {{ sent: 0, answered: 0, failed: 0 }}; \
            const answeredOf = bodies.map(() => 0); \
-           let signals = 0; \
            const pending = []; \
            const url = (globalThis.__r2origin || location.origin) + '/reality2'; \
            const one = (k) => fetch(url, {{ method: 'POST', headers, body: bodies[k] }}) \
@@ -192,8 +190,7 @@ fn fetch_script(bodies: &[serde_json::Value], rate: f64, duration_s: f64, then: 
              .catch(() => {{ counts.failed++; }}); \
            {paced} \
            await Promise.all(pending); \
-           {then} \
-           return {{ ...counts, signals, lag_p99: lagP99, answered_of: answeredOf, lags: globalThis.__r2lag.lags, \
+           return {{ ...counts, lag_p99: lagP99, answered_of: answeredOf, lags: globalThis.__r2lag.lags, \
                      in_worker: typeof WorkerGlobalScope !== 'undefined' }}; }})()",
         bodies = serde_json::to_string(&bodies).expect("strings serialise"),
         paced = paced(
@@ -259,7 +256,7 @@ pub async fn run_floor(
     let script = script(rate, duration_s.min(MAX_DURATION_S));
     run_script(
         node,
-        Origin::Http,
+        Scheme::Http,
         rate,
         None,
         &script,
@@ -272,58 +269,26 @@ pub async fn run_floor(
 /// bare page against `node`, `what` naming it in errors.
 async fn run_script(
     node: &NodeHandle,
-    origin: Origin,
+    scheme: Scheme,
     rate: f64,
     setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
-    let browser = origin.launch().await?;
-    let measured = measure(node, origin, &browser, rate, setup, script, what).await;
+    let browser = scheme.launch().await?;
+    let measured = measure(node, scheme, &browser, rate, setup, script, what).await;
     let _ = browser.close().await;
     measured
 }
 
-/// Which of the node's addresses a bare page is loaded from (its requests
-/// and websockets go to the same origin).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// Plain HTTP.
-    Http,
-    /// HTTPS, Chromium taking the node's self-signed certificate
-    /// (`--ignore-certificate-errors`), as the `webapp` series load the page.
-    Https,
-}
-
-impl Origin {
-    /// A fresh Chromium that can load a page from this origin.
-    async fn launch(self) -> Result<Browser, TabError> {
-        let args: &[&str] = match self {
-            Origin::Http => &[],
-            Origin::Https => &["--ignore-certificate-errors"],
-        };
-        Browser::launch_with(args)
-            .await
-            .map_err(crate::tab::browser_error("launch"))
-    }
-
-    /// The node's base URL for this origin.
-    fn url(self, node: &NodeHandle) -> Result<&str, TabError> {
-        match self {
-            Origin::Http => Ok(node.url()),
-            Origin::Https => node.https_url().ok_or(TabError::NoHttps),
-        }
-    }
-}
-
 /// A tab of `browser` showing a document of the node's own origin that
 /// runs no code of ours (its JSON statistics).
-async fn bare_page(node: &NodeHandle, origin: Origin, browser: &Browser) -> Result<Page, TabError> {
+async fn bare_page(node: &NodeHandle, scheme: Scheme, browser: &Browser) -> Result<Page, TabError> {
     let page = browser
         .new_page()
         .await
         .map_err(crate::tab::browser_error("opening a tab"))?;
-    page.goto(&format!("{}/r2-node/stats", origin.url(node)?))
+    page.goto(&format!("{}/r2-node/stats", scheme.base_url(node)?))
         .await
         .map_err(crate::tab::browser_error("loading the bare page"))?;
     Ok(page)
@@ -338,14 +303,14 @@ struct Setup {
 
 async fn measure(
     node: &NodeHandle,
-    origin: Origin,
+    scheme: Scheme,
     browser: &Browser,
     rate: f64,
     setup: Option<&Setup>,
     script: &str,
     what: &'static str,
 ) -> Result<FloorRun, TabError> {
-    let page = bare_page(node, origin, browser).await?;
+    let page = bare_page(node, scheme, browser).await?;
     if let Some(setup) = setup {
         let ready = page
             .eval(&setup.script)
@@ -471,7 +436,7 @@ pub async fn run_push_floor(
     duration_s: f64,
 ) -> Result<PushFloorRun, TabError> {
     let loaded = node.load_demo_sentants().await?;
-    let browser = Origin::Http.launch().await?;
+    let browser = Scheme::Http.launch().await?;
     let measured = measure_pushes(
         node,
         &browser,
@@ -493,7 +458,7 @@ async fn measure_pushes(
     duration_s: f64,
 ) -> Result<PushFloorRun, TabError> {
     let view = view_id(node).await?;
-    let page = bare_page(node, Origin::Http, browser).await?;
+    let page = bare_page(node, Scheme::Http, browser).await?;
     let subscribed: Subscribed = serde_json::from_value(
         page.eval(&view_sockets_script(&view, sockets))
             .await
@@ -645,7 +610,7 @@ impl WebAppFloor {
 
     /// Cores' worth of CPU the browser's processes used over the run.
     pub fn browser_cores(&self) -> f64 {
-        rate_over(self.run.window.client_cpu_s, self.run.window.wall_s)
+        self.run.window.client_cores().unwrap_or(0.0)
     }
 
     /// Requests answered a second.
@@ -813,11 +778,11 @@ async fn webapp_floor_on(
     let duration_s = duration_s.min(MAX_DURATION_S);
     let scripts: Vec<String> = shares
         .iter()
-        .map(|_| fetch_script(&bodies, share_rate, duration_s, ""))
+        .map(|_| fetch_script(&bodies, share_rate, duration_s))
         .collect();
     run_script(
         node,
-        Origin::Https,
+        Scheme::Https,
         rate,
         Some(&setup),
         &runners_run_script(&scripts, &shares),
@@ -994,7 +959,7 @@ async fn socket_floor_on(
     let script = socket_script(&values, rate, duration_s.min(MAX_DURATION_S));
     let run = run_script(
         node,
-        Origin::Http,
+        Scheme::Http,
         rate,
         Some(&setup),
         &script,
@@ -1126,7 +1091,7 @@ mod tests {
         );
         assert!(run.contains("String(updates * sockets[k])"), "{run}");
         let bodies = [json!({ "a": 1 }), json!({ "b": 2 })];
-        let js = fetch_script(&bodies, 20.0, 2.0, "signals = 7;");
+        let js = fetch_script(&bodies, 20.0, 2.0);
         assert!(
             js.contains(r#"const bodies = ["{\"a\":1}","{\"b\":2}"];"#),
             "{js}"
@@ -1135,10 +1100,7 @@ mod tests {
             js.contains("pending.push(one(counts.sent % bodies.length))"),
             "{js}"
         );
-        assert!(
-            js.contains("await Promise.all(pending); signals = 7;"),
-            "{js}"
-        );
+        assert!(js.contains("await Promise.all(pending); return"), "{js}");
     }
 
     #[test]

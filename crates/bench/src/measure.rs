@@ -125,8 +125,19 @@ impl Window {
 
     /// Cores' worth of CPU the node used over the window.
     pub fn node_cores(&self) -> Option<f64> {
+        self.cores_of(self.node_cpu_s)
+    }
+
+    /// Cores' worth of CPU the client's processes used over the window.
+    pub fn client_cores(&self) -> Option<f64> {
+        self.cores_of(Some(self.client_cpu_s))
+    }
+
+    /// `cpu_s` seconds of CPU over the window, in cores (`None` without it
+    /// or without time).
+    fn cores_of(&self, cpu_s: Option<f64>) -> Option<f64> {
         let wall = self.wall_s;
-        self.node_cpu_s.filter(|_| wall > 0.0).map(|cpu| cpu / wall)
+        cpu_s.filter(|_| wall > 0.0).map(|cpu| cpu / wall)
     }
 }
 

@@ -395,16 +395,10 @@ impl PageRow {
     /// The dedicated workers the run's engine ran in, as its summary says
     /// (`worker`, `K workers`; 0 for `main thread` or no summary).
     pub fn engine_workers(&self) -> u32 {
-        let Some(summary) = &self.run.summary else {
-            return 0;
-        };
-        match summary.engine.as_str() {
-            "worker" => 1,
-            engine => engine
-                .strip_suffix(" workers")
-                .and_then(|k| k.parse().ok())
-                .unwrap_or(0),
-        }
+        self.run
+            .summary
+            .as_ref()
+            .map_or(0, |summary| summary.engine_workers())
     }
 
     pub fn lag_p99_ms(&self) -> Option<f64> {
@@ -1331,11 +1325,9 @@ impl Report {
             row.run.wire == Wire::Https(Alpn::H2AndHttp1) && row.devices() == first.beside
         }) {
             let window = &page.run.window;
-            let page_cores = if window.wall_s > 0.0 {
-                format!("{:.2}", window.client_cpu_s / window.wall_s)
-            } else {
-                dash()
-            };
+            let page_cores = window
+                .client_cores()
+                .map_or_else(dash, |c| format!("{c:.2}"));
             for floor in &self.webapp_floors {
                 let run = &floor.run;
                 let _ = writeln!(

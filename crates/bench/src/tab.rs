@@ -92,6 +92,29 @@ pub enum Scheme {
     Https,
 }
 
+impl Scheme {
+    /// The node's base URL for this scheme.
+    pub fn base_url(self, node: &NodeHandle) -> Result<&str, TabError> {
+        match self {
+            Scheme::Http => Ok(node.url()),
+            Scheme::Https => node.https_url().ok_or(TabError::NoHttps),
+        }
+    }
+
+    /// A fresh Chromium that can load a page from the node's address of
+    /// this scheme (over HTTPS taking its self-signed certificate,
+    /// `--ignore-certificate-errors`).
+    pub async fn launch(self) -> Result<Browser, TabError> {
+        let flags: &[&str] = match self {
+            Scheme::Http => &[],
+            Scheme::Https => &["--ignore-certificate-errors"],
+        };
+        Browser::launch_with(flags)
+            .await
+            .map_err(browser_error("launch"))
+    }
+}
+
 /// How a run's page reached the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
@@ -261,13 +284,10 @@ pub async fn run_tab_profiled(
     profile_interval_us: Option<u32>,
 ) -> Result<(TabRun, CpuProfile), TabError> {
     let started = Instant::now();
-    let (base, wire, flags): (&str, Wire, &[&str]) = match scheme {
-        Scheme::Http => (node.url(), Wire::Http, &[]),
-        Scheme::Https => (
-            node.https_url().ok_or(TabError::NoHttps)?,
-            Wire::Https(node.behaviour().alpn()),
-            &["--ignore-certificate-errors"],
-        ),
+    let base = scheme.base_url(node)?;
+    let wire = match scheme {
+        Scheme::Http => Wire::Http,
+        Scheme::Https => Wire::Https(node.behaviour().alpn()),
     };
     let config = &RunConfig {
         node: match scheme {
@@ -277,9 +297,7 @@ pub async fn run_tab_profiled(
         ..config.clone()
     };
     let before = node.stats().await?;
-    let browser = Browser::launch_with(flags)
-        .await
-        .map_err(browser_error("launch"))?;
+    let browser = scheme.launch().await?;
     let measured = measure(
         node,
         &browser,

@@ -228,7 +228,33 @@ pub struct Summary {
 /// throttles a hidden tab's timers to once a second.
 pub const MAX_HIDDEN_WHILE_SENDING_MS: f64 = 0.0;
 
+/// The summary's `engine` for a run with `workers` engine workers as
+/// configured (`Some(0)`: the page's main thread; `None` reads as one).
+fn engine_name(workers: Option<u32>) -> String {
+    match workers {
+        Some(0) => MAIN_THREAD.to_owned(),
+        None | Some(1) => ONE_WORKER.to_owned(),
+        Some(k) => format!("{k}{WORKERS_SUFFIX}"),
+    }
+}
+
+const MAIN_THREAD: &str = "main thread";
+const ONE_WORKER: &str = "worker";
+const WORKERS_SUFFIX: &str = " workers";
+
 impl Summary {
+    /// The Web Workers the run engine ran in, as `engine` names them (0 on
+    /// the page's main thread, or for an engine this page does not name).
+    pub fn engine_workers(&self) -> u32 {
+        match self.engine.as_str() {
+            ONE_WORKER => 1,
+            engine => engine
+                .strip_suffix(WORKERS_SUFFIX)
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0),
+        }
+    }
+
     /// Summarises a finished run and judges it.
     ///
     /// The run fails when: fewer devices were created than requested; no send
@@ -253,11 +279,7 @@ impl Summary {
             sockets_mode: config.sockets_mode(),
             transport: config.transport,
             http: config.http,
-            engine: match config.workers {
-                Some(0) => "main thread".to_owned(),
-                None | Some(1) => "worker".to_owned(),
-                Some(k) => format!("{k} workers"),
-            },
+            engine: engine_name(config.workers),
             seed: config.seed,
             thresholds: config.thresholds,
             devices_requested: config.devices,
@@ -409,6 +431,26 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_named_gives_back_its_workers() {
+        let mut summary =
+            Summary::from_metrics(&healthy(1, 12.0), &RunConfig::default(), facts(vec![]));
+        for (workers, name, back) in [
+            (Some(0), "main thread", 0),
+            (None, "worker", 1),
+            (Some(1), "worker", 1),
+            (Some(3), "3 workers", 3),
+        ] {
+            summary.engine = engine_name(workers);
+            assert_eq!(
+                (summary.engine.as_str(), summary.engine_workers()),
+                (name, back)
+            );
+        }
+        summary.engine = "elsewhere".into();
+        assert_eq!(summary.engine_workers(), 0);
+    }
 
     fn facts(leftovers: Vec<SentantRef>) -> RunFacts {
         RunFacts {
